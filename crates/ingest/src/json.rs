@@ -1,0 +1,817 @@
+//! Streaming JSON records: a JSON array, a bundle or an upload-API body, read record by record.
+//!
+//! # Key decision: find record boundaries with a structural scanner, parse each record once
+//!
+//! The scanner tracks only what decides where a value ends: strings (skipped with `memchr`),
+//! escapes, and a stack of open brackets. It never builds a tree, so it runs at memory speed,
+//! and it keeps only the current record in its buffer, so memory stays flat however large the
+//! file. Each record's bytes then go to the validator, which parses them once.
+//!
+//! Errors of the file's structure (a truncated array, garbage between records, a bracket that
+//! does not match, nesting beyond [`Limits::max_depth`]) are fatal and name the line and column.
+//! Errors inside one well-delimited record (a bad literal, invalid UTF-8, nesting deeper than
+//! the parser allows, a record larger than [`Limits::max_record_bytes`]) belong to that record
+//! alone, so a bad record does not stop the others from being read.
+
+use memchr::memchr2;
+use std::io::{self, Read};
+use stix::{Diagnostic, Json, SpecVersion};
+
+/// Bounds that keep memory flat on hostile input.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A record larger than this is skipped without being buffered and reported as invalid.
+    pub max_record_bytes: usize,
+    /// Brackets nested deeper than this make the file unreadable (a fatal error).
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_record_bytes: 16 << 20,
+            max_depth: 10_000,
+        }
+    }
+}
+
+/// A file whose structure cannot be read as JSON records.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("line {line}, column {column}: {message}")]
+    Syntax {
+        line: u64,
+        column: u64,
+        message: String,
+    },
+    #[error("cannot read the input: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// What the top-level value turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// A JSON array whose elements are the records (the bulk-import format).
+    Array,
+    /// A STIX bundle; its `objects` are the records.
+    Bundle,
+    /// An upload-API body; its `stixobjects` (or legacy `value`/`indicators`) are the records.
+    Upload,
+    /// A single STIX object, which is the one record.
+    Single,
+}
+
+/// Facts about the container that the records came in.
+#[derive(Debug, Clone, Default)]
+pub struct Container {
+    pub shape: Option<Shape>,
+    /// The upload body's `sourcesystem` (any case of the key, as legacy clients send it).
+    pub sourcesystem: Option<serde_json::Value>,
+    /// The bundle's `spec_version`, which is the version of its members.
+    pub spec_version: Option<String>,
+    /// The container's `type` member, if it had one.
+    pub container_type: Option<String>,
+}
+
+impl Container {
+    /// The STIX version the container declares for its records, if any.
+    pub fn records_version(&self) -> Option<SpecVersion> {
+        match self.spec_version.as_deref() {
+            Some("2.0") => Some(SpecVersion::V20),
+            Some("2.1") => Some(SpecVersion::V21),
+            _ => None,
+        }
+    }
+}
+
+/// One record's bytes and where it starts in the file.
+#[derive(Debug)]
+pub struct RawRecord<'b> {
+    /// 0-based position among the file's records.
+    pub index: usize,
+    /// 1-based line and byte column where the record starts.
+    pub line: u64,
+    pub column: u64,
+    pub bytes: &'b [u8],
+    /// Set when the record exceeded the size limit: its length, and `bytes` is empty.
+    pub oversized: Option<u64>,
+    /// The STIX version the container declares for its records (a 2.0 bundle's members).
+    pub container_version: Option<SpecVersion>,
+}
+
+impl<'b> RawRecord<'b> {
+    /// Parses the record, or explains in the upload API's wording why it cannot be read.
+    pub fn parse(&self) -> Result<Json<'b>, Diagnostic> {
+        if let Some(len) = self.oversized {
+            return Err(Diagnostic::new(
+                "record",
+                format!("Record of {len} bytes is larger than the limit"),
+                "(not shown)",
+            ));
+        }
+        let text = std::str::from_utf8(self.bytes).map_err(|e| {
+            let (line, column) = self.position_of(e.valid_up_to());
+            Diagnostic::new(
+                "record",
+                format!("Invalid UTF-8 at line {line}, column {column}"),
+                "(not shown)",
+            )
+        })?;
+        Json::parse(text).map_err(|e| {
+            let line = self.line + e.line() as u64 - 1;
+            let column = if e.line() == 1 {
+                self.column + e.column() as u64 - 1
+            } else {
+                e.column() as u64
+            };
+            let reason = e.to_string();
+            // serde_json appends " at line L column C" relative to the record; the file's
+            // position is what a person can find.
+            let reason = reason
+                .rsplit_once(" at line ")
+                .map_or(reason.as_str(), |(r, _)| r);
+            Diagnostic::new(
+                "record",
+                format!("Malformed JSON at line {line}, column {column}: {reason}"),
+                "(not shown)",
+            )
+        })
+    }
+
+    fn position_of(&self, offset: usize) -> (u64, u64) {
+        let before = &self.bytes[..offset];
+        let newlines = before.iter().filter(|&&b| b == b'\n').count() as u64;
+        match before.iter().rposition(|&b| b == b'\n') {
+            Some(nl) => (self.line + newlines, (offset - nl) as u64),
+            None => (self.line, self.column + offset as u64),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Start,
+    /// Inside the records array; `first` until the first element or `]` is read.
+    InArray {
+        first: bool,
+    },
+    /// Inside a top-level object, between members (after the records array, if any).
+    InObject {
+        first: bool,
+    },
+    Done,
+}
+
+/// Reads records one at a time from a JSON text.
+pub struct JsonRecords<R> {
+    src: R,
+    buf: Vec<u8>,
+    /// Scan position in `buf`.
+    pos: usize,
+    /// Bytes before this index in `buf` may be dropped when the buffer is refilled.
+    keep: usize,
+    /// File offset of `buf[0]`.
+    base: u64,
+    eof: bool,
+    line: u64,
+    /// File offset of the first byte of the current line.
+    line_start: u64,
+    limits: Limits,
+    state: State,
+    index: usize,
+    container: Container,
+    /// In an object: the file offset, line and column where it starts, so that an object that
+    /// turns out to be a single record can be yielded whole.
+    object_start: Option<(usize, u64, u64)>,
+    /// Whether the top-level object had a records array.
+    object_has_records: bool,
+    open: Vec<u8>,
+    /// Set when the records array was expected to be an upload body (`--format upload`).
+    require_upload: bool,
+}
+
+const CHUNK: usize = 256 << 10;
+
+impl<R: Read> JsonRecords<R> {
+    pub fn new(src: R, limits: Limits) -> Self {
+        JsonRecords {
+            src,
+            buf: Vec::with_capacity(CHUNK * 2),
+            pos: 0,
+            keep: 0,
+            base: 0,
+            eof: false,
+            line: 1,
+            line_start: 0,
+            limits,
+            state: State::Start,
+            index: 0,
+            container: Container::default(),
+            object_start: None,
+            object_has_records: false,
+            open: Vec::new(),
+            require_upload: false,
+        }
+    }
+
+    /// Accept only an upload-API body (`{"sourcesystem":…,"stixobjects":[…]}`).
+    pub fn upload_only(mut self) -> Self {
+        self.require_upload = true;
+        self
+    }
+
+    /// What the container said about itself so far.
+    pub fn container(&self) -> &Container {
+        &self.container
+    }
+
+    /// The next record, `None` at a well-formed end, or the error that stops reading.
+    #[allow(clippy::should_implement_trait)] // a lending iterator: records borrow the buffer
+    pub fn next(&mut self) -> Option<Result<RawRecord<'_>, ReadError>> {
+        match self.advance() {
+            Ok(Some(r)) => {
+                let (start, end, line, column, oversized) = r;
+                let index = self.index;
+                self.index += 1;
+                Some(Ok(RawRecord {
+                    index,
+                    line,
+                    column,
+                    bytes: &self.buf[start..end],
+                    oversized,
+                    container_version: self.container.records_version(),
+                }))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                self.state = State::Done;
+                Some(Err(e))
+            }
+        }
+    }
+
+    /// Returns the next record as (start, end, line, column, oversized).
+    #[allow(clippy::type_complexity)]
+    fn advance(&mut self) -> Result<Option<(usize, usize, u64, u64, Option<u64>)>, ReadError> {
+        loop {
+            match self.state {
+                State::Done => return Ok(None),
+                State::Start => self.start()?,
+                State::InArray { first } => {
+                    self.keep = self.pos;
+                    let Some(b) = self.peek_non_ws()? else {
+                        return Err(self.syntax("unexpected end of input: the array of records is not closed with ']'"));
+                    };
+                    if b == b']' {
+                        self.pos += 1;
+                        self.end_of_array()?;
+                        continue;
+                    }
+                    if !first {
+                        if b != b',' {
+                            return Err(self.syntax(format!(
+                                "expected ',' or ']' after record {}, found {}",
+                                self.index.saturating_sub(1),
+                                describe(b)
+                            )));
+                        }
+                        self.pos += 1;
+                        match self.peek_non_ws()? {
+                            Some(b']') => {
+                                return Err(self.syntax(
+                                    "trailing comma: remove the ',' after the last record",
+                                ))
+                            }
+                            None => {
+                                return Err(self.syntax(
+                                    "unexpected end of input after ',': the file is truncated",
+                                ))
+                            }
+                            _ => {}
+                        }
+                    }
+                    self.state = State::InArray { first: false };
+                    return self.record().map(Some);
+                }
+                State::InObject { first } => {
+                    if let Some(single) = self.object_member(first)? {
+                        return Ok(Some(single));
+                    }
+                }
+            }
+        }
+    }
+
+    fn start(&mut self) -> Result<(), ReadError> {
+        self.fill_at_least(4)?;
+        let head = &self.buf[self.pos..];
+        if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            // RFC 8259 lets a parser ignore a UTF-8 byte-order mark, and editors on Windows
+            // write one; it carries no meaning, so it is skipped.
+            self.pos += 3;
+            self.line_start = 3;
+        } else if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+            return Err(self.syntax("the file is UTF-16; save it as UTF-8"));
+        }
+        match self.peek_non_ws()? {
+            None => Err(self.syntax(
+                "empty input: expected a JSON array of STIX objects, a bundle or an upload-API body",
+            )),
+            Some(b'[') if !self.require_upload => {
+                self.container.shape = Some(Shape::Array);
+                self.pos += 1;
+                self.state = State::InArray { first: true };
+                Ok(())
+            }
+            Some(b'{') => {
+                self.object_start = Some((self.pos, self.line, self.column()));
+                self.keep = self.pos;
+                self.pos += 1;
+                self.state = State::InObject { first: true };
+                Ok(())
+            }
+            Some(b) => Err(self.syntax(format!(
+                "the top-level value is {}; expected {}",
+                describe(b),
+                if self.require_upload {
+                    "an upload-API body {\"sourcesystem\": …, \"stixobjects\": […]}"
+                } else {
+                    "a JSON array of STIX objects, a bundle or an upload-API body"
+                }
+            ))),
+        }
+    }
+
+    /// Reads one member of the top-level object. Returns the whole object as a record if it
+    /// ends without having had a records array.
+    #[allow(clippy::type_complexity)]
+    fn object_member(
+        &mut self,
+        first: bool,
+    ) -> Result<Option<(usize, usize, u64, u64, Option<u64>)>, ReadError> {
+        if self.object_has_records {
+            self.keep = self.pos;
+        }
+        let Some(mut b) = self.peek_non_ws()? else {
+            return Err(self.syntax("unexpected end of input: the object is not closed with '}'"));
+        };
+        if !first && b != b'}' {
+            if b != b',' {
+                return Err(self.syntax(format!("expected ',' or '}}', found {}", describe(b))));
+            }
+            self.pos += 1;
+            b = self.peek_non_ws()?.unwrap_or(b'\0');
+        } else if b == b'}' {
+            self.pos += 1;
+            return self.end_of_object();
+        }
+        if b != b'"' {
+            return Err(self.syntax(format!("expected a member name, found {}", describe(b))));
+        }
+        let key_start = self.pos;
+        self.skip_value()?;
+        let key: String = serde_json::from_slice(&self.buf[key_start..self.pos])
+            .map_err(|_| self.syntax("malformed member name"))?;
+        match self.peek_non_ws()? {
+            Some(b':') => self.pos += 1,
+            other => {
+                return Err(self.syntax(format!(
+                    "expected ':' after \"{key}\", found {}",
+                    other.map_or("end of input".into(), describe)
+                )))
+            }
+        }
+        let Some(vb) = self.peek_non_ws()? else {
+            return Err(self.syntax("unexpected end of input: the file is truncated"));
+        };
+        let lower = key.to_ascii_lowercase();
+        let records_key = match lower.as_str() {
+            "objects" => Some(Shape::Bundle),
+            "stixobjects" | "value" | "indicators" => Some(Shape::Upload),
+            _ => None,
+        };
+        self.state = State::InObject { first: false };
+        if let (Some(shape), b'[', false) = (records_key, vb, self.object_has_records) {
+            if shape == Shape::Bundle && self.require_upload {
+                return Err(self.syntax(
+                    "an upload-API body names its records \"stixobjects\", not \"objects\"",
+                ));
+            }
+            self.object_has_records = true;
+            self.container.shape = Some(shape);
+            self.pos += 1;
+            self.keep = self.pos;
+            self.state = State::InArray { first: true };
+            return Ok(None);
+        }
+        let value_start = self.pos;
+        self.skip_value()?;
+        let value = &self.buf[value_start..self.pos];
+        if matches!(lower.as_str(), "sourcesystem" | "spec_version" | "type") && value.len() < 4096 {
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(value) {
+                match lower.as_str() {
+                    "sourcesystem" => self.container.sourcesystem = Some(v),
+                    "spec_version" => self.container.spec_version = v.as_str().map(str::to_owned),
+                    _ => self.container.container_type = v.as_str().map(str::to_owned),
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn end_of_object(&mut self) -> Result<Option<(usize, usize, u64, u64, Option<u64>)>, ReadError> {
+        // Absolute, because reading on to the end of input may move the buffer.
+        let end_abs = self.base + self.pos as u64;
+        self.expect_end()?;
+        if self.object_has_records {
+            return Ok(None);
+        }
+        if self.require_upload {
+            return Err(self.syntax(
+                "the body has no \"stixobjects\" array; expected {\"sourcesystem\": …, \"stixobjects\": […]}",
+            ));
+        }
+        // No records array: the object is itself the one record.
+        self.container.shape = Some(Shape::Single);
+        let (start, line, column) = self.object_start.expect("set when the object opened");
+        let end = (end_abs - self.base) as usize;
+        Ok(Some((start, end, line, column, None)))
+    }
+
+    fn end_of_array(&mut self) -> Result<(), ReadError> {
+        if self.object_start.is_some() {
+            self.state = State::InObject { first: false };
+            Ok(())
+        } else {
+            self.expect_end()
+        }
+    }
+
+    /// After the top-level value only whitespace may follow.
+    fn expect_end(&mut self) -> Result<(), ReadError> {
+        self.state = State::Done;
+        match self.peek_non_ws()? {
+            None => Ok(()),
+            Some(b) => Err(self.syntax(format!(
+                "unexpected {} after the end of the top-level value",
+                describe(b)
+            ))),
+        }
+    }
+
+    /// Delimits the record that starts at `pos`.
+    #[allow(clippy::type_complexity)]
+    fn record(&mut self) -> Result<(usize, usize, u64, u64, Option<u64>), ReadError> {
+        let (line, column) = (self.line, self.column());
+        self.keep = self.pos;
+        let start_abs = self.base + self.pos as u64;
+        let oversized = self.skip_value_bounded(true)?;
+        let len = self.base + self.pos as u64 - start_abs;
+        if oversized {
+            Ok((self.pos, self.pos, line, column, Some(len)))
+        } else {
+            Ok((self.keep, self.pos, line, column, None))
+        }
+    }
+
+    fn skip_value(&mut self) -> Result<(), ReadError> {
+        self.skip_value_bounded(false).map(|_| ())
+    }
+
+    /// Moves `pos` past one JSON value. Returns true if the value outgrew the record size limit
+    /// (its bytes were then dropped while scanning).
+    fn skip_value_bounded(&mut self, may_drop: bool) -> Result<bool, ReadError> {
+        let Some(first) = self.peek()? else {
+            return Err(self.syntax("unexpected end of input: expected a value"));
+        };
+        let start_abs = self.base + self.keep as u64;
+        let mut dropped = false;
+        match first {
+            b'{' | b'[' | b'"' => {}
+            _ => {
+                // A scalar: it ends at a delimiter.
+                loop {
+                    match self.peek()? {
+                        None => break,
+                        Some(b',' | b']' | b'}' | b' ' | b'\t' | b'\r' | b'\n') => break,
+                        Some(_) => self.pos += 1,
+                    }
+                }
+                return Ok(false);
+            }
+        }
+        self.open.clear();
+        let mut in_string = false;
+        loop {
+            if self.pos >= self.buf.len() {
+                if self.base + self.pos as u64 - start_abs > self.limits.max_record_bytes as u64 {
+                    if !may_drop {
+                        return Err(self.syntax(format!(
+                            "a value larger than the record size limit ({} bytes) outside the records array",
+                            self.limits.max_record_bytes
+                        )));
+                    }
+                    dropped = true;
+                }
+                if dropped {
+                    self.keep = self.pos;
+                }
+                if !self.more()? {
+                    return Err(self.syntax(if in_string {
+                        "unexpected end of input inside a string: the file is truncated"
+                    } else {
+                        "unexpected end of input inside a record: the file is truncated"
+                    }));
+                }
+                continue;
+            }
+            if in_string {
+                match memchr2(b'"', b'\\', &self.buf[self.pos..]) {
+                    None => self.pos = self.buf.len(),
+                    Some(i) => {
+                        self.pos += i;
+                        if self.buf[self.pos] == b'\\' {
+                            if self.pos + 1 >= self.buf.len() && !self.more()? {
+                                return Err(self.syntax(
+                                    "unexpected end of input inside a string: the file is truncated",
+                                ));
+                            }
+                            self.pos += 2;
+                        } else {
+                            self.pos += 1;
+                            in_string = false;
+                            if self.open.is_empty() {
+                                return Ok(dropped);
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
+            let b = self.buf[self.pos];
+            match b {
+                b'"' => in_string = true,
+                b'{' | b'[' => {
+                    if self.open.len() >= self.limits.max_depth {
+                        return Err(self.syntax(format!(
+                            "nesting deeper than {} levels",
+                            self.limits.max_depth
+                        )));
+                    }
+                    self.open.push(b);
+                }
+                b'}' | b']' => {
+                    let want = if b == b'}' { b'{' } else { b'[' };
+                    if self.open.pop() != Some(want) {
+                        return Err(self.syntax(format!("'{}' does not close an open bracket", b as char)));
+                    }
+                    if self.open.is_empty() {
+                        self.pos += 1;
+                        return Ok(dropped);
+                    }
+                }
+                b'\n' => {
+                    self.line += 1;
+                    self.line_start = self.base + self.pos as u64 + 1;
+                }
+                _ => {}
+            }
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&mut self) -> Result<Option<u8>, ReadError> {
+        if self.pos >= self.buf.len() && !self.more()? {
+            return Ok(None);
+        }
+        Ok(Some(self.buf[self.pos]))
+    }
+
+    /// Skips whitespace, counting lines, and returns the next byte without consuming it.
+    fn peek_non_ws(&mut self) -> Result<Option<u8>, ReadError> {
+        loop {
+            let Some(b) = self.peek()? else {
+                return Ok(None);
+            };
+            match b {
+                b' ' | b'\t' | b'\r' => self.pos += 1,
+                b'\n' => {
+                    self.pos += 1;
+                    self.line += 1;
+                    self.line_start = self.base + self.pos as u64;
+                }
+                _ => return Ok(Some(b)),
+            }
+        }
+    }
+
+    fn fill_at_least(&mut self, n: usize) -> Result<(), ReadError> {
+        while self.buf.len() - self.pos < n && self.more()? {}
+        Ok(())
+    }
+
+    /// Reads more input, dropping what is before `keep`. Returns false at end of input.
+    fn more(&mut self) -> Result<bool, ReadError> {
+        if self.eof {
+            return Ok(false);
+        }
+        if self.keep > 0 {
+            self.buf.drain(..self.keep);
+            self.base += self.keep as u64;
+            self.pos -= self.keep;
+            if let Some((s, _, _)) = self.object_start.as_mut() {
+                // The object's start is only needed while it may still be a single record.
+                *s = s.saturating_sub(self.keep);
+            }
+            self.keep = 0;
+        }
+        let old = self.buf.len();
+        self.buf.resize(old + CHUNK, 0);
+        let n = loop {
+            match self.src.read(&mut self.buf[old..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.buf.truncate(old);
+                    return Err(e.into());
+                }
+            }
+        };
+        self.buf.truncate(old + n);
+        if n == 0 {
+            self.eof = true;
+        }
+        Ok(n > 0)
+    }
+
+    fn column(&self) -> u64 {
+        self.base + self.pos as u64 - self.line_start + 1
+    }
+
+    fn syntax(&self, message: impl Into<String>) -> ReadError {
+        ReadError::Syntax {
+            line: self.line,
+            column: self.column(),
+            message: message.into(),
+        }
+    }
+}
+
+fn describe(b: u8) -> String {
+    match b {
+        b'"' => "a string".into(),
+        b'0'..=b'9' | b'-' => "a number".into(),
+        b't' | b'f' => "a boolean".into(),
+        b'n' => "null".into(),
+        b'{' => "an object".into(),
+        b'[' => "an array".into(),
+        0x20..=0x7e => format!("'{}'", b as char),
+        _ => format!("byte 0x{b:02X}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(text: &[u8]) -> (Vec<(usize, u64, u64, String)>, Option<String>, Container) {
+        let mut r = JsonRecords::new(text, Limits::default());
+        let mut out = Vec::new();
+        let mut err = None;
+        while let Some(item) = r.next() {
+            match item {
+                Ok(rec) => out.push((
+                    rec.index,
+                    rec.line,
+                    rec.column,
+                    String::from_utf8_lossy(rec.bytes).into_owned(),
+                )),
+                Err(e) => {
+                    err = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        (out, err, r.container().clone())
+    }
+
+    #[test]
+    fn array_records_with_positions() {
+        let (recs, err, c) = collect(b"[\n  {\"a\": \"x]}\"},\n  {\"b\": [1, {\"c\": 2}]}\n]\n");
+        assert_eq!(err, None);
+        assert_eq!(c.shape, Some(Shape::Array));
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0], (0, 2, 3, "{\"a\": \"x]}\"}".into()));
+        assert_eq!(recs[1].1, 3);
+        assert_eq!(recs[1].3, "{\"b\": [1, {\"c\": 2}]}");
+    }
+
+    #[test]
+    fn bundle_and_upload_bodies() {
+        let (recs, err, c) =
+            collect(br#"{"type":"bundle","id":"bundle--x","spec_version":"2.0","objects":[{"a":1},{"b":2}]}"#);
+        assert_eq!(err, None);
+        assert_eq!(c.shape, Some(Shape::Bundle));
+        assert_eq!(c.records_version(), Some(SpecVersion::V20));
+        assert_eq!(recs.len(), 2);
+        let (recs, err, c) = collect(br#"{"SourceSystem":"x","Value":[{"a":1}]}"#);
+        assert_eq!(err, None);
+        assert_eq!(c.shape, Some(Shape::Upload));
+        assert_eq!(c.sourcesystem, Some(serde_json::json!("x")));
+        assert_eq!(recs.len(), 1);
+    }
+
+    #[test]
+    fn single_object_is_one_record() {
+        let (recs, err, c) = collect(b" {\"type\":\"indicator\",\"x\":[1]} ");
+        assert_eq!(err, None);
+        assert_eq!(c.shape, Some(Shape::Single));
+        assert_eq!(recs[0].3, "{\"type\":\"indicator\",\"x\":[1]}");
+    }
+
+    #[test]
+    fn structural_errors_name_line_and_column() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"[{\"a\":1},\n{\"b\":", "line 2, column 6: unexpected end of input inside a record: the file is truncated"),
+            (b"[{\"a\":1}", "line 1, column 9: unexpected end of input: the array of records is not closed with ']'"),
+            (b"[{\"a\":1},]", "line 1, column 10: trailing comma: remove the ',' after the last record"),
+            (b"[{\"a\":1} {\"b\":2}]", "line 1, column 10: expected ',' or ']' after record 0, found an object"),
+            (b"[{\"a\":[1}]", "line 1, column 9: '}' does not close an open bracket"),
+            (b"\"just a string\"", "line 1, column 1: the top-level value is a string; expected a JSON array of STIX objects, a bundle or an upload-API body"),
+            (b"", "line 1, column 1: empty input: expected a JSON array of STIX objects, a bundle or an upload-API body"),
+            (b"[] x", "line 1, column 4: unexpected 'x' after the end of the top-level value"),
+            (b"\xFF\xFE[", "line 1, column 1: the file is UTF-16; save it as UTF-8"),
+        ];
+        for (input, want) in cases {
+            let (_, err, _) = collect(input);
+            assert_eq!(err.as_deref(), Some(*want), "{}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_one_error() {
+        let mut text = b"[".to_vec();
+        text.extend(std::iter::repeat_n(b'[', 1_000_000));
+        let (_, err, _) = collect(&text);
+        assert_eq!(err.as_deref(), Some("line 1, column 10002: nesting deeper than 10000 levels"));
+    }
+
+    #[test]
+    fn bom_is_skipped() {
+        let (recs, err, _) = collect(b"\xEF\xBB\xBF[{\"a\":1}]");
+        assert_eq!(err, None);
+        assert_eq!(recs.len(), 1);
+    }
+
+    #[test]
+    fn oversized_record_is_skipped_not_buffered() {
+        let mut text = b"[{\"a\":\"".to_vec();
+        text.extend(std::iter::repeat_n(b'x', 3 << 20));
+        text.extend_from_slice(b"\"},{\"b\":1}]");
+        let limits = Limits {
+            max_record_bytes: 1 << 20,
+            ..Limits::default()
+        };
+        let mut r = JsonRecords::new(&text[..], limits);
+        let first = r.next().unwrap().unwrap();
+        assert!(first.oversized.is_some());
+        assert!(first.parse().is_err());
+        let second = r.next().unwrap().unwrap();
+        assert_eq!(second.bytes, b"{\"b\":1}");
+        assert!(r.next().is_none());
+        assert!(r.buf.capacity() < 3 << 20, "the big record was buffered");
+    }
+
+    #[test]
+    fn record_errors_are_per_record_with_file_positions() {
+        let text = b"[\n{\"a\": tru},\n{\"b\": \"\xFF\"},\n{\"c\": 1}\n]";
+        let mut r = JsonRecords::new(&text[..], Limits::default());
+        let e0 = r.next().unwrap().unwrap().parse().unwrap_err().to_string();
+        assert_eq!(e0, "Error for Property=record: Malformed JSON at line 2, column 10: expected ident. Actual value: (not shown).");
+        let e1 = r.next().unwrap().unwrap().parse().unwrap_err().to_string();
+        assert_eq!(e1, "Error for Property=record: Invalid UTF-8 at line 3, column 8. Actual value: (not shown).");
+        assert!(r.next().unwrap().unwrap().parse().is_ok());
+        assert!(r.next().is_none());
+    }
+
+    #[test]
+    fn small_reads_give_the_same_records() {
+        struct Trickle<'a>(&'a [u8]);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.len().min(out.len()).min(3);
+                out[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let text = br#"{"sourcesystem":"s","stixobjects":[{"a":"\"x\\"},{"b":[1,2,{"c":"}"}]}]}"#;
+        let mut r = JsonRecords::new(Trickle(text), Limits::default());
+        let mut got = Vec::new();
+        while let Some(rec) = r.next() {
+            got.push(String::from_utf8(rec.unwrap().bytes.to_vec()).unwrap());
+        }
+        assert_eq!(got, vec![r#"{"a":"\"x\\"}"#, r#"{"b":[1,2,{"c":"}"}]}"#]);
+    }
+}

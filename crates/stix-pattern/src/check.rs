@@ -1,0 +1,628 @@
+//! Semantic checks: everything a pattern can get wrong after it parses.
+//!
+//! Both profiles check what the crate knows: hash values for recognised algorithms, IP addresses
+//! and CIDR blocks of `ipv4-addr:value`/`ipv6-addr:value`, that timestamps are real instants,
+//! that START is before STOP, that REPEATS and WITHIN are positive, that MATCHES holds a valid
+//! regular expression, that one observation does not carry the same qualifier twice, and that
+//! 2.0 patterns do not use `EXISTS`. The strict profile adds what stix2-validator's `patterns`
+//! check requires: known or well-formed object types and first properties, and hash algorithm
+//! names from the vocabulary.
+//!
+//! Every check appends to one list, so a pattern with three problems gets three messages.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::ast::{
+    Comparison, ComparisonExpression, ComparisonOperator, Literal, ObservationExpression,
+    Operand, PathComponent, Qualifier, Span,
+};
+use crate::error::{truncate, Error};
+use crate::timestamp::Timestamp;
+use crate::vocab::{self, HashValue};
+use crate::{Options, Profile, SpecVersion};
+
+/// Runs every check for `opts` over `expr`, whose spans index into `src`.
+pub(crate) fn check(src: &str, expr: &ObservationExpression<'_>, opts: Options) -> Vec<Error> {
+    let mut checker = Checker {
+        src,
+        opts,
+        errors: Vec::new(),
+        reported_types: Vec::new(),
+    };
+    checker.observation_expression(expr);
+    checker.errors
+}
+
+struct Checker<'s, 'p> {
+    src: &'s str,
+    opts: Options,
+    errors: Vec<Error>,
+    /// Object types already reported as invalid, so that each is reported once (as
+    /// stix2-validator does), however many comparisons use it.
+    reported_types: Vec<&'p str>,
+}
+
+impl<'s, 'p> Checker<'s, 'p> {
+    fn strict(&self) -> bool {
+        self.opts.profile == Profile::Strict
+    }
+
+    fn error(&mut self, span: Span, message: String) {
+        self.errors.push(Error::at_byte(self.src, span.start, message));
+    }
+
+    // ----- observation level -----------------------------------------------------------------
+
+    fn observation_expression(&mut self, expr: &'p ObservationExpression<'p>) {
+        match expr {
+            ObservationExpression::Observation(c) => self.comparison_expression(c),
+            ObservationExpression::And(v)
+            | ObservationExpression::Or(v)
+            | ObservationExpression::FollowedBy(v) => {
+                v.iter().for_each(|e| self.observation_expression(e))
+            }
+            ObservationExpression::Qualified(..) => self.qualified(expr),
+        }
+    }
+
+    /// Checks a chain of qualifiers and the expression they qualify.
+    fn qualified(&mut self, top: &'p ObservationExpression<'p>) {
+        // Collect the chain, innermost qualifier last.
+        let mut chain: Vec<&'p Qualifier<'p>> = Vec::new();
+        let mut base = top;
+        while let ObservationExpression::Qualified(inner, q) = base {
+            chain.push(q);
+            base = inner;
+        }
+        // stix2-patterns rejects a qualifier kind applied twice to one observation (`[a] WITHIN
+        // 1 SECONDS WITHIN 2 SECONDS`) but allows it on a group of observations.
+        if matches!(base, ObservationExpression::Observation(_)) {
+            for (i, q) in chain.iter().enumerate().rev() {
+                let repeated = chain[i + 1..]
+                    .iter()
+                    .any(|inner| std::mem::discriminant(*inner) == std::mem::discriminant(*q));
+                if repeated {
+                    self.error(
+                        q.span(),
+                        format!(
+                            "duplicate qualifier: {} is already applied to this observation",
+                            q.keyword()
+                        ),
+                    );
+                }
+            }
+        }
+        for q in chain.iter().rev() {
+            self.qualifier(q);
+        }
+        self.observation_expression(base);
+    }
+
+    /// `WITHIN` and `REPEATS` must be positive; `START` and `STOP` must be real instants in order.
+    fn qualifier(&mut self, q: &Qualifier<'_>) {
+        match *q {
+            Qualifier::Within { seconds, span } => {
+                if seconds <= 0.0 {
+                    self.error(
+                        span,
+                        format!("WITHIN needs a positive number of seconds, found {seconds}"),
+                    );
+                }
+            }
+            Qualifier::Repeats { times, span } => {
+                if times == 0 {
+                    self.error(span, "REPEATS needs a positive count, found 0".to_owned());
+                }
+            }
+            Qualifier::StartStop { start, stop, span } => {
+                let a = self.timestamp("START", start, span);
+                let b = self.timestamp("STOP", stop, span);
+                if let (Some(a), Some(b)) = (a, b) {
+                    if a >= b {
+                        self.error(
+                            span,
+                            format!("START t'{start}' must be before STOP t'{stop}'"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Parses a timestamp's text, reporting it when it is not a real instant.
+    fn timestamp<'t>(&mut self, what: &str, text: &'t str, span: Span) -> Option<Timestamp<'t>> {
+        match Timestamp::parse_explained(text) {
+            Ok(ts) => Some(ts),
+            Err(why) => {
+                self.error(
+                    span,
+                    format!("{what} timestamp t'{}' is not valid: {why}", truncate(text)),
+                );
+                None
+            }
+        }
+    }
+
+    // ----- comparison level ------------------------------------------------------------------
+
+    fn comparison_expression(&mut self, expr: &'p ComparisonExpression<'p>) {
+        match expr {
+            ComparisonExpression::Comparison(c) => self.comparison(c),
+            ComparisonExpression::And(v) | ComparisonExpression::Or(v) => {
+                v.iter().for_each(|e| self.comparison_expression(e))
+            }
+        }
+    }
+
+    fn comparison(&mut self, c: &'p Comparison<'p>) {
+        if c.operator == ComparisonOperator::Exists && self.opts.version == SpecVersion::V20 {
+            self.error(
+                c.span,
+                "EXISTS is not part of STIX 2.0 patterning (it was added in 2.1)".to_owned(),
+            );
+        }
+        if self.strict() {
+            self.object_type(c);
+            self.first_property(c);
+        }
+        let hash = hash_name(c);
+        if let (Some(name), true) = (hash, self.strict()) {
+            self.hash_name(name, c.path.span);
+        }
+        let ip = ip_kind(c);
+        let values: &[(Literal<'p>, Span)] = match &c.operand {
+            Operand::None => &[],
+            Operand::Literal(lit, span) => std::slice::from_ref(&(lit.clone(), *span))
+                .first()
+                .map_or(&[], |_| &[]),
+            Operand::Set(items) => items,
+        };
+        // (`values` above only covers sets; single literals are handled by the same code below.)
+        let single = match &c.operand {
+            Operand::Literal(lit, span) => Some((lit, *span)),
+            _ => None,
+        };
+        let all = single
+            .into_iter()
+            .chain(values.iter().map(|(l, s)| (l, *s)));
+        for (lit, span) in all {
+            if let Literal::Timestamp(text) = lit {
+                self.timestamp("the", text, span);
+            }
+            if let Some(name) = hash {
+                if matches!(
+                    c.operator,
+                    ComparisonOperator::Equal | ComparisonOperator::NotEqual | ComparisonOperator::In
+                ) {
+                    self.hash_value(name, lit, span);
+                }
+            }
+            if let Some(v6) = ip {
+                self.ip_value(v6, c, lit, span);
+            }
+            if c.operator == ComparisonOperator::Matches {
+                if let Literal::String(re) = lit {
+                    self.regex(re, span);
+                }
+            }
+        }
+    }
+
+    // ----- strict: object types and properties ------------------------------------------------
+
+    /// The object type must be a STIX observable type or a well-formed custom one.
+    fn object_type(&mut self, c: &'p Comparison<'p>) {
+        let ty = c.path.object_type;
+        if vocab::observable_properties(self.opts.version, ty).is_some()
+            || self.reported_types.contains(&ty)
+        {
+            return;
+        }
+        let message = if !is_type_name(ty) {
+            format!(
+                "'{}' is not a valid observable type name: custom types are 3 to 250 \
+                 characters of lower-case letters, digits and single hyphens",
+                truncate(ty)
+            )
+        } else if self.opts.version == SpecVersion::V20 && !has_custom_type_prefix(ty) {
+            // stix2-validator's 2.0 check requires the `x-<source>-<name>` form.
+            format!(
+                "Custom Observable Object type '{}' should start with 'x-' followed by a source \
+                 unique identifier (like a domain name with dots replaced by hyphens), a hyphen \
+                 and then the name",
+                truncate(ty)
+            )
+        } else {
+            return;
+        };
+        self.reported_types.push(ty);
+        self.error(c.path.span, message);
+    }
+
+    /// The first property must be one the type defines or a well-formed custom one.
+    fn first_property(&mut self, c: &Comparison<'_>) {
+        let Some(prop) = c.path.first_property() else {
+            return;
+        };
+        let known = vocab::observable_properties(self.opts.version, c.path.object_type);
+        if known.is_some_and(|props| props.contains(&prop)) {
+            return;
+        }
+        if !is_property_name(prop) {
+            self.error(
+                c.path.span,
+                format!(
+                    "'{}' is not a valid observable property name: custom properties are 3 to 250 \
+                     characters of lower-case letters, digits and underscores",
+                    truncate(prop)
+                ),
+            );
+        } else if known.is_some()
+            && self.opts.version == SpecVersion::V20
+            && !has_custom_property_prefix(prop)
+        {
+            self.error(
+                c.path.span,
+                format!(
+                    "Cyber Observable Object custom property '{}' should start with 'x_' followed \
+                     by a source unique identifier (like a domain name with dots replaced by \
+                     underscores), an underscore and then the name",
+                    truncate(prop)
+                ),
+            );
+        }
+    }
+
+    // ----- hashes ------------------------------------------------------------------------------
+
+    /// Strict: the algorithm name must be a vocabulary value, spelled as the vocabulary spells
+    /// it, or a custom name that follows the spec's dictionary-key rules.
+    fn hash_name(&mut self, name: &str, span: Span) {
+        let vocabulary = vocab::hash_vocabulary(self.opts.version);
+        if vocabulary.contains(&name) {
+            return;
+        }
+        if let Some(canonical) = vocabulary
+            .iter()
+            .find(|v| vocab::same_algorithm(name, &v.replace(['-', '_'], "")))
+        {
+            self.error(
+                span,
+                format!(
+                    "hash algorithm '{}' is not spelled as in the hash-algorithm vocabulary: \
+                     write '{canonical}'",
+                    truncate(name)
+                ),
+            );
+            return;
+        }
+        let max = match self.opts.version {
+            SpecVersion::V20 => 256,
+            SpecVersion::V21 => 250,
+        };
+        let ok = (3..=max).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok {
+            self.error(
+                span,
+                format!(
+                    "'{}' is not a valid hash algorithm name: use a hash-algorithm vocabulary \
+                     value or a custom name of 3 to {max} ASCII letters, digits, '-' or '_'",
+                    truncate(name)
+                ),
+            );
+        }
+    }
+
+    /// Both profiles: a value for a recognised algorithm must have its form.
+    fn hash_value(&mut self, name: &str, lit: &Literal<'_>, span: Span) {
+        let Some(algorithm) = vocab::hash_algorithm(name) else {
+            return;
+        };
+        let Literal::String(value) = lit else {
+            self.error(
+                span,
+                format!(
+                    "a {} hash must be a string, found {} {}",
+                    truncate(name),
+                    lit.kind(),
+                    truncate(&lit.to_string())
+                ),
+            );
+            return;
+        };
+        let expected = match algorithm.value {
+            HashValue::Hex(lengths) => {
+                let ok = lengths.contains(&value.len())
+                    && value.bytes().all(|b| b.is_ascii_hexdigit());
+                if ok {
+                    return;
+                }
+                format!("{} hexadecimal digits", or_list(lengths))
+            }
+            HashValue::Ssdeep => {
+                let ok = (1..=128).contains(&value.len())
+                    && value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"/+:.".contains(&b));
+                if ok {
+                    return;
+                }
+                "1 to 128 characters of letters, digits, '/', '+', ':' and '.'".to_owned()
+            }
+            HashValue::Free => return,
+        };
+        self.error(
+            span,
+            format!(
+                "'{}' is not a valid {} hash: expected {expected}",
+                truncate(value),
+                truncate(name)
+            ),
+        );
+    }
+
+    // ----- IP addresses ------------------------------------------------------------------------
+
+    /// `ipv4-addr:value` and `ipv6-addr:value` compare with addresses or CIDR blocks.
+    fn ip_value(&mut self, v6: bool, c: &Comparison<'_>, lit: &Literal<'_>, span: Span) {
+        if !matches!(
+            c.operator,
+            ComparisonOperator::Equal
+                | ComparisonOperator::NotEqual
+                | ComparisonOperator::In
+                | ComparisonOperator::IsSubset
+                | ComparisonOperator::IsSuperset
+        ) {
+            return;
+        }
+        let Literal::String(value) = lit else {
+            self.error(
+                span,
+                format!(
+                    "{}:value must be compared with a string, found {} {}",
+                    c.path.object_type,
+                    lit.kind(),
+                    truncate(&lit.to_string())
+                ),
+            );
+            return;
+        };
+        if let Err(why) = check_ip(value, v6) {
+            self.error(span, why);
+        }
+    }
+
+    // ----- regular expressions -----------------------------------------------------------------
+
+    /// MATCHES takes a PCRE regular expression. regex-syntax checks the syntax; constructs PCRE
+    /// has and regex-syntax lacks are accepted unchecked rather than rejected.
+    fn regex(&mut self, re: &str, span: Span) {
+        if let Err(why) = check_regex(re) {
+            self.error(span, format!("invalid regular expression for MATCHES: {why}"));
+        }
+    }
+}
+
+/// The hash algorithm name of a `…hashes.NAME` path, if the path ends that way.
+fn hash_name<'p>(c: &'p Comparison<'p>) -> Option<&'p str> {
+    match c.path.components.as_slice() {
+        [.., PathComponent::Property(h), PathComponent::Property(name)] if h == "hashes" => {
+            Some(name)
+        }
+        _ => None,
+    }
+}
+
+/// For `ipv4-addr:value` `Some(false)`, for `ipv6-addr:value` `Some(true)`.
+fn ip_kind(c: &Comparison<'_>) -> Option<bool> {
+    let v6 = match c.path.object_type {
+        "ipv4-addr" => false,
+        "ipv6-addr" => true,
+        _ => return None,
+    };
+    match c.path.components.as_slice() {
+        [PathComponent::Property(p)] if p == "value" => Some(v6),
+        _ => None,
+    }
+}
+
+/// Checks an IPv4 or IPv6 address, optionally with a `/prefix`.
+pub(crate) fn check_ip(value: &str, v6: bool) -> Result<(), String> {
+    let (family, max) = if v6 { ("IPv6", 128) } else { ("IPv4", 32) };
+    let (addr, prefix) = match value.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (value, None),
+    };
+    let addr_ok = if v6 {
+        addr.parse::<Ipv6Addr>().is_ok()
+    } else {
+        addr.parse::<Ipv4Addr>().is_ok()
+    };
+    if !addr_ok {
+        return Err(format!(
+            "'{}' is not a valid {family} address or CIDR block",
+            truncate(value)
+        ));
+    }
+    if let Some(p) = prefix {
+        let len = (!p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| p.parse::<u32>().ok())
+            .flatten();
+        match len {
+            Some(n) if n <= max => {}
+            _ => {
+                return Err(format!(
+                    "'{}' is not a valid {family} CIDR block: the prefix length must be a number \
+                     from 0 to {max}",
+                    truncate(value)
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks a MATCHES expression with regex-syntax's parser, tolerating PCRE features it lacks.
+pub(crate) fn check_regex(re: &str) -> Result<(), String> {
+    use regex_syntax::ast::ErrorKind as K;
+    let Err(err) = regex_syntax::ast::parse::Parser::new().parse(re) else {
+        return Ok(());
+    };
+    let at = err.span().start.offset;
+    let tolerated = match err.kind() {
+        // PCRE has lookaround, backreferences, many more escapes (\Q…\E, \h, \R, \K, \e, \G…),
+        // more group syntax ((?>…), (?#…), (?|…), (?P=name), (?(cond)…)), `[\b]`, and `\xZ`.
+        K::UnsupportedLookAround
+        | K::UnsupportedBackreference
+        | K::EscapeUnrecognized
+        | K::FlagUnrecognized
+        | K::ClassEscapeInvalid
+        | K::EscapeHexInvalidDigit
+        | K::EscapeHexEmpty
+        | K::EscapeHexInvalid => true,
+        // PCRE reads a `{` that does not start a valid quantifier as a literal brace.
+        K::RepetitionCountUnclosed | K::RepetitionCountDecimalEmpty => true,
+        K::RepetitionMissing => re.as_bytes().get(at) == Some(&b'{'),
+        // `\x` at the end is NUL in PCRE; a lone trailing backslash is an error there too.
+        K::EscapeUnexpectedEof => re.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 0,
+        _ => false,
+    };
+    if tolerated {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} (at character {} of the expression)",
+            err.kind(),
+            re.get(..at).map_or(at, |s| s.chars().count())
+        ))
+    }
+}
+
+/// `^\-?[a-z0-9]+(-[a-z0-9]+)*\-?$`, 3 to 250 characters: stix2-validator's type-name rule.
+fn is_type_name(t: &str) -> bool {
+    if !(3..=250).contains(&t.len()) {
+        return false;
+    }
+    let inner = t.strip_prefix('-').unwrap_or(t);
+    let inner = inner.strip_suffix('-').unwrap_or(inner);
+    !inner.is_empty()
+        && inner
+            .split('-')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+}
+
+/// `^[a-z0-9_]{3,250}$`: stix2-validator's property-name rule.
+fn is_property_name(p: &str) -> bool {
+    (3..=250).contains(&p.len())
+        && p.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// `^x\-.+\-.+$`.
+fn has_custom_type_prefix(t: &str) -> bool {
+    t.strip_prefix("x-")
+        .and_then(|rest| rest.get(1..))
+        .is_some_and(|rest| rest.find('-').is_some_and(|i| i + 1 < rest.len()))
+}
+
+/// `^x_.+_.+$`.
+fn has_custom_property_prefix(p: &str) -> bool {
+    p.strip_prefix("x_")
+        .and_then(|rest| rest.get(1..))
+        .is_some_and(|rest| rest.find('_').is_some_and(|i| i + 1 < rest.len()))
+}
+
+/// "32", "32 or 40", "32, 40 or 56".
+fn or_list(ns: &[usize]) -> String {
+    match ns {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => {
+            let init: Vec<String> = init.iter().map(ToString::to_string).collect();
+            format!("{} or {last}", init.join(", "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ips() {
+        assert!(check_ip("198.51.100.1", false).is_ok());
+        assert!(check_ip("198.51.100.0/24", false).is_ok());
+        assert!(check_ip("198.51.100.1/32", false).is_ok());
+        assert!(check_ip("0.0.0.0/0", false).is_ok());
+        assert!(check_ip("999.1.1.1", false).is_err());
+        assert!(check_ip("1.1.1", false).is_err());
+        assert!(check_ip("01.1.1.1", false).is_err());
+        assert!(check_ip("1.1.1.1/33", false).is_err());
+        assert!(check_ip("1.1.1.1/", false).is_err());
+        assert!(check_ip("1.1.1.1/+1", false).is_err());
+        assert!(check_ip("2001:db8::1", false).is_err());
+        assert!(check_ip("2001:db8::1", true).is_ok());
+        assert!(check_ip("2001:0db8:dead:beef:0000:0000:0000:0000/64", true).is_ok());
+        assert!(check_ip("::ffff:1.2.3.4", true).is_ok());
+        assert!(check_ip("2001:db8::/129", true).is_err());
+        assert!(check_ip("2001:db8:::1", true).is_err());
+        assert_eq!(
+            check_ip("999.1.1.1", false).unwrap_err(),
+            "'999.1.1.1' is not a valid IPv4 address or CIDR block"
+        );
+    }
+
+    #[test]
+    fn regexes() {
+        for ok in [
+            r".+\@example\.com$",
+            r"\xd4\xc3\xb2\xa1",
+            r"(?=abc)x",
+            r"(?<!a)b",
+            r"(\w)\1",
+            r"a++b",
+            r"(?>abc)",
+            r"\Qa.b\E",
+            r"a{",
+            r"{foo}",
+            r"[\b]",
+            r"\x",
+            r"(?P<n>a)(?P=n)",
+            r"^Final Report.+\.exe$",
+        ] {
+            assert!(check_regex(ok).is_ok(), "{ok}");
+        }
+        for bad in [r"(abc", r"abc)", r"[a-", r"*abc", r"a{3,2}", r"[z-a]", "\\", r"a\\\"] {
+            assert!(check_regex(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            check_regex("(abc").unwrap_err(),
+            "unclosed group (at character 0 of the expression)"
+        );
+    }
+
+    #[test]
+    fn names() {
+        assert!(is_type_name("ipv4-addr"));
+        assert!(is_type_name("x-acme-widget"));
+        assert!(is_type_name("app"));
+        assert!(!is_type_name("ap"));
+        assert!(!is_type_name("x_whatever"));
+        assert!(!is_type_name("a--b"));
+        assert!(is_type_name("ab-"));
+        assert!(is_property_name("x_acme_size"));
+        assert!(!is_property_name("id"));
+        assert!(!is_property_name("Name"));
+        assert!(has_custom_type_prefix("x-acme-widget"));
+        assert!(!has_custom_type_prefix("x-widget"));
+        assert!(!has_custom_type_prefix("x--a"));
+        assert!(has_custom_type_prefix("x-a--"));
+        assert!(has_custom_property_prefix("x_acme_size"));
+        assert!(!has_custom_property_prefix("x_size"));
+        assert_eq!(or_list(&[32]), "32");
+        assert_eq!(or_list(&[32, 40, 56]), "32, 40 or 56");
+    }
+}

@@ -1,0 +1,69 @@
+//! Hash dictionaries (`hashes`), shared by external references, files and artifacts.
+
+use crate::json::Json;
+use crate::rules::{Ctx, Path};
+
+/// Known hash algorithms and the hex length of their values; `None` for algorithms whose
+/// values are not fixed-length hex (fuzzy hashes).
+const KNOWN: &[(&str, Option<usize>)] = &[
+    ("MD5", Some(32)),
+    ("SHA-1", Some(40)),
+    ("SHA-256", Some(64)),
+    ("SHA-512", Some(128)),
+    ("SHA3-256", Some(64)),
+    ("SHA3-512", Some(128)),
+    ("SSDEEP", None),
+    ("TLSH", Some(70)),
+];
+
+/// The canonical algorithm name for a key, matching case-insensitively and without hyphens or
+/// underscores, so that `sha256` and `SHA_256` are recognised as SHA-256 and their values
+/// checked too.
+pub fn canonical_algorithm(key: &str) -> Option<(&'static str, Option<usize>)> {
+    let squash = |s: &str| -> String {
+        s.chars()
+            .filter(|c| *c != '-' && *c != '_')
+            .map(|c| c.to_ascii_uppercase())
+            .collect()
+    };
+    let k = squash(key);
+    KNOWN.iter().copied().find(|(name, _)| squash(name) == k)
+}
+
+/// Whether `value` is a well-formed hash for the named algorithm (unknown algorithms: any
+/// non-empty string).
+pub fn hash_value_ok(algorithm: &str, value: &str) -> bool {
+    match canonical_algorithm(algorithm) {
+        Some((_, Some(len))) => value.len() == len && value.bytes().all(|c| c.is_ascii_hexdigit()),
+        _ => !value.is_empty(),
+    }
+}
+
+pub(crate) fn check_hashes(v: &Json<'_>, at: &Path<'_>, ctx: &mut Ctx) {
+    let Some(o) = v.as_object() else {
+        ctx.error(at, "Must be a dictionary of hash algorithm to hash value", v);
+        return;
+    };
+    if o.is_empty() && ctx.strict() {
+        ctx.error(at, "Must not be an empty dictionary", v);
+    }
+    for (k, hv) in o.iter() {
+        let here = at.key(k);
+        let Some(s) = hv.as_str() else {
+            ctx.error(&here, "Hash value must be a string", hv);
+            continue;
+        };
+        if ctx.strict() && !(3..=250).contains(&k.len()) {
+            ctx.error(&here, "Hash algorithm name must be 3 to 250 characters", hv);
+        }
+        if let Some((name, Some(len))) = canonical_algorithm(k) {
+            if !hash_value_ok(k, s) {
+                ctx.error(
+                    &here,
+                    format!("{name} hash must be {len} hexadecimal characters"),
+                    hv,
+                );
+            }
+        }
+    }
+}

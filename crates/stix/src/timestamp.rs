@@ -1,0 +1,305 @@
+//! STIX timestamps.
+//!
+//! STIX 2.1 (3.2) requires RFC 3339 in UTC with a `Z` and at most nine fraction digits; the
+//! compatible profile also accepts a numeric UTC offset, which it converts, because feeds send
+//! them and the instant they name is unambiguous. The calendar is checked (no 30 February),
+//! which a regular expression alone cannot do.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+/// An instant with nanosecond resolution, parsed from a STIX timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Timestamp {
+    /// Seconds since 1970-01-01T00:00:00Z.
+    secs: i64,
+    nanos: u32,
+    /// Fraction digits as written, so that the canonical text keeps the producer's precision
+    /// (`modified` values are compared as text by some consumers).
+    digits: u8,
+}
+
+/// Why a timestamp was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TimestampError {
+    #[error("must be an RFC 3339 timestamp such as 2016-05-12T08:17:27.000Z")]
+    Format,
+    #[error("is not a real date and time")]
+    Calendar,
+    #[error("must be in UTC and end with 'Z'")]
+    NotUtc,
+}
+
+impl Timestamp {
+    /// Parses the strict STIX form: `YYYY-MM-DDTHH:MM:SS[.fraction]Z`.
+    pub fn parse(s: &str) -> Result<Self, TimestampError> {
+        Self::parse_with(s, false)
+    }
+
+    /// Parses the STIX form, or RFC 3339 with a numeric offset (`+02:00`), which is converted to
+    /// UTC. Used by the compatible profile.
+    pub fn parse_lenient(s: &str) -> Result<Self, TimestampError> {
+        Self::parse_with(s, true)
+    }
+
+    fn parse_with(s: &str, allow_offset: bool) -> Result<Self, TimestampError> {
+        let b = s.as_bytes();
+        if b.len() < 20 {
+            return Err(TimestampError::Format);
+        }
+        let num = |r: std::ops::Range<usize>| -> Result<u32, TimestampError> {
+            let mut v = 0u32;
+            for &c in &b[r] {
+                if !c.is_ascii_digit() {
+                    return Err(TimestampError::Format);
+                }
+                v = v * 10 + u32::from(c - b'0');
+            }
+            Ok(v)
+        };
+        if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+            return Err(TimestampError::Format);
+        }
+        let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        let mut i = 19;
+        let mut nanos = 0u32;
+        let mut digits = 0u8;
+        if b[i] == b'.' {
+            i += 1;
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                if i - start < 9 {
+                    nanos = nanos * 10 + u32::from(b[i] - b'0');
+                }
+                i += 1;
+            }
+            let n = i - start;
+            if n == 0 || n > 9 {
+                return Err(TimestampError::Format);
+            }
+            digits = n as u8;
+            nanos *= 10u32.pow(9 - n as u32);
+        }
+        let offset_secs: i64 = match &b[i..] {
+            b"Z" => 0,
+            [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+                let digit = |c: u8| -> Result<i64, TimestampError> {
+                    if c.is_ascii_digit() {
+                        Ok(i64::from(c - b'0'))
+                    } else {
+                        Err(TimestampError::Format)
+                    }
+                };
+                let (h, m) = (
+                    digit(*h1)? * 10 + digit(*h2)?,
+                    digit(*m1)? * 10 + digit(*m2)?,
+                );
+                if h > 23 || m > 59 {
+                    return Err(TimestampError::Format);
+                }
+                if !allow_offset {
+                    return Err(TimestampError::NotUtc);
+                }
+                let off = h * 3600 + m * 60;
+                if *sign == b'+' {
+                    off
+                } else {
+                    -off
+                }
+            }
+            _ => return Err(TimestampError::Format),
+        };
+        if !(1..=12).contains(&month)
+            || day == 0
+            || day > days_in_month(year, month)
+            || hour > 23
+            || minute > 59
+            || second > 60
+        {
+            return Err(TimestampError::Calendar);
+        }
+        let days = days_from_civil(i64::from(year), month, day);
+        let secs = days * 86_400
+            + i64::from(hour) * 3600
+            + i64::from(minute) * 60
+            + i64::from(second)
+            - offset_secs;
+        Ok(Timestamp {
+            secs,
+            nanos,
+            digits,
+        })
+    }
+
+    /// The instant `secs` seconds and `nanos` nanoseconds after the epoch, written with
+    /// millisecond precision.
+    pub fn from_unix(secs: i64, nanos: u32) -> Self {
+        Timestamp {
+            secs: secs + i64::from(nanos / 1_000_000_000),
+            nanos: nanos % 1_000_000_000,
+            digits: 3,
+        }
+    }
+
+    /// The current time, to the millisecond (STIX 2.1 recommends millisecond precision for
+    /// `created` and `modified`).
+    pub fn now() -> Self {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp::from_unix(d.as_secs() as i64, d.subsec_millis() * 1_000_000)
+    }
+
+    pub fn unix_seconds(&self) -> i64 {
+        self.secs
+    }
+
+    pub fn subsec_nanos(&self) -> u32 {
+        self.nanos
+    }
+
+    /// Nanoseconds since the epoch; fits i64 for years 1678–2261, and saturates outside them.
+    pub fn unix_nanos(&self) -> i64 {
+        self.secs
+            .saturating_mul(1_000_000_000)
+            .saturating_add(i64::from(self.nanos))
+    }
+}
+
+impl PartialOrd for Timestamp {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Timestamp {
+    /// Instants compare by time only; precision does not make a timestamp later.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.secs, self.nanos).cmp(&(other.secs, other.nanos))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// The canonical STIX text, in UTC with the original number of fraction digits (at least
+    /// milliseconds, as STIX 2.1 recommends for `created` and `modified`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let days = self.secs.div_euclid(86_400);
+        let rem = self.secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        )?;
+        let digits = self.digits.max(3) as usize;
+        let frac = format!("{:09}", self.nanos);
+        write!(f, ".{}Z", &frac[..digits])
+    }
+}
+
+fn is_leap(y: u32) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: u32, m: u32) -> u32 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(y) => 29,
+        _ => 28,
+    }
+}
+
+// Howard Hinnant's days_from_civil / civil_from_days: exact for the proleptic Gregorian
+// calendar, no tables.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn accepts_stix_forms() {
+        let t = Timestamp::parse("2016-05-12T08:17:27.000Z").unwrap();
+        assert_eq!(t.unix_seconds(), 1_463_041_047);
+        assert_eq!(t.to_string(), "2016-05-12T08:17:27.000Z");
+        assert_eq!(
+            Timestamp::parse("2016-05-12T08:17:27Z")
+                .unwrap()
+                .to_string(),
+            "2016-05-12T08:17:27.000Z"
+        );
+        assert_eq!(
+            Timestamp::parse("2016-05-12T08:17:27.123456789Z")
+                .unwrap()
+                .to_string(),
+            "2016-05-12T08:17:27.123456789Z"
+        );
+        assert!(Timestamp::parse("2024-02-29T00:00:00Z").is_ok());
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_stix_timestamp() {
+        use TimestampError::*;
+        for (s, e) in [
+            ("2023-13-45T25:61:00Z", Calendar),
+            ("2023/07/01 12:00:00", Format),
+            ("07/01/2023", Format),
+            ("2023-02-30T10:00:00", Format),
+            ("2023-02-30T10:00:00Z", Calendar),
+            ("yesterday", Format),
+            ("2023-07-01T12:00:00.000+02:00x", Format),
+            ("2023-07-01T12:00:00.000+02:00", NotUtc),
+            ("2023-07-01T12:00:00.Z", Format),
+            ("2023-07-01T12:00:00.1234567890Z", Format),
+            ("2023-02-29T00:00:00Z", Calendar),
+        ] {
+            assert_eq!(Timestamp::parse(s), Err(e), "{s}");
+        }
+    }
+
+    #[test]
+    fn lenient_converts_offsets() {
+        let t = Timestamp::parse_lenient("2023-07-01T12:00:00.000+02:00").unwrap();
+        assert_eq!(t.to_string(), "2023-07-01T10:00:00.000Z");
+    }
+
+    proptest! {
+        #[test]
+        fn display_then_parse_is_identity(secs in -62_135_596_800i64..253_402_300_799, nanos in 0u32..1_000_000_000) {
+            let t = Timestamp { secs, nanos, digits: 9 };
+            let back = Timestamp::parse(&t.to_string()).unwrap();
+            prop_assert_eq!(back, t);
+        }
+
+        #[test]
+        fn parse_never_panics(s in "\\PC{0,40}") {
+            let _ = Timestamp::parse_lenient(&s);
+        }
+    }
+}

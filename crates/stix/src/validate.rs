@@ -1,0 +1,339 @@
+//! Validation of one record: which version it is read as, the common properties, the type's own
+//! table, and what the profile says about the rest.
+
+use crate::diag::Diagnostic;
+use crate::id::{is_type_name, StixId};
+use crate::json::{Json, Object};
+use crate::rules::*;
+use crate::{types20, types21, vocab, Profile, SpecVersion};
+
+/// How to validate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    pub profile: Profile,
+}
+
+impl Options {
+    pub fn strict() -> Self {
+        Options {
+            profile: Profile::Strict,
+        }
+    }
+}
+
+/// The verdict on one record: every problem found, and the version it was read as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub errors: Vec<Diagnostic>,
+    /// The STIX version the record was read as.
+    pub version: SpecVersion,
+    /// True when the record had no `spec_version`, was not valid as 2.1, and was read as 2.0
+    /// (it is stored with normalized 2.1 fields).
+    pub upgraded_from_20: bool,
+}
+
+impl Report {
+    pub fn is_valid(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// The messages, in the upload API's wording.
+    pub fn messages(&self) -> Vec<String> {
+        self.errors.iter().map(|d| d.to_string()).collect()
+    }
+}
+
+/// Validates one record.
+///
+/// `container_version` is the version a bundle declares for its members (`"spec_version":
+/// "2.0"` on a 2.0 bundle); `None` for a plain array or an upload body.
+pub fn validate(record: &Json<'_>, opts: Options, container_version: Option<SpecVersion>) -> Report {
+    let Some(obj) = record.as_object() else {
+        return Report {
+            errors: vec![Diagnostic::new(
+                "record",
+                format!("Must be a JSON object, not {}", record.kind_name()),
+                record.display_value(),
+            )],
+            version: SpecVersion::V21,
+            upgraded_from_20: false,
+        };
+    };
+    let declared = obj.get("spec_version");
+    let version = match declared.and_then(|v| v.as_str()) {
+        Some("2.1") => Some(SpecVersion::V21),
+        Some("2.0") => Some(SpecVersion::V20),
+        _ => container_version,
+    };
+    if let Some(version) = version {
+        return Report {
+            errors: check(obj, opts.profile, version),
+            version,
+            upgraded_from_20: false,
+        };
+    }
+    // No usable version: STIX says 2.1, but a record that is only valid as 2.0 is a 2.0 record
+    // from a producer that never wrote spec_version (2.0 objects have none).
+    let as21 = check(obj, opts.profile, SpecVersion::V21);
+    if as21.is_empty() || declared.is_some() {
+        return Report {
+            errors: as21,
+            version: SpecVersion::V21,
+            upgraded_from_20: false,
+        };
+    }
+    let as20 = check(obj, opts.profile, SpecVersion::V20);
+    if as20.is_empty() {
+        Report {
+            errors: as20,
+            version: SpecVersion::V20,
+            upgraded_from_20: true,
+        }
+    } else {
+        Report {
+            errors: as21,
+            version: SpecVersion::V21,
+            upgraded_from_20: false,
+        }
+    }
+}
+
+/// The kind of object a type name denotes, which decides its common properties.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Category {
+    /// Domain, relationship and meta objects other than marking definitions: versioned with
+    /// `created` and `modified`.
+    Versioned,
+    /// Marking definitions: `created` only, never versioned.
+    Marking,
+    /// Cyber-observable objects: no `created`/`modified`.
+    Observable,
+    /// Bundles inside a record are refused: a bundle is a container, not a record.
+    Bundle,
+}
+
+fn category(ty: &str) -> Category {
+    match ty {
+        "marking-definition" => Category::Marking,
+        "bundle" => Category::Bundle,
+        t if vocab::SCO_TYPES.contains(&t) => Category::Observable,
+        _ => Category::Versioned,
+    }
+}
+
+static SPEC_VERSION: Ty = Ty::Enum(&["2.1"]);
+static MARKING_REF: Ty = Ty::Ref(&["marking-definition"]);
+static MARKING_REFS: Ty = Ty::List(&MARKING_REF);
+static EXTERNAL_REFERENCE: Ty = Ty::Obj(&[
+    r("source_name", &STR),
+    p("description", &STR),
+    p("url", &STR),
+    p("hashes", &HASHES),
+    p("external_id", &STR),
+]);
+static EXTERNAL_REFERENCES: Ty = Ty::List(&EXTERNAL_REFERENCE);
+static GRANULAR_MARKING: Ty = Ty::Obj(&[
+    p("lang", &LANG),
+    p("marking_ref", &MARKING_REF),
+    r("selectors", &LIST_STR),
+]);
+static GRANULAR_MARKINGS: Ty = Ty::List(&GRANULAR_MARKING);
+static CREATED_BY_REF: Ty = Ty::Ref(&["identity"]);
+
+/// Common properties of versioned objects, beyond id/type/created/modified.
+static COMMON_VERSIONED: &[Prop] = &[
+    p("created_by_ref", &CREATED_BY_REF),
+    p("revoked", &BOOL),
+    p("labels", &LIST_STR),
+    p("confidence", &CONFIDENCE),
+    p("lang", &LANG),
+    p("external_references", &EXTERNAL_REFERENCES),
+    p("object_marking_refs", &MARKING_REFS),
+    p("granular_markings", &GRANULAR_MARKINGS),
+    p("extensions", &DICT),
+];
+
+static COMMON_MARKING: &[Prop] = &[
+    p("created_by_ref", &CREATED_BY_REF),
+    p("external_references", &EXTERNAL_REFERENCES),
+    p("object_marking_refs", &MARKING_REFS),
+    p("granular_markings", &GRANULAR_MARKINGS),
+    p("extensions", &DICT),
+];
+
+static COMMON_OBSERVABLE: &[Prop] = &[
+    p("object_marking_refs", &MARKING_REFS),
+    p("granular_markings", &GRANULAR_MARKINGS),
+    p("defanged", &BOOL),
+    p("extensions", &DICT),
+];
+
+/// Every problem of `obj` read as `version` under `profile`.
+fn check(obj: &Object<'_>, profile: Profile, version: SpecVersion) -> Vec<Diagnostic> {
+    let mut ctx = Ctx {
+        profile,
+        version,
+        errors: Vec::new(),
+    };
+    let ty = check_type(obj, &mut ctx);
+    let category = ty.map(category).unwrap_or(Category::Versioned);
+    check_id(obj, ty, &mut ctx);
+    check_spec_version(obj, category, &mut ctx);
+    match category {
+        Category::Versioned => {
+            let created = required_timestamp(obj, "created", &mut ctx);
+            let modified = required_timestamp(obj, "modified", &mut ctx);
+            if let (Some(c), Some(m)) = (created, modified) {
+                if m < c {
+                    let v = obj.get("modified").expect("parsed above");
+                    ctx.error(
+                        &Path::Root("modified"),
+                        format!("Must be later than or equal to created ({c})"),
+                        v,
+                    );
+                }
+            }
+            check_props(obj, COMMON_VERSIONED, None, &mut ctx);
+        }
+        Category::Marking => {
+            required_timestamp(obj, "created", &mut ctx);
+            check_props(obj, COMMON_MARKING, None, &mut ctx);
+        }
+        Category::Observable => {
+            check_props(obj, COMMON_OBSERVABLE, None, &mut ctx);
+        }
+        Category::Bundle => {
+            let v = obj.get("type").expect("type was read");
+            ctx.error(
+                &Path::Root("type"),
+                "A bundle cannot be a record; send its objects instead",
+                v,
+            );
+        }
+    }
+    if let Some(ty) = ty {
+        let table = match version {
+            SpecVersion::V21 => types21::TYPES,
+            SpecVersion::V20 => types20::TYPES,
+        };
+        if let Some(def) = table.iter().find(|d| d.name == ty) {
+            check_props(obj, def.props, None, &mut ctx);
+            if let Some(extra) = def.extra {
+                extra(obj, &mut ctx);
+            }
+        }
+    }
+    check_property_names(obj, &mut ctx);
+    ctx.errors
+}
+
+fn check_type<'o>(obj: &'o Object<'_>, ctx: &mut Ctx) -> Option<&'o str> {
+    let Some(v) = obj.get("type") else {
+        ctx.missing(&Path::Root("type"));
+        return None;
+    };
+    let Some(ty) = v.as_str() else {
+        ctx.error(&Path::Root("type"), "Must be a string", v);
+        return None;
+    };
+    if !is_type_name(ty) {
+        ctx.error(
+            &Path::Root("type"),
+            "Must be 3 to 250 characters of lowercase letters, digits and hyphens",
+            v,
+        );
+        return None;
+    }
+    Some(ty)
+}
+
+fn check_id(obj: &Object<'_>, ty: Option<&str>, ctx: &mut Ctx) {
+    let Some(v) = obj.get("id") else {
+        ctx.missing(&Path::Root("id"));
+        return;
+    };
+    let Some(s) = v.as_str() else {
+        ctx.error(&Path::Root("id"), "Must be a string", v);
+        return;
+    };
+    match StixId::parse(s) {
+        Ok(id) => {
+            if let Some(ty) = ty {
+                if id.object_type() != ty {
+                    ctx.error(
+                        &Path::Root("id"),
+                        format!("Must start with '{ty}--', the object's type"),
+                        v,
+                    );
+                    return;
+                }
+            }
+            if ctx.strict() && ctx.v21() && !uuid_is_rfc4122(&id) {
+                ctx.error(
+                    &Path::Root("id"),
+                    "UUID part must be an RFC 4122 UUID (version 1 to 5)",
+                    v,
+                );
+            }
+        }
+        Err(e) => ctx.error(&Path::Root("id"), format!("Identifier {e}"), v),
+    }
+}
+
+fn check_spec_version(obj: &Object<'_>, category: Category, ctx: &mut Ctx) {
+    match (obj.get("spec_version"), ctx.version) {
+        (Some(v), SpecVersion::V21) => check_value(v, &SPEC_VERSION, &Path::Root("spec_version"), ctx),
+        (None, SpecVersion::V21) if ctx.strict() && category != Category::Observable => {
+            ctx.missing(&Path::Root("spec_version"));
+        }
+        (Some(v), SpecVersion::V20) if v.as_str() != Some("2.0") => {
+            ctx.error(&Path::Root("spec_version"), "Must be 2.0 for a STIX 2.0 object", v);
+        }
+        _ => {}
+    }
+}
+
+fn required_timestamp(
+    obj: &Object<'_>,
+    key: &'static str,
+    ctx: &mut Ctx,
+) -> Option<crate::Timestamp> {
+    match obj.get(key) {
+        Some(v) => timestamp_of(v, &Path::Root(key), ctx),
+        None => {
+            ctx.missing(&Path::Root(key));
+            None
+        }
+    }
+}
+
+/// STIX 2.1 (3.1): property names are ASCII letters, digits and underscores, 3 to 250
+/// characters (`id` is the one two-letter name). The compatible profile keeps whatever a
+/// producer sent; the strict profile holds names to the rule. Duplicate names are reported by
+/// the strict profile: JSON leaves their meaning undefined and STIX consumers disagree on which
+/// one wins.
+fn check_property_names(obj: &Object<'_>, ctx: &mut Ctx) {
+    if !ctx.strict() {
+        return;
+    }
+    for (k, v) in obj.iter() {
+        let ok = k == "id"
+            || ((3..=250).contains(&k.len())
+                && k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_'));
+        if !ok {
+            ctx.error(
+                &Path::Root(k),
+                "Property names must be 3 to 250 ASCII letters, digits or underscores",
+                v,
+            );
+        }
+    }
+    for k in obj.duplicate_keys() {
+        let v = obj.get(k).expect("duplicate key is present");
+        ctx.error(
+            &Path::Root(k),
+            "Property appears more than once; its meaning is ambiguous",
+            v,
+        );
+    }
+}

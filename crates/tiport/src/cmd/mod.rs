@@ -1,0 +1,3 @@
+pub mod template;
+pub mod validate;
+pub mod validate_csv;

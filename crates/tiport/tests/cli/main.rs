@@ -1,0 +1,8 @@
+//! End-to-end tests of the `tiport` binary, driven as a user or a script would drive it.
+//!
+//! One test binary (modules below) so the workspace links one executable for all of them.
+
+mod bad_input;
+mod differential;
+mod helpers;
+mod seeds;
