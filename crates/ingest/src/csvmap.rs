@@ -32,6 +32,19 @@
 //! `severity`→`x_tiport_severity` (integer 0–10), `fileName`→`x_tiport_file_name`, and the
 //! observable→a quoted STIX pattern. `created`/`modified` are the caller's `now`; the id is a
 //! UUIDv5 of workspace, source and pattern, so importing a file twice creates no duplicates.
+//! Observable values and hashes are kept as written (trimmed), not case-folded: the pattern says
+//! what the analyst wrote.
+//!
+//! A user account is matched on `account_login` (what an analyst calls a user name); a registry
+//! key on `key`. A CIDR block is compared with `=`, the form feeds use; containment is the
+//! query side's business (`observable=` matches CIDRs by containment).
+//!
+//! # Counting rows
+//!
+//! `index` counts data rows only: not the header, not comment rows (first cell starting with `#`,
+//! before the header or directly after it), not blank rows (every cell empty, as spreadsheets
+//! leave below the data). `line` is the 1-based file line where the row starts, right across
+//! CRLF, blank lines and quoted cells holding line breaks.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -108,7 +121,9 @@ pub struct IdScope {
 pub enum CsvError {
     #[error("line 1: empty file, expected a header row")]
     EmptyFile,
-    #[error("line {line}: expected a header row after the comment rows, found the end of the file")]
+    #[error(
+        "line {line}: expected a header row after the comment rows, found the end of the file"
+    )]
     NoHeader { line: u64 },
     /// An unknown, missing, duplicate or unrecognisable column: one error for the whole file.
     #[error("line {line}: {message}")]
@@ -294,7 +309,10 @@ impl Col {
     /// The column a header cell names: the template's spelling in any case, and for hashes
     /// also the spellings producers use (`sha256`, `SHA_256`).
     fn from_header(h: &str) -> Option<Col> {
-        if let Some(c) = ALL_COLUMNS.iter().find(|c| c.name().eq_ignore_ascii_case(h)) {
+        if let Some(c) = ALL_COLUMNS
+            .iter()
+            .find(|c| c.name().eq_ignore_ascii_case(h))
+        {
             return Some(*c);
         }
         match stix::canonical_algorithm(h)?.0 {
@@ -458,12 +476,23 @@ impl Layout {
                 None => unknown.push(h),
             }
         }
-        let found = || header.iter().filter(|h| !h.is_empty()).cloned().collect::<Vec<_>>().join(", ");
+        let found = || {
+            header
+                .iter()
+                .filter(|h| !h.is_empty())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         if cols.is_empty() {
             // Nothing recognisable: say what the header looks like rather than listing every
             // cell as unknown, because the cause is usually the separator or a missing header.
             if header.len() == 1 && (header[0].contains(';') || header[0].contains('\t')) {
-                let sep = if header[0].contains(';') { "';'" } else { "tabs" };
+                let sep = if header[0].contains(';') {
+                    "';'"
+                } else {
+                    "tabs"
+                };
                 return Err(bad(format!(
                     "the header is a single column: the file seems to use {sep} as its \
                      separator; save it as comma-separated CSV (UTF-8)"
@@ -477,7 +506,11 @@ impl Layout {
                 names(&FILE_COLUMNS)
             )));
         }
-        let other: Vec<Col> = cols.iter().map(|c| c.1).filter(|c| c.only_other()).collect();
+        let other: Vec<Col> = cols
+            .iter()
+            .map(|c| c.1)
+            .filter(|c| c.only_other())
+            .collect();
         let file: Vec<Col> = cols.iter().map(|c| c.1).filter(|c| c.only_file()).collect();
         let looks_like = match (other.is_empty(), file.is_empty()) {
             (false, true) => Some(Template::CsvOther),
@@ -518,7 +551,11 @@ impl Layout {
             }
         }
         if !unknown.is_empty() {
-            let list = unknown.iter().map(|u| format!("'{u}'")).collect::<Vec<_>>().join(", ");
+            let list = unknown
+                .iter()
+                .map(|u| format!("'{u}'"))
+                .collect::<Vec<_>>()
+                .join(", ");
             let s = if unknown.len() > 1 { "s" } else { "" };
             return Err(bad(format!(
                 "unknown column{s} {list} for the {template} template; its columns are: {}",
@@ -544,7 +581,11 @@ impl Layout {
             }
         }
         if !missing.is_empty() {
-            let list = missing.iter().map(|m| format!("'{m}'")).collect::<Vec<_>>().join(", ");
+            let list = missing
+                .iter()
+                .map(|m| format!("'{m}'"))
+                .collect::<Vec<_>>()
+                .join(", ");
             let s = if missing.len() > 1 { "s" } else { "" };
             return Err(bad(format!(
                 "missing required column{s} {list} for the {template} template; found columns: {}",
@@ -570,7 +611,7 @@ fn names(cols: &[Col]) -> String {
 /// cannot be a template; the iterator then yields one [`CsvRecord`] per data row, or a fatal
 /// `CsvError` (an I/O error), after which it ends.
 pub struct CsvReader<R> {
-    rdr: csv::Reader<R>,
+    rdr: csv::Reader<LineCounter<R>>,
     record: ByteRecord,
     layout: Layout,
     header: Vec<String>,
@@ -596,56 +637,68 @@ impl<R: Read> CsvReader<R> {
         scope: IdScope,
         now: Timestamp,
     ) -> Result<CsvReader<R>, CsvError> {
-        let mut rdr = csv::ReaderBuilder::new()
+        let rdr = csv::ReaderBuilder::new()
             .has_headers(false)
             // Column counts are checked per row, so that a bad row is a per-row error.
             .flexible(true)
-            .from_reader(input);
-        let mut record = ByteRecord::new();
-        let mut last_line = 1;
-        let mut saw_rows = false;
-        let (header, header_line) = loop {
-            match rdr.read_byte_record(&mut record) {
-                Ok(true) => {}
-                Ok(false) if saw_rows => return Err(CsvError::NoHeader { line: last_line }),
-                Ok(false) => return Err(CsvError::EmptyFile),
-                Err(e) => return Err(io_error(e, last_line)),
-            }
-            last_line = record_line(&record, last_line);
-            if is_blank(&record) {
-                continue;
-            }
-            saw_rows = true;
-            if is_comment(&record) {
-                continue;
-            }
-            let header: Vec<String> = record
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let s = String::from_utf8_lossy(c);
-                    // csv-core drops a BOM at the very start; this catches one after a comment
-                    // row that a tool prepended.
-                    let s = if i == 0 { s.trim_start_matches('\u{feff}') } else { &s };
-                    s.trim().to_owned()
-                })
-                .collect();
-            break (header, last_line);
-        };
-        let layout = Layout::from_header(&header, header_line, template)?;
-        Ok(CsvReader {
+            .from_reader(LineCounter::new(input));
+        let mut this = CsvReader {
             rdr,
-            record,
-            layout,
-            header,
-            header_line,
+            record: ByteRecord::new(),
+            layout: Layout {
+                template: template.unwrap_or(Template::CsvOther),
+                at: [None; N_COLS],
+                width: 0,
+                unnamed: Vec::new(),
+            },
+            header: Vec::new(),
+            header_line: 1,
             scope,
             now: now.to_string(),
             next_index: 0,
             seen_data: false,
             done: false,
             id_name: Vec::new(),
-        })
+        };
+        let mut saw_rows = false;
+        loop {
+            let Some(line) = this.read()? else {
+                return Err(if saw_rows {
+                    CsvError::NoHeader {
+                        line: this.rdr.get_mut().lines_read(),
+                    }
+                } else {
+                    CsvError::EmptyFile
+                });
+            };
+            if is_blank(&this.record) {
+                continue;
+            }
+            saw_rows = true;
+            if is_comment(&this.record) {
+                continue;
+            }
+            this.header = this
+                .record
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let s = String::from_utf8_lossy(c);
+                    // csv-core drops a BOM at the very start; this catches one after a comment
+                    // row that a tool prepended.
+                    let s = if i == 0 {
+                        s.trim_start_matches('\u{feff}')
+                    } else {
+                        &s
+                    };
+                    s.trim().to_owned()
+                })
+                .collect();
+            this.header_line = line;
+            break;
+        }
+        this.layout = Layout::from_header(&this.header, this.header_line, template)?;
+        Ok(this)
     }
 
     /// The template the file follows.
@@ -662,6 +715,79 @@ impl<R: Read> CsvReader<R> {
     pub fn header_line(&self) -> u64 {
         self.header_line
     }
+
+    /// Reads the next row into `self.record`; returns the line it starts on, `None` at the end.
+    fn read(&mut self) -> Result<Option<u64>, CsvError> {
+        match self.rdr.read_byte_record(&mut self.record) {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(e) => {
+                let line = self.rdr.get_mut().lines_read();
+                let source = match e.into_kind() {
+                    csv::ErrorKind::Io(io) => io,
+                    other => std::io::Error::other(format!("{other:?}")),
+                };
+                return Err(CsvError::Io { line, source });
+            }
+        }
+        // csv's own `Position::line` is where the previous record ended, which is not where
+        // this one starts after blank lines or a CRLF. The row's last byte (its terminator, or
+        // its last character at the end of the file) is on the row's last line; the row starts
+        // as many lines earlier as its cells hold line breaks.
+        let end = self.rdr.position().byte();
+        let last_line = self.rdr.get_mut().line_of(end.saturating_sub(1));
+        let inside = memchr::memchr_iter(b'\n', self.record.as_slice()).count() as u64;
+        Ok(Some(last_line.saturating_sub(inside).max(1)))
+    }
+}
+
+/// Counts line breaks as the CSV parser pulls bytes, so that a row's line can be told from the
+/// byte offset where it ends. Keeps only the offsets of breaks not yet passed (those in the
+/// parser's read-ahead), so memory does not grow with the file.
+struct LineCounter<R> {
+    inner: R,
+    /// Bytes read from `inner` so far.
+    offset: u64,
+    /// Offsets of `\n` bytes at or after the last queried offset.
+    ahead: std::collections::VecDeque<u64>,
+    /// Number of `\n` bytes before the last queried offset.
+    passed: u64,
+}
+
+impl<R> LineCounter<R> {
+    fn new(inner: R) -> Self {
+        LineCounter {
+            inner,
+            offset: 0,
+            ahead: std::collections::VecDeque::new(),
+            passed: 0,
+        }
+    }
+
+    /// The 1-based line of the byte at `offset`. Offsets must not decrease between calls.
+    fn line_of(&mut self, offset: u64) -> u64 {
+        while self.ahead.front().is_some_and(|&nl| nl < offset) {
+            self.ahead.pop_front();
+            self.passed += 1;
+        }
+        self.passed + 1
+    }
+
+    /// The line reached so far, for errors that have no row.
+    fn lines_read(&mut self) -> u64 {
+        self.line_of(self.offset)
+    }
+}
+
+impl<R: Read> Read for LineCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let base = self.offset;
+        self.ahead
+            .extend(memchr::memchr_iter(b'\n', &buf[..n]).map(|i| base + i as u64));
+        self.offset += n as u64;
+        Ok(n)
+    }
 }
 
 impl<R: Read> Iterator for CsvReader<R> {
@@ -669,18 +795,17 @@ impl<R: Read> Iterator for CsvReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
-            let last_line = self.record.position().map_or(self.header_line, |p| p.line());
-            match self.rdr.read_byte_record(&mut self.record) {
-                Ok(true) => {}
-                Ok(false) => {
+            let line = match self.read() {
+                Ok(Some(line)) => line,
+                Ok(None) => {
                     self.done = true;
                     return None;
                 }
                 Err(e) => {
                     self.done = true;
-                    return Some(Err(io_error(e, last_line)));
+                    return Some(Err(e));
                 }
-            }
+            };
             // Excel leaves rows of empty cells (",,,,") below the data; they are no record.
             if is_blank(&self.record) {
                 continue;
@@ -691,20 +816,17 @@ impl<R: Read> Iterator for CsvReader<R> {
             self.seen_data = true;
             let index = self.next_index;
             self.next_index += 1;
-            let line = record_line(&self.record, last_line);
             let row = RowCtx {
                 layout: &self.layout,
                 scope: &self.scope,
                 now: &self.now,
             };
-            let outcome = row.map(&self.record, &mut self.id_name).map_err(|errors| InvalidRow {
-                cells: self
-                    .record
-                    .iter()
-                    .map(|c| String::from_utf8_lossy(c).into_owned())
-                    .collect(),
-                errors,
-            });
+            let outcome = row
+                .map(&self.record, &mut self.id_name)
+                .map_err(|errors| InvalidRow {
+                    cells: kept_cells(&self.record, self.layout.width),
+                    errors,
+                });
             return Some(Ok(CsvRecord {
                 index,
                 line,
@@ -715,17 +837,24 @@ impl<R: Read> Iterator for CsvReader<R> {
     }
 }
 
-fn record_line(record: &ByteRecord, fallback: u64) -> u64 {
-    record.position().map_or(fallback, |p| p.line())
-}
-
-fn io_error(e: csv::Error, last_line: u64) -> CsvError {
-    let line = e.position().map_or(last_line, |p| p.line());
-    let source = match e.into_kind() {
-        csv::ErrorKind::Io(io) => io,
-        other => std::io::Error::other(format!("{other:?}")),
-    };
-    CsvError::Io { line, source }
+/// The cells of an invalid row, for the error file. A row with far more fields than the header
+/// (a runaway line of commas) keeps its first cells and the rest joined into the last one, so
+/// that a small input cannot become millions of strings.
+fn kept_cells(record: &ByteRecord, width: usize) -> Vec<String> {
+    let keep = width.max(1) + 16;
+    let mut cells: Vec<String> = record
+        .iter()
+        .take(keep)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    if record.len() > keep {
+        let last = cells.last_mut().expect("keep >= 1");
+        for c in record.iter().skip(keep) {
+            last.push(',');
+            last.push_str(&String::from_utf8_lossy(c));
+        }
+    }
+    cells
 }
 
 fn is_blank(record: &ByteRecord) -> bool {
@@ -771,7 +900,11 @@ impl<'r> Cells<'r> {
 
 impl RowCtx<'_> {
     /// Checks and maps one row; `Err` holds every problem found.
-    fn map(&self, rec: &ByteRecord, id_name: &mut Vec<u8>) -> Result<MappedIndicator, Vec<Diagnostic>> {
+    fn map(
+        &self,
+        rec: &ByteRecord,
+        id_name: &mut Vec<u8>,
+    ) -> Result<MappedIndicator, Vec<Diagnostic>> {
         let layout = self.layout;
         if rec.len() != layout.width {
             // With the columns shifted, per-cell messages would only mislead.
@@ -813,12 +946,13 @@ impl RowCtx<'_> {
                 ));
             }
         }
-        // A cell that is not UTF-8 has been reported; it must not also read as "missing".
-        let present = |c: Col| !cells.get(c).is_empty() || unreadable[c as usize];
+        // A cell that is not UTF-8 reads as empty below, but has been reported: it must not
+        // also be reported as missing.
+        let unreadable = |c: Col| unreadable[c as usize];
 
         // Timestamps.
         let valid_from = match cells.get(Col::ValidFrom) {
-            "" if present(Col::ValidFrom) => None,
+            "" if unreadable(Col::ValidFrom) => None,
             "" => {
                 errors.push(Diagnostic::missing("validFrom"));
                 None
@@ -839,14 +973,28 @@ impl RowCtx<'_> {
             }
         }
 
-        let confidence = integer(Col::Confidence, cells.get(Col::Confidence), 0..=100, &mut errors);
-        let severity = integer(Col::Severity, cells.get(Col::Severity), SEVERITY_RANGE, &mut errors);
+        let confidence = integer(
+            Col::Confidence,
+            cells.get(Col::Confidence),
+            0..=100,
+            &mut errors,
+        );
+        let severity = integer(
+            Col::Severity,
+            cells.get(Col::Severity),
+            SEVERITY_RANGE,
+            &mut errors,
+        );
         let revoked = match cells.get(Col::Revoked) {
             "" => None,
             s if s.eq_ignore_ascii_case("true") => Some(true),
             s if s.eq_ignore_ascii_case("false") => Some(false),
             s => {
-                errors.push(Diagnostic::new("revoked", "Must be true or false", actual(s)));
+                errors.push(Diagnostic::new(
+                    "revoked",
+                    "Must be true or false",
+                    actual(s),
+                ));
                 None
             }
         };
@@ -868,11 +1016,11 @@ impl RowCtx<'_> {
         // The observable, and from it the pattern.
         let mut pattern = String::new();
         // The columns a pattern problem found by the second line of defence is reported on.
-        let mut pattern_cols = String::new();
+        let mut pattern_cols: Cow<'static, str> = Cow::Borrowed("observableValue");
         match layout.template {
             Template::CsvOther => {
                 let ty = match cells.get(Col::ObservableType) {
-                    "" if present(Col::ObservableType) => None,
+                    "" if unreadable(Col::ObservableType) => None,
                     "" => {
                         errors.push(Diagnostic::missing("observableType"));
                         None
@@ -898,7 +1046,7 @@ impl RowCtx<'_> {
                     }
                 };
                 match cells.get(Col::ObservableValue) {
-                    "" if present(Col::ObservableValue) => {}
+                    "" if unreadable(Col::ObservableValue) => {}
                     "" => errors.push(Diagnostic::missing("observableValue")),
                     v => {
                         if let Some(t) = ty {
@@ -920,21 +1068,23 @@ impl RowCtx<'_> {
                         }
                     }
                 }
-                pattern_cols.push_str("observableValue");
             }
             Template::CsvFile => {
                 let mut any = false;
                 let mut all_ok = true;
+                let mut cols = String::new();
                 for (c, algo) in HASH_COLUMNS {
                     let v = cells.get(c);
                     if v.is_empty() {
-                        any |= present(c);
+                        any |= unreadable(c);
                         continue;
                     }
                     any = true;
                     if !stix::hash_value_ok(algo, v) {
                         all_ok = false;
-                        let len = stix::canonical_algorithm(algo).and_then(|a| a.1).unwrap_or(0);
+                        let len = stix::canonical_algorithm(algo)
+                            .and_then(|a| a.1)
+                            .unwrap_or(0);
                         errors.push(Diagnostic::new(
                             c.name(),
                             format!("Must be an {algo} hash: {len} hexadecimal characters"),
@@ -954,10 +1104,10 @@ impl RowCtx<'_> {
                     }
                     pattern.push_str(" = ");
                     push_quoted(&mut pattern, v);
-                    if !pattern_cols.is_empty() {
-                        pattern_cols.push('/');
+                    if !cols.is_empty() {
+                        cols.push('/');
                     }
-                    pattern_cols.push_str(c.name());
+                    cols.push_str(c.name());
                 }
                 if !any {
                     let cols: Vec<&str> = HASH_COLUMNS
@@ -971,6 +1121,7 @@ impl RowCtx<'_> {
                         "NULL",
                     ));
                 }
+                pattern_cols = Cow::Owned(cols);
                 if all_ok && !pattern.is_empty() {
                     pattern.push(']');
                 } else {
@@ -979,6 +1130,12 @@ impl RowCtx<'_> {
             }
         }
         if !errors.is_empty() {
+            // In the order of the file's columns, as the analyst reads the row.
+            errors.sort_by_key(|d| {
+                Col::from_header(d.property())
+                    .and_then(|c| layout.at(c))
+                    .unwrap_or(usize::MAX)
+            });
             return Err(errors);
         }
         let valid_from = valid_from.expect("no errors, so validFrom was parsed");
@@ -996,8 +1153,8 @@ impl RowCtx<'_> {
         id.push_str("indicator--");
         id.push_str(uuid.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
 
-        let valid_from_text = valid_from.to_string();
-        let valid_until_text = valid_until.map(|t| t.to_string());
+        let valid_from_text = canonical_text(cells.get(Col::ValidFrom), &valid_from);
+        let valid_until_text = valid_until.map(|t| canonical_text(cells.get(Col::ValidUntil), &t));
         let json = {
             let mut o = Object::default();
             fn s(v: &str) -> Json<'_> {
@@ -1048,11 +1205,16 @@ impl RowCtx<'_> {
                     .errors
                     .iter()
                     .map(|d| {
-                        Diagnostic::new(column_of(d.property(), &pattern_cols), d.reason(), d.actual())
+                        Diagnostic::new(
+                            column_of(d.property(), &pattern_cols),
+                            d.reason(),
+                            d.actual(),
+                        )
                     })
                     .collect());
             }
-            let mut out = String::with_capacity(256 + pattern.len());
+            // Room for the cells, the pattern, the fixed keys and the ids, so one allocation serves.
+            let mut out = String::with_capacity(rec.as_slice().len() + 2 * pattern.len() + 400);
             write_json(&tree, &mut out);
             out
         };
@@ -1065,7 +1227,11 @@ fn timestamp(c: Col, s: &str, errors: &mut Vec<Diagnostic>) -> Option<Timestamp>
     match Timestamp::parse_lenient(s) {
         Ok(t) => Some(t),
         Err(e) => {
-            errors.push(Diagnostic::new(c.name(), format!("Timestamp {e}"), actual(s)));
+            errors.push(Diagnostic::new(
+                c.name(),
+                format!("Timestamp {e}"),
+                actual(s),
+            ));
             None
         }
     }
@@ -1086,7 +1252,11 @@ fn integer(
         _ => {
             errors.push(Diagnostic::new(
                 c.name(),
-                format!("Must be an integer from {} to {}", range.start(), range.end()),
+                format!(
+                    "Must be an integer from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
                 actual(s),
             ));
             None
@@ -1108,10 +1278,7 @@ fn split_list(s: &str) -> Option<Json<'_>> {
 
 /// The column a STIX property of the mapped indicator came from.
 fn column_of<'a>(property: &'a str, pattern_cols: &'a str) -> &'a str {
-    let root = property
-        .split(['.', '['])
-        .next()
-        .unwrap_or(property);
+    let root = property.split(['.', '[']).next().unwrap_or(property);
     match root {
         "pattern" => pattern_cols,
         "valid_from" => "validFrom",
@@ -1167,8 +1334,11 @@ fn write_json(v: &Json<'_>, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_json_str(k, out);
-                out.push(':');
+                // Keys are this module's own property names, which need no escaping.
+                debug_assert!(find_escape(k.as_bytes()).is_none());
+                out.push('"');
+                out.push_str(k);
+                out.push_str("\":");
                 write_json(v, out);
             }
             out.push('}');
@@ -1178,28 +1348,69 @@ fn write_json(v: &Json<'_>, out: &mut String) {
 
 fn write_json_str(s: &str, out: &mut String) {
     out.push('"');
-    let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let esc: &str = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        out.push_str(&s[start..i]);
-        if esc.is_empty() {
-            use fmt::Write;
-            let _ = write!(out, "\\u{b:04x}");
-        } else {
-            out.push_str(esc);
+    let mut rest = s;
+    while let Some(p) = find_escape(rest.as_bytes()) {
+        out.push_str(&rest[..p]);
+        match rest.as_bytes()[p] {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            b => {
+                use fmt::Write;
+                let _ = write!(out, "\\u{b:04x}");
+            }
         }
-        start = i + 1;
+        // The byte at `p` is ASCII, so `p + 1` is a character boundary.
+        rest = &rest[p + 1..];
     }
-    out.push_str(&s[start..]);
+    out.push_str(rest);
     out.push('"');
+}
+
+/// The position of the first byte JSON must escape (`"`, `\`, a control character). Looks at
+/// eight bytes at a time, because the indicator's text is most of what a row costs to write.
+fn find_escape(b: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    // Exact as a yes/no answer: some byte of `x` is zero / less than `n` (n <= 128).
+    let has_zero = |x: u64| x.wrapping_sub(LO) & !x & HI != 0;
+    let has_less = |x: u64, n: u64| x.wrapping_sub(LO * n) & !x & HI != 0;
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        if has_less(x, 0x20)
+            || has_zero(x ^ (LO * u64::from(b'"')))
+            || has_zero(x ^ (LO * u64::from(b'\\')))
+        {
+            break;
+        }
+        i += 8;
+    }
+    b[i..]
+        .iter()
+        .position(|&c| c < 0x20 || c == b'"' || c == b'\\')
+        .map(|p| p + i)
+}
+
+/// The canonical text of a parsed timestamp cell. Most cells are already canonical (UTC, `Z`,
+/// three to nine fraction digits), and then the cell itself is used, which saves formatting
+/// two timestamps per row.
+fn canonical_text<'a>(cell: &'a str, t: &Timestamp) -> Cow<'a, str> {
+    let b = cell.as_bytes();
+    let canonical = b.len() >= 24
+        && b[b.len() - 1] == b'Z'
+        && b[19] == b'.'
+        && b[20..b.len() - 1].iter().all(u8::is_ascii_digit)
+        // A leap second is parsed as the next minute's first second.
+        && &b[17..19] != b"60";
+    if canonical {
+        debug_assert_eq!(cell, t.to_string());
+        Cow::Borrowed(cell)
+    } else {
+        Cow::Owned(t.to_string())
+    }
 }
 
 fn ipv4_or_cidr(v: &str) -> bool {
@@ -1231,7 +1442,8 @@ fn label_ok(l: &str) -> bool {
         && l.len() <= 63
         && !l.starts_with('-')
         && !l.ends_with('-')
-        && l.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+        && l.chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
 }
 
 /// A domain name as an indicator: at least two labels, at most 253 bytes, and a top-level label
@@ -1281,7 +1493,12 @@ fn url_ok(v: &str) -> bool {
             return false;
         }
     }
-    port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u32>().is_ok_and(|n| n <= 65535))
+    port.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| n <= 65535)
+    })
 }
 
 fn email_ok(v: &str) -> bool {
@@ -1381,10 +1598,24 @@ mod tests {
 
     #[test]
     fn ipv4_rules() {
-        for ok in ["1.2.3.4", "203.0.113.7", "10.0.0.0/8", "0.0.0.0/0", "1.2.3.4/32"] {
+        for ok in [
+            "1.2.3.4",
+            "203.0.113.7",
+            "10.0.0.0/8",
+            "0.0.0.0/0",
+            "1.2.3.4/32",
+        ] {
             assert!(ipv4_or_cidr(ok), "{ok}");
         }
-        for bad in ["300.1.1.1", "1.2.3", "1.2.3.4/33", "1.2.3.4/", "1.2.3.4/+1", "a.b.c.d", " 1.2.3.4"] {
+        for bad in [
+            "300.1.1.1",
+            "1.2.3",
+            "1.2.3.4/33",
+            "1.2.3.4/",
+            "1.2.3.4/+1",
+            "a.b.c.d",
+            " 1.2.3.4",
+        ] {
             assert!(!ipv4_or_cidr(bad), "{bad}");
         }
     }
@@ -1401,7 +1632,13 @@ mod tests {
 
     #[test]
     fn domain_rules() {
-        for ok in ["example.com", "1776769042.tailspintoys.com", "_dmarc.example.co.uk", "bücher.de", "xn--bcher-kva.de"] {
+        for ok in [
+            "example.com",
+            "1776769042.tailspintoys.com",
+            "_dmarc.example.co.uk",
+            "bücher.de",
+            "xn--bcher-kva.de",
+        ] {
             assert!(domain_ok(ok), "{ok}");
         }
         for bad in [
@@ -1429,7 +1666,16 @@ mod tests {
         ] {
             assert!(url_ok(ok), "{ok}");
         }
-        for bad in ["not a url", "example.com/path", "http://", "http:///path", "http://exa mple.com", "http://example.com:99999/", "1http://x.com", "http://[zz]/"] {
+        for bad in [
+            "not a url",
+            "example.com/path",
+            "http://",
+            "http:///path",
+            "http://exa mple.com",
+            "http://example.com:99999/",
+            "1http://x.com",
+            "http://[zz]/",
+        ] {
             assert!(!url_ok(bad), "{bad}");
         }
     }
@@ -1437,14 +1683,23 @@ mod tests {
     #[test]
     fn email_rules() {
         assert!(email_ok("secure.login12@portal.example.com"));
-        for bad in ["no-at-sign.example.com", "a@b@example.com", "@example.com", "a@localhost", "a b@example.com", "a@bad domain.com"] {
+        for bad in [
+            "no-at-sign.example.com",
+            "a@b@example.com",
+            "@example.com",
+            "a@localhost",
+            "a b@example.com",
+            "a@bad domain.com",
+        ] {
             assert!(!email_ok(bad), "{bad}");
         }
     }
 
     #[test]
     fn registry_rules() {
-        assert!(registry_key_ok("HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run"));
+        assert!(registry_key_ok(
+            "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run"
+        ));
         assert!(registry_key_ok("hklm\\Software"));
         assert!(registry_key_ok("HKEY_USERS"));
         assert!(!registry_key_ok("SOFTWARE\\Microsoft"));
@@ -1470,6 +1725,43 @@ mod tests {
         assert_eq!(out, r#""a\"b\\c\nd\u0001é""#);
         let back: String = serde_json::from_str(&out).unwrap();
         assert_eq!(back, "a\"b\\c\nd\u{1}é");
+    }
+
+    #[test]
+    fn find_escape_agrees_with_a_byte_scan() {
+        let naive = |b: &[u8]| b.iter().position(|&c| c < 0x20 || c == b'"' || c == b'\\');
+        let mut cases: Vec<Vec<u8>> = vec![Vec::new()];
+        for len in 0..20 {
+            for special in [
+                b'"', b'\\', 0, 0x1f, b'\n', 0x20, 0x7f, 0x80, 0xa2, 0xdc, b'!', b'#',
+            ] {
+                for at in 0..len {
+                    let mut v = vec![b'a'; len];
+                    v[at] = special;
+                    cases.push(v);
+                }
+            }
+        }
+        for c in &cases {
+            assert_eq!(find_escape(c), naive(c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn canonical_timestamps_are_kept_as_written() {
+        for (cell, borrowed) in [
+            ("2022-07-18T12:00:00.000Z", true),
+            ("2022-07-18T12:00:00.123456Z", true),
+            ("2022-07-18T12:00:00Z", false),
+            ("2022-07-18T12:00:00.5Z", false),
+            ("2022-07-18T14:00:00.000+02:00", false),
+            ("2016-12-31T23:59:60.000Z", false),
+        ] {
+            let t = Timestamp::parse_lenient(cell).unwrap();
+            let text = canonical_text(cell, &t);
+            assert_eq!(matches!(text, Cow::Borrowed(_)), borrowed, "{cell}");
+            assert_eq!(text, t.to_string());
+        }
     }
 
     #[test]

@@ -148,6 +148,16 @@ impl<'b> RawRecord<'b> {
     }
 }
 
+/// Where a record lies in the buffer, and where it starts in the file.
+struct Span {
+    start: usize,
+    end: usize,
+    line: u64,
+    column: u64,
+    /// The record's length when it was too large to keep.
+    oversized: Option<u64>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Start,
@@ -229,16 +239,15 @@ impl<R: Read> JsonRecords<R> {
     #[allow(clippy::should_implement_trait)] // a lending iterator: records borrow the buffer
     pub fn next(&mut self) -> Option<Result<RawRecord<'_>, ReadError>> {
         match self.advance() {
-            Ok(Some(r)) => {
-                let (start, end, line, column, oversized) = r;
+            Ok(Some(span)) => {
                 let index = self.index;
                 self.index += 1;
                 Some(Ok(RawRecord {
                     index,
-                    line,
-                    column,
-                    bytes: &self.buf[start..end],
-                    oversized,
+                    line: span.line,
+                    column: span.column,
+                    bytes: &self.buf[span.start..span.end],
+                    oversized: span.oversized,
                     container_version: self.container.records_version(),
                 }))
             }
@@ -250,9 +259,8 @@ impl<R: Read> JsonRecords<R> {
         }
     }
 
-    /// Returns the next record as (start, end, line, column, oversized).
-    #[allow(clippy::type_complexity)]
-    fn advance(&mut self) -> Result<Option<(usize, usize, u64, u64, Option<u64>)>, ReadError> {
+    /// Finds the next record.
+    fn advance(&mut self) -> Result<Option<Span>, ReadError> {
         loop {
             match self.state {
                 State::Done => return Ok(None),
@@ -260,7 +268,9 @@ impl<R: Read> JsonRecords<R> {
                 State::InArray { first } => {
                     self.keep = self.pos;
                     let Some(b) = self.peek_non_ws()? else {
-                        return Err(self.syntax("unexpected end of input: the array of records is not closed with ']'"));
+                        return Err(self.syntax(
+                            "unexpected end of input: the array of records is not closed with ']'",
+                        ));
                     };
                     if b == b']' {
                         self.pos += 1;
@@ -344,11 +354,7 @@ impl<R: Read> JsonRecords<R> {
 
     /// Reads one member of the top-level object. Returns the whole object as a record if it
     /// ends without having had a records array.
-    #[allow(clippy::type_complexity)]
-    fn object_member(
-        &mut self,
-        first: bool,
-    ) -> Result<Option<(usize, usize, u64, u64, Option<u64>)>, ReadError> {
+    fn object_member(&mut self, first: bool) -> Result<Option<Span>, ReadError> {
         if self.object_has_records {
             self.keep = self.pos;
         }
@@ -407,7 +413,8 @@ impl<R: Read> JsonRecords<R> {
         let value_start = self.pos;
         self.skip_value()?;
         let value = &self.buf[value_start..self.pos];
-        if matches!(lower.as_str(), "sourcesystem" | "spec_version" | "type") && value.len() < 4096 {
+        if matches!(lower.as_str(), "sourcesystem" | "spec_version" | "type") && value.len() < 4096
+        {
             if let Ok(v) = serde_json::from_slice::<serde_json::Value>(value) {
                 match lower.as_str() {
                     "sourcesystem" => self.container.sourcesystem = Some(v),
@@ -419,8 +426,7 @@ impl<R: Read> JsonRecords<R> {
         Ok(None)
     }
 
-    #[allow(clippy::type_complexity)]
-    fn end_of_object(&mut self) -> Result<Option<(usize, usize, u64, u64, Option<u64>)>, ReadError> {
+    fn end_of_object(&mut self) -> Result<Option<Span>, ReadError> {
         // Absolute, because reading on to the end of input may move the buffer.
         let end_abs = self.base + self.pos as u64;
         self.expect_end()?;
@@ -435,8 +441,13 @@ impl<R: Read> JsonRecords<R> {
         // No records array: the object is itself the one record.
         self.container.shape = Some(Shape::Single);
         let (start, line, column) = self.object_start.expect("set when the object opened");
-        let end = (end_abs - self.base) as usize;
-        Ok(Some((start, end, line, column, None)))
+        Ok(Some(Span {
+            start,
+            end: (end_abs - self.base) as usize,
+            line,
+            column,
+            oversized: None,
+        }))
     }
 
     fn end_of_array(&mut self) -> Result<(), ReadError> {
@@ -461,18 +472,19 @@ impl<R: Read> JsonRecords<R> {
     }
 
     /// Delimits the record that starts at `pos`.
-    #[allow(clippy::type_complexity)]
-    fn record(&mut self) -> Result<(usize, usize, u64, u64, Option<u64>), ReadError> {
+    fn record(&mut self) -> Result<Span, ReadError> {
         let (line, column) = (self.line, self.column());
         self.keep = self.pos;
         let start_abs = self.base + self.pos as u64;
         let oversized = self.skip_value_bounded(true)?;
         let len = self.base + self.pos as u64 - start_abs;
-        if oversized {
-            Ok((self.pos, self.pos, line, column, Some(len)))
-        } else {
-            Ok((self.keep, self.pos, line, column, None))
-        }
+        Ok(Span {
+            start: if oversized { self.pos } else { self.keep },
+            end: self.pos,
+            line,
+            column,
+            oversized: oversized.then_some(len),
+        })
     }
 
     fn skip_value(&mut self) -> Result<(), ReadError> {
@@ -564,7 +576,9 @@ impl<R: Read> JsonRecords<R> {
                 b'}' | b']' => {
                     let want = if b == b'}' { b'{' } else { b'[' };
                     if self.open.pop() != Some(want) {
-                        return Err(self.syntax(format!("'{}' does not close an open bracket", b as char)));
+                        return Err(
+                            self.syntax(format!("'{}' does not close an open bracket", b as char))
+                        );
                     }
                     if self.open.is_empty() {
                         self.pos += 1;
@@ -675,7 +689,10 @@ fn describe(b: u8) -> String {
 mod tests {
     use super::*;
 
-    fn collect(text: &[u8]) -> (Vec<(usize, u64, u64, String)>, Option<String>, Container) {
+    /// Records as (index, line, column, text), the error that stopped reading, the container.
+    type Collected = (Vec<(usize, u64, u64, String)>, Option<String>, Container);
+
+    fn collect(text: &[u8]) -> Collected {
         let mut r = JsonRecords::new(text, Limits::default());
         let mut out = Vec::new();
         let mut err = None;
@@ -745,7 +762,12 @@ mod tests {
         ];
         for (input, want) in cases {
             let (_, err, _) = collect(input);
-            assert_eq!(err.as_deref(), Some(*want), "{}", String::from_utf8_lossy(input));
+            assert_eq!(
+                err.as_deref(),
+                Some(*want),
+                "{}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 
@@ -754,7 +776,10 @@ mod tests {
         let mut text = b"[".to_vec();
         text.extend(std::iter::repeat_n(b'[', 1_000_000));
         let (_, err, _) = collect(&text);
-        assert_eq!(err.as_deref(), Some("line 1, column 10002: nesting deeper than 10000 levels"));
+        assert_eq!(
+            err.as_deref(),
+            Some("line 1, column 10002: nesting deeper than 10000 levels")
+        );
     }
 
     #[test]

@@ -80,7 +80,10 @@ fn row(cells: &[(&str, &str)]) -> String {
     String::from_utf8(w.into_inner().unwrap()).unwrap()
 }
 
-fn one(cells: &[(&str, &str)]) -> CsvRecord {
+/// Named cells of a test row.
+type Cells<'a> = &'a [(&'a str, &'a str)];
+
+fn one(cells: Cells) -> CsvRecord {
     let text = format!("{HEADER}\n{}", row(cells));
     let mut recs = records(&text);
     assert_eq!(recs.len(), 1);
@@ -97,7 +100,10 @@ fn seed_example_maps_to_one_indicator() {
     assert_eq!(recs.len(), 1);
     assert_eq!((recs[0].index, recs[0].line), (0, 2));
     let m = valid(&recs[0]);
-    assert_eq!(m.pattern, "[domain-name:value = '1776769042.tailspintoys.com']");
+    assert_eq!(
+        m.pattern,
+        "[domain-name:value = '1776769042.tailspintoys.com']"
+    );
     let v = parsed(m);
     assert_eq!(v["type"], "indicator");
     assert_eq!(v["spec_version"], "2.1");
@@ -108,7 +114,10 @@ fn seed_example_maps_to_one_indicator() {
     assert_eq!(v["labels"], json!(["demo", "csv"]));
     assert_eq!(v["indicator_types"], json!(["Phishing"]));
     assert_eq!(v["name"], "MDTI article - Franken-Phish domainname");
-    assert_eq!(v["description"], "Entity appears in MDTI article Franken-phish");
+    assert_eq!(
+        v["description"],
+        "Entity appears in MDTI article Franken-phish"
+    );
     assert_eq!(v["confidence"], 100);
     assert_eq!(v["valid_from"], "2022-07-18T12:00:00.000Z");
     assert_eq!(
@@ -136,45 +145,108 @@ fn the_seed_file_itself_if_present_matches_the_copy() {
 
 #[test]
 fn every_invalid_kind_of_the_generator_names_its_column() {
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    let cases: &[(&str, Cells, &str)] = &[
         ("missing_validFrom", &[("validFrom", "")], "validFrom"),
-        ("bad_timestamp", &[("validFrom", "2023-13-45T25:61:00Z")], "validFrom"),
+        (
+            "bad_timestamp",
+            &[("validFrom", "2023-13-45T25:61:00Z")],
+            "validFrom",
+        ),
         ("bad_timestamp", &[("validFrom", "31/12/2023")], "validFrom"),
-        ("bad_timestamp", &[("validFrom", "2023-07-01 25:00")], "validFrom"),
+        (
+            "bad_timestamp",
+            &[("validFrom", "2023-07-01 25:00")],
+            "validFrom",
+        ),
         ("bad_timestamp", &[("validFrom", "not-a-date")], "validFrom"),
         (
             "validUntil_before_validFrom",
-            &[("validFrom", "2023-05-01T00:00:00.000Z"), ("validUntil", "2023-04-01T00:00:00.000Z")],
+            &[
+                ("validFrom", "2023-05-01T00:00:00.000Z"),
+                ("validUntil", "2023-04-01T00:00:00.000Z"),
+            ],
             "validUntil",
         ),
         (
             "validUntil_equal_to_validFrom",
-            &[("validFrom", "2023-05-01T00:00:00Z"), ("validUntil", "2023-05-01T00:00:00.000Z")],
+            &[
+                ("validFrom", "2023-05-01T00:00:00Z"),
+                ("validUntil", "2023-05-01T00:00:00.000Z"),
+            ],
             "validUntil",
         ),
-        ("confidence_out_of_range", &[("confidence", "101")], "confidence"),
-        ("confidence_out_of_range", &[("confidence", "150")], "confidence"),
-        ("confidence_out_of_range", &[("confidence", "-5")], "confidence"),
-        ("confidence_out_of_range", &[("confidence", "1000")], "confidence"),
-        ("confidence_out_of_range", &[("confidence", "high")], "confidence"),
-        ("bad_observableType", &[("observableType", "ip-address")], "observableType"),
-        ("bad_observableType", &[("observableType", "IPv4")], "observableType"),
-        ("bad_observableType", &[("observableType", "domain")], "observableType"),
-        ("bad_observableType", &[("observableType", "hostname")], "observableType"),
-        ("bad_observableType", &[("observableType", "file")], "observableType"),
+        (
+            "confidence_out_of_range",
+            &[("confidence", "101")],
+            "confidence",
+        ),
+        (
+            "confidence_out_of_range",
+            &[("confidence", "150")],
+            "confidence",
+        ),
+        (
+            "confidence_out_of_range",
+            &[("confidence", "-5")],
+            "confidence",
+        ),
+        (
+            "confidence_out_of_range",
+            &[("confidence", "1000")],
+            "confidence",
+        ),
+        (
+            "confidence_out_of_range",
+            &[("confidence", "high")],
+            "confidence",
+        ),
+        (
+            "bad_observableType",
+            &[("observableType", "ip-address")],
+            "observableType",
+        ),
+        (
+            "bad_observableType",
+            &[("observableType", "IPv4")],
+            "observableType",
+        ),
+        (
+            "bad_observableType",
+            &[("observableType", "domain")],
+            "observableType",
+        ),
+        (
+            "bad_observableType",
+            &[("observableType", "hostname")],
+            "observableType",
+        ),
+        (
+            "bad_observableType",
+            &[("observableType", "file")],
+            "observableType",
+        ),
         (
             "malformed_observableValue",
-            &[("observableType", "ipv4-addr"), ("observableValue", "300.17.1.1")],
+            &[
+                ("observableType", "ipv4-addr"),
+                ("observableValue", "300.17.1.1"),
+            ],
             "observableValue",
         ),
         (
             "malformed_observableValue",
-            &[("observableType", "ipv6-addr"), ("observableValue", "2001:db8:::zz")],
+            &[
+                ("observableType", "ipv6-addr"),
+                ("observableValue", "2001:db8:::zz"),
+            ],
             "observableValue",
         ),
         (
             "malformed_observableValue",
-            &[("observableType", "domain-name"), ("observableValue", "bad domain with spaces.com")],
+            &[
+                ("observableType", "domain-name"),
+                ("observableValue", "bad domain with spaces.com"),
+            ],
             "observableValue",
         ),
         (
@@ -184,30 +256,49 @@ fn every_invalid_kind_of_the_generator_names_its_column() {
         ),
         (
             "malformed_observableValue",
-            &[("observableType", "email-addr"), ("observableValue", "no-at-sign.example.com")],
+            &[
+                ("observableType", "email-addr"),
+                ("observableValue", "no-at-sign.example.com"),
+            ],
             "observableValue",
         ),
         (
             "malformed_observableValue",
-            &[("observableType", "windows-registry-key"), ("observableValue", "SOFTWARE\\Run")],
+            &[
+                ("observableType", "windows-registry-key"),
+                ("observableValue", "SOFTWARE\\Run"),
+            ],
             "observableValue",
         ),
-        ("missing_observableValue", &[("observableValue", "")], "observableValue"),
-        ("missing_observableType", &[("observableType", "")], "observableType"),
+        (
+            "missing_observableValue",
+            &[("observableValue", "")],
+            "observableValue",
+        ),
+        (
+            "missing_observableType",
+            &[("observableType", "")],
+            "observableType",
+        ),
         ("bad_revoked", &[("revoked", "yes")], "revoked"),
         ("bad_revoked", &[("revoked", "0x1")], "revoked"),
         ("bad_revoked", &[("revoked", "maybe")], "revoked"),
         ("bad_tlp", &[("tlpLevel", "purple")], "tlpLevel"),
         ("bad_severity", &[("severity", "11")], "severity"),
         ("bad_severity", &[("severity", "high")], "severity"),
-        ("bad_validUntil", &[("validUntil", "tomorrow")], "validUntil"),
+        (
+            "bad_validUntil",
+            &[("validUntil", "tomorrow")],
+            "validUntil",
+        ),
     ];
     for (kind, cells, column) in cases {
         let rec = one(cells);
         assert_eq!(columns(&rec), vec![column.to_string()], "{kind}: {cells:?}");
         let msg = &messages(&rec)[0];
         assert!(
-            msg.starts_with(&format!("Error for Property={column}: ")) && msg.contains(". Actual value: "),
+            msg.starts_with(&format!("Error for Property={column}: "))
+                && msg.contains(". Actual value: "),
             "{kind}: {msg}"
         );
     }
@@ -225,11 +316,16 @@ fn messages_read_as_the_upload_api_words_them() {
         messages(&rec),
         ["Error for Property=confidence: Must be an integer from 0 to 100. Actual value: 101."]
     );
-    let rec = one(&[("observableType", "ipv4-addr"), ("observableValue", "300.1.1.1")]);
+    let rec = one(&[
+        ("observableType", "ipv4-addr"),
+        ("observableValue", "300.1.1.1"),
+    ]);
     assert_eq!(
         messages(&rec),
-        ["Error for Property=observableValue: Must be an IPv4 address or CIDR block such as \
-          203.0.113.7 or 198.51.100.0/24. Actual value: 300.1.1.1."]
+        [
+            "Error for Property=observableValue: Must be an IPv4 address or CIDR block such as \
+          203.0.113.7 or 198.51.100.0/24. Actual value: 300.1.1.1."
+        ]
     );
 }
 
@@ -246,7 +342,14 @@ fn every_problem_of_a_row_is_reported() {
     ]);
     assert_eq!(
         columns(&rec),
-        ["validFrom", "confidence", "severity", "revoked", "tlpLevel", "observableValue"]
+        [
+            "confidence",
+            "revoked",
+            "validFrom",
+            "tlpLevel",
+            "severity",
+            "observableValue"
+        ]
     );
 }
 
@@ -259,15 +362,36 @@ fn accepted_cell_forms() {
         &[("tlpLevel", "Clear")],
         &[("confidence", "0")],
         &[("severity", "10")],
-        &[("validFrom", "2023-07-01T12:00:00+02:00"), ("validUntil", "2023-07-01T10:00:01Z")],
-        &[("observableType", "IPV4-ADDR"), ("observableValue", "198.51.100.0/24")],
-        &[("observableType", "ipv6-addr"), ("observableValue", "2001:db8::/32")],
-        &[("observableType", "url"), ("observableValue", "https://1.2.3.4/a.php?id=1&ref=x")],
-        &[("observableType", "email-addr"), ("observableValue", "a.b12@mail.example.org")],
-        &[("observableType", "user-account"), ("observableValue", "svc_backup")],
+        &[
+            ("validFrom", "2023-07-01T12:00:00+02:00"),
+            ("validUntil", "2023-07-01T10:00:01Z"),
+        ],
+        &[
+            ("observableType", "IPV4-ADDR"),
+            ("observableValue", "198.51.100.0/24"),
+        ],
+        &[
+            ("observableType", "ipv6-addr"),
+            ("observableValue", "2001:db8::/32"),
+        ],
+        &[
+            ("observableType", "url"),
+            ("observableValue", "https://1.2.3.4/a.php?id=1&ref=x"),
+        ],
+        &[
+            ("observableType", "email-addr"),
+            ("observableValue", "a.b12@mail.example.org"),
+        ],
+        &[
+            ("observableType", "user-account"),
+            ("observableValue", "svc_backup"),
+        ],
         &[
             ("observableType", "windows-registry-key"),
-            ("observableValue", "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run"),
+            (
+                "observableValue",
+                "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run",
+            ),
         ],
         &[("tags", " , ,")],
         &[("observableValue", "  example.com  ")],
@@ -299,7 +423,13 @@ fn mapping_of_optional_cells() {
     );
     assert_eq!(v["valid_from"], "2023-07-01T10:00:00.000Z");
     assert_eq!(v["valid_until"], "2024-01-01T00:00:00.500Z");
-    for absent in ["labels", "confidence", "name", "description", "x_tiport_severity"] {
+    for absent in [
+        "labels",
+        "confidence",
+        "name",
+        "description",
+        "x_tiport_severity",
+    ] {
         assert!(v.get(absent).is_none(), "{absent}");
     }
     let rec = one(&[
@@ -307,7 +437,10 @@ fn mapping_of_optional_cells() {
         ("observableValue", "HKCU\\Software\\It's"),
     ]);
     let m = valid(&rec);
-    assert_eq!(m.pattern, r"[windows-registry-key:key = 'HKCU\\Software\\It\'s']");
+    assert_eq!(
+        m.pattern,
+        r"[windows-registry-key:key = 'HKCU\\Software\\It\'s']"
+    );
 }
 
 #[test]
@@ -320,13 +453,22 @@ fn pattern_escaping_round_trips_through_the_pattern_parser() {
         r"back\slash",
         "quote'",
     ] {
-        let ty = if value.starts_with("HK") { "windows-registry-key" } else { "user-account" };
+        let ty = if value.starts_with("HK") {
+            "windows-registry-key"
+        } else {
+            "user-account"
+        };
         let rec = one(&[("observableType", ty), ("observableValue", value)]);
         let m = valid(&rec);
         let p = stix_pattern::parse(&m.pattern).expect("pattern parses");
         let obs = p.observables();
         assert_eq!(obs.len(), 1, "{}", m.pattern);
-        assert_eq!(obs[0].value, stix_pattern::Literal::String(value.into()), "{}", m.pattern);
+        assert_eq!(
+            obs[0].value,
+            stix_pattern::Literal::String(value.into()),
+            "{}",
+            m.pattern
+        );
     }
 }
 
@@ -361,8 +503,15 @@ fn column_count_errors_are_per_row() {
 
 #[test]
 fn multi_line_quoted_cells_keep_line_numbers_right() {
-    let notes = row(&[("description", "Line one of analyst notes,\nline two with \"quotes\".\n\nline four")]);
-    let text = format!("{HEADER}\r\n{}{notes}{}", row(&[]), row(&[("confidence", "bad")]));
+    let notes = row(&[(
+        "description",
+        "Line one of analyst notes,\nline two with \"quotes\".\n\nline four",
+    )]);
+    let text = format!(
+        "{HEADER}\r\n{}{notes}{}",
+        row(&[]),
+        row(&[("confidence", "bad")])
+    );
     let recs = records(&text);
     assert_eq!(
         recs.iter().map(|r| (r.index, r.line)).collect::<Vec<_>>(),
@@ -412,8 +561,13 @@ fn header_is_found_by_name_in_any_order_and_case() {
 fn header_problems_are_one_fatal_error() {
     let err = |text: &str, t: Option<Template>| reader(text, t).err().expect("fatal").to_string();
     assert_eq!(err("", None), "line 1: empty file, expected a header row");
-    assert_eq!(err("\n\n", None), "line 1: empty file, expected a header row");
-    assert!(err("# only a comment\n", None).contains("expected a header row after the comment rows"));
+    assert_eq!(
+        err("\n\n", None),
+        "line 1: empty file, expected a header row"
+    );
+    assert!(
+        err("# only a comment\n", None).contains("expected a header row after the comment rows")
+    );
 
     let missing = err("threatTypes,observableType,observableValue\n", None);
     assert!(
@@ -421,17 +575,32 @@ fn header_problems_are_one_fatal_error() {
         "{missing}"
     );
     let missing = err("validFrom,observableType\n", None);
-    assert!(missing.contains("missing required column 'observableValue'"), "{missing}");
+    assert!(
+        missing.contains("missing required column 'observableValue'"),
+        "{missing}"
+    );
     let missing = err("validFrom,fileName\n", None);
-    assert!(missing.contains("for the csv-file template") && missing.contains("at least one"), "{missing}");
+    assert!(
+        missing.contains("for the csv-file template") && missing.contains("at least one"),
+        "{missing}"
+    );
 
     let unknown = err(&format!("{HEADER},foo\n"), None);
-    assert!(unknown.starts_with("line 1: unknown column 'foo' for the csv-other template"), "{unknown}");
+    assert!(
+        unknown.starts_with("line 1: unknown column 'foo' for the csv-other template"),
+        "{unknown}"
+    );
     let unknown = err(&format!("# comment\n{HEADER},foo,bar\n"), None);
-    assert!(unknown.starts_with("line 2: unknown columns 'foo', 'bar'"), "{unknown}");
+    assert!(
+        unknown.starts_with("line 2: unknown columns 'foo', 'bar'"),
+        "{unknown}"
+    );
 
     let dup = err(&format!("{HEADER},validFrom\n"), None);
-    assert!(dup.contains("column 'validFrom' appears twice (columns 7 and 13)"), "{dup}");
+    assert!(
+        dup.contains("column 'validFrom' appears twice (columns 7 and 13)"),
+        "{dup}"
+    );
 
     let wrong = err(&format!("{FILE_HEADER}\n"), Some(Template::CsvOther));
     assert_eq!(
@@ -439,7 +608,10 @@ fn header_problems_are_one_fatal_error() {
         "line 1: this file has the columns of the csv-file template, but it is being imported as csv-other; import it as csv-file or use the csv-other template"
     );
     let wrong = err(SEED, Some(Template::CsvFile));
-    assert!(wrong.contains("columns of the csv-other template"), "{wrong}");
+    assert!(
+        wrong.contains("columns of the csv-other template"),
+        "{wrong}"
+    );
 
     let mixed = err("validFrom,observableType,observableValue,SHA-256\n", None);
     assert!(mixed.contains("mixes columns"), "{mixed}");
@@ -463,7 +635,8 @@ fn header_only_is_zero_records() {
 #[test]
 fn invalid_utf8_is_a_per_row_error_naming_the_column() {
     let mut bytes = format!("{HEADER}\n").into_bytes();
-    bytes.extend_from_slice(b",,bad \xff name,,,,2023-01-01T00:00:00Z,,,,domain-name,example.com\n");
+    bytes
+        .extend_from_slice(b",,bad \xff name,,,,2023-01-01T00:00:00Z,,,,domain-name,example.com\n");
     bytes.extend_from_slice(row(&[]).as_bytes());
     let recs: Vec<_> = CsvReader::new(&bytes[..], None, scope(), now())
         .unwrap()
@@ -480,7 +653,11 @@ fn invalid_utf8_is_a_per_row_error_naming_the_column() {
 
 #[test]
 fn unnamed_header_columns_must_stay_empty() {
-    let text = format!("{HEADER},\n{},\n{},oops\n", row(&[]).trim_end(), row(&[]).trim_end());
+    let text = format!(
+        "{HEADER},\n{},\n{},oops\n",
+        row(&[]).trim_end(),
+        row(&[]).trim_end()
+    );
     let recs = records(&text);
     valid(&recs[0]);
     assert_eq!(columns(&recs[1]), ["column 13"]);
@@ -540,7 +717,10 @@ fn templates_round_trip() {
         valid(&recs[0]);
         // Forced, and with the comment row deleted, the same.
         let without = text.split_once('\n').unwrap().1;
-        let recs: Vec<_> = reader(without, Some(t)).unwrap().map(Result::unwrap).collect();
+        let recs: Vec<_> = reader(without, Some(t))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
         assert_eq!(recs.len(), 1);
         valid(&recs[0]);
     }
@@ -588,7 +768,7 @@ fn neutralize_cell_is_exported() {
 
 /// Where `../shared` lives: next to the repository, as DESIGN.md says.
 fn shared_dir() -> PathBuf {
-    std::env::var_os("TIPORT_SHARED_DIR")
+    std::env::var_os("TIPORT_SHARED")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
 }
@@ -596,7 +776,11 @@ fn shared_dir() -> PathBuf {
 #[test]
 fn generated_corpus_invalid_rows_are_exactly_the_injected_ones() {
     let script = shared_dir().join("tools/gen_corpus.py");
-    assert!(script.exists(), "{} is missing (set TIPORT_SHARED_DIR)", script.display());
+    assert!(
+        script.exists(),
+        "{} is missing (set TIPORT_SHARED)",
+        script.display()
+    );
     let dir = std::env::temp_dir().join(format!("tiport-csv-corpus-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (out, manifest) = (dir.join("c.csv"), dir.join("c.manifest.json"));
@@ -689,5 +873,37 @@ proptest! {
         let m = valid(&rec);
         let p = stix_pattern::parse(&m.pattern).unwrap();
         prop_assert_eq!(&p.observables()[0].value, &stix_pattern::Literal::String(value.into()));
+    }
+}
+
+#[test]
+fn line_numbers_survive_crlf_blank_lines_and_a_missing_final_newline() {
+    let r = |extra: &[(&str, &str)]| row(extra).trim_end().to_owned();
+    let text = format!(
+        "{HEADER}\r\n\r\n\r\n{}\r\n{}\r\n\n{}",
+        r(&[]),
+        r(&[("description", "a\r\nb\r\nc")]),
+        r(&[("confidence", "x")])
+    );
+    let recs = records(&text);
+    assert_eq!(
+        recs.iter().map(|r| (r.index, r.line)).collect::<Vec<_>>(),
+        [(0, 4), (1, 5), (2, 9)]
+    );
+}
+
+#[test]
+fn a_runaway_row_keeps_a_bounded_number_of_cells() {
+    let text = format!("{HEADER}\nx{}\n", ",".repeat(100_000));
+    let recs = records(&text);
+    assert_eq!(recs.len(), 1);
+    match &recs[0].outcome {
+        Err(inv) => {
+            assert_eq!(inv.cells.len(), 12 + 16);
+            // "x" and the commas joined into the last cell.
+            assert_eq!(inv.cells.concat().len(), 1 + 100_000 - (12 + 16 - 1));
+            assert!(inv.messages()[0].contains("Has 100001 fields but the header has 12 columns"));
+        }
+        Ok(_) => unreachable!(),
     }
 }

@@ -196,7 +196,9 @@ pub(crate) fn is_bare_property(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && (b[0].is_ascii_alphabetic() || b[0] == b'_')
-        && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_')
         && !Keyword::is_reserved(s)
 }
 
@@ -324,7 +326,7 @@ pub enum ComparisonExpression<'a> {
     Or(Vec<ComparisonExpression<'a>>),
 }
 
-impl ComparisonExpression<'_> {
+impl<'a> ComparisonExpression<'a> {
     fn precedence(&self) -> u8 {
         match self {
             ComparisonExpression::Or(_) => 0,
@@ -334,7 +336,7 @@ impl ComparisonExpression<'_> {
     }
 
     /// Calls `f` on every comparison, left to right.
-    pub fn for_each_comparison<'s>(&'s self, f: &mut impl FnMut(&'s Comparison<'s>)) {
+    pub fn for_each_comparison<'s>(&'s self, f: &mut impl FnMut(&'s Comparison<'a>)) {
         match self {
             ComparisonExpression::Comparison(c) => f(c),
             ComparisonExpression::And(v) | ComparisonExpression::Or(v) => {
@@ -429,7 +431,9 @@ impl fmt::Display for Qualifier<'_> {
                 f.write_str(" SECONDS")
             }
             Qualifier::Repeats { times, .. } => write!(f, "REPEATS {times} TIMES"),
-            Qualifier::StartStop { start, stop, .. } => write!(f, "START t'{start}' STOP t'{stop}'"),
+            Qualifier::StartStop { start, stop, .. } => {
+                write!(f, "START t'{start}' STOP t'{stop}'")
+            }
         }
     }
 }
@@ -449,21 +453,32 @@ pub enum ObservationExpression<'a> {
     /// Two or more operands joined by `FOLLOWEDBY`.
     FollowedBy(Vec<ObservationExpression<'a>>),
     /// An expression with one qualifier; several qualifiers nest, innermost first.
-    Qualified(Box<ObservationExpression<'a>>, Qualifier<'a>),
+    Qualified {
+        /// What the qualifier applies to.
+        expression: Box<ObservationExpression<'a>>,
+        /// The qualifier.
+        qualifier: Qualifier<'a>,
+        /// Whether `expression` was written in parentheses. Grouping matters to one rule only:
+        /// in STIX 2.1 one observation may not carry the same kind of qualifier twice, so
+        /// `[a] REPEATS 2 TIMES REPEATS 3 TIMES` is invalid while
+        /// `([a] REPEATS 2 TIMES) REPEATS 3 TIMES` qualifies a group and is valid. Always true
+        /// when `expression` is an `AND`, `OR` or `FOLLOWEDBY`, which need parentheses.
+        grouped: bool,
+    },
 }
 
-impl ObservationExpression<'_> {
+impl<'a> ObservationExpression<'a> {
     fn precedence(&self) -> u8 {
         match self {
             ObservationExpression::FollowedBy(_) => 0,
             ObservationExpression::Or(_) => 1,
             ObservationExpression::And(_) => 2,
-            ObservationExpression::Qualified(..) | ObservationExpression::Observation(_) => 3,
+            ObservationExpression::Qualified { .. } | ObservationExpression::Observation(_) => 3,
         }
     }
 
     /// Calls `f` on every comparison expression inside `[ ]`, left to right.
-    pub fn for_each_observation<'s>(&'s self, f: &mut impl FnMut(&'s ComparisonExpression<'s>)) {
+    pub fn for_each_observation<'s>(&'s self, f: &mut impl FnMut(&'s ComparisonExpression<'a>)) {
         match self {
             ObservationExpression::Observation(c) => f(c),
             ObservationExpression::And(v)
@@ -471,7 +486,9 @@ impl ObservationExpression<'_> {
             | ObservationExpression::FollowedBy(v) => {
                 v.iter().for_each(|e| e.for_each_observation(f))
             }
-            ObservationExpression::Qualified(e, _) => e.for_each_observation(f),
+            ObservationExpression::Qualified { expression, .. } => {
+                expression.for_each_observation(f)
+            }
         }
     }
 }
@@ -480,10 +497,15 @@ impl fmt::Display for ObservationExpression<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (items, op) = match self {
             ObservationExpression::Observation(c) => return write!(f, "[{c}]"),
-            ObservationExpression::Qualified(e, q) => {
+            ObservationExpression::Qualified {
+                expression: e,
+                qualifier: q,
+                grouped,
+            } => {
                 // A qualifier binds to the primary before it, so a combination needs parentheses;
-                // a qualified expression does not (`[a] WITHIN 1 SECONDS REPEATS 2 TIMES`).
-                return if e.precedence() < 3 {
+                // a qualified expression does not (`[a] WITHIN 1 SECONDS REPEATS 2 TIMES`)
+                // unless it was grouped.
+                return if *grouped || e.precedence() < 3 {
                     write!(f, "({e}) {q}")
                 } else {
                     write!(f, "{e} {q}")

@@ -13,8 +13,8 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::ast::{
-    Comparison, ComparisonExpression, ComparisonOperator, Literal, ObservationExpression,
-    Operand, PathComponent, Qualifier, Span,
+    Comparison, ComparisonExpression, ComparisonOperator, Literal, ObservationExpression, Operand,
+    PathComponent, Qualifier, Span,
 };
 use crate::error::{truncate, Error};
 use crate::timestamp::Timestamp;
@@ -48,7 +48,8 @@ impl<'s, 'p> Checker<'s, 'p> {
     }
 
     fn error(&mut self, span: Span, message: String) {
-        self.errors.push(Error::at_byte(self.src, span.start, message));
+        self.errors
+            .push(Error::at_byte(self.src, span.start, message));
     }
 
     // ----- observation level -----------------------------------------------------------------
@@ -61,41 +62,58 @@ impl<'s, 'p> Checker<'s, 'p> {
             | ObservationExpression::FollowedBy(v) => {
                 v.iter().for_each(|e| self.observation_expression(e))
             }
-            ObservationExpression::Qualified(..) => self.qualified(expr),
+            ObservationExpression::Qualified { .. } => self.qualified(expr),
         }
     }
 
     /// Checks a chain of qualifiers and the expression they qualify.
     fn qualified(&mut self, top: &'p ObservationExpression<'p>) {
-        // Collect the chain, innermost qualifier last.
-        let mut chain: Vec<&'p Qualifier<'p>> = Vec::new();
+        // Collect the chain, outermost qualifier first.
+        let mut chain: Vec<(&'p Qualifier<'p>, bool)> = Vec::new();
         let mut base = top;
-        while let ObservationExpression::Qualified(inner, q) = base {
-            chain.push(q);
-            base = inner;
+        while let ObservationExpression::Qualified {
+            expression,
+            qualifier,
+            grouped,
+        } = base
+        {
+            chain.push((qualifier, *grouped));
+            base = expression;
         }
-        // stix2-patterns rejects a qualifier kind applied twice to one observation (`[a] WITHIN
-        // 1 SECONDS WITHIN 2 SECONDS`) but allows it on a group of observations.
-        if matches!(base, ObservationExpression::Observation(_)) {
-            for (i, q) in chain.iter().enumerate().rev() {
-                let repeated = chain[i + 1..]
-                    .iter()
-                    .any(|inner| std::mem::discriminant(*inner) == std::mem::discriminant(*q));
-                if repeated {
-                    self.error(
-                        q.span(),
-                        format!(
-                            "duplicate qualifier: {} is already applied to this observation",
-                            q.keyword()
-                        ),
-                    );
-                }
-            }
+        if self.opts.version == SpecVersion::V21
+            && matches!(base, ObservationExpression::Observation(_))
+        {
+            self.duplicate_qualifiers(&chain);
         }
-        for q in chain.iter().rev() {
+        for (q, _) in chain.iter().rev() {
             self.qualifier(q);
         }
         self.observation_expression(base);
+    }
+
+    /// STIX 2.1 (as stix2-patterns checks it): the qualifiers applied directly to one
+    /// observation, up to the first parenthesised group, must be of different kinds. So
+    /// `[a] WITHIN 1 SECONDS WITHIN 2 SECONDS` is invalid, while
+    /// `([a] WITHIN 1 SECONDS) WITHIN 2 SECONDS` qualifies a group and is fine.
+    fn duplicate_qualifiers(&mut self, chain: &[(&'p Qualifier<'p>, bool)]) {
+        // `chain` is outermost first; walk it innermost first and stop at the first group.
+        let mut direct: Vec<&Qualifier<'_>> = Vec::with_capacity(chain.len());
+        for &(q, grouped) in chain.iter().rev() {
+            if grouped {
+                break;
+            }
+            let kind = std::mem::discriminant(q);
+            if direct.iter().any(|d| std::mem::discriminant(*d) == kind) {
+                self.error(
+                    q.span(),
+                    format!(
+                        "duplicate qualifier: {} is already applied to this observation",
+                        q.keyword()
+                    ),
+                );
+            }
+            direct.push(q);
+        }
     }
 
     /// `WITHIN` and `REPEATS` must be positive; `START` and `STOP` must be real instants in order.
@@ -170,21 +188,12 @@ impl<'s, 'p> Checker<'s, 'p> {
             self.hash_name(name, c.path.span);
         }
         let ip = ip_kind(c);
-        let values: &[(Literal<'p>, Span)] = match &c.operand {
-            Operand::None => &[],
-            Operand::Literal(lit, span) => std::slice::from_ref(&(lit.clone(), *span))
-                .first()
-                .map_or(&[], |_| &[]),
-            Operand::Set(items) => items,
+        let (single, set): (_, &[(Literal<'p>, Span)]) = match &c.operand {
+            Operand::None => (None, &[]),
+            Operand::Literal(lit, span) => (Some((lit, *span)), &[]),
+            Operand::Set(items) => (None, items),
         };
-        // (`values` above only covers sets; single literals are handled by the same code below.)
-        let single = match &c.operand {
-            Operand::Literal(lit, span) => Some((lit, *span)),
-            _ => None,
-        };
-        let all = single
-            .into_iter()
-            .chain(values.iter().map(|(l, s)| (l, *s)));
+        let all = single.into_iter().chain(set.iter().map(|(l, s)| (l, *s)));
         for (lit, span) in all {
             if let Literal::Timestamp(text) = lit {
                 self.timestamp("the", text, span);
@@ -192,7 +201,9 @@ impl<'s, 'p> Checker<'s, 'p> {
             if let Some(name) = hash {
                 if matches!(
                     c.operator,
-                    ComparisonOperator::Equal | ComparisonOperator::NotEqual | ComparisonOperator::In
+                    ComparisonOperator::Equal
+                        | ComparisonOperator::NotEqual
+                        | ComparisonOperator::In
                 ) {
                     self.hash_value(name, lit, span);
                 }
@@ -282,10 +293,7 @@ impl<'s, 'p> Checker<'s, 'p> {
         if vocabulary.contains(&name) {
             return;
         }
-        if let Some(canonical) = vocabulary
-            .iter()
-            .find(|v| vocab::same_algorithm(name, &v.replace(['-', '_'], "")))
-        {
+        if let Some(canonical) = vocabulary.iter().find(|v| vocab::same_algorithm(name, v)) {
             self.error(
                 span,
                 format!(
@@ -335,8 +343,8 @@ impl<'s, 'p> Checker<'s, 'p> {
         };
         let expected = match algorithm.value {
             HashValue::Hex(lengths) => {
-                let ok = lengths.contains(&value.len())
-                    && value.bytes().all(|b| b.is_ascii_hexdigit());
+                let ok =
+                    lengths.contains(&value.len()) && value.bytes().all(|b| b.is_ascii_hexdigit());
                 if ok {
                     return;
                 }
@@ -401,7 +409,10 @@ impl<'s, 'p> Checker<'s, 'p> {
     /// has and regex-syntax lacks are accepted unchecked rather than rejected.
     fn regex(&mut self, re: &str, span: Span) {
         if let Err(why) = check_regex(re) {
-            self.error(span, format!("invalid regular expression for MATCHES: {why}"));
+            self.error(
+                span,
+                format!("invalid regular expression for MATCHES: {why}"),
+            );
         }
     }
 }
@@ -509,9 +520,12 @@ fn is_type_name(t: &str) -> bool {
     let inner = t.strip_prefix('-').unwrap_or(t);
     let inner = inner.strip_suffix('-').unwrap_or(inner);
     !inner.is_empty()
-        && inner
-            .split('-')
-            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && inner.split('-').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
 }
 
 /// `^[a-z0-9_]{3,250}$`: stix2-validator's property-name rule.
@@ -595,7 +609,9 @@ mod tests {
         ] {
             assert!(check_regex(ok).is_ok(), "{ok}");
         }
-        for bad in [r"(abc", r"abc)", r"[a-", r"*abc", r"a{3,2}", r"[z-a]", "\\", r"a\\\"] {
+        for bad in [
+            r"(abc", r"abc)", r"[a-", r"*abc", r"a{3,2}", r"[z-a]", "\\", r"a\\\",
+        ] {
             assert!(check_regex(bad).is_err(), "{bad}");
         }
         assert_eq!(

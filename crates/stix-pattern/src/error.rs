@@ -22,6 +22,7 @@ impl Error {
     /// Builds an error at a byte offset into `src`, converting it to a character column.
     ///
     /// Errors are rare, so counting characters here keeps the hot path free of any bookkeeping.
+    #[cold]
     pub(crate) fn at_byte(src: &str, byte: usize, message: String) -> Self {
         Error::new(char_column(src, byte), message)
     }

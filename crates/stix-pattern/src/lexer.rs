@@ -31,27 +31,6 @@ pub(crate) enum Keyword {
 }
 
 impl Keyword {
-    /// Every keyword with its spelling, for lookups and for the "keywords are upper case" hint.
-    pub(crate) const ALL: [(&'static str, Keyword); 17] = [
-        ("AND", Keyword::And),
-        ("OR", Keyword::Or),
-        ("NOT", Keyword::Not),
-        ("FOLLOWEDBY", Keyword::FollowedBy),
-        ("LIKE", Keyword::Like),
-        ("MATCHES", Keyword::Matches),
-        ("ISSUPERSET", Keyword::IsSuperset),
-        ("ISSUBSET", Keyword::IsSubset),
-        ("EXISTS", Keyword::Exists),
-        ("LAST", Keyword::Last),
-        ("IN", Keyword::In),
-        ("START", Keyword::Start),
-        ("STOP", Keyword::Stop),
-        ("SECONDS", Keyword::Seconds),
-        ("WITHIN", Keyword::Within),
-        ("REPEATS", Keyword::Repeats),
-        ("TIMES", Keyword::Times),
-    ];
-
     /// The keyword spelled exactly `word`, if any.
     pub(crate) fn from_word(word: &[u8]) -> Option<Keyword> {
         // Dispatching on the length first keeps identifier lexing cheap: most identifiers are
@@ -123,7 +102,9 @@ pub(crate) enum Tok {
     Binary,
     /// `'text'`; `escaped` says whether it contains a backslash escape, so that the parser only
     /// allocates when it must.
-    Str { escaped: bool },
+    Str {
+        escaped: bool,
+    },
     /// `true` or `false`.
     Bool(bool),
     /// `t'2016-01-01T00:00:00Z'`.
@@ -150,15 +131,31 @@ pub(crate) enum Tok {
     /// Any other character, including the grammar's unused `+ - ^ /` tokens. The parser reports
     /// it as unexpected, with what it expected instead.
     Other,
+    /// A lexical error (an unterminated string, a malformed `t''` literal…), kept by the lexer.
+    /// No rule accepts this token, so the parser stops here and reports the lexer's error.
+    Error,
     Eof,
 }
 
 /// One token: its kind and its byte range in the source.
+///
+/// Offsets are `u32` (patterns are limited to 4 GiB) so that a token fits in two registers and
+/// passing it around costs nothing.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Token {
     pub(crate) tok: Tok,
-    pub(crate) start: usize,
-    pub(crate) end: usize,
+    start: u32,
+    end: u32,
+}
+
+impl Token {
+    pub(crate) fn start(self) -> usize {
+        self.start as usize
+    }
+
+    pub(crate) fn end(self) -> usize {
+        self.end as usize
+    }
 }
 
 /// An on-demand tokenizer over one pattern.
@@ -166,26 +163,49 @@ pub(crate) struct Lexer<'a> {
     src: &'a str,
     bytes: &'a [u8],
     pos: usize,
+    /// The error behind a [`Tok::Error`] token.
+    error: Option<Error>,
+}
+
+/// Byte classes, looked up in one table load instead of a chain of comparisons: the lexer's
+/// inner loops run once per byte of every pattern.
+const WS: u8 = 1;
+/// `[a-zA-Z0-9_]`.
+const WORD: u8 = 2;
+/// `-`, which continues identifiers that can only be object types.
+const HYPHEN: u8 = 4;
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        if matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x0B | 0x0C) {
+            t[i] = WS;
+        } else if b.is_ascii_alphanumeric() || b == b'_' {
+            t[i] = WORD;
+        } else if b == b'-' {
+            t[i] = HYPHEN;
+        }
+        i += 1;
+    }
+    t
+};
+
+fn class(b: u8) -> u8 {
+    CLASS[usize::from(b)]
 }
 
 /// True for the ASCII members of the grammar's whitespace class.
 fn is_ascii_ws(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x0B | 0x0C)
+    class(b) == WS
 }
 
 /// True for the non-ASCII members of the grammar's whitespace class.
 fn is_unicode_ws(c: char) -> bool {
     matches!(
         c,
-        '\u{0085}'
-            | '\u{00A0}'
-            | '\u{1680}'
-            | '\u{2000}'..='\u{200A}'
-            | '\u{2028}'
-            | '\u{2029}'
-            | '\u{202F}'
-            | '\u{205F}'
-            | '\u{3000}'
+        '\u{0085}' | '\u{00A0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200A}' | '\u{2028}' | '\u{2029}' | '\u{202F}' | '\u{205F}' | '\u{3000}'
     )
 }
 
@@ -202,8 +222,32 @@ fn is_ident_start(b: u8) -> bool {
     b.is_ascii_alphabetic() || b == b'_'
 }
 
-fn is_ident_continue(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
+/// The position of the first `'` or `\` at or after `from`.
+///
+/// String literals are the longest tokens (hash values, URLs), so this looks at eight bytes per
+/// step: XOR turns the bytes sought into zero bytes, and the classic "has a zero byte" bit trick
+/// finds the first of them. (Bits above the first zero byte can be false positives, but the
+/// lowest set bit is exact.)
+fn find_quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let hits =
+            has_zero(w ^ (ONES * u64::from(b'\''))) | has_zero(w ^ (ONES * u64::from(b'\\')));
+        if hits != 0 {
+            return Some(i + (hits.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    bytes[i..]
+        .iter()
+        .position(|&b| b == b'\'' || b == b'\\')
+        .map(|off| i + off)
 }
 
 fn is_base64(b: u8) -> bool {
@@ -216,7 +260,13 @@ impl<'a> Lexer<'a> {
             src,
             bytes: src.as_bytes(),
             pos: 0,
+            error: None,
         }
+    }
+
+    /// The error behind the last [`Tok::Error`] token.
+    pub(crate) fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
     }
 
     fn peek_at(&self, i: usize) -> u8 {
@@ -224,6 +274,9 @@ impl<'a> Lexer<'a> {
     }
 
     /// Skips whitespace and comments. Fails only on an unterminated `/*` comment.
+    /// Skips whitespace and comments, the general case: [`Lexer::scan`] handles plain ASCII
+    /// whitespace itself and only calls this at a `/` or a non-ASCII byte.
+    #[inline(never)]
     fn skip_trivia(&mut self) -> Result<(), Error> {
         loop {
             let Some(&b) = self.bytes.get(self.pos) else {
@@ -235,13 +288,7 @@ impl<'a> Lexer<'a> {
                 let body = &self.bytes[self.pos + 2..];
                 match body.windows(2).position(|w| w == b"*/") {
                     Some(i) => self.pos += 2 + i + 2,
-                    None => {
-                        return Err(Error::at_byte(
-                            self.src,
-                            self.pos,
-                            "unterminated comment: '/*' has no closing '*/'".to_owned(),
-                        ))
-                    }
+                    None => return Err(self.unterminated_comment()),
                 }
             } else if b == b'/' && self.peek_at(self.pos + 1) == b'/' {
                 let rest = &self.bytes[self.pos..];
@@ -264,16 +311,51 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    /// Lexes the next token.
-    pub(crate) fn next_token(&mut self) -> Result<Token, Error> {
-        self.skip_trivia()?;
-        let start = self.pos;
-        let Some(&b) = self.bytes.get(start) else {
-            return Ok(Token {
-                tok: Tok::Eof,
-                start,
-                end: start,
-            });
+    /// Lexes the next token. A lexical error becomes a [`Tok::Error`] token, with the error kept
+    /// for [`Lexer::error`]; the parser, which never accepts that token, then reports it.
+    pub(crate) fn next_token(&mut self) -> Token {
+        match self.scan() {
+            Ok((tok, start, len)) => {
+                self.pos = start + len;
+                Token {
+                    tok,
+                    start: start as u32,
+                    end: (start + len) as u32,
+                }
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn fail(&mut self, e: Error) -> Token {
+        let at = self.pos as u32;
+        self.error = Some(e);
+        Token {
+            tok: Tok::Error,
+            start: at,
+            end: at,
+        }
+    }
+
+    /// Finds the next token: its kind, start and length.
+    #[inline]
+    fn scan(&mut self) -> Result<(Tok, usize, usize), Error> {
+        // Most tokens are followed by one space or directly by the next token, so plain ASCII
+        // whitespace is skipped here; comments and Unicode spaces take the general path.
+        let bytes = self.bytes;
+        let mut start = self.pos;
+        while start < bytes.len() && is_ascii_ws(bytes[start]) {
+            start += 1;
+        }
+        self.pos = start;
+        if start < bytes.len() && (bytes[start] == b'/' || bytes[start] >= 0x80) {
+            self.skip_trivia()?;
+            start = self.pos;
+        }
+        let Some(&b) = bytes.get(start) else {
+            return Ok((Tok::Eof, start, 0));
         };
         let (tok, len) = match b {
             b'[' => (Tok::LBrack, 1),
@@ -322,22 +404,27 @@ impl<'a> Lexer<'a> {
                 }
             }
             b'\'' => self.string(start)?,
-            _ if is_ident_start(b) => self.identifier(start)?,
+            _ if is_ident_start(b) => {
+                // `t'`, `h'` and `b'` start typed literals. When the literal is malformed, ANTLR
+                // would fall back to the identifier `t` followed by a string, which no rule
+                // accepts; reporting the malformed literal itself is the more useful message.
+                if self.peek_at(start + 1) == b'\'' && matches!(b, b't' | b'h' | b'b') {
+                    self.typed_literal(start)?
+                } else {
+                    self.identifier(start)
+                }
+            }
             _ if b >= 0x80 => {
                 let c = self.src[start..].chars().next().unwrap_or('\0');
                 (Tok::Other, c.len_utf8())
             }
             _ => (Tok::Other, 1),
         };
-        self.pos = start + len;
-        Ok(Token {
-            tok,
-            start,
-            end: start + len,
-        })
+        Ok((tok, start, len))
     }
 
     /// Lexes a number starting at `start` (a digit, `.`, `+` or `-` known to begin one).
+    #[inline]
     fn number(&self, start: usize) -> (Tok, usize) {
         let bytes = self.bytes;
         let mut i = start;
@@ -355,7 +442,11 @@ impl<'a> Lexer<'a> {
             while i < bytes.len() && bytes[i].is_ascii_digit() {
                 i += 1;
             }
-            let tok = if negative { Tok::FloatNeg } else { Tok::FloatPos };
+            let tok = if negative {
+                Tok::FloatNeg
+            } else {
+                Tok::FloatPos
+            };
             return (tok, i - start);
         }
         // Integers have no leading zeros: `0123` is the integer `0` followed by `123`, exactly as
@@ -368,69 +459,78 @@ impl<'a> Lexer<'a> {
     }
 
     /// Lexes a string literal starting at the quote at `start`. Only `\\` and `\'` are escapes.
+    #[inline]
     fn string(&self, start: usize) -> Result<(Tok, usize), Error> {
         let bytes = self.bytes;
         let mut i = start + 1;
         let mut escaped = false;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'\'' => return Ok((Tok::Str { escaped }, i + 1 - start)),
-                b'\\' => match bytes.get(i + 1) {
-                    Some(b'\\') | Some(b'\'') => {
-                        escaped = true;
-                        i += 2;
-                    }
-                    Some(_) => {
-                        let c = self.src[i + 1..].chars().next().unwrap_or('\0');
-                        return Err(Error::at_byte(
-                            self.src,
-                            i,
-                            format!(
-                                "invalid escape '\\{c}' in string literal: only \\\\ and \\' are allowed"
-                            ),
-                        ));
-                    }
-                    None => break,
-                },
-                _ => i += 1,
+        while let Some(at) = find_quote_or_backslash(bytes, i) {
+            i = at;
+            if bytes[i] == b'\'' {
+                return Ok((Tok::Str { escaped }, i + 1 - start));
+            }
+            match bytes.get(i + 1) {
+                Some(b'\\') | Some(b'\'') => {
+                    escaped = true;
+                    i += 2;
+                }
+                Some(_) => return Err(self.invalid_escape(i)),
+                None => break,
             }
         }
-        Err(Error::at_byte(
+        Err(self.unterminated_string(start))
+    }
+
+    // The error constructors are cold and out of line so that the hot lexing functions stay
+    // small: formatting code inlined into them would make every call pay for a bigger frame.
+
+    #[cold]
+    #[inline(never)]
+    fn unterminated_comment(&self) -> Error {
+        Error::at_byte(
+            self.src,
+            self.pos,
+            "unterminated comment: '/*' has no closing '*/'".to_owned(),
+        )
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn invalid_escape(&self, backslash: usize) -> Error {
+        let c = self.src[backslash + 1..].chars().next().unwrap_or('\0');
+        Error::at_byte(
+            self.src,
+            backslash,
+            format!("invalid escape '\\{c}' in string literal: only \\\\ and \\' are allowed"),
+        )
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn unterminated_string(&self, start: usize) -> Error {
+        Error::at_byte(
             self.src,
             start,
             "unterminated string literal: missing closing quote".to_owned(),
-        ))
+        )
     }
 
-    /// Lexes an identifier, keyword or boolean, or a `t''`, `h''` or `b''` literal.
-    fn identifier(&self, start: usize) -> Result<(Tok, usize), Error> {
+    /// Lexes an identifier, keyword or boolean.
+    #[inline]
+    fn identifier(&self, start: usize) -> (Tok, usize) {
         let bytes = self.bytes;
         let mut i = start + 1;
-        let mut hyphen = false;
-        while i < bytes.len() {
-            let b = bytes[i];
-            if is_ident_continue(b) {
-                i += 1;
-            } else if b == b'-' {
-                hyphen = true;
-                i += 1;
-            } else {
+        let mut seen = 0;
+        while let Some(&b) = bytes.get(i) {
+            let c = class(b);
+            if c & (WORD | HYPHEN) == 0 {
                 break;
             }
+            seen |= c;
+            i += 1;
         }
         let word = &bytes[start..i];
-        if word.len() == 1 && self.peek_at(i) == b'\'' {
-            // `t'`, `h'` and `b'` start typed literals. When the literal is malformed, ANTLR
-            // would fall back to the identifier `t` followed by a string, which no rule accepts;
-            // reporting the malformed literal itself is the more useful message.
-            match word[0] {
-                b't' => return self.timestamp(start),
-                b'h' => return self.hex(start),
-                b'b' => return self.binary(start),
-                _ => {}
-            }
-        }
-        let tok = if hyphen {
+        let tok = if seen & HYPHEN != 0 {
             Tok::IdentHyphen
         } else if let Some(kw) = Keyword::from_word(word) {
             Tok::Kw(kw)
@@ -441,7 +541,16 @@ impl<'a> Lexer<'a> {
         } else {
             Tok::Ident
         };
-        Ok((tok, i - start))
+        (tok, i - start)
+    }
+
+    /// Lexes a `t''`, `h''` or `b''` literal starting at `start`.
+    fn typed_literal(&self, start: usize) -> Result<(Tok, usize), Error> {
+        match self.bytes[start] {
+            b't' => self.timestamp(start),
+            b'h' => self.hex(start),
+            _ => self.binary(start),
+        }
     }
 
     /// Where the string literal whose opening quote is at `quote` ends (one past the closing
@@ -453,6 +562,8 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn malformed(&self, start: usize, what: &str, expected: &str) -> Error {
         let end = self.literal_end(start + 1);
         let text = crate::error::truncate(&self.src[start..end]);
@@ -508,7 +619,8 @@ mod tests {
         let mut lx = Lexer::new(src);
         let mut out = Vec::new();
         loop {
-            let t = lx.next_token().unwrap();
+            let t = lx.next_token();
+            assert_ne!(t.tok, Tok::Error, "{:?}", lx.error());
             if t.tok == Tok::Eof {
                 return out;
             }
@@ -520,11 +632,12 @@ mod tests {
         let mut lx = Lexer::new(src);
         let mut out = Vec::new();
         loop {
-            let t = lx.next_token().unwrap();
+            let t = lx.next_token();
+            assert_ne!(t.tok, Tok::Error, "{:?}", lx.error());
             if t.tok == Tok::Eof {
                 return out;
             }
-            out.push(&src[t.start..t.end]);
+            out.push(&src[t.start()..t.end()]);
         }
     }
 
@@ -602,10 +715,10 @@ mod tests {
         let err = |s: &str| {
             let mut lx = Lexer::new(s);
             loop {
-                match lx.next_token() {
-                    Err(e) => return e.to_string(),
-                    Ok(t) if t.tok == Tok::Eof => panic!("no error in {s}"),
-                    Ok(_) => {}
+                match lx.next_token().tok {
+                    Tok::Error => return lx.error().unwrap().to_string(),
+                    Tok::Eof => panic!("no error in {s}"),
+                    _ => {}
                 }
             }
         };
@@ -621,7 +734,10 @@ mod tests {
             err("b'===='"),
             "at column 0: malformed binary literal b'====': expected non-empty, padded base64"
         );
-        assert_eq!(err("b''"), "at column 0: malformed binary literal b'': expected non-empty, padded base64");
+        assert_eq!(
+            err("b''"),
+            "at column 0: malformed binary literal b'': expected non-empty, padded base64"
+        );
         assert_eq!(
             err("h'abc'"),
             "at column 0: malformed hex literal h'abc': expected an even number of hexadecimal digits"

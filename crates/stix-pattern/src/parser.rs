@@ -42,30 +42,31 @@ pub(crate) struct Parser<'a> {
 type Observed<'a> = (ObservationExpression<'a>, usize);
 
 impl<'a> Parser<'a> {
-    pub(crate) fn new(src: &'a str) -> Result<Self, Error> {
+    pub(crate) fn new(src: &'a str) -> Self {
         let mut lexer = Lexer::new(src);
-        let tok = lexer.next_token()?;
-        Ok(Parser {
+        let tok = lexer.next_token();
+        Parser {
             src,
             lexer,
             tok,
             depth: 0,
             prev_end: 0,
-        })
+        }
     }
 
     // ----- token helpers -------------------------------------------------------------------
 
     fn text(&self, t: Token) -> &'a str {
-        &self.src[t.start..t.end]
+        &self.src[t.start()..t.end()]
     }
 
-    /// Consumes the lookahead token and returns it.
-    fn bump(&mut self) -> Result<Token, Error> {
+    /// Consumes the lookahead token and returns it. Never called on [`Tok::Error`], which no
+    /// rule accepts.
+    fn bump(&mut self) -> Token {
         let t = self.tok;
-        self.prev_end = t.end;
-        self.tok = self.lexer.next_token()?;
-        Ok(t)
+        self.prev_end = t.end();
+        self.tok = self.lexer.next_token();
+        t
     }
 
     fn at(&self, tok: Tok) -> bool {
@@ -79,7 +80,7 @@ impl<'a> Parser<'a> {
     /// Consumes a token of kind `tok`, or fails with "expected {what} but found …".
     fn expect(&mut self, tok: Tok, what: &str) -> Result<Token, Error> {
         if self.at(tok) {
-            self.bump()
+            Ok(self.bump())
         } else {
             Err(self.unexpected(what))
         }
@@ -90,8 +91,13 @@ impl<'a> Parser<'a> {
     }
 
     /// "expected {what} but found {the lookahead}", at the lookahead.
+    #[cold]
+    #[inline(never)]
     fn unexpected(&self, what: &str) -> Error {
         let t = self.tok;
+        if let (Tok::Error, Some(e)) = (t.tok, self.lexer.error()) {
+            return e.clone();
+        }
         let text = self.text(t);
         let found = match t.tok {
             Tok::Eof => "end of pattern".to_owned(),
@@ -111,9 +117,11 @@ impl<'a> Parser<'a> {
                 ));
             }
         }
-        self.error_at(t.start, msg)
+        self.error_at(t.start(), msg)
     }
 
+    #[cold]
+    #[inline(never)]
     fn error_at(&self, byte: usize, msg: String) -> Error {
         Error::at_byte(self.src, byte, msg)
     }
@@ -121,7 +129,7 @@ impl<'a> Parser<'a> {
     /// Enters one level of parentheses, failing when that would exceed [`MAX_DEPTH`].
     fn enter(&mut self) -> Result<(), Error> {
         if self.depth >= MAX_DEPTH {
-            return Err(self.error_at(self.tok.start, too_deep()));
+            return Err(self.error_at(self.tok.start(), too_deep()));
         }
         self.depth += 1;
         Ok(())
@@ -176,54 +184,81 @@ impl<'a> Parser<'a> {
     }
 
     /// `observation-expressions := observation-or (FOLLOWEDBY observation-or)*`
+    ///
+    /// The three binary levels below take their first operand already parsed: most patterns are
+    /// a single observation, which then passes through them as three inlined checks instead of
+    /// three nested calls that each move the tree.
     fn observation_expressions(&mut self) -> Result<Observed<'a>, Error> {
-        self.chain(
+        let first = self.qualified_observation()?;
+        let first = self.observation_or(first)?;
+        if !self.at_kw(Keyword::FollowedBy) {
+            return Ok(first);
+        }
+        self.observation_list(
+            first,
             Keyword::FollowedBy,
-            Self::observation_or,
             ObservationExpression::FollowedBy,
         )
     }
 
-    /// `observation-or := observation-and (OR observation-and)*`
-    fn observation_or(&mut self) -> Result<Observed<'a>, Error> {
-        self.chain(Keyword::Or, Self::observation_and, ObservationExpression::Or)
+    /// `observation-or := observation-and (OR observation-and)*`, given the first
+    /// qualified observation.
+    #[inline]
+    fn observation_or(&mut self, first: Observed<'a>) -> Result<Observed<'a>, Error> {
+        let first = self.observation_and(first)?;
+        if !self.at_kw(Keyword::Or) {
+            return Ok(first);
+        }
+        self.observation_list(first, Keyword::Or, ObservationExpression::Or)
     }
 
-    /// `observation-and := qualified-observation (AND qualified-observation)*`
-    fn observation_and(&mut self) -> Result<Observed<'a>, Error> {
-        self.chain(
-            Keyword::And,
-            Self::qualified_observation,
-            ObservationExpression::And,
-        )
+    /// `observation-and := qualified-observation (AND qualified-observation)*`, given the
+    /// first qualified observation.
+    #[inline]
+    fn observation_and(&mut self, first: Observed<'a>) -> Result<Observed<'a>, Error> {
+        if !self.at_kw(Keyword::And) {
+            return Ok(first);
+        }
+        self.observation_list(first, Keyword::And, ObservationExpression::And)
     }
 
-    /// Parses `operand (kw operand)*` into one n-ary node (or the operand alone).
-    fn chain(
+    /// Parses the rest of `first (kw operand)+` into one n-ary node, where each operand is the
+    /// next tighter level.
+    fn observation_list(
         &mut self,
+        first: Observed<'a>,
         kw: Keyword,
-        operand: fn(&mut Self) -> Result<Observed<'a>, Error>,
         node: fn(Vec<ObservationExpression<'a>>) -> ObservationExpression<'a>,
     ) -> Result<Observed<'a>, Error> {
-        let start = self.tok.start;
-        let (first, mut height) = operand(self)?;
-        if !self.at_kw(kw) {
-            return Ok((first, height));
-        }
-        let mut items = vec![first];
+        let at = self.tok.start();
+        let (first, mut height) = first;
+        let mut items = Vec::with_capacity(4);
+        items.push(first);
         while self.at_kw(kw) {
-            self.bump()?;
-            let (next, h) = operand(self)?;
+            self.bump();
+            let next = self.qualified_observation()?;
+            let (next, h) = match kw {
+                Keyword::FollowedBy => {
+                    let next = self.observation_and(next)?;
+                    self.observation_or(next)?
+                }
+                Keyword::Or => self.observation_and(next)?,
+                _ => next,
+            };
             items.push(next);
             height = height.max(h);
         }
-        self.check_height(height + 1, start)?;
+        self.check_height(height + 1, at)?;
         Ok((node(items), height + 1))
     }
 
     /// `qualified-observation := observation-primary qualifier*`
     fn qualified_observation(&mut self) -> Result<Observed<'a>, Error> {
+        let grouped_start = self.at(Tok::LParen);
         let (mut expr, mut height) = self.observation_primary()?;
+        // Only the first qualifier can apply to a parenthesised primary; later ones apply to
+        // the qualified expression before them.
+        let mut grouped = grouped_start;
         loop {
             let qualifier = match self.tok.tok {
                 Tok::Kw(Keyword::Within) => self.within_qualifier()?,
@@ -233,7 +268,12 @@ impl<'a> Parser<'a> {
             };
             height += 1;
             self.check_height(height, qualifier.span().start)?;
-            expr = ObservationExpression::Qualified(Box::new(expr), qualifier);
+            expr = ObservationExpression::Qualified {
+                expression: Box::new(expr),
+                qualifier,
+                grouped,
+            };
+            grouped = false;
         }
     }
 
@@ -241,14 +281,14 @@ impl<'a> Parser<'a> {
     fn observation_primary(&mut self) -> Result<Observed<'a>, Error> {
         match self.tok.tok {
             Tok::LBrack => {
-                self.bump()?;
+                self.bump();
                 let cmp = self.comparison_expression()?;
                 self.expect(Tok::RBrack, "'AND', 'OR' or ']'")?;
                 Ok((ObservationExpression::Observation(cmp), 1))
             }
             Tok::LParen => {
                 self.enter()?;
-                self.bump()?;
+                self.bump();
                 let inner = self.observation_expressions()?;
                 self.expect(
                     Tok::RParen,
@@ -263,82 +303,104 @@ impl<'a> Parser<'a> {
 
     /// `within-qualifier := WITHIN (IntPosLiteral | FloatPosLiteral) SECONDS`
     fn within_qualifier(&mut self) -> Result<Qualifier<'a>, Error> {
-        let kw = self.bump()?;
+        let kw = self.bump();
         if !matches!(self.tok.tok, Tok::IntPos | Tok::FloatPos) {
             return Err(self.unexpected("a positive number of seconds after 'WITHIN'"));
         }
-        let num = self.bump()?;
+        let num = self.bump();
         // Integers parse as floats too, and an integer too long for i64 is still a valid
         // (if silly) number of seconds, so both go through f64.
-        let seconds: f64 = self.text(num).trim_start_matches('+').parse().unwrap_or(f64::NAN);
+        let seconds: f64 = self
+            .text(num)
+            .trim_start_matches('+')
+            .parse()
+            .unwrap_or(f64::NAN);
         if !seconds.is_finite() {
             return Err(self.error_at(
-                num.start,
-                format!("number of seconds {} is out of range", truncate(self.text(num))),
+                num.start(),
+                format!(
+                    "number of seconds {} is out of range",
+                    truncate(self.text(num))
+                ),
             ));
         }
-        let end = self.expect_kw(Keyword::Seconds, "'SECONDS'")?.end;
+        let end = self.expect_kw(Keyword::Seconds, "'SECONDS'")?.end();
         Ok(Qualifier::Within {
             seconds,
-            span: Span::new(kw.start, end),
+            span: Span::new(kw.start(), end),
         })
     }
 
     /// `repeats-qualifier := REPEATS IntPosLiteral TIMES`
     fn repeats_qualifier(&mut self) -> Result<Qualifier<'a>, Error> {
-        let kw = self.bump()?;
+        let kw = self.bump();
         let num = self.expect(Tok::IntPos, "a positive integer after 'REPEATS'")?;
-        let times: u64 = self.text(num).trim_start_matches('+').parse().map_err(|_| {
-            self.error_at(
-                num.start,
-                format!("repeat count {} is out of range", truncate(self.text(num))),
-            )
-        })?;
-        let end = self.expect_kw(Keyword::Times, "'TIMES'")?.end;
+        let times: u64 = self
+            .text(num)
+            .trim_start_matches('+')
+            .parse()
+            .map_err(|_| {
+                self.error_at(
+                    num.start(),
+                    format!("repeat count {} is out of range", truncate(self.text(num))),
+                )
+            })?;
+        let end = self.expect_kw(Keyword::Times, "'TIMES'")?.end();
         Ok(Qualifier::Repeats {
             times,
-            span: Span::new(kw.start, end),
+            span: Span::new(kw.start(), end),
         })
     }
 
     /// `start-stop-qualifier := START TimestampLiteral STOP TimestampLiteral`
     fn start_stop_qualifier(&mut self) -> Result<Qualifier<'a>, Error> {
-        let kw = self.bump()?;
+        let kw = self.bump();
         let start = self.expect(Tok::Timestamp, "a timestamp t'…' after 'START'")?;
         self.expect_kw(Keyword::Stop, "'STOP'")?;
         let stop = self.expect(Tok::Timestamp, "a timestamp t'…' after 'STOP'")?;
         Ok(Qualifier::StartStop {
             start: self.literal_body(start),
             stop: self.literal_body(stop),
-            span: Span::new(kw.start, stop.end),
+            span: Span::new(kw.start(), stop.end()),
         })
     }
 
     // ----- comparison expressions ------------------------------------------------------------
 
     /// `comparison-expression := comparison-and (OR comparison-and)*`
+    ///
+    /// As at the observation level, `comparison-and` takes its first operand already parsed,
+    /// so that a single comparison passes through without an extra call.
     fn comparison_expression(&mut self) -> Result<ComparisonExpression<'a>, Error> {
-        let first = self.comparison_and()?;
+        let first = self.comparison_primary()?;
+        let first = self.comparison_and(first)?;
         if !self.at_kw(Keyword::Or) {
             return Ok(first);
         }
-        let mut items = vec![first];
+        let mut items = Vec::with_capacity(4);
+        items.push(first);
         while self.at_kw(Keyword::Or) {
-            self.bump()?;
-            items.push(self.comparison_and()?);
+            self.bump();
+            let next = self.comparison_primary()?;
+            items.push(self.comparison_and(next)?);
         }
         Ok(ComparisonExpression::Or(items))
     }
 
-    /// `comparison-and := comparison-primary (AND comparison-primary)*`
-    fn comparison_and(&mut self) -> Result<ComparisonExpression<'a>, Error> {
-        let first = self.comparison_primary()?;
+    /// `comparison-and := comparison-primary (AND comparison-primary)*`, given the first
+    /// comparison primary.
+    #[inline]
+    fn comparison_and(
+        &mut self,
+        first: ComparisonExpression<'a>,
+    ) -> Result<ComparisonExpression<'a>, Error> {
         if !self.at_kw(Keyword::And) {
             return Ok(first);
         }
-        let mut items = vec![first];
+        let mut items = Vec::with_capacity(4);
+        items.push(first);
         while self.at_kw(Keyword::And) {
-            self.bump()?;
+            self.bump();
             items.push(self.comparison_primary()?);
         }
         Ok(ComparisonExpression::And(items))
@@ -350,7 +412,7 @@ impl<'a> Parser<'a> {
         match self.tok.tok {
             Tok::LParen => {
                 self.enter()?;
-                self.bump()?;
+                self.bump();
                 let inner = self.comparison_expression()?;
                 self.expect(Tok::RParen, "'AND', 'OR' or ')'")?;
                 self.leave();
@@ -363,10 +425,10 @@ impl<'a> Parser<'a> {
 
     /// `exists-test := [NOT] EXISTS object-path`
     fn exists_test(&mut self) -> Result<ComparisonExpression<'a>, Error> {
-        let start = self.tok.start;
+        let start = self.tok.start();
         let negated = self.at_kw(Keyword::Not);
         if negated {
-            self.bump()?;
+            self.bump();
         }
         self.expect_kw(Keyword::Exists, "'EXISTS' after 'NOT'")?;
         let path = self.object_path()?;
@@ -387,7 +449,7 @@ impl<'a> Parser<'a> {
         let path = self.object_path()?;
         let negated = self.at_kw(Keyword::Not);
         if negated {
-            self.bump()?;
+            self.bump();
         }
         let operator = self.operator(negated)?;
         let operand = match operator {
@@ -437,7 +499,7 @@ impl<'a> Parser<'a> {
             _ if after_not => return Err(self.unexpected("a comparison operator after 'NOT'")),
             _ => return Err(self.unexpected("a comparison operator or 'NOT'")),
         };
-        self.bump()?;
+        self.bump();
         Ok(op)
     }
 
@@ -445,10 +507,10 @@ impl<'a> Parser<'a> {
 
     /// `object-path := object-type ':' first-path-component path-step*`
     fn object_path(&mut self) -> Result<ObjectPath<'a>, Error> {
-        let start = self.tok.start;
+        let start = self.tok.start();
         let object_type = self.object_type()?;
         self.expect(Tok::Colon, "':' after the object type")?;
-        let mut components = Vec::with_capacity(2);
+        let mut components = Vec::with_capacity(4);
         components.push(self.first_path_component()?);
         while matches!(self.tok.tok, Tok::Dot | Tok::LBrack) {
             components.push(self.path_step()?);
@@ -464,7 +526,7 @@ impl<'a> Parser<'a> {
     fn object_type(&mut self) -> Result<&'a str, Error> {
         match self.tok.tok {
             Tok::Ident | Tok::IdentHyphen => {
-                let t = self.bump()?;
+                let t = self.bump();
                 Ok(self.text(t))
             }
             _ => Err(self.unexpected("an object path")),
@@ -479,7 +541,7 @@ impl<'a> Parser<'a> {
     /// `path-step := '.' (IdentifierWithoutHyphen | StringLiteral)
     ///             | '[' (IntPosLiteral | IntNegLiteral | '*') ']'`
     fn path_step(&mut self) -> Result<PathComponent<'a>, Error> {
-        if self.bump()?.tok == Tok::Dot {
+        if self.bump().tok == Tok::Dot {
             return self.property_name("a property name after '.'");
         }
         let step = match self.tok.tok {
@@ -487,7 +549,7 @@ impl<'a> Parser<'a> {
             Tok::IntPos | Tok::IntNeg => PathComponent::Index(self.int_value(self.tok)?),
             _ => return Err(self.unexpected("a list index or '*' after '['")),
         };
-        self.bump()?;
+        self.bump();
         self.expect(Tok::RBrack, "']' after the list index")?;
         Ok(step)
     }
@@ -495,11 +557,11 @@ impl<'a> Parser<'a> {
     fn property_name(&mut self, what: &str) -> Result<PathComponent<'a>, Error> {
         match self.tok.tok {
             Tok::Ident => {
-                let t = self.bump()?;
+                let t = self.bump();
                 Ok(PathComponent::Property(Cow::Borrowed(self.text(t))))
             }
             Tok::Str { escaped } => {
-                let t = self.bump()?;
+                let t = self.bump();
                 Ok(PathComponent::Property(self.string_value(t, escaped)))
             }
             _ => Err(self.unexpected(what)),
@@ -511,8 +573,8 @@ impl<'a> Parser<'a> {
     /// `primitive-literal := orderable-literal | BoolLiteral`
     fn primitive_literal(&mut self, op: ComparisonOperator) -> Result<(Literal<'a>, Span), Error> {
         if let Tok::Bool(b) = self.tok.tok {
-            let t = self.bump()?;
-            return Ok((Literal::Bool(b), Span::new(t.start, t.end)));
+            let t = self.bump();
+            return Ok((Literal::Bool(b), Span::new(t.start(), t.end())));
         }
         self.orderable_literal(op)
     }
@@ -538,18 +600,18 @@ impl<'a> Parser<'a> {
                 return Err(self.unexpected(&format!("a literal value after '{}'", op.as_str())))
             }
         };
-        self.bump()?;
-        Ok((lit, Span::new(t.start, t.end)))
+        self.bump();
+        Ok((lit, Span::new(t.start(), t.end())))
     }
 
     /// A `StringLiteral` operand, as `LIKE`, `MATCHES`, `ISSUBSET` and `ISSUPERSET` take.
     fn string_literal(&mut self, op: ComparisonOperator) -> Result<(Literal<'a>, Span), Error> {
         match self.tok.tok {
             Tok::Str { escaped } => {
-                let t = self.bump()?;
+                let t = self.bump();
                 Ok((
                     Literal::String(self.string_value(t, escaped)),
-                    Span::new(t.start, t.end),
+                    Span::new(t.start(), t.end()),
                 ))
             }
             _ => Err(self.unexpected(&format!("a string literal after '{}'", op.as_str()))),
@@ -561,17 +623,17 @@ impl<'a> Parser<'a> {
         self.expect(Tok::LParen, "'(' after 'IN'")?;
         let mut items = Vec::new();
         if self.at(Tok::RParen) {
-            self.bump()?;
+            self.bump();
             return Ok(items);
         }
         loop {
             items.push(self.primitive_literal(ComparisonOperator::In)?);
             match self.tok.tok {
                 Tok::Comma => {
-                    self.bump()?;
+                    self.bump();
                 }
                 Tok::RParen => {
-                    self.bump()?;
+                    self.bump();
                     return Ok(items);
                 }
                 _ => return Err(self.unexpected("',' or ')' in the set")),
@@ -581,12 +643,12 @@ impl<'a> Parser<'a> {
 
     /// The text between the quotes of `t'…'`, `h'…'` and `b'…'`.
     fn literal_body(&self, t: Token) -> &'a str {
-        &self.src[t.start + 2..t.end - 1]
+        &self.src[t.start() + 2..t.end() - 1]
     }
 
     /// The value of a string literal token: borrowed unless it has escapes.
     fn string_value(&self, t: Token, escaped: bool) -> Cow<'a, str> {
-        let body = &self.src[t.start + 1..t.end - 1];
+        let body = &self.src[t.start() + 1..t.end() - 1];
         if !escaped {
             return Cow::Borrowed(body);
         }
@@ -609,7 +671,7 @@ impl<'a> Parser<'a> {
         // `i64::from_str` accepts a leading `+` as the grammar does.
         self.text(t).parse().map_err(|_| {
             self.error_at(
-                t.start,
+                t.start(),
                 format!(
                     "integer {} is out of range for a 64-bit signed integer",
                     truncate(self.text(t))
@@ -622,7 +684,7 @@ impl<'a> Parser<'a> {
         match self.text(t).parse::<f64>() {
             Ok(x) if x.is_finite() => Ok(x),
             _ => Err(self.error_at(
-                t.start,
+                t.start(),
                 format!("float {} is out of range", truncate(self.text(t))),
             )),
         }

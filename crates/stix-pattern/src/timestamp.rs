@@ -103,7 +103,9 @@ impl<'a> Timestamp<'a> {
         if syntax_len(s) != Some(s.len()) {
             return Err("it is not of the form YYYY-MM-DDThh:mm:ss[.fraction]Z".to_owned());
         }
-        let year = s[..4].iter().fold(0u16, |acc, &b| acc * 10 + u16::from(b - b'0'));
+        let year = s[..4]
+            .iter()
+            .fold(0u16, |acc, &b| acc * 10 + u16::from(b - b'0'));
         // `syntax_len` has checked every digit, so these cannot fail.
         let field = |i| two(s, i).unwrap_or(0);
         let ts = Timestamp {
@@ -154,7 +156,11 @@ impl<'a> Timestamp<'a> {
     pub fn nanos(&self) -> u32 {
         let mut n = 0u32;
         for i in 0..9 {
-            let d = self.fraction.as_bytes().get(i).map_or(0, |b| u32::from(b - b'0'));
+            let d = self
+                .fraction
+                .as_bytes()
+                .get(i)
+                .map_or(0, |b| u32::from(b - b'0'));
             n = n * 10 + d;
         }
         n
@@ -163,14 +169,22 @@ impl<'a> Timestamp<'a> {
 
 impl Ord for Timestamp<'_> {
     fn cmp(&self, other: &Self) -> Ordering {
-        let whole = (self.year, self.month, self.day, self.hour, self.minute, self.second).cmp(&(
-            other.year,
-            other.month,
-            other.day,
-            other.hour,
-            other.minute,
-            other.second,
-        ));
+        let whole = (
+            self.year,
+            self.month,
+            self.day,
+            self.hour,
+            self.minute,
+            self.second,
+        )
+            .cmp(&(
+                other.year,
+                other.month,
+                other.day,
+                other.hour,
+                other.minute,
+                other.second,
+            ));
         whole.then_with(|| {
             // Compare fractions digit by digit, padding the shorter with zeros, so that any
             // precision compares exactly.
@@ -249,13 +263,22 @@ mod tests {
         assert_eq!(a, b);
         assert!(b < c);
         assert_eq!(a.nanos(), 500_000_000);
-        assert_eq!(Timestamp::parse("1970-01-01T00:00:00Z").unwrap().unix_seconds(), 0);
         assert_eq!(
-            Timestamp::parse("2016-06-01T01:30:00Z").unwrap().unix_seconds(),
+            Timestamp::parse("1970-01-01T00:00:00Z")
+                .unwrap()
+                .unix_seconds(),
+            0
+        );
+        assert_eq!(
+            Timestamp::parse("2016-06-01T01:30:00Z")
+                .unwrap()
+                .unix_seconds(),
             1_464_744_600
         );
         assert_eq!(
-            Timestamp::parse("1969-12-31T23:59:59Z").unwrap().unix_seconds(),
+            Timestamp::parse("1969-12-31T23:59:59Z")
+                .unwrap()
+                .unix_seconds(),
             -1
         );
     }

@@ -53,7 +53,11 @@ pub(crate) fn indicator(obj: &Object<'_>, ctx: &mut Ctx) {
             };
             if let Err(errors) = stix_pattern::validate(src, opts) {
                 for e in errors {
-                    ctx.error(&Path::Root("pattern"), format!("Invalid STIX pattern {e}"), v);
+                    ctx.error(
+                        &Path::Root("pattern"),
+                        format!("Invalid STIX pattern {e}"),
+                        v,
+                    );
                 }
             }
         }
@@ -62,8 +66,7 @@ pub(crate) fn indicator(obj: &Object<'_>, ctx: &mut Ctx) {
 
 pub(crate) fn malware(obj: &Object<'_>, ctx: &mut Ctx) {
     first_last_seen(obj, ctx);
-    if obj.get("is_family").and_then(|v| v.as_bool()) == Some(true) && !obj.contains_key("name")
-    {
+    if obj.get("is_family").and_then(|v| v.as_bool()) == Some(true) && !obj.contains_key("name") {
         ctx.missing(&Path::Root("name"));
     }
 }
@@ -81,7 +84,7 @@ pub(crate) fn malware_analysis(obj: &Object<'_>, ctx: &mut Ctx) {
 
 pub(crate) fn location(obj: &Object<'_>, ctx: &mut Ctx) {
     let has = |k| obj.contains_key(k);
-    if !has("region") && !has("country") && !(has("latitude") && has("longitude")) {
+    if !(has("region") || has("country") || (has("latitude") && has("longitude"))) {
         let v = crate::json::Json::Null;
         ctx.error(
             &Path::Root("region"),
@@ -131,18 +134,6 @@ pub(crate) fn relationship(obj: &Object<'_>, ctx: &mut Ctx) {
 
 pub(crate) fn sighting(obj: &Object<'_>, ctx: &mut Ctx) {
     order(obj, "first_seen", "last_seen", false, ctx);
-    if let Some(v) = obj.get("sighting_of_ref") {
-        if let Some(s) = v.as_str() {
-            let ty = s.split("--").next().unwrap_or("");
-            if matches!(ty, "relationship" | "sighting") || crate::vocab::SCO_TYPES.contains(&ty) {
-                ctx.error(
-                    &Path::Root("sighting_of_ref"),
-                    "Must reference a STIX domain object",
-                    v,
-                );
-            }
-        }
-    }
 }
 
 pub(crate) fn marking_definition(obj: &Object<'_>, ctx: &mut Ctx) {
@@ -159,7 +150,11 @@ pub(crate) fn marking_definition(obj: &Object<'_>, ctx: &mut Ctx) {
         for (i, r) in refs.iter().enumerate() {
             if r.as_str().is_some() && r.as_str() == own {
                 let root = Path::Root("object_marking_refs");
-                ctx.error(&root.index(i), "Must not reference the marking definition itself", r);
+                ctx.error(
+                    &root.index(i),
+                    "Must not reference the marking definition itself",
+                    r,
+                );
             }
         }
     }

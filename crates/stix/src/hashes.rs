@@ -41,7 +41,11 @@ pub fn hash_value_ok(algorithm: &str, value: &str) -> bool {
 
 pub(crate) fn check_hashes(v: &Json<'_>, at: &Path<'_>, ctx: &mut Ctx) {
     let Some(o) = v.as_object() else {
-        ctx.error(at, "Must be a dictionary of hash algorithm to hash value", v);
+        ctx.error(
+            at,
+            "Must be a dictionary of hash algorithm to hash value",
+            v,
+        );
         return;
     };
     if o.is_empty() && ctx.strict() {

@@ -2,9 +2,8 @@
 //!
 //! Validation reads every record of files of hundreds of megabytes, so the tree avoids one
 //! allocation per string: strings without escapes are slices of the input. Objects keep their
-//! members in input order and keep duplicate keys, so that the validator can see (and report)
-//! them and so that nothing a producer wrote is silently dropped; lookups return the last
-//! occurrence, as JavaScript's `JSON.parse` and Python's `json` module do.
+//! members in input order. A name repeated within one object is a parse error naming where it
+//! is: JSON leaves its meaning undefined, and keeping one value would silently drop the other.
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
@@ -21,14 +20,14 @@ pub enum Json<'a> {
     Object(Object<'a>),
 }
 
-/// The members of a JSON object, in input order, duplicates included.
+/// The members of a JSON object, in input order, each name once.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Object<'a> {
     members: Vec<(Cow<'a, str>, Json<'a>)>,
 }
 
 impl<'a> Object<'a> {
-    /// The value of the last member named `key`.
+    /// The value of the member named `key`.
     pub fn get(&self, key: &str) -> Option<&Json<'a>> {
         self.members
             .iter()
@@ -41,7 +40,7 @@ impl<'a> Object<'a> {
         self.members.iter().any(|(k, _)| k == key)
     }
 
-    /// Members in input order, duplicates included.
+    /// Members in input order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Json<'a>)> {
         self.members.iter().map(|(k, v)| (k.as_ref(), v))
     }
@@ -52,17 +51,6 @@ impl<'a> Object<'a> {
 
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
-    }
-
-    /// Keys that occur more than once, each reported once, in order of first repetition.
-    pub fn duplicate_keys(&self) -> Vec<&str> {
-        let mut dups: Vec<&str> = Vec::new();
-        for (i, (k, _)) in self.members.iter().enumerate() {
-            if self.members[..i].iter().any(|(p, _)| p == k) && !dups.contains(&k.as_ref()) {
-                dups.push(k);
-            }
-        }
-        dups
     }
 
     pub fn insert(&mut self, key: impl Into<Cow<'a, str>>, value: Json<'a>) {
@@ -247,6 +235,18 @@ impl<'de> Visitor<'de> for JsonVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
         while let Some(key) = map.next_key::<CowStr<'de>>()? {
+            // JSON leaves the meaning of a repeated name undefined and consumers disagree on
+            // which value wins, so a record with one is refused where the repetition is, rather
+            // than one of its values being dropped without a word.
+            if members
+                .iter()
+                .any(|(k, _): &(Cow<'de, str>, Json<'de>)| *k == key.0)
+            {
+                return Err(de::Error::custom(format_args!(
+                    "the member \"{}\" appears more than once in one object",
+                    key.0
+                )));
+            }
             let value = map.next_value()?;
             members.push((key.0, value));
         }
@@ -284,14 +284,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn borrows_plain_strings_and_keeps_duplicates() {
-        let j = Json::parse(r#"{"a":"x","b":"y\n","a":"z"}"#).unwrap();
+    fn borrows_plain_strings() {
+        let j = Json::parse(r#"{"a":"x","b":"y\n"}"#).unwrap();
         let o = j.as_object().unwrap();
-        assert_eq!(o.len(), 3);
-        assert_eq!(o.get("a").unwrap().as_str(), Some("z"));
+        assert!(matches!(
+            o.get("a").unwrap(),
+            Json::String(Cow::Borrowed("x"))
+        ));
         assert!(matches!(o.get("b").unwrap(), Json::String(Cow::Owned(_))));
-        assert!(matches!(o.iter().next().unwrap().1, Json::String(Cow::Borrowed("x"))));
-        assert_eq!(o.duplicate_keys(), vec!["a"]);
+    }
+
+    #[test]
+    fn a_repeated_name_is_an_error_with_its_position() {
+        let e = Json::parse("{\"a\":1,\n \"b\":{\"c\":1,\"c\":2}}").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the member \"c\" appears more than once in one object at line 2 column 15"
+        );
     }
 
     #[test]

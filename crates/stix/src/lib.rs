@@ -22,7 +22,8 @@
 //! # Versions
 //!
 //! A record with `spec_version` is read as that version; one inside a container that declares a
-//! version is read as the container's; one with neither is 2.1 unless it is valid only as 2.0.
+//! version is read as the container's; one with neither is 2.1, unless (in the compatible profile
+//! only) it is valid only as 2.0. The strict profile, like the reference validator, reads it as 2.1.
 //!
 //! # What this crate does not do
 //!
@@ -33,11 +34,14 @@ mod extra;
 mod hashes;
 mod id;
 pub mod json;
+mod registry;
 mod rules;
+mod strict;
 mod timestamp;
 mod tlp;
 mod types20;
 mod types21;
+mod types_sco;
 mod validate;
 pub mod vocab;
 

@@ -120,11 +120,9 @@ impl Timestamp {
             return Err(TimestampError::Calendar);
         }
         let days = days_from_civil(i64::from(year), month, day);
-        let secs = days * 86_400
-            + i64::from(hour) * 3600
-            + i64::from(minute) * 60
-            + i64::from(second)
-            - offset_secs;
+        let secs =
+            days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second)
+                - offset_secs;
         Ok(Timestamp {
             secs,
             nanos,
@@ -201,7 +199,7 @@ impl fmt::Display for Timestamp {
 }
 
 fn is_leap(y: u32) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
 }
 
 fn days_in_month(y: u32, m: u32) -> u32 {

@@ -108,11 +108,47 @@ pub(crate) static OBSERVED_DATA: TypeDef = TypeDef {
 
 pub(crate) static MARKING_DEFINITION: TypeDef = TypeDef {
     name: "marking-definition",
-    props: &[
-        r("definition_type", &STR),
-        r("definition", &DICT),
-    ],
+    props: &[r("definition_type", &STR), r("definition", &DICT)],
     extra: Some(crate::extra::marking_definition),
+};
+
+static WHERE_SIGHTED_REF: Ty = Ty::Ref(&["identity"]);
+static OBSERVED_DATA_REF: Ty = Ty::Ref(&["observed-data"]);
+static SIGHTING_OF_REF: Ty =
+    Ty::RefNot(&["sighting", "relationship", "bundle", "marking-definition"]);
+static RELATIONSHIP_END: Ty =
+    Ty::RefNot(&["relationship", "sighting", "bundle", "marking-definition"]);
+
+pub(crate) static RELATIONSHIP: TypeDef = TypeDef {
+    name: "relationship",
+    props: &[
+        r("relationship_type", &t21::RELATIONSHIP_TYPE),
+        p("description", &STR),
+        r("source_ref", &RELATIONSHIP_END),
+        r("target_ref", &RELATIONSHIP_END),
+    ],
+    extra: None,
+};
+
+pub(crate) static SIGHTING: TypeDef = TypeDef {
+    name: "sighting",
+    props: &[
+        p("description", &STR),
+        p("first_seen", &TS),
+        p("last_seen", &TS),
+        p(
+            "count",
+            &Ty::Int {
+                min: 0,
+                max: 999_999_999,
+            },
+        ),
+        r("sighting_of_ref", &SIGHTING_OF_REF),
+        p("observed_data_refs", &Ty::List(&OBSERVED_DATA_REF)),
+        p("where_sighted_refs", &Ty::List(&WHERE_SIGHTED_REF)),
+        p("summary", &BOOL),
+    ],
+    extra: Some(crate::extra::sighting),
 };
 
 /// The 2.0 object types; those equal to their 2.1 form come from `types21`.
@@ -129,7 +165,7 @@ pub(crate) static TYPES: &[&TypeDef] = &[
     &THREAT_ACTOR,
     &TOOL,
     &t21::VULNERABILITY,
-    &t21::RELATIONSHIP,
-    &t21::SIGHTING,
+    &RELATIONSHIP,
+    &SIGHTING,
     &MARKING_DEFINITION,
 ];

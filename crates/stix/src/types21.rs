@@ -11,10 +11,61 @@ static KILL_CHAIN_PHASE: Ty = Ty::Obj(&[r("kill_chain_name", &STR), r("phase_nam
 pub(crate) static KILL_CHAIN_PHASES: Ty = Ty::List(&KILL_CHAIN_PHASE);
 static OBSERVED_DATA_REF: Ty = Ty::Ref(&["observed-data"]);
 static LIST_OBSERVED_DATA_REF: Ty = Ty::List(&OBSERVED_DATA_REF);
-static SIGHTING_OF_REF: Ty = Ty::Ref(&[]);
+static SIGHTING_OF_REF: Ty = Ty::RefNot(&[
+    "sighting",
+    "relationship",
+    "bundle",
+    "marking-definition",
+    "language-content",
+]);
+/// Relationships link objects, not other relationships, sightings or meta objects.
+pub(crate) static RELATIONSHIP_END: Ty = Ty::RefNot(&[
+    "relationship",
+    "sighting",
+    "bundle",
+    "marking-definition",
+    "language-content",
+]);
+pub(crate) static RELATIONSHIP_TYPE: Ty = Ty::Fmt(
+    is_relationship_type,
+    "Must be lowercase letters, digits and hyphens",
+);
+static SOFTWARE_REF: Ty = Ty::Ref(&["software"]);
+static LIST_SOFTWARE_REF: Ty = Ty::List(&SOFTWARE_REF);
+static SAMPLE_REF: Ty = Ty::Ref(&["artifact", "file", "network-traffic"]);
+static LANGUAGE_CONTENT_OBJECT_REF: Ty = Ty::RefNot(&["bundle", "language-content"]);
+/// observed-data object_refs name observables, relationships and sightings, not domain objects.
+static OBSERVED_REF: Ty = Ty::RefNot(&[
+    "attack-pattern",
+    "campaign",
+    "course-of-action",
+    "grouping",
+    "identity",
+    "incident",
+    "indicator",
+    "infrastructure",
+    "intrusion-set",
+    "location",
+    "malware-analysis",
+    "malware",
+    "note",
+    "observed-data",
+    "opinion",
+    "report",
+    "threat-actor",
+    "tool",
+    "vulnerability",
+]);
+
+/// `^[a-z0-9\-]+$`
+pub(crate) fn is_relationship_type(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+}
 static WHERE_SIGHTED: Ty = Ty::List(&WHERE_SIGHTED_REF);
 static WHERE_SIGHTED_REF: Ty = Ty::Ref(&["identity", "location"]);
-static SCO_REF_LIST: Ty = Ty::List(&ANY_REF);
+static SCO_REF_LIST: Ty = Ty::List(&OBSERVED_REF);
 static LATITUDE: Ty = Ty::Float {
     min: -90.0,
     max: 90.0,
@@ -184,11 +235,11 @@ pub(crate) static MALWARE: TypeDef = TypeDef {
         p("kill_chain_phases", &KILL_CHAIN_PHASES),
         p("first_seen", &TS),
         p("last_seen", &TS),
-        p("operating_system_refs", &LIST_ANY_REF),
+        p("operating_system_refs", &LIST_SOFTWARE_REF),
         p("architecture_execution_envs", &LIST_STR),
         p("implementation_languages", &LIST_STR),
         p("capabilities", &LIST_STR),
-        p("sample_refs", &LIST_ANY_REF),
+        p("sample_refs", &LIST_STR),
     ],
     extra: Some(crate::extra::malware),
 };
@@ -198,9 +249,9 @@ pub(crate) static MALWARE_ANALYSIS: TypeDef = TypeDef {
     props: &[
         r("product", &STR),
         p("version", &STR),
-        p("host_vm_ref", &ANY_REF),
-        p("operating_system_ref", &ANY_REF),
-        p("installed_software_refs", &LIST_ANY_REF),
+        p("host_vm_ref", &SOFTWARE_REF),
+        p("operating_system_ref", &SOFTWARE_REF),
+        p("installed_software_refs", &LIST_SOFTWARE_REF),
         p("configuration_version", &STR),
         p("modules", &LIST_STR),
         p("analysis_engine_version", &STR),
@@ -211,7 +262,7 @@ pub(crate) static MALWARE_ANALYSIS: TypeDef = TypeDef {
         p("result_name", &STR),
         p("result", &MALWARE_RESULT),
         p("analysis_sco_refs", &LIST_ANY_REF),
-        p("sample_ref", &ANY_REF),
+        p("sample_ref", &SAMPLE_REF),
     ],
     extra: Some(crate::extra::malware_analysis),
 };
@@ -304,10 +355,10 @@ pub(crate) static VULNERABILITY: TypeDef = TypeDef {
 pub(crate) static RELATIONSHIP: TypeDef = TypeDef {
     name: "relationship",
     props: &[
-        r("relationship_type", &STR),
+        r("relationship_type", &RELATIONSHIP_TYPE),
         p("description", &STR),
-        r("source_ref", &ANY_REF),
-        r("target_ref", &ANY_REF),
+        r("source_ref", &RELATIONSHIP_END),
+        r("target_ref", &RELATIONSHIP_END),
         p("start_time", &TS),
         p("stop_time", &TS),
     ],
@@ -342,7 +393,7 @@ pub(crate) static MARKING_DEFINITION: TypeDef = TypeDef {
 pub(crate) static LANGUAGE_CONTENT: TypeDef = TypeDef {
     name: "language-content",
     props: &[
-        r("object_ref", &ANY_REF),
+        r("object_ref", &LANGUAGE_CONTENT_OBJECT_REF),
         p("object_modified", &TS),
         r("contents", &DICT),
     ],

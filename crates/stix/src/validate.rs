@@ -5,7 +5,7 @@ use crate::diag::Diagnostic;
 use crate::id::{is_type_name, StixId};
 use crate::json::{Json, Object};
 use crate::rules::*;
-use crate::{types20, types21, vocab, Profile, SpecVersion};
+use crate::{strict, types20, types21, types_sco, vocab, Profile, SpecVersion};
 
 /// How to validate.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -47,7 +47,11 @@ impl Report {
 ///
 /// `container_version` is the version a bundle declares for its members (`"spec_version":
 /// "2.0"` on a 2.0 bundle); `None` for a plain array or an upload body.
-pub fn validate(record: &Json<'_>, opts: Options, container_version: Option<SpecVersion>) -> Report {
+pub fn validate(
+    record: &Json<'_>,
+    opts: Options,
+    container_version: Option<SpecVersion>,
+) -> Report {
     let Some(obj) = record.as_object() else {
         return Report {
             errors: vec![Diagnostic::new(
@@ -75,7 +79,9 @@ pub fn validate(record: &Json<'_>, opts: Options, container_version: Option<Spec
     // No usable version: STIX says 2.1, but a record that is only valid as 2.0 is a 2.0 record
     // from a producer that never wrote spec_version (2.0 objects have none).
     let as21 = check(obj, opts.profile, SpecVersion::V21);
-    if as21.is_empty() || declared.is_some() {
+    // The strict profile reads an unversioned record as 2.1 only, as the reference validator
+    // does; reading it as 2.0 is the compatible profile's courtesy to old feeds.
+    if as21.is_empty() || declared.is_some() || opts.profile == Profile::Strict {
         return Report {
             errors: as21,
             version: SpecVersion::V21,
@@ -112,13 +118,32 @@ enum Category {
     Bundle,
 }
 
-fn category(ty: &str) -> Category {
+fn category(ty: &str, obj: &Object<'_>, version: SpecVersion) -> Category {
     match ty {
         "marking-definition" => Category::Marking,
         "bundle" => Category::Bundle,
         t if vocab::SCO_TYPES.contains(&t) => Category::Observable,
+        // A 2.1 object of a type STIX does not define, with neither created nor modified, is a
+        // custom cyber-observable (the reference validator checks it against
+        // cyber-observable-core.json).
+        t if version == SpecVersion::V21
+            && !types21::TYPES.iter().any(|d| d.name == t)
+            && !obj.contains_key("created")
+            && !obj.contains_key("modified") =>
+        {
+            Category::Observable
+        }
         _ => Category::Versioned,
     }
+}
+
+/// Whether `ty` names a type the version defines, whose id must then start with it.
+fn is_known_type(ty: &str, version: SpecVersion) -> bool {
+    let table = match version {
+        SpecVersion::V21 => types21::TYPES,
+        SpecVersion::V20 => types20::TYPES,
+    };
+    table.iter().any(|d| d.name == ty) || vocab::SCO_TYPES.contains(&ty)
 }
 
 static SPEC_VERSION: Ty = Ty::Enum(&["2.1"]);
@@ -138,7 +163,9 @@ static GRANULAR_MARKING: Ty = Ty::Obj(&[
     r("selectors", &LIST_STR),
 ]);
 static GRANULAR_MARKINGS: Ty = Ty::List(&GRANULAR_MARKING);
-static CREATED_BY_REF: Ty = Ty::Ref(&["identity"]);
+// STIX says created_by_ref points to an identity, but neither the reference validator nor
+// real producers hold to it, so any identifier is accepted.
+static CREATED_BY_REF: Ty = Ty::Ref(&[]);
 
 /// Common properties of versioned objects, beyond id/type/created/modified.
 static COMMON_VERSIONED: &[Prop] = &[
@@ -176,7 +203,9 @@ fn check(obj: &Object<'_>, profile: Profile, version: SpecVersion) -> Vec<Diagno
         errors: Vec::new(),
     };
     let ty = check_type(obj, &mut ctx);
-    let category = ty.map(category).unwrap_or(Category::Versioned);
+    let category = ty
+        .map(|t| category(t, obj, version))
+        .unwrap_or(Category::Versioned);
     check_id(obj, ty, &mut ctx);
     check_spec_version(obj, category, &mut ctx);
     match category {
@@ -223,7 +252,24 @@ fn check(obj: &Object<'_>, profile: Profile, version: SpecVersion) -> Vec<Diagno
             }
         }
     }
-    check_property_names(obj, &mut ctx);
+    if ctx.strict() {
+        let core = match category {
+            Category::Observable => strict::Core::Observable,
+            Category::Marking => strict::Core::Marking,
+            Category::Versioned | Category::Bundle => strict::Core::Object,
+        };
+        strict::check(obj, ty, core, &mut ctx);
+        if let Some(ty) = ty {
+            if category == Category::Observable && ctx.v21() {
+                types_sco::check(obj, ty, None, &mut ctx);
+            }
+            if ty == "observed-data" {
+                if let Some(objects) = obj.get("objects") {
+                    types_sco::observed_data_objects(objects, &mut ctx);
+                }
+            }
+        }
+    }
     ctx.errors
 }
 
@@ -236,7 +282,12 @@ fn check_type<'o>(obj: &'o Object<'_>, ctx: &mut Ctx) -> Option<&'o str> {
         ctx.error(&Path::Root("type"), "Must be a string", v);
         return None;
     };
-    if !is_type_name(ty) {
+    let ok = if ctx.strict() {
+        strict_type_name(ty, ctx.version)
+    } else {
+        is_type_name(ty)
+    };
+    if !ok {
         ctx.error(
             &Path::Root("type"),
             "Must be 3 to 250 characters of lowercase letters, digits and hyphens",
@@ -245,6 +296,36 @@ fn check_type<'o>(obj: &'o Object<'_>, ctx: &mut Ctx) -> Option<&'o str> {
         return None;
     }
     Some(ty)
+}
+
+/// The type-name patterns of the reference validator's core schemas: 2.1
+/// `^([a-z][a-z0-9]*)+(-[a-z0-9]+)*\-?$`, 2.0 `^\-?[a-zA-Z0-9]+(-[a-zA-Z0-9]+)*\-?$`, 3 to 250
+/// characters; `action` is reserved, and 2.0 has no incident or infrastructure.
+fn strict_type_name(ty: &str, version: SpecVersion) -> bool {
+    let b = ty.as_bytes();
+    if !(3..=250).contains(&b.len()) || ty == "action" {
+        return false;
+    }
+    let body = match version {
+        SpecVersion::V21 => ty,
+        SpecVersion::V20 => ty.strip_prefix('-').unwrap_or(ty),
+    };
+    let body = body.strip_suffix('-').unwrap_or(body);
+    let segment_ok = |p: &str| {
+        !p.is_empty()
+            && p.bytes().all(|c| match version {
+                SpecVersion::V21 => c.is_ascii_lowercase() || c.is_ascii_digit(),
+                SpecVersion::V20 => c.is_ascii_alphanumeric(),
+            })
+    };
+    let first_ok = match version {
+        SpecVersion::V21 => body
+            .as_bytes()
+            .first()
+            .is_some_and(|c| c.is_ascii_lowercase()),
+        SpecVersion::V20 => !matches!(ty, "incident" | "infrastructure"),
+    };
+    first_ok && body.split('-').all(segment_ok)
 }
 
 fn check_id(obj: &Object<'_>, ty: Option<&str>, ctx: &mut Ctx) {
@@ -258,7 +339,10 @@ fn check_id(obj: &Object<'_>, ty: Option<&str>, ctx: &mut Ctx) {
     };
     match StixId::parse(s) {
         Ok(id) => {
-            if let Some(ty) = ty {
+            // The strict profile, like the reference validator, ties the id to the type only
+            // for types STIX defines.
+            let tied = ty.filter(|t| !ctx.strict() || is_known_type(t, ctx.version));
+            if let Some(ty) = tied {
                 if id.object_type() != ty {
                     ctx.error(
                         &Path::Root("id"),
@@ -268,12 +352,8 @@ fn check_id(obj: &Object<'_>, ty: Option<&str>, ctx: &mut Ctx) {
                     return;
                 }
             }
-            if ctx.strict() && ctx.v21() && !uuid_is_rfc4122(&id) {
-                ctx.error(
-                    &Path::Root("id"),
-                    "UUID part must be an RFC 4122 UUID (version 1 to 5)",
-                    v,
-                );
+            if ctx.strict() && !uuid_allowed(&id, ctx.version) {
+                ctx.error(&Path::Root("id"), uuid_reason(ctx.version), v);
             }
         }
         Err(e) => ctx.error(&Path::Root("id"), format!("Identifier {e}"), v),
@@ -282,12 +362,20 @@ fn check_id(obj: &Object<'_>, ty: Option<&str>, ctx: &mut Ctx) {
 
 fn check_spec_version(obj: &Object<'_>, category: Category, ctx: &mut Ctx) {
     match (obj.get("spec_version"), ctx.version) {
-        (Some(v), SpecVersion::V21) => check_value(v, &SPEC_VERSION, &Path::Root("spec_version"), ctx),
-        (None, SpecVersion::V21) if ctx.strict() && category != Category::Observable => {
+        (Some(v), SpecVersion::V21) => {
+            check_value(v, &SPEC_VERSION, &Path::Root("spec_version"), ctx)
+        }
+        (None, SpecVersion::V21)
+            if ctx.strict() && matches!(category, Category::Versioned | Category::Marking) =>
+        {
             ctx.missing(&Path::Root("spec_version"));
         }
         (Some(v), SpecVersion::V20) if v.as_str() != Some("2.0") => {
-            ctx.error(&Path::Root("spec_version"), "Must be 2.0 for a STIX 2.0 object", v);
+            ctx.error(
+                &Path::Root("spec_version"),
+                "Must be 2.0 for a STIX 2.0 object",
+                v,
+            );
         }
         _ => {}
     }
@@ -304,36 +392,5 @@ fn required_timestamp(
             ctx.missing(&Path::Root(key));
             None
         }
-    }
-}
-
-/// STIX 2.1 (3.1): property names are ASCII letters, digits and underscores, 3 to 250
-/// characters (`id` is the one two-letter name). The compatible profile keeps whatever a
-/// producer sent; the strict profile holds names to the rule. Duplicate names are reported by
-/// the strict profile: JSON leaves their meaning undefined and STIX consumers disagree on which
-/// one wins.
-fn check_property_names(obj: &Object<'_>, ctx: &mut Ctx) {
-    if !ctx.strict() {
-        return;
-    }
-    for (k, v) in obj.iter() {
-        let ok = k == "id"
-            || ((3..=250).contains(&k.len())
-                && k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_'));
-        if !ok {
-            ctx.error(
-                &Path::Root(k),
-                "Property names must be 3 to 250 ASCII letters, digits or underscores",
-                v,
-            );
-        }
-    }
-    for k in obj.duplicate_keys() {
-        let v = obj.get(k).expect("duplicate key is present");
-        ctx.error(
-            &Path::Root(k),
-            "Property appears more than once; its meaning is ambiguous",
-            v,
-        );
     }
 }

@@ -21,11 +21,7 @@ pub const IDENTITY_CLASS: &[&str] = &[
     "unknown",
 ];
 
-pub const GROUPING_CONTEXT: &[&str] = &[
-    "suspicious-activity",
-    "malware-analysis",
-    "unspecified",
-];
+pub const GROUPING_CONTEXT: &[&str] = &["suspicious-activity", "malware-analysis", "unspecified"];
 
 pub const MALWARE_RESULT: &[&str] = &["malicious", "suspicious", "benign", "unknown"];
 

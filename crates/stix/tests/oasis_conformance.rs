@@ -21,7 +21,20 @@ use stix::{Json, Options, SpecVersion};
 /// Cases where we deliberately or knowingly disagree with the reference validator, with the
 /// reason. Every entry must still disagree (a fixed one must be removed from the list), so the
 /// list stays true.
-const KNOWN: &[(u32, &str)] = &[];
+const KNOWN: &[(u32, &str)] = &[
+    (
+        23,
+        "a bundle without `objects` is validated by the reference validator as one object; \
+         stix::validate refuses a bundle as a record (a bundle is a container, and its members \
+         are the records)",
+    ),
+    (
+        436,
+        "a bundle without `objects` is validated by the reference validator as one object; \
+         stix::validate refuses a bundle as a record (a bundle is a container, and its members \
+         are the records)",
+    ),
+];
 
 /// The share of cases that must agree.
 const MIN_AGREEMENT: f64 = 0.99;
@@ -79,7 +92,10 @@ fn oracle_verdicts(cases: &[Case]) -> BTreeMap<u32, bool> {
     let mut verdicts = BTreeMap::new();
     let mut groups: BTreeMap<Option<&str>, Vec<&Case>> = BTreeMap::new();
     for case in cases {
-        groups.entry(case.version.as_deref()).or_default().push(case);
+        groups
+            .entry(case.version.as_deref())
+            .or_default()
+            .push(case);
         // A case with no records (an empty bundle) is valid; records found below refine it.
         verdicts.insert(case.number, true);
     }

@@ -10,7 +10,11 @@ mod cmd;
 mod progress;
 
 #[derive(Parser)]
-#[command(name = "tiport", version, about = "A self-hosted threat-intelligence store")]
+#[command(
+    name = "tiport",
+    version,
+    about = "A self-hosted threat-intelligence store"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -1,3 +1,2 @@
 pub mod template;
 pub mod validate;
-pub mod validate_csv;

@@ -34,7 +34,11 @@ fn valid_records_then_a_truncated_last_element() {
     let text = format!("[{GOOD},{GOOD},{{\"type\": \"indic");
     let out = validate_bytes(text.as_bytes(), &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("2 records, 2 valid, 0 invalid"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("2 records, 2 valid, 0 invalid"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -120,8 +124,14 @@ fn a_100_mb_string_does_not_grow_memory() {
 fn numbers_beyond_64_bits() {
     // As a custom property a big number is just kept; as confidence it is out of range; a
     // number beyond f64 is malformed for the record that has it.
-    let custom = GOOD.replace("\"type\"", "\"x_big\":123456789012345678901234567890,\"type\"");
-    let conf = GOOD.replace("\"type\"", "\"confidence\":123456789012345678901234567890,\"type\"");
+    let custom = GOOD.replace(
+        "\"type\"",
+        "\"x_big\":123456789012345678901234567890,\"type\"",
+    );
+    let conf = GOOD.replace(
+        "\"type\"",
+        "\"confidence\":123456789012345678901234567890,\"type\"",
+    );
     let inf = GOOD.replace("\"type\"", "\"x_inf\":1e400,\"type\"");
     let text = format!("[{custom},{conf},{inf}]");
     let out = validate_bytes(text.as_bytes(), &["--output", "json"]);
@@ -141,24 +151,36 @@ fn numbers_beyond_64_bits() {
 }
 
 #[test]
-fn duplicate_keys_compatible_keeps_the_last_strict_reports() {
+fn duplicate_keys_are_a_record_error_naming_line_and_column() {
     let dup = GOOD.replace("\"type\"", "\"name\":\"a\",\"name\":\"b\",\"type\"");
-    let text = format!("[{dup}]");
-    let out = validate_bytes(text.as_bytes(), &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    let out = validate_bytes(text.as_bytes(), &["--strict", "--output", "json"]);
-    assert_eq!(out.status.code(), Some(1));
-    let lines = json_lines(&out);
-    assert!(lines[0]["errorMessages"][0]
-        .as_str()
-        .unwrap()
-        .starts_with("Error for Property=name: Property appears more than once"));
+    let text = format!("[{GOOD},\n{dup}]");
+    for profile in [&[][..], &["--strict"][..]] {
+        let mut args = vec!["--output", "json"];
+        args.extend_from_slice(profile);
+        let out = validate_bytes(text.as_bytes(), &args);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let lines = json_lines(&out);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["recordIndex"], 1);
+        assert_eq!(
+            lines[0]["errorMessages"][0],
+            "Error for Property=record: Malformed JSON at line 2, column 18: the member \"name\" appears more than once in one object. Actual value: (not shown)."
+        );
+    }
 }
 
 #[test]
 fn a_top_level_value_that_is_not_an_array_or_object() {
-    assert_fatal(b"\"hello\"", &["--format", "json"], "line 1, column 1: the top-level value is a string");
-    assert_fatal(b"  42", &["--format", "json"], "line 1, column 3: the top-level value is a number");
+    assert_fatal(
+        b"\"hello\"",
+        &["--format", "json"],
+        "line 1, column 1: the top-level value is a string",
+    );
+    assert_fatal(
+        b"  42",
+        &["--format", "json"],
+        "line 1, column 3: the top-level value is a number",
+    );
 }
 
 #[test]
@@ -166,18 +188,29 @@ fn array_elements_that_are_not_objects_are_record_errors() {
     let text = format!("[{GOOD}, 42, \"x\", null]");
     let out = validate_bytes(text.as_bytes(), &["--output", "json"]);
     assert_eq!(out.status.code(), Some(1));
-    let idx: Vec<i64> = json_lines(&out).iter().map(|l| l["recordIndex"].as_i64().unwrap()).collect();
+    let idx: Vec<i64> = json_lines(&out)
+        .iter()
+        .map(|l| l["recordIndex"].as_i64().unwrap())
+        .collect();
     assert_eq!(idx, vec![1, 2, 3]);
 }
 
 #[test]
 fn upload_format_requires_an_upload_body() {
     let text = format!("[{GOOD}]");
-    assert_fatal(text.as_bytes(), &["--format", "upload"], "expected an upload-API body");
+    assert_fatal(
+        text.as_bytes(),
+        &["--format", "upload"],
+        "expected an upload-API body",
+    );
     let text = format!("{{\"sourcesystem\":\"Microsoft Sentinel\",\"stixobjects\":[{GOOD}]}}");
     assert_fatal(text.as_bytes(), &["--format", "upload"], "reserved");
     let text = format!("{{\"stixobjects\":[{GOOD}]}}");
-    assert_fatal(text.as_bytes(), &["--format", "upload"], "no \"sourcesystem\"");
+    assert_fatal(
+        text.as_bytes(),
+        &["--format", "upload"],
+        "no \"sourcesystem\"",
+    );
 }
 
 #[test]
@@ -206,15 +239,28 @@ fn csv_without_the_required_columns_is_one_clear_error() {
     let out = validate_bytes(csv.as_bytes(), &["--format", "csv"]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("line 1"), "{err}");
+    assert!(err.contains("line 1: cannot tell the template"), "{err}");
+    assert!(err.contains("observableType"), "{err}");
+    // A csv-other header without its required validFrom.
+    let csv = "threatTypes,observableType,observableValue\nPhishing,domain-name,a.example.com\n";
+    let out = validate_bytes(csv.as_bytes(), &["--format", "csv"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("line 1: "), "{err}");
     assert!(err.contains("validFrom"), "{err}");
 }
 
 #[test]
 fn patterns_one_per_line() {
     let text = "[ipv4-addr:value = '198.51.100.1']\n[ipv4-addr:value = '999.1.1.1']\n[url:value = 'http://x'\n";
-    let out = validate_bytes(text.as_bytes(), &["--format", "patterns", "--output", "json"]);
+    let out = validate_bytes(
+        text.as_bytes(),
+        &["--format", "patterns", "--output", "json"],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let idx: Vec<i64> = json_lines(&out).iter().map(|l| l["recordIndex"].as_i64().unwrap()).collect();
+    let idx: Vec<i64> = json_lines(&out)
+        .iter()
+        .map(|l| l["recordIndex"].as_i64().unwrap())
+        .collect();
     assert_eq!(idx, vec![1, 2]);
 }

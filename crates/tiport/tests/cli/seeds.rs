@@ -32,7 +32,10 @@ fn every_seed_input_is_valid_in_the_compatible_profile() {
 fn upload_bodies_validate_as_upload_format() {
     for name in INPUTS.iter().filter(|n| n.starts_with("upload-")) {
         let path = seed_samples().join(name);
-        let out = run(&["validate", path.to_str().unwrap(), "--format", "upload"], None);
+        let out = run(
+            &["validate", path.to_str().unwrap(), "--format", "upload"],
+            None,
+        );
         assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
     }
 }
@@ -42,7 +45,8 @@ fn upload_bodies_validate_as_upload_format() {
 #[test]
 fn four_indicators_the_fourth_without_id_gives_the_seed_response() {
     let two: Value = serde_json::from_str(
-        &std::fs::read_to_string(seed_samples().join("upload-request-two-indicators.json")).unwrap(),
+        &std::fs::read_to_string(seed_samples().join("upload-request-two-indicators.json"))
+            .unwrap(),
     )
     .unwrap();
     let objs = two["stixobjects"].as_array().unwrap();
@@ -74,7 +78,13 @@ fn strict_profile_refuses_what_compatible_accepts_from_the_seeds() {
     // forbids and the compatible profile accepts.
     let path = seed_samples().join("bulk-import-example.json");
     let out = run(
-        &["validate", path.to_str().unwrap(), "--strict", "--output", "json"],
+        &[
+            "validate",
+            path.to_str().unwrap(),
+            "--strict",
+            "--output",
+            "json",
+        ],
         None,
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -89,7 +99,8 @@ fn strict_profile_refuses_what_compatible_accepts_from_the_seeds() {
         .collect();
     for prop in ["confidence", "lang", "external_references"] {
         assert!(
-            msgs.iter().any(|m| m.starts_with(&format!("Error for Property={prop}:"))),
+            msgs.iter()
+                .any(|m| m.starts_with(&format!("Error for Property={prop}:"))),
             "{prop} not reported: {msgs:?}"
         );
     }

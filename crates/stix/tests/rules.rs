@@ -1,0 +1,499 @@
+//! The rules, one by one, in both profiles: each type's required properties and each rule that
+//! relates properties. Records start from a valid one and break one thing, so that a failure
+//! names exactly the rule under test.
+
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use stix::{Json, Options, Profile, SpecVersion};
+
+fn run(record: &Value, profile: Profile) -> Vec<String> {
+    let text = record.to_string();
+    let json = Json::parse(&text).expect("test record parses");
+    stix::validate(&json, Options { profile }, None).messages()
+}
+
+fn strict(record: &Value) -> Vec<String> {
+    run(record, Profile::Strict)
+}
+
+fn compatible(record: &Value) -> Vec<String> {
+    run(record, Profile::Compatible)
+}
+
+fn indicator() -> Value {
+    json!({
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": "indicator--dbc48d87-b5e9-4380-85ae-e1184abf5ff4",
+        "created": "2022-07-27T12:00:00.000Z",
+        "modified": "2022-07-27T12:00:00.000Z",
+        "pattern": "[ipv4-addr:value = '198.51.100.5']",
+        "pattern_type": "stix",
+        "valid_from": "2022-07-20T12:00:00.000Z"
+    })
+}
+
+fn without(mut v: Value, key: &str) -> Value {
+    v.as_object_mut().expect("object").remove(key);
+    v
+}
+
+fn with(mut v: Value, key: &str, value: Value) -> Value {
+    v[key] = value;
+    v
+}
+
+/// A minimal valid 2.1 object of each domain, relationship and meta type, with the properties
+/// the type requires beyond the common ones.
+fn minimal(ty: &str) -> Value {
+    let mut v = json!({
+        "type": ty,
+        "spec_version": "2.1",
+        "id": format!("{ty}--0c7b5b88-8ff7-4a4d-aa9d-feb398cd0061"),
+        "created": "2016-05-12T08:17:27.000Z",
+        "modified": "2016-05-12T08:17:27.000Z",
+    });
+    let refs = json!(["malware--0c7b5b88-8ff7-4a4d-aa9d-feb398cd0061"]);
+    let extra = match ty {
+        "attack-pattern" | "campaign" | "course-of-action" | "identity" | "incident"
+        | "infrastructure" | "intrusion-set" | "threat-actor" | "tool" | "vulnerability" => {
+            json!({"name": "x"})
+        }
+        "grouping" => json!({"context": "unspecified", "object_refs": refs}),
+        "indicator" => return indicator(),
+        "location" => json!({"country": "de"}),
+        "malware" => json!({"is_family": false}),
+        "malware-analysis" => json!({"product": "av", "result": "malicious"}),
+        "note" => json!({"content": "x", "object_refs": refs}),
+        "observed-data" => json!({
+            "first_observed": "2016-05-12T08:17:27.000Z",
+            "last_observed": "2016-05-12T08:17:27.000Z",
+            "number_observed": 1,
+            "object_refs": ["ipv4-addr--0c7b5b88-8ff7-4a4d-aa9d-feb398cd0061"]
+        }),
+        "opinion" => json!({"opinion": "agree", "object_refs": refs}),
+        "report" => {
+            json!({"name": "x", "published": "2016-05-12T08:17:27.000Z", "object_refs": refs})
+        }
+        "relationship" => json!({
+            "relationship_type": "uses",
+            "source_ref": "malware--0c7b5b88-8ff7-4a4d-aa9d-feb398cd0061",
+            "target_ref": "tool--0c7b5b88-8ff7-4a4d-aa9d-feb398cd0061"
+        }),
+        "sighting" => json!({"sighting_of_ref": "malware--0c7b5b88-8ff7-4a4d-aa9d-feb398cd0061"}),
+        "language-content" => json!({
+            "object_ref": "malware--0c7b5b88-8ff7-4a4d-aa9d-feb398cd0061",
+            "contents": {"de": {"name": "x"}}
+        }),
+        "extension-definition" => json!({
+            "name": "x", "schema": "https://example.com/s", "version": "1.0",
+            "extension_types": ["property-extension"]
+        }),
+        other => panic!("no minimal record for {other}"),
+    };
+    for (k, x) in extra.as_object().expect("object") {
+        v[k] = x.clone();
+    }
+    v
+}
+
+const TYPES: &[(&str, &[&str])] = &[
+    ("attack-pattern", &["name"]),
+    ("campaign", &["name"]),
+    ("course-of-action", &["name"]),
+    ("grouping", &["context", "object_refs"]),
+    ("identity", &["name"]),
+    ("incident", &["name"]),
+    ("indicator", &["pattern", "pattern_type", "valid_from"]),
+    ("infrastructure", &["name"]),
+    ("intrusion-set", &["name"]),
+    ("location", &[]),
+    ("malware", &[]),
+    ("malware-analysis", &["product"]),
+    ("note", &["content", "object_refs"]),
+    (
+        "observed-data",
+        &["first_observed", "last_observed", "number_observed"],
+    ),
+    ("opinion", &["opinion", "object_refs"]),
+    ("report", &["name", "published", "object_refs"]),
+    ("threat-actor", &["name"]),
+    ("tool", &["name"]),
+    ("vulnerability", &["name"]),
+    (
+        "relationship",
+        &["relationship_type", "source_ref", "target_ref"],
+    ),
+    ("sighting", &["sighting_of_ref"]),
+    ("language-content", &["object_ref", "contents"]),
+    (
+        "extension-definition",
+        &["name", "schema", "version", "extension_types"],
+    ),
+];
+
+#[test]
+fn minimal_records_of_every_type_are_valid_in_both_profiles() {
+    for (ty, _) in TYPES {
+        let v = minimal(ty);
+        assert_eq!(strict(&v), Vec::<String>::new(), "{ty} strict");
+        assert_eq!(compatible(&v), Vec::<String>::new(), "{ty} compatible");
+    }
+}
+
+#[test]
+fn each_required_property_is_required() {
+    for (ty, required) in TYPES {
+        for key in required
+            .iter()
+            .chain(&["id", "type", "created", "modified"])
+        {
+            let v = without(minimal(ty), key);
+            let missing = format!(
+                "Error for Property={key}: Required property is missing. Actual value: NULL."
+            );
+            assert!(
+                strict(&v).contains(&missing),
+                "{ty} strict without {key}: {:?}",
+                strict(&v)
+            );
+            if *key != "type" {
+                assert!(
+                    compatible(&v).contains(&missing),
+                    "{ty} compatible without {key}: {:?}",
+                    compatible(&v)
+                );
+            } else {
+                assert!(!compatible(&v).is_empty(), "{ty} compatible without type");
+            }
+        }
+        let v = without(minimal(ty), "spec_version");
+        assert!(!strict(&v).is_empty(), "{ty}: strict requires spec_version");
+    }
+}
+
+#[test]
+fn compatible_accepts_what_the_seeds_send() {
+    let v = with(indicator(), "confidence", json!("95"));
+    let v = with(v, "lang", json!(""));
+    let v = with(v, "external_references", json!([]));
+    let v = with(v, "object_marking_refs", json!([]));
+    let v = with(v, "x_custom", json!({"anything": [1, 2]}));
+    let v = with(
+        v,
+        "extensions",
+        json!({"extension-definition--d83fce45-ef58-4c6c-a3f4-1fbc32e98c6e": {"extension_type": "property-extension", "rank": 5}}),
+    );
+    assert_eq!(compatible(&v), Vec::<String>::new());
+    // The strict profile refuses the numeric string, the empty lang and the empty lists.
+    assert!(strict(&v).len() >= 4, "{:?}", strict(&v));
+}
+
+#[test]
+fn both_profiles_refuse_what_cannot_be_stored() {
+    let cases = [
+        ("confidence", with(indicator(), "confidence", json!(101))),
+        ("confidence", with(indicator(), "confidence", json!("-1"))),
+        (
+            "id",
+            with(indicator(), "id", json!("indicator--not-a-uuid")),
+        ),
+        (
+            "id",
+            with(
+                indicator(),
+                "id",
+                json!("malware--dbc48d87-b5e9-4380-85ae-e1184abf5ff4"),
+            ),
+        ),
+        (
+            "created",
+            with(indicator(), "created", json!("2022-02-30T00:00:00Z")),
+        ),
+        (
+            "modified",
+            with(indicator(), "modified", json!("yesterday")),
+        ),
+        (
+            "valid_until",
+            with(
+                indicator(),
+                "valid_until",
+                json!("2022-07-20T12:00:00.000Z"),
+            ),
+        ),
+        (
+            "valid_until",
+            with(
+                indicator(),
+                "valid_until",
+                json!("2021-07-20T12:00:00.000Z"),
+            ),
+        ),
+        (
+            "modified",
+            with(indicator(), "modified", json!("2021-07-27T12:00:00.000Z")),
+        ),
+    ];
+    for (prop, v) in cases {
+        for (name, errors) in [("strict", strict(&v)), ("compatible", compatible(&v))] {
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.starts_with(&format!("Error for Property={prop}:"))),
+                "{name} should refuse {prop} in {v}: {errors:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn cross_property_rules() {
+    let loc = minimal("location");
+    assert!(
+        !strict(&without(loc.clone(), "country")).is_empty(),
+        "location needs a place"
+    );
+    let lat_only = with(loc.clone(), "latitude", json!(10.0));
+    assert!(!strict(&lat_only).is_empty(), "latitude needs longitude");
+    let precision = with(loc, "precision", json!(1.0));
+    assert!(
+        !strict(&precision).is_empty(),
+        "precision needs coordinates"
+    );
+    let family = with(minimal("malware"), "is_family", json!(true));
+    assert!(!strict(&family).is_empty(), "a malware family needs a name");
+    let ma = without(minimal("malware-analysis"), "result");
+    assert!(
+        !strict(&ma).is_empty(),
+        "malware-analysis needs result or analysis_sco_refs"
+    );
+    let od = with(
+        minimal("observed-data"),
+        "objects",
+        json!({"0": {"type": "ipv4-addr", "value": "1.2.3.4"}}),
+    );
+    assert!(
+        !strict(&od).is_empty(),
+        "objects and object_refs are exclusive"
+    );
+    let last = with(
+        minimal("campaign"),
+        "first_seen",
+        json!("2020-01-02T00:00:00Z"),
+    );
+    let last = with(last, "last_seen", json!("2020-01-01T00:00:00Z"));
+    assert!(!strict(&last).is_empty(), "last_seen before first_seen");
+    let rel = with(
+        minimal("relationship"),
+        "source_ref",
+        json!("sighting--0c7b5b88-8ff7-4a4d-aa9d-feb398cd0061"),
+    );
+    assert!(
+        !strict(&rel).is_empty(),
+        "relationships do not link sightings"
+    );
+    let rel = with(minimal("relationship"), "relationship_type", json!("Uses"));
+    assert!(!strict(&rel).is_empty(), "relationship_type is lowercase");
+    let ext = with(
+        minimal("extension-definition"),
+        "extension_properties",
+        json!(["x_y"]),
+    );
+    assert!(
+        !strict(&ext).is_empty(),
+        "extension_properties only for toplevel extensions"
+    );
+}
+
+#[test]
+fn external_references_and_markings_in_strict() {
+    let bad_capec = with(
+        indicator(),
+        "external_references",
+        json!([{"source_name": "capec", "external_id": "163"}]),
+    );
+    assert!(!strict(&bad_capec).is_empty());
+    let bare = with(
+        indicator(),
+        "external_references",
+        json!([{"source_name": "somewhere"}]),
+    );
+    assert!(!strict(&bare).is_empty());
+    let good = with(
+        indicator(),
+        "external_references",
+        json!([{"source_name": "cve", "external_id": "CVE-2016-1234"}]),
+    );
+    assert_eq!(strict(&good), Vec::<String>::new());
+    let gm = with(
+        indicator(),
+        "granular_markings",
+        json!([{"marking_ref": "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da", "selectors": ["description"]}]),
+    );
+    assert!(
+        !strict(&gm).is_empty(),
+        "selector must select a present property"
+    );
+    let gm = with(gm, "description", json!("d"));
+    assert_eq!(strict(&gm), Vec::<String>::new());
+    let lang_only = with(
+        indicator(),
+        "granular_markings",
+        json!([{"lang": "en", "selectors": ["pattern"]}]),
+    );
+    assert!(
+        !strict(&lang_only).is_empty(),
+        "the validator's schema requires marking_ref"
+    );
+}
+
+#[test]
+fn tlp_marking_definitions() {
+    let green = json!({
+        "type": "marking-definition", "spec_version": "2.1",
+        "id": "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",
+        "created": "2017-01-20T00:00:00.000Z", "definition_type": "tlp",
+        "name": "TLP:GREEN", "definition": {"tlp": "green"}
+    });
+    assert_eq!(strict(&green), Vec::<String>::new());
+    assert!(!strict(&with(green.clone(), "definition", json!({"tlp": "red"}))).is_empty());
+    let statement = json!({
+        "type": "marking-definition", "spec_version": "2.1",
+        "id": "marking-definition--0c7b5b88-8ff7-4a4d-aa9d-feb398cd0061",
+        "created": "2017-01-20T00:00:00.000Z", "definition_type": "statement",
+        "definition": {"statement": "Copyright"}
+    });
+    assert_eq!(strict(&statement), Vec::<String>::new());
+    assert!(!strict(&without(statement, "definition")).is_empty());
+}
+
+#[test]
+fn cyber_observables_in_strict() {
+    let ip = json!({"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd", "value": "198.51.100.3"});
+    assert_eq!(strict(&ip), Vec::<String>::new());
+    assert!(!strict(&with(ip.clone(), "value", json!("999.1.1.1"))).is_empty());
+    let nt = json!({"type": "network-traffic", "spec_version": "2.1", "id": "network-traffic--280d1c0d-51d1-5ee8-951f-1fb434a38686", "protocols": ["tcp"], "src_ref": "ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd"});
+    assert_eq!(strict(&nt), Vec::<String>::new());
+    assert!(
+        !strict(&without(nt.clone(), "src_ref")).is_empty(),
+        "src_ref or dst_ref"
+    );
+    assert!(!strict(&with(nt, "src_port", json!(70000))).is_empty());
+    let email = json!({"type": "email-message", "spec_version": "2.1", "id": "email-message--d3f4ef30-b14e-59c5-92d5-946e150e4ca3", "is_multipart": false, "body": "hi"});
+    assert_eq!(strict(&email), Vec::<String>::new());
+    assert!(!strict(&with(email, "body_multipart", json!([{"body": "x"}]))).is_empty());
+    let file = json!({"type": "file", "spec_version": "2.1", "id": "file--ff1e0780-358c-5808-a8c7-d0fca4ef6ef4", "name": "a.zip", "extensions": {"archive-ext": {"contains_refs": ["file--ff1e0780-358c-5808-a8c7-d0fca4ef6ef4"]}}});
+    assert_eq!(strict(&file), Vec::<String>::new());
+    assert!(!strict(&with(file, "extensions", json!({"archive-ext": {}}))).is_empty());
+    let process = json!({"type": "process", "spec_version": "2.1", "id": "process--ff1e0780-358c-5808-a8c7-d0fca4ef6ef4", "pid": 1});
+    assert!(
+        !strict(&process).is_empty(),
+        "a process id must be a UUIDv4"
+    );
+}
+
+#[test]
+fn stix_20_records() {
+    let malware20 = json!({
+        "type": "malware", "id": "malware--fdd60b30-b67c-41e3-b0b9-f01faf20d111",
+        "created": "2016-05-12T08:17:27.000Z", "modified": "2016-05-12T08:17:27.000Z",
+        "name": "x", "labels": ["trojan"]
+    });
+    let text = malware20.to_string();
+    let json = Json::parse(&text).expect("parses");
+    let compatible = stix::validate(&json, Options::default(), None);
+    assert!(
+        compatible.is_valid() && compatible.upgraded_from_20,
+        "{:?}",
+        compatible.messages()
+    );
+    assert!(
+        !stix::validate(&json, Options::strict(), None).is_valid(),
+        "strict reads it as 2.1"
+    );
+    let as20 = stix::validate(&json, Options::strict(), Some(SpecVersion::V20));
+    assert!(as20.is_valid(), "{:?}", as20.messages());
+    let no_labels = without(malware20, "labels");
+    let text = no_labels.to_string();
+    let json = Json::parse(&text).expect("parses");
+    assert!(!stix::validate(&json, Options::strict(), Some(SpecVersion::V20)).is_valid());
+}
+
+/// Arbitrary JSON, shallow enough for the parser's depth limit.
+fn arb_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        "[a-z0-9_:.\\-\\[\\]' =]{0,24}".prop_map(Value::from),
+        prop_oneof![
+            Just("indicator"),
+            Just("file"),
+            Just("observed-data"),
+            Just("marking-definition"),
+            Just("2.1"),
+            Just("2016-05-12T08:17:27.000Z"),
+            Just("id"),
+            Just("objects"),
+            Just("indicator--dbc48d87-b5e9-4380-85ae-e1184abf5ff4"),
+            Just("[0]"),
+        ]
+        .prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+            prop::collection::vec(
+                (
+                    prop_oneof![
+                        Just("type".to_owned()),
+                        Just("id".to_owned()),
+                        Just("objects".to_owned()),
+                        Just("extensions".to_owned()),
+                        Just("granular_markings".to_owned()),
+                        Just("selectors".to_owned()),
+                        Just("hashes".to_owned()),
+                        Just("external_references".to_owned()),
+                        Just("body_multipart".to_owned()),
+                        "[a-z_\\-]{1,12}",
+                    ],
+                    inner
+                ),
+                0..8
+            )
+            .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn validation_never_panics(v in arb_json(), base in any::<bool>()) {
+        // Half the records start from a valid indicator so that deep rules are reached.
+        let record = if base {
+            let mut r = indicator();
+            if let Value::Object(extra) = v { for (k, x) in extra { r[k] = x; } }
+            r
+        } else { v };
+        let text = record.to_string();
+        let json = Json::parse(&text).expect("serde_json output parses");
+        for profile in [Profile::Strict, Profile::Compatible] {
+            for version in [None, Some(SpecVersion::V20), Some(SpecVersion::V21)] {
+                let _ = stix::validate(&json, Options { profile }, version);
+            }
+        }
+    }
+
+    #[test]
+    fn parse_never_panics_on_text(s in "\\PC{0,200}") {
+        if let Ok(json) = Json::parse(&s) {
+            let _ = stix::validate(&json, Options::strict(), None);
+        }
+    }
+}
