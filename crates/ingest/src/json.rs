@@ -84,68 +84,89 @@ impl Container {
     }
 }
 
-/// One record's bytes and where it starts in the file.
+/// One record: where it starts in the file, its bytes, and the record parsed or the reason it
+/// cannot be, in the upload API's wording.
 #[derive(Debug)]
-pub struct RawRecord<'b> {
+pub struct Record<'b> {
     /// 0-based position among the file's records.
     pub index: usize,
     /// 1-based line and byte column where the record starts.
     pub line: u64,
     pub column: u64,
+    /// The record's text; empty when it was larger than the size limit.
     pub bytes: &'b [u8],
-    /// Set when the record exceeded the size limit: its length, and `bytes` is empty.
-    pub oversized: Option<u64>,
+    pub value: Result<Json<'b>, Diagnostic>,
     /// The STIX version the container declares for its records (a 2.0 bundle's members).
     pub container_version: Option<SpecVersion>,
 }
 
-impl<'b> RawRecord<'b> {
-    /// Parses the record, or explains in the upload API's wording why it cannot be read.
-    pub fn parse(&self) -> Result<Json<'b>, Diagnostic> {
-        if let Some(len) = self.oversized {
-            return Err(Diagnostic::new(
-                "record",
-                format!("Record of {len} bytes is larger than the limit"),
-                "(not shown)",
-            ));
-        }
-        let text = std::str::from_utf8(self.bytes).map_err(|e| {
-            let (line, column) = self.position_of(e.valid_up_to());
-            Diagnostic::new(
-                "record",
-                format!("Invalid UTF-8 at line {line}, column {column}"),
-                "(not shown)",
-            )
-        })?;
-        Json::parse(text).map_err(|e| {
-            let line = self.line + e.line() as u64 - 1;
-            let column = if e.line() == 1 {
-                self.column + e.column() as u64 - 1
-            } else {
-                e.column() as u64
-            };
-            let reason = e.to_string();
-            // serde_json appends " at line L column C" relative to the record; the file's
-            // position is what a person can find.
-            let reason = reason
-                .rsplit_once(" at line ")
-                .map_or(reason.as_str(), |(r, _)| r);
-            Diagnostic::new(
-                "record",
-                format!("Malformed JSON at line {line}, column {column}: {reason}"),
-                "(not shown)",
-            )
-        })
+/// Parses one JSON value at the start of `text`, returning it and the bytes it took.
+fn parse_in_place(text: &str) -> Result<(Json<'_>, usize), serde_json::Error> {
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Json>();
+    match stream.next() {
+        Some(Ok(value)) => Ok((value, stream.byte_offset())),
+        Some(Err(e)) => Err(e),
+        None => Err(serde::de::Error::custom("expected a value")),
     }
+}
 
-    fn position_of(&self, offset: usize) -> (u64, u64) {
-        let before = &self.bytes[..offset];
-        let newlines = before.iter().filter(|&&b| b == b'\n').count() as u64;
-        match before.iter().rposition(|&b| b == b'\n') {
-            Some(nl) => (self.line + newlines, (offset - nl) as u64),
-            None => (self.line, self.column + offset as u64),
+/// Parses a delimited record's bytes (the slow path).
+fn parse_bytes(bytes: &[u8], line: u64, column: u64) -> Result<Json<'_>, Diagnostic> {
+    let e = match std::str::from_utf8(bytes) {
+        Ok(text) => match parse_in_place(text) {
+            Ok((value, n)) if n == text.len() => return Ok(value),
+            Ok(_) => serde::de::Error::custom("trailing characters"),
+            Err(e) => e,
+        },
+        // record_error reports the UTF-8 problem itself.
+        Err(_) => serde::de::Error::custom("invalid UTF-8"),
+    };
+    Err(record_error(bytes, line, column, &e))
+}
+
+/// Why a delimited record cannot be used, with positions in the file.
+fn record_error(bytes: &[u8], line: u64, column: u64, e: &serde_json::Error) -> Diagnostic {
+    let position_of = |offset: usize| -> (u64, u64) {
+        let before = &bytes[..offset];
+        let newlines = memchr::memchr_iter(b'\n', before).count() as u64;
+        match memchr::memrchr(b'\n', before) {
+            Some(nl) => (line + newlines, (offset - nl) as u64),
+            None => (line, column + offset as u64),
         }
+    };
+    if let Err(u) = std::str::from_utf8(bytes) {
+        let (l, c) = position_of(u.valid_up_to());
+        return Diagnostic::new(
+            "record",
+            format!("Invalid UTF-8 at line {l}, column {c}"),
+            "(not shown)",
+        );
     }
+    let l = line + e.line() as u64 - 1;
+    let c = if e.line() == 1 {
+        column + e.column() as u64 - 1
+    } else {
+        e.column() as u64
+    };
+    let reason = e.to_string();
+    // serde_json appends " at line L column C" relative to the record; the file's position is
+    // what a person can find.
+    let reason = reason
+        .rsplit_once(" at line ")
+        .map_or(reason.as_str(), |(r, _)| r);
+    Diagnostic::new(
+        "record",
+        format!("Malformed JSON at line {l}, column {c}: {reason}"),
+        "(not shown)",
+    )
+}
+
+/// What `advance` found.
+enum Found {
+    /// A record was delimited by the scanner (a whole top-level object).
+    Span(Span),
+    /// A record starts at `pos` in the records array.
+    RecordStart,
 }
 
 /// Where a record lies in the buffer, and where it starts in the file.
@@ -175,7 +196,10 @@ enum State {
 /// Reads records one at a time from a JSON text.
 pub struct JsonRecords<R> {
     src: R,
+    /// Zeroed once and reused: `buf[..end]` holds input. (Growing and truncating a `Vec` on
+    /// every read would zero each chunk again.)
     buf: Vec<u8>,
+    end: usize,
     /// Scan position in `buf`.
     pos: usize,
     /// Bytes before this index in `buf` may be dropped when the buffer is refilled.
@@ -198,6 +222,13 @@ pub struct JsonRecords<R> {
     open: Vec<u8>,
     /// Set when the records array was expected to be an upload body (`--format upload`).
     require_upload: bool,
+    /// The in-place parse's error for the record the scanner is about to delimit.
+    parse_error: Option<serde_json::Error>,
+    /// `buf[pos..utf8_end]` is known to be UTF-8, checked once as input arrives.
+    utf8_end: usize,
+    /// Whether the check stopped at a byte that is not UTF-8 (rather than at a character that
+    /// the next read completes).
+    utf8_stuck: bool,
 }
 
 const CHUNK: usize = 256 << 10;
@@ -206,7 +237,8 @@ impl<R: Read> JsonRecords<R> {
     pub fn new(src: R, limits: Limits) -> Self {
         JsonRecords {
             src,
-            buf: Vec::with_capacity(CHUNK * 2),
+            buf: Vec::new(),
+            end: 0,
             pos: 0,
             keep: 0,
             base: 0,
@@ -221,6 +253,9 @@ impl<R: Read> JsonRecords<R> {
             object_has_records: false,
             open: Vec::new(),
             require_upload: false,
+            parse_error: None,
+            utf8_end: 0,
+            utf8_stuck: false,
         }
     }
 
@@ -235,32 +270,131 @@ impl<R: Read> JsonRecords<R> {
         &self.container
     }
 
-    /// The next record, `None` at a well-formed end, or the error that stops reading.
-    #[allow(clippy::should_implement_trait)] // a lending iterator: records borrow the buffer
-    pub fn next(&mut self) -> Option<Result<RawRecord<'_>, ReadError>> {
-        match self.advance() {
-            Ok(Some(span)) => {
-                let index = self.index;
-                self.index += 1;
-                Some(Ok(RawRecord {
-                    index,
-                    line: span.line,
-                    column: span.column,
-                    bytes: &self.buf[span.start..span.end],
-                    oversized: span.oversized,
-                    container_version: self.container.records_version(),
-                }))
-            }
-            Ok(None) => None,
-            Err(e) => {
-                self.state = State::Done;
-                Some(Err(e))
-            }
+    /// Calls `f` with each record in turn, until the input ends, `f` fails, or the input
+    /// turns out unreadable (a [`ReadError`], converted into `f`'s error type).
+    ///
+    /// Records are handed to a function rather than returned by an iterator because each
+    /// borrows the read buffer, which must be refilled between records.
+    pub fn for_each<E: From<ReadError>>(
+        &mut self,
+        mut f: impl FnMut(Record<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        loop {
+            let found = match self.advance() {
+                Ok(Some(found)) => found,
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    self.state = State::Done;
+                    return Err(e.into());
+                }
+            };
+            let index = self.index;
+            self.index += 1;
+            let container_version = self.container.records_version();
+            let span = match found {
+                Found::Span(span) => span,
+                Found::RecordStart => {
+                    let (line, column) = (self.line, self.column());
+                    self.keep = self.pos;
+                    // The fast path: the record is parsed where it lies, once, reading more
+                    // input while it is incomplete. `value` borrows the buffer, so only fields
+                    // other than `buf` change while it lives.
+                    let mut parsed = false;
+                    let is_object = self.buf[self.pos] == b'{';
+                    if self.utf8_end < self.pos {
+                        self.extend_utf8();
+                    }
+                    while is_object {
+                        // SAFETY: `extend_utf8` checked that `buf[pos..utf8_end]` is UTF-8
+                        // (see `utf8_end`), and `pos` is at '{', a character boundary. Checking
+                        // again here would cost a pass over the rest of the buffer per record.
+                        let text = unsafe {
+                            std::str::from_utf8_unchecked(&self.buf[self.pos..self.utf8_end])
+                        };
+                        match parse_in_place(text) {
+                            Ok((value, n)) => {
+                                let bytes = &self.buf[self.pos..self.pos + n];
+                                if let Some(last) = memchr::memrchr(b'\n', bytes) {
+                                    let newlines = memchr::memchr_iter(b'\n', bytes).count();
+                                    self.line += newlines as u64;
+                                    self.line_start = self.base + (self.pos + last) as u64 + 1;
+                                }
+                                self.pos += n;
+                                f(Record {
+                                    index,
+                                    line,
+                                    column,
+                                    bytes,
+                                    value: Ok(value),
+                                    container_version,
+                                })?;
+                                parsed = true;
+                                break;
+                            }
+                            Err(e) if e.is_eof() => {
+                                // Incomplete: more input may complete it, unless what stops the
+                                // text is a byte that is not UTF-8, which the slow path reports.
+                                let too_big = self.end - self.pos > self.limits.max_record_bytes;
+                                if too_big || self.utf8_stuck || !self.more()? {
+                                    break;
+                                }
+                            }
+                            Err(e) => {
+                                self.parse_error = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    if parsed {
+                        continue;
+                    }
+                    // The slow path, for a record that does not parse: the scanner finds where
+                    // it ends, so that the records after it can still be read.
+                    let first_error = self.parse_error.take();
+                    match self.record(line, column) {
+                        Ok(span) => {
+                            let bytes = &self.buf[span.start..span.end];
+                            let value = match (span.oversized, first_error) {
+                                (Some(len), _) => Err(Diagnostic::new(
+                                    "record",
+                                    format!("Record of {len} bytes is larger than the limit"),
+                                    "(not shown)",
+                                )),
+                                (None, Some(e)) => Err(record_error(bytes, line, column, &e)),
+                                (None, None) => parse_bytes(bytes, line, column),
+                            };
+                            f(Record {
+                                index,
+                                line,
+                                column,
+                                bytes,
+                                value,
+                                container_version,
+                            })?;
+                            continue;
+                        }
+                        Err(e) => {
+                            self.state = State::Done;
+                            return Err(e.into());
+                        }
+                    }
+                }
+            };
+            let bytes = &self.buf[span.start..span.end];
+            let value = parse_bytes(bytes, span.line, span.column);
+            f(Record {
+                index,
+                line: span.line,
+                column: span.column,
+                bytes,
+                value,
+                container_version,
+            })?;
         }
     }
 
     /// Finds the next record.
-    fn advance(&mut self) -> Result<Option<Span>, ReadError> {
+    fn advance(&mut self) -> Result<Option<Found>, ReadError> {
         loop {
             match self.state {
                 State::Done => return Ok(None),
@@ -301,11 +435,11 @@ impl<R: Read> JsonRecords<R> {
                         }
                     }
                     self.state = State::InArray { first: false };
-                    return self.record().map(Some);
+                    return Ok(Some(Found::RecordStart));
                 }
                 State::InObject { first } => {
                     if let Some(single) = self.object_member(first)? {
-                        return Ok(Some(single));
+                        return Ok(Some(Found::Span(single)));
                     }
                 }
             }
@@ -314,7 +448,7 @@ impl<R: Read> JsonRecords<R> {
 
     fn start(&mut self) -> Result<(), ReadError> {
         self.fill_at_least(4)?;
-        let head = &self.buf[self.pos..];
+        let head = &self.buf[self.pos..self.end];
         if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
             // RFC 8259 lets a parser ignore a UTF-8 byte-order mark, and editors on Windows
             // write one; it carries no meaning, so it is skipped.
@@ -471,9 +605,8 @@ impl<R: Read> JsonRecords<R> {
         }
     }
 
-    /// Delimits the record that starts at `pos`.
-    fn record(&mut self) -> Result<Span, ReadError> {
-        let (line, column) = (self.line, self.column());
+    /// Delimits the record that starts at `pos` with the scanner.
+    fn record(&mut self, line: u64, column: u64) -> Result<Span, ReadError> {
         self.keep = self.pos;
         let start_abs = self.base + self.pos as u64;
         let oversized = self.skip_value_bounded(true)?;
@@ -516,7 +649,7 @@ impl<R: Read> JsonRecords<R> {
         self.open.clear();
         let mut in_string = false;
         loop {
-            if self.pos >= self.buf.len() {
+            if self.pos >= self.end {
                 if self.base + self.pos as u64 - start_abs > self.limits.max_record_bytes as u64 {
                     if !may_drop {
                         return Err(self.syntax(format!(
@@ -539,12 +672,12 @@ impl<R: Read> JsonRecords<R> {
                 continue;
             }
             if in_string {
-                match memchr2(b'"', b'\\', &self.buf[self.pos..]) {
-                    None => self.pos = self.buf.len(),
+                match memchr2(b'"', b'\\', &self.buf[self.pos..self.end]) {
+                    None => self.pos = self.end,
                     Some(i) => {
                         self.pos += i;
                         if self.buf[self.pos] == b'\\' {
-                            if self.pos + 1 >= self.buf.len() && !self.more()? {
+                            if self.pos + 1 >= self.end && !self.more()? {
                                 return Err(self.syntax(
                                     "unexpected end of input inside a string: the file is truncated",
                                 ));
@@ -596,7 +729,7 @@ impl<R: Read> JsonRecords<R> {
     }
 
     fn peek(&mut self) -> Result<Option<u8>, ReadError> {
-        if self.pos >= self.buf.len() && !self.more()? {
+        if self.pos >= self.end && !self.more()? {
             return Ok(None);
         }
         Ok(Some(self.buf[self.pos]))
@@ -621,7 +754,7 @@ impl<R: Read> JsonRecords<R> {
     }
 
     fn fill_at_least(&mut self, n: usize) -> Result<(), ReadError> {
-        while self.buf.len() - self.pos < n && self.more()? {}
+        while self.end - self.pos < n && self.more()? {}
         Ok(())
     }
 
@@ -631,32 +764,54 @@ impl<R: Read> JsonRecords<R> {
             return Ok(false);
         }
         if self.keep > 0 {
-            self.buf.drain(..self.keep);
+            self.buf.copy_within(self.keep..self.end, 0);
+            self.end -= self.keep;
             self.base += self.keep as u64;
             self.pos -= self.keep;
+            self.utf8_end = self.utf8_end.saturating_sub(self.keep);
             if let Some((s, _, _)) = self.object_start.as_mut() {
                 // The object's start is only needed while it may still be a single record.
                 *s = s.saturating_sub(self.keep);
             }
             self.keep = 0;
         }
-        let old = self.buf.len();
-        self.buf.resize(old + CHUNK, 0);
+        if self.buf.len() - self.end < CHUNK {
+            // Only a record larger than the buffer makes it grow; memory stays bounded by the
+            // record size limit.
+            let want = (self.end + CHUNK).max(2 * self.buf.len());
+            self.buf.resize(want, 0);
+        }
         let n = loop {
-            match self.src.read(&mut self.buf[old..]) {
+            match self.src.read(&mut self.buf[self.end..]) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.buf.truncate(old);
-                    return Err(e.into());
-                }
+                Err(e) => return Err(e.into()),
             }
         };
-        self.buf.truncate(old + n);
+        self.end += n;
         if n == 0 {
             self.eof = true;
         }
+        self.extend_utf8();
         Ok(n > 0)
+    }
+
+    /// Extends the known-UTF-8 stretch after `pos` as far as the input allows.
+    fn extend_utf8(&mut self) {
+        if self.utf8_end < self.pos {
+            // What lies behind `pos` has been consumed, invalid bytes included.
+            self.utf8_end = self.pos;
+        }
+        match std::str::from_utf8(&self.buf[self.utf8_end..self.end]) {
+            Ok(_) => {
+                self.utf8_end = self.end;
+                self.utf8_stuck = false;
+            }
+            Err(e) => {
+                self.utf8_end += e.valid_up_to();
+                self.utf8_stuck = e.error_len().is_some();
+            }
+        }
     }
 
     fn column(&self) -> u64 {
@@ -695,22 +850,35 @@ mod tests {
     fn collect(text: &[u8]) -> Collected {
         let mut r = JsonRecords::new(text, Limits::default());
         let mut out = Vec::new();
-        let mut err = None;
-        while let Some(item) = r.next() {
-            match item {
-                Ok(rec) => out.push((
-                    rec.index,
-                    rec.line,
-                    rec.column,
-                    String::from_utf8_lossy(rec.bytes).into_owned(),
-                )),
-                Err(e) => {
-                    err = Some(e.to_string());
-                    break;
-                }
-            }
-        }
-        (out, err, r.container().clone())
+        let result = r.for_each(|rec| {
+            out.push((
+                rec.index,
+                rec.line,
+                rec.column,
+                String::from_utf8_lossy(rec.bytes).into_owned(),
+            ));
+            Ok::<(), ReadError>(())
+        });
+        (
+            out,
+            result.err().map(|e| e.to_string()),
+            r.container().clone(),
+        )
+    }
+
+    /// Each record's index and value (or message).
+    fn values(text: &[u8], limits: Limits) -> Vec<(usize, Result<String, String>)> {
+        let mut r = JsonRecords::new(text, limits);
+        let mut out = Vec::new();
+        r.for_each(|rec| {
+            out.push((
+                rec.index,
+                rec.value.map(|v| v.to_string()).map_err(|d| d.to_string()),
+            ));
+            Ok::<(), ReadError>(())
+        })
+        .unwrap();
+        out
     }
 
     #[test]
@@ -799,25 +967,57 @@ mod tests {
             ..Limits::default()
         };
         let mut r = JsonRecords::new(&text[..], limits);
-        let first = r.next().unwrap().unwrap();
-        assert!(first.oversized.is_some());
-        assert!(first.parse().is_err());
-        let second = r.next().unwrap().unwrap();
-        assert_eq!(second.bytes, b"{\"b\":1}");
-        assert!(r.next().is_none());
+        let mut seen = Vec::new();
+        r.for_each(|rec| {
+            seen.push((rec.bytes.to_vec(), rec.value.is_ok()));
+            Ok::<(), ReadError>(())
+        })
+        .unwrap();
+        assert_eq!(seen, vec![(vec![], false), (b"{\"b\":1}".to_vec(), true)]);
         assert!(r.buf.capacity() < 3 << 20, "the big record was buffered");
     }
 
     #[test]
     fn record_errors_are_per_record_with_file_positions() {
         let text = b"[\n{\"a\": tru},\n{\"b\": \"\xFF\"},\n{\"c\": 1}\n]";
-        let mut r = JsonRecords::new(&text[..], Limits::default());
-        let e0 = r.next().unwrap().unwrap().parse().unwrap_err().to_string();
-        assert_eq!(e0, "Error for Property=record: Malformed JSON at line 2, column 10: expected ident. Actual value: (not shown).");
-        let e1 = r.next().unwrap().unwrap().parse().unwrap_err().to_string();
-        assert_eq!(e1, "Error for Property=record: Invalid UTF-8 at line 3, column 8. Actual value: (not shown).");
-        assert!(r.next().unwrap().unwrap().parse().is_ok());
-        assert!(r.next().is_none());
+        let got = values(text, Limits::default());
+        assert_eq!(
+            got,
+            vec![
+                (0, Err("Error for Property=record: Malformed JSON at line 2, column 10: expected ident. Actual value: (not shown).".into())),
+                (1, Err("Error for Property=record: Invalid UTF-8 at line 3, column 8. Actual value: (not shown).".into())),
+                (2, Ok("{\"c\":1}".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn truncation_after_the_buffer_moved_is_reported_where_it_is() {
+        // The buffer is compacted between reads; bytes left behind past its end must never be
+        // taken for input.
+        let big = format!("{{\"a\":\"{}\"}}", "qz".repeat(CHUNK / 2));
+        let text = format!("[{big},\n{{\"b\":\"abc");
+        let (recs, err, _) = collect(text.as_bytes());
+        assert_eq!(recs.len(), 1);
+        assert_eq!(
+            err.as_deref(),
+            Some(
+                "line 2, column 10: unexpected end of input inside a string: the file is truncated"
+            )
+        );
+    }
+
+    #[test]
+    fn records_split_across_reads_parse_the_same() {
+        // Records larger than one read, so that the in-place parse meets the buffer's end.
+        let big = format!("{{\"a\":\"{}\",\"b\":[1,2]}}", "y".repeat(CHUNK / 3));
+        let text = format!("[{big},\n{big},\n{big},\n{big}]");
+        let got = values(text.as_bytes(), Limits::default());
+        assert_eq!(got.len(), 4);
+        for (i, (index, v)) in got.iter().enumerate() {
+            assert_eq!(*index, i);
+            assert_eq!(v.as_deref(), Ok(big.as_str()));
+        }
     }
 
     #[test]
@@ -834,9 +1034,12 @@ mod tests {
         let text = br#"{"sourcesystem":"s","stixobjects":[{"a":"\"x\\"},{"b":[1,2,{"c":"}"}]}]}"#;
         let mut r = JsonRecords::new(Trickle(text), Limits::default());
         let mut got = Vec::new();
-        while let Some(rec) = r.next() {
-            got.push(String::from_utf8(rec.unwrap().bytes.to_vec()).unwrap());
-        }
+        r.for_each(|rec| {
+            assert!(rec.value.is_ok());
+            got.push(String::from_utf8(rec.bytes.to_vec()).unwrap());
+            Ok::<(), ReadError>(())
+        })
+        .unwrap();
         assert_eq!(got, vec![r#"{"a":"\"x\\"}"#, r#"{"b":[1,2,{"c":"}"}]}"#]);
     }
 }

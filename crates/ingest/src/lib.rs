@@ -14,4 +14,4 @@
 pub mod csvmap;
 pub mod json;
 
-pub use json::{Container, JsonRecords, Limits, RawRecord, ReadError, Shape};
+pub use json::{Container, JsonRecords, Limits, ReadError, Record, Shape};

@@ -208,12 +208,10 @@ fn validate_json(input: impl Read, upload: bool, profile: Profile, sink: &mut Si
     }
     let opts = Options { profile };
     let mut messages = Vec::new();
-    while let Some(next) = records.next() {
-        let rec = next?;
-        let (index, line) = (rec.index, rec.line);
-        match rec.parse() {
+    records.for_each(|rec| -> Result<()> {
+        match &rec.value {
             Ok(json) => {
-                let report = stix::validate(&json, opts, rec.container_version);
+                let report = stix::validate(json, opts, rec.container_version);
                 if report.upgraded_from_20 {
                     sink.upgraded += 1;
                 }
@@ -222,12 +220,13 @@ fn validate_json(input: impl Read, upload: bool, profile: Profile, sink: &mut Si
                 } else {
                     messages.clear();
                     messages.extend(report.errors.iter().map(|d| d.to_string()));
-                    sink.invalid(index, Some(line), false, &messages)?;
+                    sink.invalid(rec.index, Some(rec.line), false, &messages)?;
                 }
             }
-            Err(d) => sink.invalid(index, Some(line), false, &[d.to_string()])?,
+            Err(d) => sink.invalid(rec.index, Some(rec.line), false, &[d.to_string()])?,
         }
-    }
+        Ok(())
+    })?;
     if upload {
         check_upload_body(records.container())?;
     }
