@@ -180,8 +180,11 @@ impl<'s, 'p> Checker<'s, 'p> {
             );
         }
         if self.strict() {
-            self.object_type(c);
-            self.first_property(c);
+            let known = vocab::observable_properties(self.opts.version, c.path.object_type);
+            if known.is_none() {
+                self.object_type(c);
+            }
+            self.first_property(c, known);
         }
         let hash = hash_name(c);
         if let (Some(name), true) = (hash, self.strict()) {
@@ -221,12 +224,10 @@ impl<'s, 'p> Checker<'s, 'p> {
 
     // ----- strict: object types and properties ------------------------------------------------
 
-    /// The object type must be a STIX observable type or a well-formed custom one.
+    /// A type STIX does not define must be a well-formed custom one.
     fn object_type(&mut self, c: &'p Comparison<'p>) {
         let ty = c.path.object_type;
-        if vocab::observable_properties(self.opts.version, ty).is_some()
-            || self.reported_types.contains(&ty)
-        {
+        if self.reported_types.contains(&ty) {
             return;
         }
         let message = if !is_type_name(ty) {
@@ -250,12 +251,12 @@ impl<'s, 'p> Checker<'s, 'p> {
         self.error(c.path.span, message);
     }
 
-    /// The first property must be one the type defines or a well-formed custom one.
-    fn first_property(&mut self, c: &Comparison<'_>) {
+    /// The first property must be one the type defines (`known`, when STIX defines the type)
+    /// or a well-formed custom one.
+    fn first_property(&mut self, c: &Comparison<'_>, known: Option<&[&str]>) {
         let Some(prop) = c.path.first_property() else {
             return;
         };
-        let known = vocab::observable_properties(self.opts.version, c.path.object_type);
         if known.is_some_and(|props| props.contains(&prop)) {
             return;
         }

@@ -8,564 +8,169 @@
 use crate::SpecVersion;
 
 /// STIX 2.1 cyber-observable types and the properties each defines.
+#[rustfmt::skip]
 const OBSERVABLES_V21: &[(&str, &[&str])] = &[
-    (
-        "artifact",
-        &[
-            "type",
-            "id",
-            "spec_version",
-            "object_marking_refs",
-            "granular_markings",
-            "defanged",
-            "extensions",
-            "mime_type",
-            "payload_bin",
-            "url",
-            "hashes",
-            "encryption_algorithm",
-            "decryption_key",
-        ],
-    ),
-    (
-        "autonomous-system",
-        &[
-            "type",
-            "id",
-            "spec_version",
-            "object_marking_refs",
-            "granular_markings",
-            "defanged",
-            "extensions",
-            "number",
-            "name",
-            "rir",
-        ],
-    ),
-    (
-        "directory",
-        &[
-            "type",
-            "id",
-            "spec_version",
-            "object_marking_refs",
-            "granular_markings",
-            "defanged",
-            "extensions",
-            "path",
-            "path_enc",
-            "ctime",
-            "mtime",
-            "atime",
-            "contains_refs",
-        ],
-    ),
-    (
-        "domain-name",
-        &[
-            "type",
-            "id",
-            "spec_version",
-            "object_marking_refs",
-            "granular_markings",
-            "defanged",
-            "extensions",
-            "value",
-            "resolves_to_refs",
-        ],
-    ),
-    (
-        "email-addr",
-        &[
-            "type",
-            "id",
-            "spec_version",
-            "object_marking_refs",
-            "granular_markings",
-            "defanged",
-            "extensions",
-            "value",
-            "display_name",
-            "belongs_to_ref",
-        ],
-    ),
-    (
-        "email-message",
-        &[
-            "type",
-            "id",
-            "spec_version",
-            "object_marking_refs",
-            "granular_markings",
-            "defanged",
-            "extensions",
-            "is_multipart",
-            "date",
-            "content_type",
-            "from_ref",
-            "sender_ref",
-            "to_refs",
-            "cc_refs",
-            "bcc_refs",
-            "subject",
-            "received_lines",
-            "additional_header_fields",
-            "message_id",
-            "body",
-            "body_multipart",
-            "raw_email_ref",
-        ],
-    ),
-    (
-        "file",
-        &[
-            "type",
-            "id",
-            "spec_version",
-            "object_marking_refs",
-            "granular_markings",
-            "defanged",
-            "extensions",
-            "hashes",
-            "size",
-            "name",
-            "name_enc",
-            "magic_number_hex",
-            "mime_type",
-            "ctime",
-            "mtime",
-            "atime",
-            "parent_directory_ref",
-            "contains_refs",
-            "content_ref",
-        ],
-    ),
-    (
-        "ipv4-addr",
-        &[
-            "type",
-            "id",
-            "spec_version",
-            "object_marking_refs",
-            "granular_markings",
-            "defanged",
-            "extensions",
-            "value",
-            "resolves_to_refs",
-            "belongs_to_refs",
-        ],
-    ),
-    (
-        "ipv6-addr",
-        &[
-            "type",
-            "id",
-            "spec_version",
-            "object_marking_refs",
-            "granular_markings",
-            "defanged",
-            "extensions",
-            "value",
-            "resolves_to_refs",
-            "belongs_to_refs",
-        ],
-    ),
-    (
-        "mac-addr",
-        &[
-            "type",
-            "id",
-            "spec_version",
-            "object_marking_refs",
-            "granular_markings",
-            "defanged",
-            "extensions",
-            "value",
-        ],
-    ),
-    (
-        "mutex",
-        &[
-            "type",
-            "id",
-            "spec_version",
-            "object_marking_refs",
-            "granular_markings",
-            "defanged",
-            "extensions",
-            "name",
-        ],
-    ),
-    (
-        "network-traffic",
-        &[
-            "type",
-            "id",
-            "spec_version",
-            "object_marking_refs",
-            "granular_markings",
-            "defanged",
-            "extensions",
-            "start",
-            "end",
-            "is_active",
-            "src_ref",
-            "dst_ref",
-            "src_port",
-            "dst_port",
-            "protocols",
-            "src_byte_count",
-            "dst_byte_count",
-            "src_packets",
-            "dst_packets",
-            "ipfix",
-            "src_payload_ref",
-            "dst_payload_ref",
-            "encapsulates_refs",
-            "encapsulated_by_ref",
-        ],
-    ),
-    (
-        "process",
-        &[
-            "type",
-            "id",
-            "spec_version",
-            "object_marking_refs",
-            "granular_markings",
-            "defanged",
-            "extensions",
-            "is_hidden",
-            "pid",
-            "created_time",
-            "cwd",
-            "command_line",
-            "environment_variables",
-            "opened_connection_refs",
-            "creator_user_ref",
-            "image_ref",
-            "parent_ref",
-            "child_refs",
-        ],
-    ),
-    (
-        "software",
-        &[
-            "type",
-            "id",
-            "spec_version",
-            "object_marking_refs",
-            "granular_markings",
-            "defanged",
-            "extensions",
-            "name",
-            "cpe",
-            "swid",
-            "languages",
-            "vendor",
-            "version",
-        ],
-    ),
-    (
-        "url",
-        &[
-            "type",
-            "id",
-            "spec_version",
-            "object_marking_refs",
-            "granular_markings",
-            "defanged",
-            "extensions",
-            "value",
-        ],
-    ),
-    (
-        "user-account",
-        &[
-            "type",
-            "id",
-            "spec_version",
-            "object_marking_refs",
-            "granular_markings",
-            "defanged",
-            "extensions",
-            "user_id",
-            "credential",
-            "account_login",
-            "account_type",
-            "display_name",
-            "is_service_account",
-            "is_privileged",
-            "can_escalate_privs",
-            "is_disabled",
-            "account_created",
-            "account_expires",
-            "credential_last_changed",
-            "account_first_login",
-            "account_last_login",
-        ],
-    ),
-    (
-        "windows-registry-key",
-        &[
-            "type",
-            "id",
-            "spec_version",
-            "object_marking_refs",
-            "granular_markings",
-            "defanged",
-            "extensions",
-            "key",
-            "values",
-            "modified_time",
-            "creator_user_ref",
-            "number_of_subkeys",
-        ],
-    ),
-    (
-        "x509-certificate",
-        &[
-            "type",
-            "id",
-            "spec_version",
-            "object_marking_refs",
-            "granular_markings",
-            "defanged",
-            "extensions",
-            "is_self_signed",
-            "hashes",
-            "version",
-            "serial_number",
-            "signature_algorithm",
-            "issuer",
-            "validity_not_before",
-            "validity_not_after",
-            "subject",
-            "subject_public_key_algorithm",
-            "subject_public_key_modulus",
-            "subject_public_key_exponent",
-            "x509_v3_extensions",
-        ],
-    ),
+    ("artifact", &[
+        "type", "id", "spec_version", "object_marking_refs", "granular_markings", "defanged",
+        "extensions", "mime_type", "payload_bin", "url", "hashes", "encryption_algorithm",
+        "decryption_key"
+    ]),
+    ("autonomous-system", &[
+        "type", "id", "spec_version", "object_marking_refs", "granular_markings", "defanged",
+        "extensions", "number", "name", "rir"
+    ]),
+    ("directory", &[
+        "type", "id", "spec_version", "object_marking_refs", "granular_markings", "defanged",
+        "extensions", "path", "path_enc", "ctime", "mtime", "atime", "contains_refs"
+    ]),
+    ("domain-name", &[
+        "type", "id", "spec_version", "object_marking_refs", "granular_markings", "defanged",
+        "extensions", "value", "resolves_to_refs"
+    ]),
+    ("email-addr", &[
+        "type", "id", "spec_version", "object_marking_refs", "granular_markings", "defanged",
+        "extensions", "value", "display_name", "belongs_to_ref"
+    ]),
+    ("email-message", &[
+        "type", "id", "spec_version", "object_marking_refs", "granular_markings", "defanged",
+        "extensions", "is_multipart", "date", "content_type", "from_ref", "sender_ref",
+        "to_refs", "cc_refs", "bcc_refs", "subject", "received_lines",
+        "additional_header_fields", "message_id", "body", "body_multipart", "raw_email_ref"
+    ]),
+    ("file", &[
+        "type", "id", "spec_version", "object_marking_refs", "granular_markings", "defanged",
+        "extensions", "hashes", "size", "name", "name_enc", "magic_number_hex", "mime_type",
+        "ctime", "mtime", "atime", "parent_directory_ref", "contains_refs", "content_ref"
+    ]),
+    ("ipv4-addr", &[
+        "type", "id", "spec_version", "object_marking_refs", "granular_markings", "defanged",
+        "extensions", "value", "resolves_to_refs", "belongs_to_refs"
+    ]),
+    ("ipv6-addr", &[
+        "type", "id", "spec_version", "object_marking_refs", "granular_markings", "defanged",
+        "extensions", "value", "resolves_to_refs", "belongs_to_refs"
+    ]),
+    ("mac-addr", &[
+        "type", "id", "spec_version", "object_marking_refs", "granular_markings", "defanged",
+        "extensions", "value"
+    ]),
+    ("mutex", &[
+        "type", "id", "spec_version", "object_marking_refs", "granular_markings", "defanged",
+        "extensions", "name"
+    ]),
+    ("network-traffic", &[
+        "type", "id", "spec_version", "object_marking_refs", "granular_markings", "defanged",
+        "extensions", "start", "end", "is_active", "src_ref", "dst_ref", "src_port", "dst_port",
+        "protocols", "src_byte_count", "dst_byte_count", "src_packets", "dst_packets", "ipfix",
+        "src_payload_ref", "dst_payload_ref", "encapsulates_refs", "encapsulated_by_ref"
+    ]),
+    ("process", &[
+        "type", "id", "spec_version", "object_marking_refs", "granular_markings", "defanged",
+        "extensions", "is_hidden", "pid", "created_time", "cwd", "command_line",
+        "environment_variables", "opened_connection_refs", "creator_user_ref", "image_ref",
+        "parent_ref", "child_refs"
+    ]),
+    ("software", &[
+        "type", "id", "spec_version", "object_marking_refs", "granular_markings", "defanged",
+        "extensions", "name", "cpe", "swid", "languages", "vendor", "version"
+    ]),
+    ("url", &[
+        "type", "id", "spec_version", "object_marking_refs", "granular_markings", "defanged",
+        "extensions", "value"
+    ]),
+    ("user-account", &[
+        "type", "id", "spec_version", "object_marking_refs", "granular_markings", "defanged",
+        "extensions", "user_id", "credential", "account_login", "account_type", "display_name",
+        "is_service_account", "is_privileged", "can_escalate_privs", "is_disabled",
+        "account_created", "account_expires", "credential_last_changed", "account_first_login",
+        "account_last_login"
+    ]),
+    ("windows-registry-key", &[
+        "type", "id", "spec_version", "object_marking_refs", "granular_markings", "defanged",
+        "extensions", "key", "values", "modified_time", "creator_user_ref", "number_of_subkeys"
+    ]),
+    ("x509-certificate", &[
+        "type", "id", "spec_version", "object_marking_refs", "granular_markings", "defanged",
+        "extensions", "is_self_signed", "hashes", "version", "serial_number",
+        "signature_algorithm", "issuer", "validity_not_before", "validity_not_after", "subject",
+        "subject_public_key_algorithm", "subject_public_key_modulus",
+        "subject_public_key_exponent", "x509_v3_extensions"
+    ]),
 ];
 
 /// STIX 2.0 cyber-observable types and the properties each defines.
+#[rustfmt::skip]
 const OBSERVABLES_V20: &[(&str, &[&str])] = &[
-    (
-        "artifact",
-        &[
-            "type",
-            "extensions",
-            "mime_type",
-            "payload_bin",
-            "url",
-            "hashes",
-        ],
-    ),
-    (
-        "autonomous-system",
-        &["type", "extensions", "number", "name", "rir"],
-    ),
-    (
-        "directory",
-        &[
-            "type",
-            "extensions",
-            "path",
-            "path_enc",
-            "created",
-            "modified",
-            "accessed",
-            "contains_refs",
-        ],
-    ),
-    (
-        "domain-name",
-        &["type", "extensions", "value", "resolves_to_refs"],
-    ),
-    (
-        "email-addr",
-        &[
-            "type",
-            "extensions",
-            "value",
-            "display_name",
-            "belongs_to_ref",
-        ],
-    ),
-    (
-        "email-message",
-        &[
-            "type",
-            "extensions",
-            "is_multipart",
-            "date",
-            "content_type",
-            "from_ref",
-            "sender_ref",
-            "to_refs",
-            "cc_refs",
-            "bcc_refs",
-            "subject",
-            "received_lines",
-            "additional_header_fields",
-            "body",
-            "body_multipart",
-            "raw_email_ref",
-        ],
-    ),
-    (
-        "file",
-        &[
-            "type",
-            "extensions",
-            "hashes",
-            "size",
-            "name",
-            "name_enc",
-            "magic_number_hex",
-            "mime_type",
-            "created",
-            "modified",
-            "accessed",
-            "parent_directory_ref",
-            "is_encrypted",
-            "encryption_algorithm",
-            "decryption_key",
-            "contains_refs",
-            "content_ref",
-        ],
-    ),
-    (
-        "ipv4-addr",
-        &[
-            "type",
-            "extensions",
-            "value",
-            "resolves_to_refs",
-            "belongs_to_refs",
-        ],
-    ),
-    (
-        "ipv6-addr",
-        &[
-            "type",
-            "extensions",
-            "value",
-            "resolves_to_refs",
-            "belongs_to_refs",
-        ],
-    ),
-    ("mac-addr", &["type", "extensions", "value"]),
-    ("mutex", &["type", "extensions", "name"]),
-    (
-        "network-traffic",
-        &[
-            "type",
-            "extensions",
-            "start",
-            "end",
-            "is_active",
-            "src_ref",
-            "dst_ref",
-            "src_port",
-            "dst_port",
-            "protocols",
-            "src_byte_count",
-            "dst_byte_count",
-            "src_packets",
-            "dst_packets",
-            "ipfix",
-            "src_payload_ref",
-            "dst_payload_ref",
-            "encapsulates_refs",
-            "encapsulated_by_ref",
-        ],
-    ),
-    (
-        "process",
-        &[
-            "type",
-            "extensions",
-            "is_hidden",
-            "pid",
-            "name",
-            "created",
-            "cwd",
-            "arguments",
-            "command_line",
-            "environment_variables",
-            "opened_connection_refs",
-            "creator_user_ref",
-            "binary_ref",
-            "parent_ref",
-            "child_refs",
-        ],
-    ),
-    (
-        "software",
-        &[
-            "type",
-            "extensions",
-            "name",
-            "cpe",
-            "languages",
-            "vendor",
-            "version",
-        ],
-    ),
-    ("url", &["type", "extensions", "value"]),
-    (
-        "user-account",
-        &[
-            "type",
-            "extensions",
-            "user_id",
-            "account_login",
-            "account_type",
-            "display_name",
-            "is_service_account",
-            "is_privileged",
-            "can_escalate_privs",
-            "is_disabled",
-            "account_created",
-            "account_expires",
-            "password_last_changed",
-            "account_first_login",
-            "account_last_login",
-        ],
-    ),
-    (
-        "windows-registry-key",
-        &[
-            "type",
-            "extensions",
-            "key",
-            "values",
-            "modified",
-            "creator_user_ref",
-            "number_of_subkeys",
-        ],
-    ),
-    (
-        "x509-certificate",
-        &[
-            "type",
-            "extensions",
-            "is_self_signed",
-            "hashes",
-            "version",
-            "serial_number",
-            "signature_algorithm",
-            "issuer",
-            "validity_not_before",
-            "validity_not_after",
-            "subject",
-            "subject_public_key_modulus",
-            "subject_public_key_exponent",
-            "x509_v3_extensions",
-        ],
-    ),
+    ("artifact", &[
+        "type", "extensions", "mime_type", "payload_bin", "url", "hashes"
+    ]),
+    ("autonomous-system", &[
+        "type", "extensions", "number", "name", "rir"
+    ]),
+    ("directory", &[
+        "type", "extensions", "path", "path_enc", "created", "modified", "accessed",
+        "contains_refs"
+    ]),
+    ("domain-name", &[
+        "type", "extensions", "value", "resolves_to_refs"
+    ]),
+    ("email-addr", &[
+        "type", "extensions", "value", "display_name", "belongs_to_ref"
+    ]),
+    ("email-message", &[
+        "type", "extensions", "is_multipart", "date", "content_type", "from_ref", "sender_ref",
+        "to_refs", "cc_refs", "bcc_refs", "subject", "received_lines",
+        "additional_header_fields", "body", "body_multipart", "raw_email_ref"
+    ]),
+    ("file", &[
+        "type", "extensions", "hashes", "size", "name", "name_enc", "magic_number_hex",
+        "mime_type", "created", "modified", "accessed", "parent_directory_ref", "is_encrypted",
+        "encryption_algorithm", "decryption_key", "contains_refs", "content_ref"
+    ]),
+    ("ipv4-addr", &[
+        "type", "extensions", "value", "resolves_to_refs", "belongs_to_refs"
+    ]),
+    ("ipv6-addr", &[
+        "type", "extensions", "value", "resolves_to_refs", "belongs_to_refs"
+    ]),
+    ("mac-addr", &[
+        "type", "extensions", "value"
+    ]),
+    ("mutex", &[
+        "type", "extensions", "name"
+    ]),
+    ("network-traffic", &[
+        "type", "extensions", "start", "end", "is_active", "src_ref", "dst_ref", "src_port",
+        "dst_port", "protocols", "src_byte_count", "dst_byte_count", "src_packets",
+        "dst_packets", "ipfix", "src_payload_ref", "dst_payload_ref", "encapsulates_refs",
+        "encapsulated_by_ref"
+    ]),
+    ("process", &[
+        "type", "extensions", "is_hidden", "pid", "name", "created", "cwd", "arguments",
+        "command_line", "environment_variables", "opened_connection_refs", "creator_user_ref",
+        "binary_ref", "parent_ref", "child_refs"
+    ]),
+    ("software", &[
+        "type", "extensions", "name", "cpe", "languages", "vendor", "version"
+    ]),
+    ("url", &[
+        "type", "extensions", "value"
+    ]),
+    ("user-account", &[
+        "type", "extensions", "user_id", "account_login", "account_type", "display_name",
+        "is_service_account", "is_privileged", "can_escalate_privs", "is_disabled",
+        "account_created", "account_expires", "password_last_changed", "account_first_login",
+        "account_last_login"
+    ]),
+    ("windows-registry-key", &[
+        "type", "extensions", "key", "values", "modified", "creator_user_ref",
+        "number_of_subkeys"
+    ]),
+    ("x509-certificate", &[
+        "type", "extensions", "is_self_signed", "hashes", "version", "serial_number",
+        "signature_algorithm", "issuer", "validity_not_before", "validity_not_after", "subject",
+        "subject_public_key_modulus", "subject_public_key_exponent", "x509_v3_extensions"
+    ]),
 ];
 
 /// The properties `object_type` defines in `version`, or `None` when STIX does not define the
