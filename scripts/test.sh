@@ -31,8 +31,6 @@ mkdir -p "$TIPORT_TEST_DATA"
 gen() { python3 "$TIPORT_SHARED/tools/gen_corpus.py" "$@"; }
 [ -s "$TIPORT_TEST_DATA/stix_2mb_invalid.json" ] || gen json --mb 2 --seed 5 --invalid-rate 0.05 \
   --out "$TIPORT_TEST_DATA/stix_2mb_invalid.json" --manifest "$TIPORT_TEST_DATA/stix_2mb_invalid.manifest.json" 2>/dev/null
-[ -s "$TIPORT_TEST_DATA/indicators_2mb.csv" ] || gen csv --mb 2 --seed 3 --invalid-rate 0.01 \
-  --out "$TIPORT_TEST_DATA/indicators_2mb.csv" --manifest "$TIPORT_TEST_DATA/indicators_2mb.manifest.json" 2>/dev/null
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

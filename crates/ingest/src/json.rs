@@ -300,11 +300,12 @@ impl<R: Read> JsonRecords<R> {
                     // input while it is incomplete. `value` borrows the buffer, so only fields
                     // other than `buf` change while it lives.
                     let mut parsed = false;
-                    let is_object = self.buf[self.pos] == b'{';
                     if self.utf8_end < self.pos {
                         self.extend_utf8();
                     }
-                    while is_object {
+                    // Only objects are records; anything else goes to the slow path, which
+                    // reports it. (More input never moves the record's first byte.)
+                    while self.buf[self.pos] == b'{' {
                         // SAFETY: `extend_utf8` checked that `buf[pos..utf8_end]` is UTF-8
                         // (see `utf8_end`), and `pos` is at '{', a character boundary. Checking
                         // again here would cost a pass over the rest of the buffer per record.

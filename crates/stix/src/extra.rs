@@ -1,20 +1,22 @@
 //! Rules that relate several properties of one object, one function per type that needs them.
 
-use crate::json::Object;
-use crate::rules::{Ctx, Path};
+use crate::rules::{Ctx, Fields, Path};
 use crate::timestamp::Timestamp;
 use stix_pattern::{Options as PatternOptions, SpecVersion};
 
 /// Reads a timestamp property for a cross-property rule without reporting it again (the
 /// property table has already reported a malformed one).
-fn ts(obj: &Object<'_>, key: &str) -> Option<Timestamp> {
-    let s = obj.get(key)?.as_str()?;
-    Timestamp::parse_lenient(s).ok()
+fn ts(obj: &Fields<'_, '_>, key: &str, ctx: &Ctx) -> Option<Timestamp> {
+    let v = obj.get(key)?;
+    if let Some(t) = ctx.parsed(v) {
+        return Some(t);
+    }
+    Timestamp::parse_lenient(v.as_str()?).ok()
 }
 
 /// `later` must not be before `earlier` (or, with `strictly`, must be after it).
-fn order(obj: &Object<'_>, earlier: &str, later: &str, strictly: bool, ctx: &mut Ctx) {
-    if let (Some(a), Some(b)) = (ts(obj, earlier), ts(obj, later)) {
+fn order(obj: &Fields<'_, '_>, earlier: &str, later: &str, strictly: bool, ctx: &mut Ctx) {
+    if let (Some(a), Some(b)) = (ts(obj, earlier, ctx), ts(obj, later, ctx)) {
         let bad = if strictly { b <= a } else { b < a };
         if bad {
             let rel = if strictly {
@@ -32,11 +34,11 @@ fn order(obj: &Object<'_>, earlier: &str, later: &str, strictly: bool, ctx: &mut
     }
 }
 
-pub(crate) fn first_last_seen(obj: &Object<'_>, ctx: &mut Ctx) {
+pub(crate) fn first_last_seen(obj: &Fields<'_, '_>, ctx: &mut Ctx) {
     order(obj, "first_seen", "last_seen", false, ctx);
 }
 
-pub(crate) fn indicator(obj: &Object<'_>, ctx: &mut Ctx) {
+pub(crate) fn indicator(obj: &Fields<'_, '_>, ctx: &mut Ctx) {
     order(obj, "valid_from", "valid_until", true, ctx);
     let pattern_type = obj.get("pattern_type").and_then(|v| v.as_str());
     // A 2.0 indicator has no pattern_type and its pattern is always STIX patterning.
@@ -64,14 +66,14 @@ pub(crate) fn indicator(obj: &Object<'_>, ctx: &mut Ctx) {
     }
 }
 
-pub(crate) fn malware(obj: &Object<'_>, ctx: &mut Ctx) {
+pub(crate) fn malware(obj: &Fields<'_, '_>, ctx: &mut Ctx) {
     first_last_seen(obj, ctx);
     if obj.get("is_family").and_then(|v| v.as_bool()) == Some(true) && !obj.contains_key("name") {
         ctx.missing(&Path::Root("name"));
     }
 }
 
-pub(crate) fn malware_analysis(obj: &Object<'_>, ctx: &mut Ctx) {
+pub(crate) fn malware_analysis(obj: &Fields<'_, '_>, ctx: &mut Ctx) {
     if !obj.contains_key("result") && !obj.contains_key("analysis_sco_refs") {
         let v = crate::json::Json::Null;
         ctx.error(
@@ -82,7 +84,7 @@ pub(crate) fn malware_analysis(obj: &Object<'_>, ctx: &mut Ctx) {
     }
 }
 
-pub(crate) fn location(obj: &Object<'_>, ctx: &mut Ctx) {
+pub(crate) fn location(obj: &Fields<'_, '_>, ctx: &mut Ctx) {
     let has = |k| obj.contains_key(k);
     if !(has("region") || has("country") || (has("latitude") && has("longitude"))) {
         let v = crate::json::Json::Null;
@@ -115,7 +117,7 @@ pub(crate) fn location(obj: &Object<'_>, ctx: &mut Ctx) {
     }
 }
 
-pub(crate) fn observed_data(obj: &Object<'_>, ctx: &mut Ctx) {
+pub(crate) fn observed_data(obj: &Fields<'_, '_>, ctx: &mut Ctx) {
     order(obj, "first_observed", "last_observed", false, ctx);
     let (objects, refs) = (obj.contains_key("objects"), obj.contains_key("object_refs"));
     if ctx.v21() && objects == refs {
@@ -128,15 +130,15 @@ pub(crate) fn observed_data(obj: &Object<'_>, ctx: &mut Ctx) {
     }
 }
 
-pub(crate) fn relationship(obj: &Object<'_>, ctx: &mut Ctx) {
+pub(crate) fn relationship(obj: &Fields<'_, '_>, ctx: &mut Ctx) {
     order(obj, "start_time", "stop_time", true, ctx);
 }
 
-pub(crate) fn sighting(obj: &Object<'_>, ctx: &mut Ctx) {
+pub(crate) fn sighting(obj: &Fields<'_, '_>, ctx: &mut Ctx) {
     order(obj, "first_seen", "last_seen", false, ctx);
 }
 
-pub(crate) fn marking_definition(obj: &Object<'_>, ctx: &mut Ctx) {
+pub(crate) fn marking_definition(obj: &Fields<'_, '_>, ctx: &mut Ctx) {
     // 2.1 allows an extension instead of definition_type/definition (TLP 2.0 does that).
     if !obj.contains_key("extensions") || !ctx.v21() {
         for k in ["definition_type", "definition"] {

@@ -26,16 +26,10 @@ pub enum IdError {
 
 impl StixId {
     pub fn parse(s: &str) -> Result<Self, IdError> {
-        let (ty, uuid) = s.split_once("--").ok_or(IdError::Shape)?;
-        if !is_type_name(ty) {
-            return Err(IdError::TypePart);
-        }
-        if !is_uuid(uuid) {
-            return Err(IdError::Uuid);
-        }
+        let id = IdRef::parse(s)?;
         Ok(StixId {
             text: s.into(),
-            type_len: ty.len(),
+            type_len: id.type_len,
         })
     }
 
@@ -67,6 +61,61 @@ impl StixId {
     }
 }
 
+/// A syntactically valid identifier read in place: what validation needs of a [`StixId`],
+/// without allocating.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IdRef<'s> {
+    text: &'s str,
+    type_len: usize,
+}
+
+/// `--` and a UUID: an identifier's length beyond its type part.
+const UUID_TAIL: usize = 2 + 36;
+
+impl<'s> IdRef<'s> {
+    pub(crate) fn parse(s: &'s str) -> Result<Self, IdError> {
+        // The usual case, decided at fixed offsets: a valid type part contains no `--` and does
+        // not end in `-`, so the `--` before the UUID is then the first one, as below.
+        if let Some(type_len) = s.len().checked_sub(UUID_TAIL) {
+            if s.as_bytes()[type_len..type_len + 2] == *b"--"
+                && is_type_name(&s[..type_len])
+                && is_uuid(&s[type_len + 2..])
+            {
+                return Ok(IdRef { text: s, type_len });
+            }
+        }
+        let (ty, uuid) = s.split_once("--").ok_or(IdError::Shape)?;
+        if !is_type_name(ty) {
+            return Err(IdError::TypePart);
+        }
+        if !is_uuid(uuid) {
+            return Err(IdError::Uuid);
+        }
+        Ok(IdRef {
+            text: s,
+            type_len: ty.len(),
+        })
+    }
+
+    pub(crate) fn object_type(&self) -> &'s str {
+        &self.text[..self.type_len]
+    }
+
+    fn uuid(&self) -> &'s [u8] {
+        &self.text.as_bytes()[self.type_len + 2..]
+    }
+
+    /// The UUID's version digit (1–8), if it has a standard one.
+    pub(crate) fn uuid_version(&self) -> u8 {
+        (self.uuid()[14] as char).to_digit(16).unwrap_or(0) as u8
+    }
+
+    /// Whether the UUID has the RFC 4122 variant (`8`, `9`, `a` or `b` in the variant nibble).
+    pub(crate) fn is_rfc4122_variant(&self) -> bool {
+        matches!(self.uuid()[19], b'8' | b'9' | b'a' | b'b' | b'A' | b'B')
+    }
+}
+
 impl fmt::Display for StixId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
@@ -77,21 +126,91 @@ impl fmt::Display for StixId {
 /// leading or trailing hyphen, no two hyphens in a row (which would make `--` ambiguous).
 pub fn is_type_name(s: &str) -> bool {
     let b = s.as_bytes();
-    (3..=250).contains(&b.len())
-        && b.iter()
-            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-        && !s.contains("--")
+    if !(3..=250).contains(&b.len()) || b[0] == b'-' || b[b.len() - 1] == b'-' {
+        return false;
+    }
+    if b.len() < 8 {
+        return type_chars_ok(b);
+    }
+    // Windows of eight bytes starting every seven, and the last eight: every byte and every
+    // pair of neighbours lies inside one of them.
+    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+    let mut at = 0;
+    while at + 8 < b.len() {
+        if !type_word_ok(word(at)) {
+            return false;
+        }
+        at += 7;
+    }
+    type_word_ok(word(b.len() - 8))
 }
 
+/// Lowercase letters, digits and single hyphens, byte by byte.
+fn type_chars_ok(b: &[u8]) -> bool {
+    let mut after_hyphen = false;
+    for &c in b {
+        if c == b'-' {
+            if after_hyphen {
+                return false;
+            }
+            after_hyphen = true;
+        } else if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            after_hyphen = false;
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// [`type_chars_ok`] of the eight bytes of `w`.
+fn type_word_ok(w: u64) -> bool {
+    let lower = within(w, b'a', b'z');
+    let digit = within(w, b'0', b'9');
+    let hyphen = within(w, b'-', b'-');
+    w & HIGH == 0 && (lower | digit | hyphen) == HIGH && hyphen & (hyphen >> 8) == 0
+}
+
+/// The high bit of each byte of `x` (all below 0x80) that lies in `lo..=hi`: adding 0x80 - lo
+/// sets a byte's high bit exactly when it is >= lo, adding 0x7f - hi exactly when it is > hi,
+/// and no addition carries into the next byte.
+fn within(x: u64, lo: u8, hi: u8) -> u64 {
+    let ge = x.wrapping_add(ONES * u64::from(0x80 - lo));
+    let gt = x.wrapping_add(ONES * u64::from(0x7f - hi));
+    ge & !gt & HIGH
+}
+
+/// `8-4-4-4-12` hexadecimal digits, checked eight bytes at a time.
 fn is_uuid(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, &c)| match i {
-            8 | 13 | 18 | 23 => c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
+    if b.len() != 36 {
+        return false;
+    }
+    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+    // The hyphens at 8 and 13 (bytes 0 and 5 of the word at 8) and at 18 and 23 (bytes 2 and 7
+    // of the word at 16) are checked, then read as the digit 0.
+    const B: u64 = 0x0000_FF00_0000_00FF;
+    const C: u64 = 0xFF00_0000_00FF_0000;
+    let (wb, wc) = (word(8), word(16));
+    wb & B == B & HYPHENS
+        && wc & C == C & HYPHENS
+        && hex8(word(0))
+        && hex8((wb & !B) | (B & ZEROS))
+        && hex8((wc & !C) | (C & ZEROS))
+        && hex8(word(24))
+        && hex8(word(28))
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+const HYPHENS: u64 = ONES * b'-' as u64;
+const ZEROS: u64 = ONES * b'0' as u64;
+
+/// Whether all eight bytes of `w` are ASCII hexadecimal digits.
+fn hex8(w: u64) -> bool {
+    let digit = within(w, b'0', b'9');
+    let letter = within(w | (ONES * 0x20), b'a', b'f');
+    w & HIGH == 0 && (digit | letter) == HIGH
 }
 
 #[cfg(test)]
@@ -99,11 +218,105 @@ mod tests {
     use super::*;
 
     #[test]
+    fn uuid_check_agrees_with_a_byte_by_byte_one() {
+        let slow = |b: &[u8]| {
+            b.len() == 36
+                && b.iter().enumerate().all(|(i, &c)| match i {
+                    8 | 13 | 18 | 23 => c == b'-',
+                    _ => c.is_ascii_hexdigit(),
+                })
+        };
+        let good = *b"dbc48d87-b5e9-4380-85ae-e1184abf5ff4";
+        assert!(is_uuid(std::str::from_utf8(&good).unwrap()));
+        for i in 0..36 {
+            for c in 0u8..128 {
+                let mut b = good;
+                b[i] = c;
+                let s = std::str::from_utf8(&b).unwrap();
+                assert_eq!(is_uuid(s), slow(&b), "{s}");
+            }
+        }
+        assert!(!is_uuid("dbc48d87-b5e9-4380-85ae-e1184abf5ff"));
+        assert!(!is_uuid("dbc48d87-b5e9-4380-85ae-e1184abf5ff4é"));
+    }
+
+    #[test]
+    fn type_name_check_agrees_with_a_byte_by_byte_one() {
+        let slow = |b: &[u8]| {
+            (3..=250).contains(&b.len())
+                && b[0] != b'-'
+                && b[b.len() - 1] != b'-'
+                && type_chars_ok(b)
+        };
+        for base in [
+            "marking-definition",
+            "x-acme-widget-thing",
+            "abcdefgh",
+            "abc",
+            "ab-cd-ef",
+        ] {
+            let base = base.as_bytes();
+            for i in 0..base.len() {
+                for c in 0u8..128 {
+                    let mut b = base.to_vec();
+                    b[i] = c;
+                    let s = std::str::from_utf8(&b).unwrap();
+                    assert_eq!(is_type_name(s), slow(&b), "{s:?}");
+                }
+                // A second hyphen next to each position.
+                let mut b = base.to_vec();
+                b[i] = b'-';
+                if i + 1 < b.len() {
+                    b[i + 1] = b'-';
+                }
+                let s = std::str::from_utf8(&b).unwrap();
+                assert_eq!(is_type_name(s), slow(&b), "{s:?}");
+            }
+        }
+        assert!(!is_type_name("marking-definitioné"));
+    }
+
+    #[test]
     fn parses_and_splits() {
         let id = StixId::parse("indicator--dbc48d87-b5e9-4380-85ae-e1184abf5ff4").unwrap();
         assert_eq!(id.object_type(), "indicator");
         assert_eq!(id.uuid_version(), 4);
         assert!(id.is_rfc4122_variant());
+    }
+
+    #[test]
+    fn in_place_reading_agrees_with_splitting() {
+        for s in [
+            "indicator--dbc48d87-b5e9-4380-85ae-e1184abf5ff4",
+            "a--b--dbc48d87-b5e9-4380-85ae-e1184abf5ff4",
+            "abc---dbc48d87-b5e9-4380-85ae-e1184abf5ff4",
+            "abc-d--dbc48d87-b5e9-4380-85ae-e1184abf5ff4",
+            "x-foo--dbc48d87-b5e9-4380-85ae-e1184abf5ff4--dbc48d87-b5e9-4380-85ae-e1184abf5ff4",
+            "ab--dbc48d87-b5e9-4380-85ae-e1184abf5ff4",
+            "Abc--dbc48d87-b5e9-4380-85ae-e1184abf5ff4",
+            "abc--dbc48d87-b5e9-4380-85ae-e1184abf5ffg",
+            "abc--dbc48d87-b5e9-4380-85ae-e1184abf5ff",
+            "--------------------------------------------",
+            "",
+        ] {
+            let expected = s
+                .split_once("--")
+                .ok_or(IdError::Shape)
+                .and_then(|(ty, uuid)| {
+                    if !is_type_name(ty) {
+                        Err(IdError::TypePart)
+                    } else if !is_uuid(uuid) {
+                        Err(IdError::Uuid)
+                    } else {
+                        Ok(ty.len())
+                    }
+                });
+            assert_eq!(IdRef::parse(s).map(|id| id.type_len), expected, "{s}");
+        }
+        assert!(is_type_name("a-b-c"));
+        assert!(!is_type_name("a--bc"));
+        assert!(!is_type_name("abc-"));
+        assert!(!is_type_name("-abc"));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! Messages are built only when a rule fails; a valid record allocates nothing here.
 
 use crate::diag::Diagnostic;
-use crate::id::StixId;
+use crate::id::IdRef;
 use crate::json::{Json, Object};
 use crate::timestamp::Timestamp;
 use crate::{Profile, SpecVersion};
@@ -48,6 +48,10 @@ pub(crate) struct Ctx {
     pub profile: Profile,
     pub version: SpecVersion,
     pub errors: Vec<Diagnostic>,
+    /// The last few timestamps [`timestamp_of`] parsed, by the address of their JSON value, so
+    /// that a type's rule comparing them (`extra.rs`) does not parse them again.
+    pub parsed: [Option<(usize, Timestamp)>; 4],
+    pub parsed_count: usize,
 }
 
 impl Ctx {
@@ -65,6 +69,17 @@ impl Ctx {
             reason,
             actual.display_value(),
         ));
+    }
+
+    /// A timestamp [`timestamp_of`] parsed from `v`: what `Timestamp::parse_lenient` makes of
+    /// it, since a timestamp the strict parser accepts ends in `Z` and both read it alike.
+    pub(crate) fn parsed(&self, v: &Json<'_>) -> Option<Timestamp> {
+        let at = v as *const Json<'_> as usize;
+        self.parsed
+            .iter()
+            .flatten()
+            .find(|(a, _)| *a == at)
+            .map(|&(_, t)| t)
     }
 
     pub(crate) fn missing(&mut self, path: &Path<'_>) {
@@ -160,13 +175,342 @@ pub(crate) const fn rs(name: &'static str, ty: &'static Ty) -> Prop {
 }
 
 /// A rule that relates several properties of one object.
-pub(crate) type Extra = fn(&Object<'_>, &mut Ctx);
+pub(crate) type Extra = fn(&Fields<'_, '_>, &mut Ctx);
 
 /// The description of one STIX object type.
 pub(crate) struct TypeDef {
     pub name: &'static str,
-    pub props: &'static [Prop],
+    pub props: &'static Table,
     pub extra: Option<Extra>,
+}
+
+/// Hash slots of a [`Table`]'s index: a power of two, well above the largest table.
+const SLOTS: usize = 128;
+
+/// The most properties a table may list.
+const MAX_TABLE: usize = 40;
+
+/// A property name reduced to words that compare without a call: its length, its first and last
+/// eight bytes and the eight around its middle (zero-padded when shorter), which together hold
+/// every byte of a name of up to 24 bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Key {
+    len: usize,
+    head: u64,
+    mid: u64,
+    tail: u64,
+}
+
+impl Key {
+    /// The word of `b` starting at `at`; `at + 8` must not pass the end of `b`.
+    #[inline(always)]
+    const fn word(b: &[u8], at: usize) -> u64 {
+        u64::from_le_bytes([
+            b[at],
+            b[at + 1],
+            b[at + 2],
+            b[at + 3],
+            b[at + 4],
+            b[at + 5],
+            b[at + 6],
+            b[at + 7],
+        ])
+    }
+
+    /// The bytes of `b` (at most 8) as a zero-padded word.
+    #[inline(always)]
+    const fn short_word(b: &[u8]) -> u64 {
+        let n = b.len();
+        if n == 8 {
+            Key::word(b, 0)
+        } else if n >= 4 {
+            // Two overlapping halves; the shared bytes are equal, so or-ing them is exact.
+            let lo = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64;
+            let hi = u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]) as u64;
+            lo | hi << ((n - 4) * 8)
+        } else if n > 0 {
+            (b[0] as u64) | (b[n / 2] as u64) << (n / 2 * 8) | (b[n - 1] as u64) << ((n - 1) * 8)
+        } else {
+            0
+        }
+    }
+
+    /// [`Key::of_const`] with word loads rather than byte by byte.
+    #[inline(always)]
+    pub(crate) fn of(name: &str) -> Key {
+        let b = name.as_bytes();
+        let n = b.len();
+        let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+        if n < 8 {
+            return Key {
+                len: n,
+                head: Key::short_word(b),
+                mid: 0,
+                tail: 0,
+            };
+        }
+        if n == 8 {
+            return Key {
+                len: n,
+                head: word(0),
+                mid: 0,
+                tail: 0,
+            };
+        }
+        Key {
+            len: n,
+            head: word(0),
+            mid: word(n / 2 - 4),
+            tail: word(n - 8),
+        }
+    }
+
+    const fn of_const(name: &str) -> Key {
+        let b = name.as_bytes();
+        let n = b.len();
+        if n <= 8 {
+            return Key {
+                len: n,
+                head: Key::short_word(b),
+                mid: 0,
+                tail: 0,
+            };
+        }
+        Key {
+            len: n,
+            head: Key::word(b, 0),
+            mid: Key::word(b, n / 2 - 4),
+            tail: Key::word(b, n - 8),
+        }
+    }
+
+    #[inline(always)]
+    const fn slot(&self) -> usize {
+        let h = (self.head ^ self.tail.rotate_left(23) ^ (self.len as u64))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h >> (64 - SLOTS.trailing_zeros())) as usize
+    }
+}
+
+/// A list of properties with an index from name to position, built at compile time, so that
+/// an object's members are matched to the table in one walk over them rather than by one
+/// search of the members per property.
+pub(crate) struct Table {
+    pub props: &'static [Prop],
+    keys: [Key; MAX_TABLE],
+    /// Open addressing by [`Key::slot`], linear probing; position + 1, 0 for an empty slot.
+    slots: [u8; SLOTS],
+    /// For each property, its position in [`RECORD`] + 1, or 0.
+    in_record: [u8; MAX_TABLE],
+}
+
+const fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Builds a table's index; a table naming a property twice does not compile.
+pub(crate) const fn table(props: &'static [Prop]) -> Table {
+    assert!(props.len() <= MAX_TABLE, "table too large for Fields");
+    let mut slots = [0u8; SLOTS];
+    let mut in_record = [0u8; MAX_TABLE];
+    let mut keys = [Key {
+        len: 0,
+        head: 0,
+        mid: 0,
+        tail: 0,
+    }; MAX_TABLE];
+    let mut i = 0;
+    while i < props.len() {
+        let mut j = 0;
+        while j < i {
+            assert!(
+                !same_name(props[i].name, props[j].name),
+                "a property listed twice"
+            );
+            j += 1;
+        }
+        keys[i] = Key::of_const(props[i].name);
+        let mut s = keys[i].slot();
+        while slots[s] != 0 {
+            s = (s + 1) & (SLOTS - 1);
+        }
+        slots[s] = (i + 1) as u8;
+        let mut r = 0;
+        while r < RECORD_PROPS.len() {
+            if same_name(props[i].name, RECORD_PROPS[r].name) {
+                in_record[i] = (r + 1) as u8;
+            }
+            r += 1;
+        }
+        i += 1;
+    }
+    Table {
+        props,
+        keys,
+        slots,
+        in_record,
+    }
+}
+
+impl Table {
+    /// The position of the property named `name`, whose key is `key`.
+    #[inline(always)]
+    pub(crate) fn index(&self, key: &Key, name: &str) -> Option<usize> {
+        let mut s = key.slot();
+        loop {
+            let e = self.slots[s];
+            if e == 0 {
+                return None;
+            }
+            let i = usize::from(e - 1);
+            if self.keys[i] == *key && (key.len <= 24 || self.props[i].name == name) {
+                return Some(i);
+            }
+            s = (s + 1) & (SLOTS - 1);
+        }
+    }
+}
+
+static NO_PROPS: Table = table(&[]);
+
+/// The names the record-level checks (validate.rs, extra.rs, strict.rs) look up; their types
+/// are not used.
+static RECORD: Table = table(RECORD_PROPS);
+
+const RECORD_PROPS: &[Prop] = &[
+    p("type", &ANY),
+    p("id", &ANY),
+    p("spec_version", &ANY),
+    p("created", &ANY),
+    p("modified", &ANY),
+    p("created_by_ref", &ANY),
+    p("revoked", &ANY),
+    p("labels", &ANY),
+    p("confidence", &ANY),
+    p("lang", &ANY),
+    p("external_references", &ANY),
+    p("object_marking_refs", &ANY),
+    p("granular_markings", &ANY),
+    p("extensions", &ANY),
+    p("defanged", &ANY),
+    p("severity", &ANY),
+    p("action", &ANY),
+    p("username", &ANY),
+    p("usernames", &ANY),
+    p("phone_numbers", &ANY),
+    p("addresses", &ANY),
+    p("first_seen_precision", &ANY),
+    p("last_seen_precision", &ANY),
+    p("valid_from_precision", &ANY),
+    p("valid_until_precision", &ANY),
+    p("definition", &ANY),
+    p("definition_type", &ANY),
+    p("name", &ANY),
+    p("contents", &ANY),
+    p("extension_types", &ANY),
+    p("extension_properties", &ANY),
+    p("objects", &ANY),
+    p("object_refs", &ANY),
+];
+
+/// A top-level record with the members its checks look up found in one walk: those of
+/// [`RECORD`] and, once the type is known, those of the type's table. Lookups of other names
+/// fall back to searching the object.
+pub(crate) struct Fields<'o, 'a> {
+    pub obj: &'o Object<'a>,
+    common: [Option<&'o Json<'a>>; MAX_TABLE],
+    own_table: &'static Table,
+    own: [Option<&'o Json<'a>>; MAX_TABLE],
+    /// Members (by position, for the first 64) that are not in [`RECORD`].
+    others: u64,
+}
+
+impl<'o, 'a> Fields<'o, 'a> {
+    #[inline(always)]
+    pub(crate) fn new(obj: &'o Object<'a>) -> Self {
+        let mut f = Fields {
+            obj,
+            common: [None; MAX_TABLE],
+            own_table: &NO_PROPS,
+            own: [None; MAX_TABLE],
+            others: 0,
+        };
+        // A later member of the same name wins, as with `Object::get`.
+        for (n, (k, v)) in obj.iter().enumerate() {
+            match RECORD.index(&Key::of(k), k) {
+                Some(i) => f.common[i] = Some(v),
+                None if n < 64 => f.others |= 1 << n,
+                None => {}
+            }
+        }
+        f
+    }
+
+    /// Finds the members `table` lists, for [`Fields::get`] and [`Fields::check_own`].
+    pub(crate) fn find_own(&mut self, table: &'static Table) {
+        self.own_table = table;
+        for (n, (k, v)) in self.obj.iter().enumerate() {
+            // Members of RECORD were found by the first walk.
+            if n < 64 && self.others & (1 << n) == 0 {
+                continue;
+            }
+            if let Some(i) = table.index(&Key::of(k), k) {
+                self.own[i] = Some(v);
+            }
+        }
+        for (i, &r) in table.in_record[..table.props.len()].iter().enumerate() {
+            if r != 0 {
+                self.own[i] = self.common[usize::from(r - 1)];
+            }
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn get(&self, name: &str) -> Option<&'o Json<'a>> {
+        let key = Key::of(name);
+        if let Some(i) = RECORD.index(&key, name) {
+            return self.common[i];
+        }
+        if let Some(i) = self.own_table.index(&key, name) {
+            return self.own[i];
+        }
+        self.obj.get(name)
+    }
+
+    #[inline]
+    pub(crate) fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&'o str, &'o Json<'a>)> {
+        self.obj.iter()
+    }
+
+    /// [`check_props`] of common properties, a table whose names are all in [`RECORD`].
+    pub(crate) fn check_common(&self, table: &Table, ctx: &mut Ctx) {
+        for (prop, &r) in table.props.iter().zip(table.in_record.iter()) {
+            debug_assert!(r != 0, "{} is not in RECORD", prop.name);
+            check_prop(prop, self.common[usize::from(r) - 1], None, ctx);
+        }
+    }
+
+    /// [`check_props`] of the table given to [`Fields::find_own`].
+    pub(crate) fn check_own(&self, ctx: &mut Ctx) {
+        for (prop, v) in self.own_table.props.iter().zip(self.own.iter()) {
+            check_prop(prop, *v, None, ctx);
+        }
+    }
 }
 
 // Shared value types, as statics so that tables can point at them.
@@ -186,16 +530,22 @@ pub(crate) static CONFIDENCE: Ty = Ty::Int { min: 0, max: 100 };
 /// right type. Unknown members are not this function's business.
 pub(crate) fn check_props(obj: &Object<'_>, props: &[Prop], at: Option<&Path<'_>>, ctx: &mut Ctx) {
     for prop in props {
-        let here = match at {
-            Some(parent) => Path::Key(parent, prop.name),
-            None => Path::Root(prop.name),
-        };
-        match obj.get(prop.name) {
-            Some(v) => check_value(v, prop.ty, &here, ctx),
-            None => {
-                if prop.req == Req::Yes || (prop.req == Req::Strict && ctx.strict()) {
-                    ctx.missing(&here);
-                }
+        check_prop(prop, obj.get(prop.name), at, ctx);
+    }
+}
+
+/// Checks one property of a table, given its value if present.
+#[inline]
+fn check_prop(prop: &Prop, v: Option<&Json<'_>>, at: Option<&Path<'_>>, ctx: &mut Ctx) {
+    let here = match at {
+        Some(parent) => Path::Key(parent, prop.name),
+        None => Path::Root(prop.name),
+    };
+    match v {
+        Some(v) => check_value(v, prop.ty, &here, ctx),
+        None => {
+            if prop.req == Req::Yes || (prop.req == Req::Strict && ctx.strict()) {
+                ctx.missing(&here);
             }
         }
     }
@@ -327,6 +677,12 @@ pub(crate) fn timestamp_of(v: &Json<'_>, at: &Path<'_>, ctx: &mut Ctx) -> Option
     } else {
         Timestamp::parse_lenient(s)
     };
+    if let Ok(t) = parsed {
+        let at = v as *const Json<'_> as usize;
+        let slot = ctx.parsed_count % ctx.parsed.len();
+        ctx.parsed[slot] = Some((at, t));
+        ctx.parsed_count += 1;
+    }
     match parsed {
         // The reference validator parses timestamps with a library that has no leap seconds.
         Ok(_) if ctx.strict() && s.get(17..19) == Some("60") => {
@@ -351,7 +707,7 @@ pub(crate) fn check_ref(v: &Json<'_>, types: &[&str], at: &Path<'_>, ctx: &mut C
         ctx.error(at, "Must be a STIX identifier string", v);
         return;
     };
-    match StixId::parse(s) {
+    match IdRef::parse(s) {
         Ok(id) => {
             if !types.is_empty() && !types.contains(&id.object_type()) {
                 ctx.error(
@@ -368,14 +724,14 @@ pub(crate) fn check_ref(v: &Json<'_>, types: &[&str], at: &Path<'_>, ctx: &mut C
 }
 
 /// STIX 2.1 identifiers use RFC 4122 UUIDs (versions 1–5, RFC 4122 variant).
-pub(crate) fn uuid_is_rfc4122(id: &StixId) -> bool {
+pub(crate) fn uuid_is_rfc4122(id: &IdRef<'_>) -> bool {
     (1..=5).contains(&id.uuid_version()) && id.is_rfc4122_variant()
 }
 
 /// The UUIDs the reference validator's identifier schema accepts: RFC 4122 versions 1–5 in
 /// STIX 2.1, version 4 only in STIX 2.0. Its type part must also start with a letter in 2.1
 /// (a digit is allowed in 2.0).
-pub(crate) fn uuid_allowed(id: &StixId, version: SpecVersion) -> bool {
+pub(crate) fn uuid_allowed(id: &IdRef<'_>, version: SpecVersion) -> bool {
     let first = id.object_type().as_bytes()[0];
     match version {
         SpecVersion::V21 => uuid_is_rfc4122(id) && first.is_ascii_lowercase(),
@@ -400,4 +756,42 @@ pub(crate) fn is_language_tag(s: &str) -> bool {
     (2..=8).contains(&first.len())
         && first.bytes().all(|c| c.is_ascii_alphabetic())
         && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_alphanumeric()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_agree_and_index_finds_every_name() {
+        let names = [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "abcde",
+            "created",
+            "modified",
+            "abcdefgh",
+            "abcdefghi",
+            "granular_markings",
+            "object_marking_refs",
+            "first_seen_precision",
+            "valid_until_precision_and_more",
+        ];
+        for n in names {
+            assert!(Key::of(n) == Key::of_const(n), "{n}");
+        }
+        for t in crate::types21::TYPES.iter().chain(crate::types20::TYPES) {
+            for (i, p) in t.props.props.iter().enumerate() {
+                assert!(Key::of(p.name) == Key::of_const(p.name), "{}", p.name);
+                assert_eq!(t.props.index(&Key::of(p.name), p.name), Some(i));
+            }
+        }
+        for (i, p) in RECORD.props.iter().enumerate() {
+            assert_eq!(RECORD.index(&Key::of(p.name), p.name), Some(i));
+        }
+        assert_eq!(RECORD.index(&Key::of("typo"), "typo"), None);
+    }
 }

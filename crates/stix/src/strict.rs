@@ -13,7 +13,7 @@
 
 use crate::json::{Json, Object};
 use crate::registry;
-use crate::rules::{check_ref, Ctx, Path};
+use crate::rules::{check_ref, Ctx, Fields, Path};
 use crate::{tlp, SpecVersion};
 
 /// Which of the validator's core schemas a record is checked against.
@@ -29,8 +29,8 @@ pub(crate) enum Core {
 }
 
 /// Runs every strict-only rule on a top-level record.
-pub(crate) fn check(obj: &Object<'_>, ty: Option<&str>, core: Core, ctx: &mut Ctx) {
-    generic_properties(obj, None, core, ctx);
+pub(crate) fn check(obj: &Fields<'_, '_>, ty: Option<&str>, core: Core, ctx: &mut Ctx) {
+    generic_properties(obj.obj, None, core, ctx);
     reserved_properties(obj, core, ctx);
     if ctx.v21() {
         if let Some(v) = obj.get("extensions") {
@@ -76,11 +76,11 @@ fn is_lower_alnum_us(c: u8) -> bool {
 }
 
 /// `^[a-z][a-z0-9_]{0,245}<suffix>$` (the suffix being `_bin` or `_hex`)
-fn is_suffixed_key(k: &str, suffix: &str) -> bool {
+fn is_suffixed_key(k: &str, suffix: &[u8; 4]) -> bool {
     let b = k.as_bytes();
-    k.len() > suffix.len()
-        && k.len() <= 246 + suffix.len()
-        && k.ends_with(suffix)
+    b.len() > suffix.len()
+        && b.len() <= 246 + suffix.len()
+        && b[b.len() - 4..] == *suffix
         && b[0].is_ascii_lowercase()
         && b[1..b.len() - suffix.len()]
             .iter()
@@ -88,7 +88,7 @@ fn is_suffixed_key(k: &str, suffix: &str) -> bool {
 }
 
 fn is_bin_key(k: &str) -> bool {
-    is_suffixed_key(k, "_bin")
+    is_suffixed_key(k, b"_bin")
 }
 
 /// The 2.1 general pattern `^([a-z][a-z0-9_]{2,249})|id$`. The validator's JSON-schema library
@@ -147,7 +147,7 @@ pub(crate) fn generic_properties(
             (SpecVersion::V21, _) => {
                 let general = is_general_key_21(k);
                 (
-                    general || is_bin_key(k) || is_suffixed_key(k, "_hex"),
+                    general || is_bin_key(k) || is_suffixed_key(k, b"_hex"),
                     general,
                 )
             }
@@ -180,13 +180,13 @@ pub(crate) fn generic_properties(
         if bin && !v.as_str().is_some_and(is_base64) {
             ctx.error(&here, "Must be a base64-encoded string", v);
         }
-        if ctx.v21() && is_suffixed_key(k, "_hex") && !v.as_str().is_some_and(is_hex) {
+        if ctx.v21() && is_suffixed_key(k, b"_hex") && !v.as_str().is_some_and(is_hex) {
             ctx.error(&here, "Must be a string of hexadecimal octets", v);
         }
     }
 }
 
-fn reserved_properties(obj: &Object<'_>, core: Core, ctx: &mut Ctx) {
+fn reserved_properties(obj: &Fields<'_, '_>, core: Core, ctx: &mut Ctx) {
     const RESERVED_21: &[&str] = &["severity", "action", "username", "phone_numbers"];
     const RESERVED_20: &[&str] = &[
         "confidence",
@@ -218,7 +218,7 @@ fn reserved_properties(obj: &Object<'_>, core: Core, ctx: &mut Ctx) {
 }
 
 /// `created` and `modified` carry at least milliseconds in 2.1 (exactly milliseconds in 2.0).
-fn millisecond_timestamps(obj: &Object<'_>, core: Core, ctx: &mut Ctx) {
+fn millisecond_timestamps(obj: &Fields<'_, '_>, core: Core, ctx: &mut Ctx) {
     let props: &[&str] = if core == Core::Marking {
         &[]
     } else {
@@ -227,6 +227,22 @@ fn millisecond_timestamps(obj: &Object<'_>, core: Core, ctx: &mut Ctx) {
     for &k in props {
         let Some(v) = obj.get(k) else { continue };
         let Some(s) = v.as_str() else { continue };
+        // The usual `…:ss.fffZ`: a fraction of digits holds no `.`, so the one at 19 is the last.
+        let b = s.as_bytes();
+        if b.len() > 21 && b[19] == b'.' && b[b.len() - 1] == b'Z' {
+            let frac = &b[20..b.len() - 1];
+            if frac.iter().all(u8::is_ascii_digit) {
+                let ok = if ctx.v21() {
+                    frac.len() >= 3
+                } else {
+                    frac.len() == 3
+                };
+                if !ok {
+                    ctx.error(&Path::Root(k), "Must be precise to the millisecond", v);
+                }
+                continue;
+            }
+        }
         let Some(frac) = s
             .strip_suffix('Z')
             .and_then(|s| s.rsplit_once('.'))
@@ -292,13 +308,33 @@ pub(crate) fn is_uri(s: &str) -> bool {
             i += 3;
             continue;
         }
-        let ok = c.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=".contains(&c);
-        if !ok {
+        if !is_uri_char(c) {
             return false;
         }
         i += 1;
     }
     true
+}
+
+/// A URI character other than `%`: unreserved, reserved or a gen-delim.
+fn is_uri_char(c: u8) -> bool {
+    /// Whether each byte is one of `A-Za-z0-9-._~:/?#[]@!$&'()*+,;=`.
+    const SET: [bool; 256] = {
+        let mut set = [false; 256];
+        let mut c = 0;
+        while c < 256 {
+            set[c] = (c as u8).is_ascii_alphanumeric();
+            c += 1;
+        }
+        let extra = b"-._~:/?#[]@!$&'()*+,;=";
+        let mut i = 0;
+        while i < extra.len() {
+            set[extra[i] as usize] = true;
+            i += 1;
+        }
+        set
+    };
+    SET[usize::from(c)]
 }
 
 /// The validator's e-mail format: `^[a-zA-Z0-9_.+-]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+$`.
@@ -345,7 +381,7 @@ fn is_ext_key(k: &str) -> bool {
 
 fn is_extension_definition_id(k: &str) -> bool {
     k.strip_prefix("extension-definition--").is_some()
-        && crate::StixId::parse(k).is_ok_and(|id| crate::rules::uuid_is_rfc4122(&id))
+        && crate::id::IdRef::parse(k).is_ok_and(|id| crate::rules::uuid_is_rfc4122(&id))
 }
 
 /// The `extensions` dictionary of a 2.1 object.
@@ -567,7 +603,7 @@ fn is_selector(s: &str, v21: bool) -> bool {
     })
 }
 
-fn granular_markings(obj: &Object<'_>, ty: Option<&str>, ctx: &mut Ctx) {
+fn granular_markings(obj: &Fields<'_, '_>, ty: Option<&str>, ctx: &mut Ctx) {
     let Some(v) = obj.get("granular_markings") else {
         return;
     };
@@ -607,7 +643,7 @@ fn granular_markings(obj: &Object<'_>, ty: Option<&str>, ctx: &mut Ctx) {
                     sel,
                 );
             }
-            if !selector_resolves(obj, s) {
+            if !selector_resolves(obj.obj, s) {
                 ctx.error(
                     &sp,
                     "Selector does not select a property of this object",
@@ -648,7 +684,7 @@ fn selector_resolves(obj: &Object<'_>, selector: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 // marking-definition.json (and its 2.0 form).
 
-fn marking_definition(obj: &Object<'_>, ctx: &mut Ctx) {
+fn marking_definition(obj: &Fields<'_, '_>, ctx: &mut Ctx) {
     if let Some(refs) = obj.get("object_marking_refs").and_then(Json::as_array) {
         let root = Path::Root("object_marking_refs");
         for (i, r) in refs.iter().enumerate() {
@@ -704,7 +740,7 @@ fn marking_definition(obj: &Object<'_>, ctx: &mut Ctx) {
     }
 }
 
-fn tlp_marking_ok(obj: &Object<'_>, v21: bool) -> bool {
+fn tlp_marking_ok(obj: &Fields<'_, '_>, v21: bool) -> bool {
     let allowed: &[&str] = if v21 {
         &[
             "type",
@@ -752,7 +788,7 @@ fn tlp_marking_ok(obj: &Object<'_>, v21: bool) -> bool {
 // ---------------------------------------------------------------------------------------------
 // language-content.json and the language_contents MUST; extension-definition.json.
 
-fn language_content(obj: &Object<'_>, ctx: &mut Ctx) {
+fn language_content(obj: &Fields<'_, '_>, ctx: &mut Ctx) {
     let Some(v) = obj.get("contents") else { return };
     let Some(o) = v.as_object() else { return };
     let root = Path::Root("contents");
@@ -782,7 +818,7 @@ fn language_content(obj: &Object<'_>, ctx: &mut Ctx) {
     }
 }
 
-fn extension_definition(obj: &Object<'_>, ctx: &mut Ctx) {
+fn extension_definition(obj: &Fields<'_, '_>, ctx: &mut Ctx) {
     let toplevel = obj
         .get("extension_types")
         .and_then(Json::as_array)
@@ -837,7 +873,7 @@ mod tests {
         assert!(!is_general_key_21("9ome_custom_stuff"));
         assert!(!is_general_key_21("ab"));
         assert!(is_bin_key("payload_bin"));
-        assert!(is_suffixed_key("magic_number_hex", "_hex"));
+        assert!(is_suffixed_key("magic_number_hex", b"_hex"));
         assert!(is_ext_key("archive-ext"));
         assert!(!is_ext_key("x-foobar"));
     }

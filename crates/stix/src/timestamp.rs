@@ -47,21 +47,23 @@ impl Timestamp {
         if b.len() < 20 {
             return Err(TimestampError::Format);
         }
-        let num = |r: std::ops::Range<usize>| -> Result<u32, TimestampError> {
-            let mut v = 0u32;
-            for &c in &b[r] {
-                if !c.is_ascii_digit() {
-                    return Err(TimestampError::Format);
-                }
-                v = v * 10 + u32::from(c - b'0');
-            }
-            Ok(v)
-        };
         if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
             return Err(TimestampError::Format);
         }
-        let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-        let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        // The fourteen digits, checked as three words with the separators read as `0`: bytes
+        // 0..8 (`YYYY-MM-`), 8..16 (`DDThh:mm`) and 11..19 (`hh:mm:ss`).
+        let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+        const SEP_0: u64 = 0xFF00_00FF_0000_0000;
+        const SEP_1: u64 = 0x0000_FF00_00FF_0000;
+        const ZEROS: u64 = 0x3030_3030_3030_3030;
+        let digits = |w: u64, sep: u64| all_digits((w & !sep) | (ZEROS & sep));
+        if !(digits(word(0), SEP_0) && digits(word(8), SEP_1) && digits(word(11), SEP_1)) {
+            return Err(TimestampError::Format);
+        }
+        let d = |i: usize| u32::from(b[i] - b'0');
+        let year = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3);
+        let (month, day) = (d(5) * 10 + d(6), d(8) * 10 + d(9));
+        let (hour, minute, second) = (d(11) * 10 + d(12), d(14) * 10 + d(15), d(17) * 10 + d(18));
         let mut i = 19;
         let mut nanos = 0u32;
         let mut digits = 0u8;
@@ -79,7 +81,19 @@ impl Timestamp {
                 return Err(TimestampError::Format);
             }
             digits = n as u8;
-            nanos *= 10u32.pow(9 - n as u32);
+            const SCALE: [u32; 10] = [
+                1_000_000_000,
+                100_000_000,
+                10_000_000,
+                1_000_000,
+                100_000,
+                10_000,
+                1_000,
+                100,
+                10,
+                1,
+            ];
+            nanos *= SCALE[n];
         }
         let offset_secs: i64 = match &b[i..] {
             b"Z" => 0,
@@ -202,6 +216,17 @@ fn is_leap(y: u32) -> bool {
     (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
 }
 
+/// Whether all eight bytes of `w` are ASCII digits.
+fn all_digits(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES * 0x80;
+    // For bytes below 0x80, adding 0x50 sets a byte's high bit exactly when it is >= '0', and
+    // adding 0x46 exactly when it is > '9'; no addition carries into the next byte.
+    let ge0 = w.wrapping_add(ONES * 0x50);
+    let gt9 = w.wrapping_add(ONES * 0x46);
+    w & HIGH == 0 && ge0 & !gt9 & HIGH == HIGH
+}
+
 fn days_in_month(y: u32, m: u32) -> u32 {
     match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -239,6 +264,28 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digit_words_agree_with_byte_checks() {
+        let good = *b"2016-05-12T08:17:27.000Z";
+        assert!(Timestamp::parse(std::str::from_utf8(&good).unwrap()).is_ok());
+        let digit_at = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
+        for i in 0..19 {
+            for c in 0u8..128 {
+                let mut b = good;
+                b[i] = c;
+                let s = std::str::from_utf8(&b).unwrap();
+                let shape_ok = if digit_at.contains(&i) {
+                    c.is_ascii_digit()
+                } else {
+                    c == good[i]
+                };
+                if !shape_ok {
+                    assert_eq!(Timestamp::parse(s), Err(TimestampError::Format), "{s}");
+                }
+            }
+        }
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -12,7 +12,7 @@ static LABELS: Ty = Ty::List(&STR);
 
 pub(crate) static INDICATOR: TypeDef = TypeDef {
     name: "indicator",
-    props: &[
+    props: &table(&[
         p("name", &STR),
         p("description", &STR),
         r("labels", &LABELS),
@@ -20,48 +20,48 @@ pub(crate) static INDICATOR: TypeDef = TypeDef {
         r("valid_from", &TS),
         p("valid_until", &TS),
         p("kill_chain_phases", &t21::KILL_CHAIN_PHASES),
-    ],
+    ]),
     extra: Some(crate::extra::indicator),
 };
 
 pub(crate) static MALWARE: TypeDef = TypeDef {
     name: "malware",
-    props: &[
+    props: &table(&[
         r("name", &STR),
         p("description", &STR),
         r("labels", &LABELS),
         p("kill_chain_phases", &t21::KILL_CHAIN_PHASES),
-    ],
+    ]),
     extra: None,
 };
 
 pub(crate) static IDENTITY: TypeDef = TypeDef {
     name: "identity",
-    props: &[
+    props: &table(&[
         r("name", &STR),
         p("description", &STR),
         r("identity_class", &STR),
         p("sectors", &LIST_STR),
         p("contact_information", &STR),
-    ],
+    ]),
     extra: None,
 };
 
 pub(crate) static REPORT: TypeDef = TypeDef {
     name: "report",
-    props: &[
+    props: &table(&[
         r("name", &STR),
         p("description", &STR),
         r("labels", &LABELS),
         r("published", &TS),
         r("object_refs", &LIST_ANY_REF),
-    ],
+    ]),
     extra: None,
 };
 
 pub(crate) static THREAT_ACTOR: TypeDef = TypeDef {
     name: "threat-actor",
-    props: &[
+    props: &table(&[
         r("name", &STR),
         p("description", &STR),
         r("labels", &LABELS),
@@ -73,25 +73,25 @@ pub(crate) static THREAT_ACTOR: TypeDef = TypeDef {
         p("primary_motivation", &STR),
         p("secondary_motivations", &LIST_STR),
         p("personal_motivations", &LIST_STR),
-    ],
+    ]),
     extra: None,
 };
 
 pub(crate) static TOOL: TypeDef = TypeDef {
     name: "tool",
-    props: &[
+    props: &table(&[
         r("name", &STR),
         p("description", &STR),
         r("labels", &LABELS),
         p("kill_chain_phases", &t21::KILL_CHAIN_PHASES),
         p("tool_version", &STR),
-    ],
+    ]),
     extra: None,
 };
 
 pub(crate) static OBSERVED_DATA: TypeDef = TypeDef {
     name: "observed-data",
-    props: &[
+    props: &table(&[
         r("first_observed", &TS),
         r("last_observed", &TS),
         r(
@@ -102,13 +102,13 @@ pub(crate) static OBSERVED_DATA: TypeDef = TypeDef {
             },
         ),
         r("objects", &DICT),
-    ],
+    ]),
     extra: Some(crate::extra::observed_data),
 };
 
 pub(crate) static MARKING_DEFINITION: TypeDef = TypeDef {
     name: "marking-definition",
-    props: &[r("definition_type", &STR), r("definition", &DICT)],
+    props: &table(&[r("definition_type", &STR), r("definition", &DICT)]),
     extra: Some(crate::extra::marking_definition),
 };
 
@@ -121,18 +121,18 @@ static RELATIONSHIP_END: Ty =
 
 pub(crate) static RELATIONSHIP: TypeDef = TypeDef {
     name: "relationship",
-    props: &[
+    props: &table(&[
         r("relationship_type", &t21::RELATIONSHIP_TYPE),
         p("description", &STR),
         r("source_ref", &RELATIONSHIP_END),
         r("target_ref", &RELATIONSHIP_END),
-    ],
+    ]),
     extra: None,
 };
 
 pub(crate) static SIGHTING: TypeDef = TypeDef {
     name: "sighting",
-    props: &[
+    props: &table(&[
         p("description", &STR),
         p("first_seen", &TS),
         p("last_seen", &TS),
@@ -147,7 +147,7 @@ pub(crate) static SIGHTING: TypeDef = TypeDef {
         p("observed_data_refs", &Ty::List(&OBSERVED_DATA_REF)),
         p("where_sighted_refs", &Ty::List(&WHERE_SIGHTED_REF)),
         p("summary", &BOOL),
-    ],
+    ]),
     extra: Some(crate::extra::sighting),
 };
 

@@ -98,71 +98,71 @@ static EXTENSION_TYPE: Ty = Ty::Enum(vocab::EXTENSION_TYPE);
 
 pub(crate) static ATTACK_PATTERN: TypeDef = TypeDef {
     name: "attack-pattern",
-    props: &[
+    props: &table(&[
         r("name", &STR),
         p("description", &STR),
         p("aliases", &LIST_STR),
         p("kill_chain_phases", &KILL_CHAIN_PHASES),
-    ],
+    ]),
     extra: None,
 };
 
 pub(crate) static CAMPAIGN: TypeDef = TypeDef {
     name: "campaign",
-    props: &[
+    props: &table(&[
         r("name", &STR),
         p("description", &STR),
         p("aliases", &LIST_STR),
         p("first_seen", &TS),
         p("last_seen", &TS),
         p("objective", &STR),
-    ],
+    ]),
     extra: Some(crate::extra::first_last_seen),
 };
 
 pub(crate) static COURSE_OF_ACTION: TypeDef = TypeDef {
     name: "course-of-action",
-    props: &[r("name", &STR), p("description", &STR), p("action", &ANY)],
+    props: &table(&[r("name", &STR), p("description", &STR), p("action", &ANY)]),
     extra: None,
 };
 
 pub(crate) static GROUPING: TypeDef = TypeDef {
     name: "grouping",
-    props: &[
+    props: &table(&[
         p("name", &STR),
         p("description", &STR),
         r("context", &GROUPING_CONTEXT),
         r("object_refs", &LIST_ANY_REF),
-    ],
+    ]),
     extra: None,
 };
 
 pub(crate) static IDENTITY: TypeDef = TypeDef {
     name: "identity",
-    props: &[
+    props: &table(&[
         r("name", &STR),
         p("description", &STR),
         p("roles", &LIST_STR),
         p("identity_class", &IDENTITY_CLASS),
         p("sectors", &LIST_STR),
         p("contact_information", &STR),
-    ],
+    ]),
     extra: None,
 };
 
 pub(crate) static INCIDENT: TypeDef = TypeDef {
     name: "incident",
-    props: &[
+    props: &table(&[
         r("name", &STR),
         p("description", &STR),
         p("kill_chain_phases", &KILL_CHAIN_PHASES),
-    ],
+    ]),
     extra: None,
 };
 
 pub(crate) static INDICATOR: TypeDef = TypeDef {
     name: "indicator",
-    props: &[
+    props: &table(&[
         p("name", &STR),
         p("description", &STR),
         p("indicator_types", &INDICATOR_TYPES),
@@ -172,13 +172,13 @@ pub(crate) static INDICATOR: TypeDef = TypeDef {
         r("valid_from", &TS),
         p("valid_until", &TS),
         p("kill_chain_phases", &KILL_CHAIN_PHASES),
-    ],
+    ]),
     extra: Some(crate::extra::indicator),
 };
 
 pub(crate) static INFRASTRUCTURE: TypeDef = TypeDef {
     name: "infrastructure",
-    props: &[
+    props: &table(&[
         r("name", &STR),
         p("description", &STR),
         p("infrastructure_types", &LIST_STR),
@@ -186,13 +186,13 @@ pub(crate) static INFRASTRUCTURE: TypeDef = TypeDef {
         p("kill_chain_phases", &KILL_CHAIN_PHASES),
         p("first_seen", &TS),
         p("last_seen", &TS),
-    ],
+    ]),
     extra: Some(crate::extra::first_last_seen),
 };
 
 pub(crate) static INTRUSION_SET: TypeDef = TypeDef {
     name: "intrusion-set",
-    props: &[
+    props: &table(&[
         r("name", &STR),
         p("description", &STR),
         p("aliases", &LIST_STR),
@@ -202,13 +202,13 @@ pub(crate) static INTRUSION_SET: TypeDef = TypeDef {
         p("resource_level", &STR),
         p("primary_motivation", &STR),
         p("secondary_motivations", &LIST_STR),
-    ],
+    ]),
     extra: Some(crate::extra::first_last_seen),
 };
 
 pub(crate) static LOCATION: TypeDef = TypeDef {
     name: "location",
-    props: &[
+    props: &table(&[
         p("name", &STR),
         p("description", &STR),
         p("latitude", &LATITUDE),
@@ -220,13 +220,13 @@ pub(crate) static LOCATION: TypeDef = TypeDef {
         p("city", &STR),
         p("street_address", &STR),
         p("postal_code", &STR),
-    ],
+    ]),
     extra: Some(crate::extra::location),
 };
 
 pub(crate) static MALWARE: TypeDef = TypeDef {
     name: "malware",
-    props: &[
+    props: &table(&[
         p("name", &STR),
         p("description", &STR),
         p("malware_types", &LIST_STR),
@@ -240,13 +240,13 @@ pub(crate) static MALWARE: TypeDef = TypeDef {
         p("implementation_languages", &LIST_STR),
         p("capabilities", &LIST_STR),
         p("sample_refs", &LIST_STR),
-    ],
+    ]),
     extra: Some(crate::extra::malware),
 };
 
 pub(crate) static MALWARE_ANALYSIS: TypeDef = TypeDef {
     name: "malware-analysis",
-    props: &[
+    props: &table(&[
         r("product", &STR),
         p("version", &STR),
         p("host_vm_ref", &SOFTWARE_REF),
@@ -263,59 +263,59 @@ pub(crate) static MALWARE_ANALYSIS: TypeDef = TypeDef {
         p("result", &MALWARE_RESULT),
         p("analysis_sco_refs", &LIST_ANY_REF),
         p("sample_ref", &SAMPLE_REF),
-    ],
+    ]),
     extra: Some(crate::extra::malware_analysis),
 };
 
 pub(crate) static NOTE: TypeDef = TypeDef {
     name: "note",
-    props: &[
+    props: &table(&[
         p("abstract", &STR),
         r("content", &STR),
         p("authors", &LIST_STR),
         r("object_refs", &LIST_ANY_REF),
-    ],
+    ]),
     extra: None,
 };
 
 pub(crate) static OBSERVED_DATA: TypeDef = TypeDef {
     name: "observed-data",
-    props: &[
+    props: &table(&[
         r("first_observed", &TS),
         r("last_observed", &TS),
         r("number_observed", &NUMBER_OBSERVED),
         p("objects", &DICT),
         p("object_refs", &SCO_REF_LIST),
-    ],
+    ]),
     extra: Some(crate::extra::observed_data),
 };
 
 pub(crate) static OPINION_DEF: TypeDef = TypeDef {
     name: "opinion",
-    props: &[
+    props: &table(&[
         p("explanation", &STR),
         p("authors", &LIST_STR),
         r("opinion", &OPINION),
         r("object_refs", &LIST_ANY_REF),
-    ],
+    ]),
     extra: None,
 };
 
 pub(crate) static REPORT: TypeDef = TypeDef {
     name: "report",
-    props: &[
+    props: &table(&[
         r("name", &STR),
         p("description", &STR),
         p("report_types", &LIST_STR),
         r("published", &TS),
         r("object_refs", &LIST_ANY_REF),
-    ],
+    ]),
     extra: None,
 };
 
 pub(crate) static THREAT_ACTOR: TypeDef = TypeDef {
     name: "threat-actor",
-    props: &[
+    props: &table(&[
         r("name", &STR),
         p("description", &STR),
         p("threat_actor_types", &LIST_STR),
@@ -329,45 +329,45 @@ pub(crate) static THREAT_ACTOR: TypeDef = TypeDef {
         p("primary_motivation", &STR),
         p("secondary_motivations", &LIST_STR),
         p("personal_motivations", &LIST_STR),
-    ],
+    ]),
     extra: Some(crate::extra::first_last_seen),
 };
 
 pub(crate) static TOOL: TypeDef = TypeDef {
     name: "tool",
-    props: &[
+    props: &table(&[
         r("name", &STR),
         p("description", &STR),
         p("tool_types", &LIST_STR),
         p("aliases", &LIST_STR),
         p("kill_chain_phases", &KILL_CHAIN_PHASES),
         p("tool_version", &STR),
-    ],
+    ]),
     extra: None,
 };
 
 pub(crate) static VULNERABILITY: TypeDef = TypeDef {
     name: "vulnerability",
-    props: &[r("name", &STR), p("description", &STR)],
+    props: &table(&[r("name", &STR), p("description", &STR)]),
     extra: None,
 };
 
 pub(crate) static RELATIONSHIP: TypeDef = TypeDef {
     name: "relationship",
-    props: &[
+    props: &table(&[
         r("relationship_type", &RELATIONSHIP_TYPE),
         p("description", &STR),
         r("source_ref", &RELATIONSHIP_END),
         r("target_ref", &RELATIONSHIP_END),
         p("start_time", &TS),
         p("stop_time", &TS),
-    ],
+    ]),
     extra: Some(crate::extra::relationship),
 };
 
 pub(crate) static SIGHTING: TypeDef = TypeDef {
     name: "sighting",
-    props: &[
+    props: &table(&[
         p("description", &STR),
         p("first_seen", &TS),
         p("last_seen", &TS),
@@ -376,40 +376,40 @@ pub(crate) static SIGHTING: TypeDef = TypeDef {
         p("observed_data_refs", &LIST_OBSERVED_DATA_REF),
         p("where_sighted_refs", &WHERE_SIGHTED),
         p("summary", &BOOL),
-    ],
+    ]),
     extra: Some(crate::extra::sighting),
 };
 
 pub(crate) static MARKING_DEFINITION: TypeDef = TypeDef {
     name: "marking-definition",
-    props: &[
+    props: &table(&[
         p("name", &STR),
         p("definition_type", &STR),
         p("definition", &DICT),
-    ],
+    ]),
     extra: Some(crate::extra::marking_definition),
 };
 
 pub(crate) static LANGUAGE_CONTENT: TypeDef = TypeDef {
     name: "language-content",
-    props: &[
+    props: &table(&[
         r("object_ref", &LANGUAGE_CONTENT_OBJECT_REF),
         p("object_modified", &TS),
         r("contents", &DICT),
-    ],
+    ]),
     extra: None,
 };
 
 pub(crate) static EXTENSION_DEFINITION: TypeDef = TypeDef {
     name: "extension-definition",
-    props: &[
+    props: &table(&[
         r("name", &STR),
         p("description", &STR),
         r("schema", &STR),
         r("version", &STR),
         r("extension_types", &EXTENSION_TYPES),
         p("extension_properties", &LIST_STR),
-    ],
+    ]),
     extra: None,
 };
 

@@ -1466,7 +1466,7 @@ fn uuid_musts(obj: &Object<'_>, ty: &str, ctx: &mut Ctx) {
         return;
     }
     let Some(v) = obj.get("id") else { return };
-    let Some(id) = v.as_str().and_then(|s| crate::StixId::parse(s).ok()) else {
+    let Some(id) = v.as_str().and_then(|s| crate::id::IdRef::parse(s).ok()) else {
         return;
     };
     if id.uuid_version() != 4 {

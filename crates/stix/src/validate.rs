@@ -2,7 +2,7 @@
 //! table, and what the profile says about the rest.
 
 use crate::diag::Diagnostic;
-use crate::id::{is_type_name, StixId};
+use crate::id::{is_type_name, IdRef};
 use crate::json::{Json, Object};
 use crate::rules::*;
 use crate::{strict, types20, types21, types_sco, vocab, Profile, SpecVersion};
@@ -118,7 +118,7 @@ enum Category {
     Bundle,
 }
 
-fn category(ty: &str, obj: &Object<'_>, version: SpecVersion) -> Category {
+fn category(ty: &str, obj: &Fields<'_, '_>, version: SpecVersion) -> Category {
     match ty {
         "marking-definition" => Category::Marking,
         "bundle" => Category::Bundle,
@@ -168,7 +168,7 @@ static GRANULAR_MARKINGS: Ty = Ty::List(&GRANULAR_MARKING);
 static CREATED_BY_REF: Ty = Ty::Ref(&[]);
 
 /// Common properties of versioned objects, beyond id/type/created/modified.
-static COMMON_VERSIONED: &[Prop] = &[
+static COMMON_VERSIONED: Table = table(&[
     p("created_by_ref", &CREATED_BY_REF),
     p("revoked", &BOOL),
     p("labels", &LIST_STR),
@@ -178,22 +178,22 @@ static COMMON_VERSIONED: &[Prop] = &[
     p("object_marking_refs", &MARKING_REFS),
     p("granular_markings", &GRANULAR_MARKINGS),
     p("extensions", &DICT),
-];
+]);
 
-static COMMON_MARKING: &[Prop] = &[
+static COMMON_MARKING: Table = table(&[
     p("created_by_ref", &CREATED_BY_REF),
     p("external_references", &EXTERNAL_REFERENCES),
     p("object_marking_refs", &MARKING_REFS),
     p("granular_markings", &GRANULAR_MARKINGS),
     p("extensions", &DICT),
-];
+]);
 
-static COMMON_OBSERVABLE: &[Prop] = &[
+static COMMON_OBSERVABLE: Table = table(&[
     p("object_marking_refs", &MARKING_REFS),
     p("granular_markings", &GRANULAR_MARKINGS),
     p("defanged", &BOOL),
     p("extensions", &DICT),
-];
+]);
 
 /// Every problem of `obj` read as `version` under `profile`.
 fn check(obj: &Object<'_>, profile: Profile, version: SpecVersion) -> Vec<Diagnostic> {
@@ -201,11 +201,29 @@ fn check(obj: &Object<'_>, profile: Profile, version: SpecVersion) -> Vec<Diagno
         profile,
         version,
         errors: Vec::new(),
+        parsed: [None; 4],
+        parsed_count: 0,
     };
+    let mut fields = Fields::new(obj);
+    let obj = &mut fields;
     let ty = check_type(obj, &mut ctx);
-    let category = ty
-        .map(|t| category(t, obj, version))
-        .unwrap_or(Category::Versioned);
+    let def = ty.and_then(|ty| {
+        let table = match version {
+            SpecVersion::V21 => types21::TYPES,
+            SpecVersion::V20 => types20::TYPES,
+        };
+        table.iter().find(|d| d.name == ty)
+    });
+    if let Some(def) = def {
+        obj.find_own(def.props);
+    }
+    let obj = &*obj;
+    let category = match (ty, def) {
+        // A type with a table is a domain, relationship or meta object of the version.
+        (Some(t), Some(_)) if t != "marking-definition" => Category::Versioned,
+        (Some(t), _) => category(t, obj, version),
+        (None, _) => Category::Versioned,
+    };
     check_id(obj, ty, &mut ctx);
     check_spec_version(obj, category, &mut ctx);
     match category {
@@ -222,14 +240,14 @@ fn check(obj: &Object<'_>, profile: Profile, version: SpecVersion) -> Vec<Diagno
                     );
                 }
             }
-            check_props(obj, COMMON_VERSIONED, None, &mut ctx);
+            obj.check_common(&COMMON_VERSIONED, &mut ctx);
         }
         Category::Marking => {
             required_timestamp(obj, "created", &mut ctx);
-            check_props(obj, COMMON_MARKING, None, &mut ctx);
+            obj.check_common(&COMMON_MARKING, &mut ctx);
         }
         Category::Observable => {
-            check_props(obj, COMMON_OBSERVABLE, None, &mut ctx);
+            obj.check_common(&COMMON_OBSERVABLE, &mut ctx);
         }
         Category::Bundle => {
             let v = obj.get("type").expect("type was read");
@@ -240,16 +258,10 @@ fn check(obj: &Object<'_>, profile: Profile, version: SpecVersion) -> Vec<Diagno
             );
         }
     }
-    if let Some(ty) = ty {
-        let table = match version {
-            SpecVersion::V21 => types21::TYPES,
-            SpecVersion::V20 => types20::TYPES,
-        };
-        if let Some(def) = table.iter().find(|d| d.name == ty) {
-            check_props(obj, def.props, None, &mut ctx);
-            if let Some(extra) = def.extra {
-                extra(obj, &mut ctx);
-            }
+    if let Some(def) = def {
+        obj.check_own(&mut ctx);
+        if let Some(extra) = def.extra {
+            extra(obj, &mut ctx);
         }
     }
     if ctx.strict() {
@@ -261,7 +273,7 @@ fn check(obj: &Object<'_>, profile: Profile, version: SpecVersion) -> Vec<Diagno
         strict::check(obj, ty, core, &mut ctx);
         if let Some(ty) = ty {
             if category == Category::Observable && ctx.v21() {
-                types_sco::check(obj, ty, None, &mut ctx);
+                types_sco::check(obj.obj, ty, None, &mut ctx);
             }
             if ty == "observed-data" {
                 if let Some(objects) = obj.get("objects") {
@@ -273,7 +285,7 @@ fn check(obj: &Object<'_>, profile: Profile, version: SpecVersion) -> Vec<Diagno
     ctx.errors
 }
 
-fn check_type<'o>(obj: &'o Object<'_>, ctx: &mut Ctx) -> Option<&'o str> {
+fn check_type<'o>(obj: &Fields<'o, '_>, ctx: &mut Ctx) -> Option<&'o str> {
     let Some(v) = obj.get("type") else {
         ctx.missing(&Path::Root("type"));
         return None;
@@ -328,7 +340,7 @@ fn strict_type_name(ty: &str, version: SpecVersion) -> bool {
     first_ok && body.split('-').all(segment_ok)
 }
 
-fn check_id(obj: &Object<'_>, ty: Option<&str>, ctx: &mut Ctx) {
+fn check_id(obj: &Fields<'_, '_>, ty: Option<&str>, ctx: &mut Ctx) {
     let Some(v) = obj.get("id") else {
         ctx.missing(&Path::Root("id"));
         return;
@@ -337,7 +349,7 @@ fn check_id(obj: &Object<'_>, ty: Option<&str>, ctx: &mut Ctx) {
         ctx.error(&Path::Root("id"), "Must be a string", v);
         return;
     };
-    match StixId::parse(s) {
+    match IdRef::parse(s) {
         Ok(id) => {
             // The strict profile, like the reference validator, ties the id to the type only
             // for types STIX defines.
@@ -360,7 +372,7 @@ fn check_id(obj: &Object<'_>, ty: Option<&str>, ctx: &mut Ctx) {
     }
 }
 
-fn check_spec_version(obj: &Object<'_>, category: Category, ctx: &mut Ctx) {
+fn check_spec_version(obj: &Fields<'_, '_>, category: Category, ctx: &mut Ctx) {
     match (obj.get("spec_version"), ctx.version) {
         (Some(v), SpecVersion::V21) => {
             check_value(v, &SPEC_VERSION, &Path::Root("spec_version"), ctx)
@@ -382,7 +394,7 @@ fn check_spec_version(obj: &Object<'_>, category: Category, ctx: &mut Ctx) {
 }
 
 fn required_timestamp(
-    obj: &Object<'_>,
+    obj: &Fields<'_, '_>,
     key: &'static str,
     ctx: &mut Ctx,
 ) -> Option<crate::Timestamp> {
@@ -391,6 +403,32 @@ fn required_timestamp(
         None => {
             ctx.missing(&Path::Root(key));
             None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `check` takes a type with a table for a versioned object without asking `category`.
+    #[test]
+    fn typed_tables_are_neither_observables_nor_bundles() {
+        for version in [SpecVersion::V21, SpecVersion::V20] {
+            let table = match version {
+                SpecVersion::V21 => types21::TYPES,
+                SpecVersion::V20 => types20::TYPES,
+            };
+            for d in table {
+                let obj = Object::default();
+                let fields = Fields::new(&obj);
+                let expected = if d.name == "marking-definition" {
+                    Category::Marking
+                } else {
+                    Category::Versioned
+                };
+                assert!(category(d.name, &fields, version) == expected, "{}", d.name);
+            }
         }
     }
 }
