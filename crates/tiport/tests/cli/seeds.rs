@@ -105,3 +105,53 @@ fn strict_profile_refuses_what_compatible_accepts_from_the_seeds() {
         );
     }
 }
+
+/// STIX 2.0 as real feeds send it: a 2.0 bundle's members are 2.0, and an object without
+/// `spec_version` that is only valid as 2.0 is read as 2.0 (and counted as such).
+#[test]
+fn stix_20_objects_are_accepted_and_recognised() {
+    let indicator20 = json!({
+        "type": "indicator",
+        "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+        "created": "2016-04-06T20:03:48.000Z",
+        "modified": "2016-04-06T20:03:48.000Z",
+        "labels": ["malicious-activity"],
+        "pattern": "[ipv4-addr:value = '198.51.100.1']",
+        "valid_from": "2016-01-01T00:00:00Z"
+    });
+    let bare = json!([indicator20.clone()]);
+    let out = run(
+        &["validate", "-", "--format", "json"],
+        Some(bare.to_string().as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("1 valid, 0 invalid, 1 read as STIX 2.0"),
+        "{}",
+        stderr(&out)
+    );
+    // Written out, because a bundle declares its version before its objects (json! would sort
+    // the keys).
+    let bundle = format!(
+        r#"{{"type":"bundle","id":"bundle--5d0092c5-5f74-4287-9642-33f4c354e56d","spec_version":"2.0","objects":[{indicator20}]}}"#
+    );
+    let out = run(&["validate", "-", "--strict"], Some(bundle.as_bytes()));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // Without `labels` the object is valid neither as 2.0 nor as 2.1 (no pattern_type).
+    let mut broken = indicator20;
+    broken.as_object_mut().unwrap().remove("labels");
+    let out = run(
+        &["validate", "-", "--output", "json"],
+        Some(json!([broken]).to_string().as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let lines = json_lines(&out);
+    assert!(lines[0]["errorMessages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m
+            .as_str()
+            .unwrap()
+            .starts_with("Error for Property=pattern_type:")));
+}
