@@ -53,8 +53,14 @@ impl<'a> Object<'a> {
         self.members.is_empty()
     }
 
+    /// Sets `key` to `value`, replacing an existing member of that name, so that an object
+    /// built in code keeps the invariant a parsed one has: each name once.
     pub fn insert(&mut self, key: impl Into<Cow<'a, str>>, value: Json<'a>) {
-        self.members.push((key.into(), value));
+        let key = key.into();
+        match self.members.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => *v = value,
+            None => self.members.push((key, value)),
+        }
     }
 }
 
@@ -292,6 +298,16 @@ mod tests {
             Json::String(Cow::Borrowed("x"))
         ));
         assert!(matches!(o.get("b").unwrap(), Json::String(Cow::Owned(_))));
+    }
+
+    #[test]
+    fn insert_replaces_a_member_of_the_same_name() {
+        let mut o = Object::default();
+        o.insert("a", Json::Bool(true));
+        o.insert("b", Json::Null);
+        o.insert("a", Json::Bool(false));
+        assert_eq!(o.len(), 2);
+        assert_eq!(o.get("a"), Some(&Json::Bool(false)));
     }
 
     #[test]

@@ -94,8 +94,6 @@ pub(crate) enum Req {
     No,
     /// Required in both profiles: without it the record cannot be stored meaningfully.
     Yes,
-    /// Required by STIX, but the compatible profile lets it be absent.
-    Strict,
 }
 
 /// The type of a property's value.
@@ -159,18 +157,6 @@ pub(crate) const fn r(name: &'static str, ty: &'static Ty) -> Prop {
         name,
         ty,
         req: Req::Yes,
-    }
-}
-
-// No table uses this yet: every property STIX requires is currently required in both profiles
-// or checked by a type's own rule. It stays so that a table can relax one property for the
-// compatible profile without touching the checker.
-#[allow(dead_code)]
-pub(crate) const fn rs(name: &'static str, ty: &'static Ty) -> Prop {
-    Prop {
-        name,
-        ty,
-        req: Req::Strict,
     }
 }
 
@@ -544,7 +530,7 @@ fn check_prop(prop: &Prop, v: Option<&Json<'_>>, at: Option<&Path<'_>>, ctx: &mu
     match v {
         Some(v) => check_value(v, prop.ty, &here, ctx),
         None => {
-            if prop.req == Req::Yes || (prop.req == Req::Strict && ctx.strict()) {
+            if prop.req == Req::Yes {
                 ctx.missing(&here);
             }
         }
