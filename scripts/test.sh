@@ -31,6 +31,8 @@ mkdir -p "$TIPORT_TEST_DATA"
 gen() { python3 "$TIPORT_SHARED/tools/gen_corpus.py" "$@"; }
 [ -s "$TIPORT_TEST_DATA/stix_2mb_invalid.json" ] || gen json --mb 2 --seed 5 --invalid-rate 0.05 \
   --out "$TIPORT_TEST_DATA/stix_2mb_invalid.json" --manifest "$TIPORT_TEST_DATA/stix_2mb_invalid.manifest.json" 2>/dev/null
+[ -s "$TIPORT_TEST_DATA/indicators_1mb_invalid.manifest.json" ] || gen csv --mb 1 --seed 7 --invalid-rate 0.02 \
+  --out "$TIPORT_TEST_DATA/indicators_1mb_invalid.csv" --manifest "$TIPORT_TEST_DATA/indicators_1mb_invalid.manifest.json" 2>/dev/null
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

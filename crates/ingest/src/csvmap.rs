@@ -169,6 +169,43 @@ pub struct MappedIndicator {
     /// The indicator as compact JSON text, the form the store keeps. It has passed
     /// `stix::validate` with the compatible profile.
     pub json: String,
+    /// The byte range within `json` of `"created":"<now>","modified":"<now>",` (with its
+    /// trailing comma): the only text that differs when the same row is imported again at
+    /// another time. See [`MappedIndicator::content`].
+    pub stamps: std::ops::Range<usize>,
+    /// The values a store indexes, as typed values, so that nobody parses `json` again.
+    pub fields: IndicatorFields,
+}
+
+/// The indexed values of a mapped indicator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndicatorFields {
+    /// `created` and `modified`: the reader's `now`.
+    pub now: Timestamp,
+    pub valid_from: Timestamp,
+    pub valid_until: Option<Timestamp>,
+    pub confidence: Option<u8>,
+    pub revoked: bool,
+    pub tlp: Option<Tlp>,
+    pub labels: Vec<String>,
+}
+
+impl MappedIndicator {
+    /// The JSON before and after [`MappedIndicator::stamps`].
+    ///
+    /// A row's id depends only on workspace, source and pattern, and its `created`/`modified`
+    /// are the time of the import, so importing an unchanged file again yields the same ids
+    /// with new timestamps. Were those stored as they are, each re-import would add a version
+    /// of every indicator that says nothing new. The store instead compares the content, the
+    /// JSON without the two timestamps, with that of the current version: if it is equal the
+    /// row is unchanged and nothing is written, so the first import's `created` (and
+    /// `modified`) stay; only a row whose content changed becomes a new version.
+    pub fn content(&self) -> (&str, &str) {
+        (
+            &self.json[..self.stamps.start],
+            &self.json[self.stamps.end..],
+        )
+    }
 }
 
 /// An invalid row: its cells as read (for the error file) and every problem found.
@@ -618,6 +655,7 @@ pub struct CsvReader<R> {
     header_line: u64,
     scope: IdScope,
     now: String,
+    now_ts: Timestamp,
     next_index: usize,
     /// Comment rows are skipped only directly after the header, before the first data row.
     seen_data: bool,
@@ -655,6 +693,7 @@ impl<R: Read> CsvReader<R> {
             header_line: 1,
             scope,
             now: now.to_string(),
+            now_ts: now,
             next_index: 0,
             seen_data: false,
             done: false,
@@ -820,6 +859,7 @@ impl<R: Read> Iterator for CsvReader<R> {
                 layout: &self.layout,
                 scope: &self.scope,
                 now: &self.now,
+                now_ts: self.now_ts,
             };
             let outcome = row
                 .map(&self.record, &mut self.id_name)
@@ -885,6 +925,7 @@ struct RowCtx<'c> {
     layout: &'c Layout,
     scope: &'c IdScope,
     now: &'c str,
+    now_ts: Timestamp,
 }
 
 /// The cells of one row, read as text.
@@ -1218,8 +1259,53 @@ impl RowCtx<'_> {
             write_json(&tree, &mut out);
             out
         };
-        Ok(MappedIndicator { id, pattern, json })
+        let stamps = stamps_in(&json, self.now);
+        let fields = IndicatorFields {
+            now: self.now_ts,
+            valid_from,
+            valid_until,
+            confidence: confidence.and_then(|c| u8::try_from(c).ok()),
+            revoked: revoked.unwrap_or(false),
+            tlp,
+            labels: match split_list(cells.get(Col::Tags)) {
+                Some(Json::Array(items)) => items
+                    .iter()
+                    .filter_map(|j| j.as_str().map(str::to_owned))
+                    .collect(),
+                _ => Vec::new(),
+            },
+        };
+        Ok(MappedIndicator {
+            id,
+            pattern,
+            json,
+            stamps,
+            fields,
+        })
     }
+}
+
+/// Where `"created":"<now>","modified":"<now>",` lies in a mapped indicator's JSON.
+///
+/// The members before it (`type`, `spec_version`, `id`) are fixed text and a UUID, so the first
+/// `"created":` is the member; the text is checked in full, because a range that missed would
+/// make the store take changed rows for unchanged ones.
+fn stamps_in(json: &str, now: &str) -> std::ops::Range<usize> {
+    const CREATED: &str = "\"created\":\"";
+    const MODIFIED: &str = "\",\"modified\":\"";
+    let start = json.find(CREATED).expect("a mapped indicator has created");
+    let end = start + CREATED.len() + now.len() + MODIFIED.len() + now.len() + 2;
+    assert!(
+        json.get(start..end).is_some_and(|t| {
+            t.strip_prefix(CREATED)
+                .and_then(|t| t.strip_prefix(now))
+                .and_then(|t| t.strip_prefix(MODIFIED))
+                .and_then(|t| t.strip_prefix(now))
+                == Some("\",")
+        }),
+        "created and modified follow each other in {json}"
+    );
+    start..end
 }
 
 /// Parses a timestamp cell, reporting it in the wording `stix` uses for timestamps.
@@ -1542,11 +1628,13 @@ fn registry_key_ok(v: &str) -> bool {
 }
 
 /// Makes a cell safe to open in a spreadsheet: a cell that starts with `=`, `+`, `-`, `@`, a tab
-/// or a carriage return would be read as a formula (CSV injection), so it gets a leading `'`,
-/// which spreadsheets show as text and do not display.
+/// or a carriage return (OWASP's list), or a NUL (which OWASP ASVS 1.2.10 adds), can be read as
+/// a formula (CSV injection), so it gets a leading `'`, which spreadsheets take as "this is
+/// text" and do not display. A cell that already starts with `'` is left alone: it is already
+/// text to a spreadsheet.
 pub fn neutralize_cell(s: &str) -> Cow<'_, str> {
     match s.as_bytes().first() {
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{s}")),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r' | b'\0') => Cow::Owned(format!("'{s}")),
         _ => Cow::Borrowed(s),
     }
 }
@@ -1714,6 +1802,9 @@ mod tests {
         assert_eq!(neutralize_cell("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(neutralize_cell("\tx"), "'\tx");
         assert_eq!(neutralize_cell("\rx"), "'\rx");
+        assert_eq!(neutralize_cell("\0x"), "'\0x");
+        assert!(matches!(neutralize_cell("'=x"), Cow::Borrowed("'=x")));
+        assert!(matches!(neutralize_cell(" =x"), Cow::Borrowed(" =x")));
         assert!(matches!(neutralize_cell("plain"), Cow::Borrowed("plain")));
         assert!(matches!(neutralize_cell(""), Cow::Borrowed("")));
     }

@@ -12,6 +12,8 @@
 //! It does not decide validity (that is `stix`), and it does not store anything.
 
 pub mod csvmap;
+pub mod errorfile;
 pub mod json;
 
-pub use json::{Container, JsonRecords, Limits, ReadError, Record, Shape};
+pub use errorfile::{preview as preview_error_file, ErrorFile};
+pub use json::{minify, Container, JsonRecords, Limits, ReadError, Record, Shape};

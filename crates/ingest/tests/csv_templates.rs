@@ -135,6 +135,64 @@ fn seed_example_maps_to_one_indicator() {
     assert!(stix::validate(&tree, stix::Options::strict(), None).is_valid());
 }
 
+/// The same row imported at two times: the JSON differs only in `created`/`modified`, which
+/// `stamps` covers exactly, so `content()` is equal and the store can tell the row is unchanged.
+#[test]
+fn reimport_at_another_time_has_equal_content() {
+    let text = format!(
+        "{HEADER}\n{}",
+        row(&[
+            ("name", "n \"quoted\""),
+            ("tags", "a,b"),
+            ("confidence", "80"),
+            ("tlpLevel", "amber")
+        ])
+    );
+    let at = |t: &str| -> MappedIndicator {
+        let mut r =
+            CsvReader::new(text.as_bytes(), None, scope(), Timestamp::parse(t).unwrap()).unwrap();
+        let rec = r.next().expect("one row").expect("no fatal error");
+        valid(&rec).clone()
+    };
+    let a = at("2024-05-01T10:00:00.000Z");
+    // Another time, and another length of fraction, so the ranges differ in length too.
+    let b = at("2025-01-02T03:04:05.678901Z");
+    assert_ne!(a.json, b.json);
+    assert_eq!(a.id, b.id);
+    assert_eq!(a.content(), b.content());
+    assert_eq!(
+        &a.json[a.stamps.clone()],
+        r#""created":"2024-05-01T10:00:00.000Z","modified":"2024-05-01T10:00:00.000Z","#
+    );
+    assert_eq!(
+        &b.json[b.stamps.clone()],
+        r#""created":"2025-01-02T03:04:05.678901Z","modified":"2025-01-02T03:04:05.678901Z","#
+    );
+    // Without the range, the rest is the same object minus the two timestamps.
+    let (before, after) = a.content();
+    let rest: Value = serde_json::from_str(&format!("{before}{after}")).unwrap();
+    let mut expected = parsed(&a);
+    let o = expected.as_object_mut().unwrap();
+    o.remove("created");
+    o.remove("modified");
+    assert_eq!(rest, expected);
+
+    // A changed cell is a changed content.
+    let changed = format!(
+        "{HEADER}\n{}",
+        row(&[
+            ("name", "n \"quoted\""),
+            ("tags", "a,b"),
+            ("confidence", "81"),
+            ("tlpLevel", "amber")
+        ])
+    );
+    let mut r = CsvReader::new(changed.as_bytes(), None, scope(), now()).unwrap();
+    let c = valid(&r.next().unwrap().unwrap()).clone();
+    assert_eq!(c.id, a.id);
+    assert_ne!(c.content(), a.content());
+}
+
 #[test]
 fn the_seed_file_itself_if_present_matches_the_copy() {
     let path = shared_dir().join("data/seed-samples/bulk-import-example.csv");

@@ -24,6 +24,7 @@
 //! A record with `spec_version` is read as that version; one inside a container that declares a
 //! version is read as the container's; one with neither is 2.1, unless (in the compatible profile
 //! only) it is valid only as 2.0. The strict profile, like the reference validator, reads it as 2.1.
+//! A record read as 2.0 is stored as 2.1 by appending [`normalized_21_members`] to its text.
 //!
 //! # What this crate does not do
 //!
@@ -34,6 +35,7 @@ mod extra;
 mod hashes;
 mod id;
 pub mod json;
+mod normalize;
 mod registry;
 mod rules;
 mod strict;
@@ -49,6 +51,7 @@ pub use diag::Diagnostic;
 pub use hashes::{canonical_algorithm, hash_value_ok};
 pub use id::{is_type_name, IdError, StixId};
 pub use json::Json;
+pub use normalize::normalized_21_members;
 pub use stix_pattern::{Profile, SpecVersion};
 pub use timestamp::{Timestamp, TimestampError};
 pub use tlp::Tlp;

@@ -9,7 +9,12 @@ use std::cmp::Ordering;
 use std::fmt;
 
 /// An instant with nanosecond resolution, parsed from a STIX timestamp.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Equality, hashing and order are those of the instant: `…:00Z` and `…:00.000Z` are the same
+/// timestamp written with different precision (the precision only affects [`Display`]).
+///
+/// [`Display`]: fmt::Display
+#[derive(Debug, Clone, Copy)]
 pub struct Timestamp {
     /// Seconds since 1970-01-01T00:00:00Z.
     secs: i64,
@@ -144,13 +149,22 @@ impl Timestamp {
         })
     }
 
-    /// The instant `secs` seconds and `nanos` nanoseconds after the epoch, written with
-    /// millisecond precision.
+    /// The instant `secs` seconds and `nanos` nanoseconds after the epoch, written with the
+    /// fewest of 3, 6 or 9 fraction digits that hold it exactly (milliseconds at least, as
+    /// STIX 2.1 recommends for `created` and `modified`).
     pub fn from_unix(secs: i64, nanos: u32) -> Self {
+        let nanos_norm = nanos % 1_000_000_000;
+        let digits = if nanos_norm.is_multiple_of(1_000_000) {
+            3
+        } else if nanos_norm.is_multiple_of(1_000) {
+            6
+        } else {
+            9
+        };
         Timestamp {
             secs: secs + i64::from(nanos / 1_000_000_000),
-            nanos: nanos % 1_000_000_000,
-            digits: 3,
+            nanos: nanos_norm,
+            digits,
         }
     }
 
@@ -176,6 +190,20 @@ impl Timestamp {
         self.secs
             .saturating_mul(1_000_000_000)
             .saturating_add(i64::from(self.nanos))
+    }
+}
+
+impl PartialEq for Timestamp {
+    fn eq(&self, other: &Self) -> bool {
+        (self.secs, self.nanos) == (other.secs, other.nanos)
+    }
+}
+
+impl Eq for Timestamp {}
+
+impl std::hash::Hash for Timestamp {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self.secs, self.nanos).hash(state);
     }
 }
 

@@ -9,6 +9,12 @@ use std::process::ExitCode;
 mod cmd;
 mod progress;
 
+/// mimalloc rather than the system allocator: an import allocates records on the reading
+/// thread and frees them on the store's writer thread, which glibc's allocator serializes on
+/// its arena locks.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tiport",
@@ -26,6 +32,18 @@ enum Command {
     Validate(cmd::validate::Args),
     /// Print an import template (with its comment row explaining the columns).
     Template(cmd::template::Args),
+    /// Import a CSV or JSON file into a workspace.
+    Import(cmd::import::Args),
+    /// Show the records of a workspace's file imports (all, or one by id), one JSON line each.
+    ///
+    /// Each line has the keys of the HTTP API's import record: {"id","source","fileName",
+    /// "format","mode","status","total","imported","invalid","created","finished"}. An import
+    /// whose process died is shown failed, never running.
+    ImportStatus(cmd::import_status::Args),
+    /// Create or list workspaces.
+    Workspace(cmd::workspace::Args),
+    /// Export a workspace's current objects as a STIX bundle or CSV.
+    Export(cmd::export::Args),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +51,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => cmd::validate::run(args),
         Command::Template(args) => cmd::template::run(args),
+        Command::Import(args) => cmd::import::run(args),
+        Command::ImportStatus(args) => cmd::import_status::run(args),
+        Command::Workspace(args) => cmd::workspace::run(args),
+        Command::Export(args) => cmd::export::run(args),
     };
     match result {
         Ok(code) => code,

@@ -24,6 +24,17 @@ pub fn bar(len: Option<u64>, what: &str) -> ProgressBar {
     pb
 }
 
+/// A counter of items (objects exported), drawn on a terminal only.
+pub fn counter(what: &str) -> ProgressBar {
+    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(5));
+    pb.set_style(
+        ProgressStyle::with_template("{msg} {spinner} {pos} objects, {per_sec}")
+            .expect("static template"),
+    );
+    pb.set_message(what.to_owned());
+    pb
+}
+
 /// A reader that reports how much it has read to a progress bar.
 pub struct Counting<R> {
     inner: R,

@@ -5,4 +5,5 @@
 mod bad_input;
 mod differential;
 mod helpers;
+mod import;
 mod seeds;

@@ -1,0 +1,166 @@
+//! The store: one [`Store`] interface and its engines, starting with the embedded one,
+//! [`sqlite::SqliteStore`]. `tests/store.rs` is the conformance suite every engine must pass.
+//!
+//! # Key decision: a blocking interface whose engines own their concurrency
+//!
+//! [`Store`] is a plain, object-safe trait of blocking calls (`Arc<dyn Store>`). Each engine
+//! decides how concurrent callers share it: the SQLite engine has one writer thread fed by a
+//! bounded channel, which runs the writes that arrive together in one transaction (group
+//! commit, so a burst of small uploads costs one fsync, not one each), and a pool of read
+//! connections. The HTTP service calls it from blocking tasks; the CLI calls it directly. A
+//! call that writes returns only once what it wrote is durable.
+//!
+//! A file import is one transaction from its first object to its final status
+//! ([`Store::begin_import`]): the reader pushes batches while the engine writes them on its own
+//! thread, so parsing and writing overlap, and a failure, an abort or a crash at any moment
+//! leaves nothing of the file behind.
+//!
+//! # Versioning
+//!
+//! [`versioning`] holds the rules (newest `modified` is current, older arrivals are history,
+//! repeats are no-ops, revocation is final) as one pure function the engines call.
+//!
+//! # Timestamps
+//!
+//! Timestamps read back as the instants written. One of whole milliseconds (what
+//! [`Timestamp::now`] makes, and most feeds send) reads back equal (`==`) to what was written,
+//! precision included; a finer one may come back with more fraction digits. An object's own
+//! text is its stored JSON, which is kept as given.
+//!
+//! # What this crate does not do
+//!
+//! It does not validate (callers store only what `stix` accepted), parse patterns (callers pass
+//! the [`ObservableKey`]s), read input files or delete them (the retention sweep returns the
+//! paths to delete), or know about HTTP.
+
+mod error;
+pub mod model;
+pub mod sqlite;
+pub mod versioning;
+
+pub use error::StoreError;
+pub use model::*;
+
+use stix::{StixId, Timestamp};
+
+/// The store. See the crate documentation.
+pub trait Store: Send + Sync {
+    // --- Workspaces ---
+
+    /// Creates a workspace; [`StoreError::Conflict`] if the id is taken.
+    fn create_workspace(&self, id: WorkspaceId, name: &str) -> Result<Workspace, StoreError>;
+    fn workspace(&self, id: WorkspaceId) -> Result<Option<Workspace>, StoreError>;
+    fn workspaces(&self) -> Result<Vec<Workspace>, StoreError>;
+
+    // --- Objects ---
+
+    /// Stores `objects` in one transaction, in order, and returns each one's [`Outcome`]; durable
+    /// when it returns. [`StoreError::NotFound`] for an unknown workspace.
+    fn write(
+        &self,
+        workspace: WorkspaceId,
+        provenance: &Provenance,
+        objects: Vec<NewObject>,
+    ) -> Result<Vec<Outcome>, StoreError>;
+
+    /// Starts the transaction of import `import` (which must exist; it becomes `running`, owned
+    /// by `owner`). Nothing it writes is visible to others until [`ImportWriter::commit`].
+    fn begin_import(
+        &self,
+        import: ImportId,
+        owner: &str,
+    ) -> Result<Box<dyn ImportWriter>, StoreError>;
+
+    /// The current version of `id`.
+    fn current(
+        &self,
+        workspace: WorkspaceId,
+        id: &StixId,
+    ) -> Result<Option<StoredObject>, StoreError>;
+    /// Every stored version of `id`, oldest first.
+    fn versions(
+        &self,
+        workspace: WorkspaceId,
+        id: &StixId,
+    ) -> Result<Vec<StoredObject>, StoreError>;
+    /// Calls `each` with the current version of every object that passes `filter`, in id
+    /// order, until it returns `false`.
+    fn scan_current(
+        &self,
+        workspace: WorkspaceId,
+        filter: &ObjectFilter,
+        each: &mut dyn FnMut(StoredObject) -> bool,
+    ) -> Result<(), StoreError>;
+    /// How many objects (ids) and versions the workspace holds.
+    fn count(&self, workspace: WorkspaceId) -> Result<Counts, StoreError>;
+    /// The ids of current indicators one of whose observables is `key` or, for an address, a
+    /// block that contains it; sorted, at most `limit`.
+    fn find_observable(
+        &self,
+        workspace: WorkspaceId,
+        key: &ObservableKey,
+        limit: usize,
+    ) -> Result<Vec<StixId>, StoreError>;
+
+    // --- Import records ---
+
+    /// Records a new import as `queued`.
+    fn create_import(&self, new: &NewImport) -> Result<ImportRecord, StoreError>;
+    fn import(
+        &self,
+        workspace: WorkspaceId,
+        id: ImportId,
+    ) -> Result<Option<ImportRecord>, StoreError>;
+    fn imports(
+        &self,
+        workspace: WorkspaceId,
+        sort: ImportSort,
+        order: Order,
+    ) -> Result<Vec<ImportRecord>, StoreError>;
+    /// Ends an import that never began its transaction (or whose transaction was lost).
+    fn finish_import(&self, id: ImportId, finish: &ImportFinish) -> Result<(), StoreError>;
+    /// Marks `failed` every `queued` or `running` import whose owner `is_gone` (a crashed
+    /// process); returns how many.
+    fn fail_abandoned_imports(
+        &self,
+        is_gone: &dyn Fn(&str) -> bool,
+        now: Timestamp,
+    ) -> Result<u64, StoreError>;
+    /// Applies the retention periods as of `now`.
+    fn sweep(&self, now: Timestamp, retention: &Retention) -> Result<Swept, StoreError>;
+
+    // --- Principals and roles ---
+
+    /// Creates a principal; [`StoreError::Conflict`] if the id is taken.
+    fn create_principal(&self, principal: &Principal) -> Result<(), StoreError>;
+    fn principal(&self, id: &str) -> Result<Option<Principal>, StoreError>;
+    /// Grants `role` on `workspace`, replacing any role the principal had there.
+    fn assign_role(
+        &self,
+        workspace: WorkspaceId,
+        principal: &str,
+        role: Role,
+    ) -> Result<(), StoreError>;
+    fn role(&self, workspace: WorkspaceId, principal: &str) -> Result<Option<Role>, StoreError>;
+}
+
+/// The transaction of one file import. Dropping it without [`commit`](Self::commit) rolls
+/// back everything it wrote.
+pub trait ImportWriter: Send {
+    /// Queues objects for writing; returns as soon as the engine has room, so the caller keeps
+    /// parsing while they are written.
+    fn push(&mut self, objects: Vec<NewObject>) -> Result<(), StoreError>;
+    /// Waits until every pushed object is written (still uncommitted) and returns the totals.
+    fn flush(&mut self) -> Result<WriteSummary, StoreError>;
+    /// Commits the objects and the import's final record together, durably.
+    fn commit(self: Box<Self>, finish: &ImportFinish) -> Result<(), StoreError>;
+    /// Rolls back every object, then records `finish`.
+    fn abort(self: Box<Self>, finish: &ImportFinish) -> Result<(), StoreError>;
+}
+
+/// Object totals of a workspace.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub objects: u64,
+    pub versions: u64,
+}

@@ -1,0 +1,482 @@
+//! The values that cross the [`crate::Store`] interface.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use stix::{StixId, Timestamp, Tlp};
+use uuid::Uuid;
+
+macro_rules! uuid_newtype {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// A new random identifier.
+            pub fn random() -> Self {
+                $name(Uuid::new_v4())
+            }
+
+            /// Parses the hyphenated form (any case); braces, URNs and other spellings are
+            /// refused so that one identifier has one text.
+            pub fn parse(s: &str) -> Result<Self, ParseIdError> {
+                let u = Uuid::try_parse(s).map_err(|_| ParseIdError { what: $what, text: s.into() })?;
+                if s.len() != 36 {
+                    return Err(ParseIdError { what: $what, text: s.into() });
+                }
+                Ok($name(u))
+            }
+
+            pub fn from_uuid(u: Uuid) -> Self {
+                $name(u)
+            }
+
+            pub fn as_uuid(&self) -> &Uuid {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0.hyphenated(), f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ParseIdError;
+            fn from_str(s: &str) -> Result<Self, ParseIdError> {
+                Self::parse(s)
+            }
+        }
+    };
+}
+
+uuid_newtype!(
+    /// A workspace: the unit of isolation. No query, import or error file crosses workspaces.
+    WorkspaceId,
+    "workspace id"
+);
+uuid_newtype!(
+    /// A file import.
+    ImportId,
+    "import id"
+);
+
+/// An identifier that is not a hyphenated UUID.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} must be a UUID such as 3fa85f64-5717-4562-b3fc-2c963f66afa6, not {text:?}")]
+pub struct ParseIdError {
+    what: &'static str,
+    text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub created: Timestamp,
+}
+
+/// Where stored objects came from: the source every object of a write is stamped with (the
+/// upload's `sourcesystem` or the import's source) and the import or request that wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    pub source: String,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Import(ImportId),
+    /// An upload request, by the id the service gave it.
+    Request(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Import(id) => write!(f, "import:{id}"),
+            Origin::Request(id) => write!(f, "request:{id}"),
+        }
+    }
+}
+
+impl Origin {
+    pub fn parse(s: &str) -> Option<Origin> {
+        if let Some(id) = s.strip_prefix("import:") {
+            return ImportId::parse(id).ok().map(Origin::Import);
+        }
+        s.strip_prefix("request:")
+            .map(|id| Origin::Request(id.to_owned()))
+    }
+}
+
+/// What an indicator's pattern lets it be found by.
+///
+/// IP addresses and CIDR blocks are kept as networks (host bits cleared) so that a lookup of one
+/// address finds every block that contains it; every other value is kept in lower case, so the
+/// lookup is exact up to case (domain names, e-mail addresses and hex hashes are case-blind; a
+/// URL differing only in case is found too, which errs toward telling the analyst).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ObservableKey {
+    Ip { network: IpAddr, prefix: u8 },
+    Text(String),
+}
+
+impl ObservableKey {
+    /// An address or a CIDR block; `None` when `prefix` is longer than the address.
+    pub fn ip(addr: IpAddr, prefix: u8) -> Option<ObservableKey> {
+        let network = match addr {
+            IpAddr::V4(a) if prefix <= 32 => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+                IpAddr::V4((u32::from(a) & mask).into())
+            }
+            IpAddr::V6(a) if prefix <= 128 => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+                IpAddr::V6((u128::from(a) & mask).into())
+            }
+            _ => return None,
+        };
+        Some(ObservableKey::Ip { network, prefix })
+    }
+
+    /// Any other value, folded to lower case.
+    pub fn text(value: &str) -> ObservableKey {
+        ObservableKey::Text(value.to_lowercase())
+    }
+
+    /// The key as bytes, ordered so that one family's blocks of one prefix length sort
+    /// together: `4|6, prefix, network` for IPs, `t, value` for text.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            ObservableKey::Ip {
+                network: IpAddr::V4(a),
+                prefix,
+            } => {
+                out.push(4);
+                out.push(*prefix);
+                out.extend_from_slice(&a.octets());
+            }
+            ObservableKey::Ip {
+                network: IpAddr::V6(a),
+                prefix,
+            } => {
+                out.push(6);
+                out.push(*prefix);
+                out.extend_from_slice(&a.octets());
+            }
+            ObservableKey::Text(s) => {
+                out.push(b't');
+                out.extend_from_slice(s.as_bytes());
+            }
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        self.encode(&mut v);
+        v
+    }
+}
+
+/// A content fingerprint: for objects tiport derives itself (CSV rows), whose `modified` is the
+/// time of the import, two imports of an unchanged row have the same fingerprint.
+pub type ContentHash = [u8; 32];
+
+/// An object version to store. Built by the caller from a record that passed validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewObject {
+    /// The caller's index for the record (its `recordIndex`), echoed in rejections.
+    pub record: u64,
+    pub id: StixId,
+    pub modified: Timestamp,
+    pub created: Timestamp,
+    /// The version the record was read as: `"2.1"` or `"2.0"` (a 2.0 record is stored with
+    /// normalized 2.1 members added to its JSON).
+    pub spec_version: &'static str,
+    pub revoked: bool,
+    pub valid_from: Option<Timestamp>,
+    pub valid_until: Option<Timestamp>,
+    pub confidence: Option<u8>,
+    pub tlp: Option<Tlp>,
+    pub labels: Vec<String>,
+    pub observables: Vec<ObservableKey>,
+    /// The object as compact JSON text.
+    pub json: String,
+    /// Set for objects tiport derived itself; see [`Derived`].
+    pub derived: Option<Derived>,
+}
+
+/// An object whose `modified` is the time it was derived (a CSV row), not a version its producer
+/// chose. Such an object is *unchanged*, and nothing is stored, when the current version has the
+/// same [`ContentHash`]; when it did change, the new version keeps the first version's `created`
+/// (STIX requires `created` to be the same in every version): the store rewrites the bytes
+/// `json[created_at]`, which must hold exactly the quoted `created` timestamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Derived {
+    pub content_hash: ContentHash,
+    pub created_at: std::ops::Range<usize>,
+}
+
+/// What became of one object of a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new version was stored; `current` says whether it is now the current one.
+    Stored { current: bool },
+    /// The same `id` and `modified` (or, for a derived object, the same content) was already
+    /// stored; nothing changed.
+    Unchanged,
+    /// Refused by the versioning rules; the message is worded like a validation error.
+    Rejected(String),
+}
+
+/// The totals of a write, with the rejected records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteSummary {
+    pub stored: u64,
+    pub unchanged: u64,
+    /// `(record, message)` for every object the versioning rules refused, in input order.
+    pub rejected: Vec<(u64, String)>,
+}
+
+impl WriteSummary {
+    pub fn add(&mut self, record: u64, outcome: &Outcome) {
+        match outcome {
+            Outcome::Stored { .. } => self.stored += 1,
+            Outcome::Unchanged => self.unchanged += 1,
+            Outcome::Rejected(m) => self.rejected.push((record, m.clone())),
+        }
+    }
+}
+
+/// One stored version, as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredObject {
+    pub id: StixId,
+    pub object_type: String,
+    pub modified: Timestamp,
+    pub created: Timestamp,
+    pub spec_version: String,
+    pub revoked: bool,
+    pub valid_from: Option<Timestamp>,
+    pub valid_until: Option<Timestamp>,
+    pub confidence: Option<u8>,
+    pub tlp: Option<Tlp>,
+    pub labels: Vec<String>,
+    pub source: String,
+    pub origin: Option<Origin>,
+    /// When this version was stored.
+    pub stored: Timestamp,
+    pub current: bool,
+    pub json: String,
+}
+
+/// Which current objects a scan returns. Empty fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectFilter {
+    pub object_type: Option<String>,
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ImportFormat {
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ImportMode {
+    ValidOnly,
+    AllOrNothing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ImportStatus {
+    Queued,
+    Running,
+    Succeeded,
+    PartiallySucceeded,
+    Failed,
+}
+
+macro_rules! text_enum {
+    ($ty:ident { $($variant:ident = $text:literal),* $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $text),* }
+            }
+            pub fn parse(s: &str) -> Option<$ty> {
+                match s { $($text => Some($ty::$variant),)* _ => None }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(ImportFormat { Csv = "csv", Json = "json" });
+text_enum!(ImportMode { ValidOnly = "valid-only", AllOrNothing = "all-or-nothing" });
+text_enum!(ImportStatus {
+    Queued = "queued",
+    Running = "running",
+    Succeeded = "succeeded",
+    PartiallySucceeded = "partially-succeeded",
+    Failed = "failed",
+});
+text_enum!(Role { Contributor = "contributor", Reader = "reader" });
+
+impl ImportStatus {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            ImportStatus::Succeeded | ImportStatus::PartiallySucceeded | ImportStatus::Failed
+        )
+    }
+}
+
+/// A new import, as it is queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewImport {
+    pub id: ImportId,
+    pub workspace: WorkspaceId,
+    pub source: String,
+    pub file_name: String,
+    pub format: ImportFormat,
+    pub mode: ImportMode,
+    /// The kept copy of the file, deleted by the retention sweep.
+    pub file_path: Option<PathBuf>,
+    pub created: Timestamp,
+    /// Who queued it: an import whose owner is gone is failed by
+    /// [`crate::Store::fail_abandoned_imports`].
+    pub owner: String,
+}
+
+/// How an import ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportFinish {
+    pub status: ImportStatus,
+    pub total: u64,
+    /// Valid records now in the store: newly stored or already there unchanged.
+    pub imported: u64,
+    pub invalid: u64,
+    /// Of `imported`, those that were already stored.
+    pub unchanged: u64,
+    /// Of `imported`, STIX 2.0 records stored with normalized 2.1 members.
+    pub upgraded: u64,
+    /// Why the import failed as a whole (an unreadable file, an interruption), if it did.
+    pub message: Option<String>,
+    pub error_path: Option<PathBuf>,
+    pub finished: Timestamp,
+}
+
+/// An import record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRecord {
+    pub id: ImportId,
+    pub workspace: WorkspaceId,
+    pub source: String,
+    pub file_name: String,
+    pub format: ImportFormat,
+    pub mode: ImportMode,
+    pub status: ImportStatus,
+    pub total: u64,
+    pub imported: u64,
+    pub invalid: u64,
+    pub unchanged: u64,
+    pub upgraded: u64,
+    pub message: Option<String>,
+    pub created: Timestamp,
+    pub started: Option<Timestamp>,
+    pub finished: Option<Timestamp>,
+    /// `None` once the retention sweep deleted the file (or it was never kept).
+    pub file_path: Option<PathBuf>,
+    pub error_path: Option<PathBuf>,
+    /// Who queued or runs the import while it is open; cleared when it ends.
+    pub owner: Option<String>,
+}
+
+/// The sort orders of the list of imports (the seed's Manage file imports pane).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ImportSort {
+    Source,
+    Name,
+    Imported,
+    Total,
+    #[default]
+    Created,
+}
+
+text_enum!(ImportSort {
+    Source = "source",
+    Name = "name",
+    Imported = "imported",
+    Total = "total",
+    Created = "created",
+});
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    Asc,
+    #[default]
+    Desc,
+}
+
+text_enum!(Order { Asc = "asc", Desc = "desc" });
+
+/// How long import records and their files are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub records: std::time::Duration,
+    pub files: std::time::Duration,
+}
+
+impl Default for Retention {
+    /// The seed's: records 30 days, the file and its error file 24 hours.
+    fn default() -> Self {
+        Retention {
+            records: std::time::Duration::from_secs(30 * 24 * 3600),
+            files: std::time::Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// What a retention sweep removed. The store forgets file paths; deleting the files themselves
+/// is the caller's job (the store does no file I/O beyond its own database).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub records_deleted: u64,
+    pub files_expired: Vec<PathBuf>,
+}
+
+/// Roles are granted per workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Contributor,
+    Reader,
+}
+
+/// A client or user that can be granted roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Stable id: the client id of a client, the user name of a user.
+    pub id: String,
+    pub kind: PrincipalKind,
+    pub name: String,
+    /// The argon2 PHC string of its secret or password (never the secret itself).
+    pub secret_hash: Option<String>,
+    pub created: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PrincipalKind {
+    Client,
+    User,
+}
+
+text_enum!(PrincipalKind { Client = "client", User = "user" });

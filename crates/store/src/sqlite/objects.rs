@@ -1,0 +1,376 @@
+//! Writing object versions (the versioning rules applied to rows) and reading them back.
+
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Statement};
+use stix::{StixId, Timestamp, Tlp};
+
+use crate::model::{NewObject, ObservableKey, Origin, Outcome, Provenance, StoredObject};
+
+/// The row id of an origin's text in `origins`, adding it if new.
+pub fn origin_id(conn: &Connection, origin: &Origin) -> Result<i64, StoreError> {
+    let text = origin.to_string();
+    conn.execute("INSERT OR IGNORE INTO origins (text) VALUES (?1)", [&text])?;
+    Ok(
+        conn.query_row("SELECT id FROM origins WHERE text = ?1", [&text], |r| {
+            r.get(0)
+        })?,
+    )
+}
+use crate::versioning::{self, Decision, Head, History};
+use crate::StoreError;
+
+/// Timestamps of import records and workspaces are stored as UTC text with exactly nine
+/// fraction digits, so that comparing the text compares the instants (STIX years have four
+/// digits) and a person reading the database can read them.
+pub fn ts(t: &Timestamp) -> String {
+    let s = t.to_string();
+    format!("{}.{:09}Z", &s[..19], t.subsec_nanos())
+}
+
+/// Reads a timestamp [`ts`] wrote, with the fewest fraction digits (3, 6 or 9) that hold it:
+/// an instant of whole milliseconds, the form of [`Timestamp::now`] and of most feeds, reads
+/// back as it was written.
+pub fn parse_ts(s: &str) -> Result<Timestamp, StoreError> {
+    let t =
+        Timestamp::parse(s).map_err(|e| StoreError::Corrupt(format!("timestamp {s:?}: {e}")))?;
+    Ok(Timestamp::from_unix(t.unix_seconds(), t.subsec_nanos()))
+}
+
+/// Object timestamps are stored as integers, the row cost that matters at tens of millions of
+/// versions: microseconds since the epoch (any STIX year fits an i64), and for `modified`,
+/// which identifies a version, also the nanoseconds below the microsecond, so that no two
+/// distinct versions collide.
+pub fn micros(t: &Timestamp) -> i64 {
+    t.unix_seconds() * 1_000_000 + i64::from(t.subsec_nanos() / 1_000)
+}
+
+pub fn sub_micro(t: &Timestamp) -> i64 {
+    i64::from(t.subsec_nanos() % 1_000)
+}
+
+pub fn from_micros(us: i64, ns: i64) -> Timestamp {
+    let nanos = us.rem_euclid(1_000_000) * 1_000 + ns.clamp(0, 999);
+    Timestamp::from_unix(us.div_euclid(1_000_000), nanos as u32)
+}
+
+fn opt_micros(us: Option<i64>) -> Option<Timestamp> {
+    us.map(|us| from_micros(us, 0))
+}
+
+const LABEL_SEP: char = '\u{1f}';
+
+/// The prepared statements of one transaction's object writes.
+pub struct ObjectWriter<'c> {
+    head: Statement<'c>,
+    has_version: Statement<'c>,
+    unrevoked_after: Statement<'c>,
+    revoked_before: Statement<'c>,
+    insert: Statement<'c>,
+    retire: Statement<'c>,
+    add_key: Statement<'c>,
+    drop_key: Statement<'c>,
+    stored_at: i64,
+    key_buf: Vec<u8>,
+    /// Set when this transaction began on a workspace with no objects: the hashes of the ids
+    /// written since. An id whose hash is not in the set has no stored version, so its head
+    /// query is skipped (a hash collision only costs the query). On a first import into a
+    /// workspace that query is a fifth of the writer's time, for nothing.
+    fresh: Option<(i64, HashSet<u64>)>,
+}
+
+struct HeadRow {
+    rowid: i64,
+    head: Head,
+    observables: Option<Vec<u8>>,
+}
+
+struct Hist<'a, 'c> {
+    w: &'a mut ObjectWriter<'c>,
+    ws: i64,
+    id: &'a str,
+}
+
+impl History for Hist<'_, '_> {
+    fn has_version(&mut self, modified: &Timestamp) -> Result<bool, StoreError> {
+        Ok(self
+            .w
+            .has_version
+            .query_row(
+                params![self.ws, self.id, micros(modified), sub_micro(modified)],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    fn unrevoked_after(&mut self, modified: &Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        let t: Option<(i64, i64)> = self
+            .w
+            .unrevoked_after
+            .query_row(
+                params![self.ws, self.id, micros(modified), sub_micro(modified)],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(t.map(|(us, ns)| from_micros(us, ns)))
+    }
+
+    fn revoked_before(&mut self, modified: &Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        let t: Option<(i64, i64)> = self
+            .w
+            .revoked_before
+            .query_row(
+                params![self.ws, self.id, micros(modified), sub_micro(modified)],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(t.map(|(us, ns)| from_micros(us, ns)))
+    }
+}
+
+impl<'c> ObjectWriter<'c> {
+    pub fn new(conn: &'c Connection) -> Result<Self, StoreError> {
+        Ok(ObjectWriter {
+            head: conn.prepare(
+                "SELECT rowid, modified, modified_ns, created, revoked, content_hash, observables
+                 FROM objects WHERE ws = ?1 AND stix_id = ?2
+                 ORDER BY modified DESC, modified_ns DESC LIMIT 1",
+            )?,
+            has_version: conn.prepare(
+                "SELECT 1 FROM objects WHERE ws = ?1 AND stix_id = ?2 AND modified = ?3
+                 AND modified_ns = ?4",
+            )?,
+            unrevoked_after: conn.prepare(
+                "SELECT modified, modified_ns FROM objects WHERE ws = ?1 AND stix_id = ?2
+                 AND (modified, modified_ns) > (?3, ?4) AND revoked = 0
+                 ORDER BY modified, modified_ns LIMIT 1",
+            )?,
+            revoked_before: conn.prepare(
+                "SELECT modified, modified_ns FROM objects WHERE ws = ?1 AND stix_id = ?2
+                 AND (modified, modified_ns) < (?3, ?4) AND revoked = 1
+                 ORDER BY modified, modified_ns LIMIT 1",
+            )?,
+            insert: conn.prepare(
+                "INSERT INTO objects (ws, stix_id, modified, modified_ns, type, spec_version,
+                   created, revoked, valid_from, valid_until, confidence, tlp, labels, source,
+                   origin, stored, is_current, content_hash, observables, json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                   ?17, ?18, ?19, ?20)",
+            )?,
+            retire: conn.prepare("UPDATE objects SET is_current = 0 WHERE rowid = ?1")?,
+            add_key: conn.prepare(
+                "INSERT OR IGNORE INTO observables (ws, key, stix_id) VALUES (?1, ?2, ?3)",
+            )?,
+            drop_key: conn
+                .prepare("DELETE FROM observables WHERE ws = ?1 AND key = ?2 AND stix_id = ?3")?,
+            stored_at: micros(&Timestamp::now()),
+            key_buf: Vec::with_capacity(64),
+            fresh: None,
+        })
+    }
+
+    /// Notes whether workspace `ws` has no objects yet (see `fresh`); call it inside the
+    /// transaction, before the first write to `ws`.
+    pub fn check_fresh(&mut self, conn: &Connection, ws: i64) -> Result<(), StoreError> {
+        let any: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM objects WHERE ws = ?1)",
+            [ws],
+            |r| r.get(0),
+        )?;
+        self.fresh = (!any).then(|| (ws, HashSet::new()));
+        Ok(())
+    }
+
+    fn head(&mut self, ws: i64, id: &str) -> Result<Option<HeadRow>, StoreError> {
+        let row = self
+            .head
+            .query_row(params![ws, id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    from_micros(r.get(1)?, r.get(2)?),
+                    from_micros(r.get(3)?, 0),
+                    r.get::<_, bool>(4)?,
+                    r.get::<_, Option<Vec<u8>>>(5)?,
+                    r.get::<_, Option<Vec<u8>>>(6)?,
+                ))
+            })
+            .optional()?;
+        let Some((rowid, modified, created, revoked, hash, observables)) = row else {
+            return Ok(None);
+        };
+        let content_hash = match hash {
+            Some(h) => Some(
+                h.try_into()
+                    .map_err(|_| StoreError::Corrupt("content hash of the wrong length".into()))?,
+            ),
+            None => None,
+        };
+        Ok(Some(HeadRow {
+            rowid,
+            head: Head {
+                modified,
+                created,
+                revoked,
+                content_hash,
+            },
+            observables,
+        }))
+    }
+
+    /// Applies the versioning rules to `o` and writes what they decide.
+    pub fn apply(
+        &mut self,
+        ws: i64,
+        provenance: &Provenance,
+        origin: i64,
+        o: NewObject,
+    ) -> Result<Outcome, StoreError> {
+        let id = o.id.as_str();
+        let known = match &mut self.fresh {
+            Some((fresh_ws, seen)) if *fresh_ws == ws => {
+                let mut h = std::hash::DefaultHasher::new();
+                id.hash(&mut h);
+                !seen.insert(h.finish())
+            }
+            _ => true,
+        };
+        let head = if known { self.head(ws, id)? } else { None };
+        let decision = {
+            let mut hist = Hist { w: self, ws, id };
+            versioning::decide(head.as_ref().map(|h| &h.head), &o, &mut hist)?
+        };
+        let current = match decision {
+            Decision::Unchanged => return Ok(Outcome::Unchanged),
+            Decision::Reject(m) => return Ok(Outcome::Rejected(m)),
+            Decision::Insert { current } => current,
+        };
+        // A derived object that changed keeps its first version's `created`.
+        let (json, created) = match (&o.derived, &head) {
+            (Some(d), Some(h)) => {
+                let json = versioning::with_created(&o.json, &d.created_at, &h.head.created)
+                    .ok_or_else(|| {
+                        StoreError::State("derived object without a created timestamp".into())
+                    })?;
+                (json, h.head.created)
+            }
+            _ => (o.json, o.created),
+        };
+        let labels = (!o.labels.is_empty()).then(|| o.labels.join(&LABEL_SEP.to_string()));
+        let keys = (current && !o.observables.is_empty()).then(|| encode_keys(&o.observables));
+        self.insert.execute(params![
+            ws,
+            id,
+            micros(&o.modified),
+            sub_micro(&o.modified),
+            o.id.object_type(),
+            o.spec_version,
+            micros(&created),
+            o.revoked,
+            o.valid_from.as_ref().map(micros),
+            o.valid_until.as_ref().map(micros),
+            o.confidence,
+            o.tlp.map(tlp_name),
+            labels,
+            provenance.source,
+            origin,
+            self.stored_at,
+            current,
+            o.derived.as_ref().map(|d| &d.content_hash[..]),
+            keys,
+            json,
+        ])?;
+        if current {
+            if let Some(h) = &head {
+                self.retire.execute(params![h.rowid])?;
+                if let Some(old) = &h.observables {
+                    for key in decode_keys(old) {
+                        self.drop_key.execute(params![ws, key, id])?;
+                    }
+                }
+            }
+            self.add_keys(ws, id, &o.observables)?;
+        }
+        Ok(Outcome::Stored { current })
+    }
+
+    fn add_keys(&mut self, ws: i64, id: &str, keys: &[ObservableKey]) -> Result<(), StoreError> {
+        for k in keys {
+            self.key_buf.clear();
+            k.encode(&mut self.key_buf);
+            self.add_key.execute(params![ws, &self.key_buf[..], id])?;
+        }
+        Ok(())
+    }
+}
+
+fn encode_keys(keys: &[ObservableKey]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut k = Vec::new();
+    for key in keys {
+        k.clear();
+        key.encode(&mut k);
+        let len = u16::try_from(k.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&k[..usize::from(len)]);
+    }
+    out
+}
+
+fn decode_keys(mut b: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        if b.len() < 2 {
+            return None;
+        }
+        let len = usize::from(u16::from_le_bytes([b[0], b[1]]));
+        let key = b.get(2..2 + len)?;
+        b = &b[2 + len..];
+        Some(key)
+    })
+}
+
+fn tlp_name(t: Tlp) -> &'static str {
+    t.name()
+}
+
+/// The columns [`read_object`] expects, in order.
+/// The columns [`read_object`] expects, in order; `o` is `objects`, `g` its `origins` row.
+pub const COLUMNS: &str = "o.stix_id, o.type, o.modified, o.modified_ns, o.created,
+    o.spec_version, o.revoked, o.valid_from, o.valid_until, o.confidence, o.tlp, o.labels,
+    o.source, g.text, o.stored, o.is_current, o.json";
+
+/// The tables [`COLUMNS`] come from.
+pub const FROM: &str = "objects o JOIN origins g ON g.id = o.origin";
+
+pub fn read_object(r: &Row<'_>) -> Result<StoredObject, StoreError> {
+    let id: String = r.get(0)?;
+    let tlp: Option<String> = r.get(10)?;
+    let labels: Option<String> = r.get(11)?;
+    let origin: String = r.get(13)?;
+    Ok(StoredObject {
+        id: StixId::parse(&id).map_err(|e| StoreError::Corrupt(format!("id {id:?}: {e}")))?,
+        object_type: r.get(1)?,
+        modified: from_micros(r.get(2)?, r.get(3)?),
+        created: from_micros(r.get(4)?, 0),
+        spec_version: r.get(5)?,
+        revoked: r.get(6)?,
+        valid_from: opt_micros(r.get(7)?),
+        valid_until: opt_micros(r.get(8)?),
+        confidence: r.get(9)?,
+        tlp: match tlp {
+            Some(t) => Some(
+                Tlp::parse_level(&t).ok_or_else(|| StoreError::Corrupt(format!("TLP {t:?}")))?,
+            ),
+            None => None,
+        },
+        labels: labels
+            .map(|l| l.split(LABEL_SEP).map(str::to_owned).collect())
+            .unwrap_or_default(),
+        source: r.get(12)?,
+        origin: Origin::parse(&origin),
+        stored: from_micros(r.get(14)?, 0),
+        current: r.get(15)?,
+        json: r.get(16)?,
+    })
+}

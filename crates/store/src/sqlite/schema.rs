@@ -1,0 +1,129 @@
+//! The SQLite schema, as numbered migrations. `PRAGMA user_version` holds the number of the
+//! last one applied; each runs in its own transaction on open, so a database is always at one
+//! known version.
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+/// Every migration, in order. Never edit one that has shipped; add the next.
+const MIGRATIONS: &[&str] = &[
+    // 1: workspaces, object versions, the observable index, imports, principals and roles.
+    r#"
+    CREATE TABLE workspaces (
+        ws      INTEGER PRIMARY KEY,
+        id      TEXT NOT NULL UNIQUE,
+        name    TEXT NOT NULL,
+        created TEXT NOT NULL
+    );
+
+    -- Where versions came from: `import:<uuid>` or `request:<id>`, stored once.
+    CREATE TABLE origins (
+        id   INTEGER PRIMARY KEY,
+        text TEXT NOT NULL UNIQUE
+    );
+
+    -- One row per stored version. Object timestamps are integer microseconds since the epoch;
+    -- `modified_ns` adds the nanoseconds below the microsecond, so (modified, modified_ns)
+    -- names a version exactly. `is_current` marks the newest version of each id.
+    CREATE TABLE objects (
+        ws           INTEGER NOT NULL REFERENCES workspaces(ws),
+        stix_id      TEXT NOT NULL,
+        modified     INTEGER NOT NULL,
+        modified_ns  INTEGER NOT NULL,
+        type         TEXT NOT NULL,
+        spec_version TEXT NOT NULL,
+        created      INTEGER NOT NULL,
+        revoked      INTEGER NOT NULL,
+        valid_from   INTEGER,
+        valid_until  INTEGER,
+        confidence   INTEGER,
+        tlp          TEXT,
+        labels       TEXT,           -- joined with U+001F, NULL when none
+        source       TEXT NOT NULL,
+        origin       INTEGER NOT NULL REFERENCES origins(id),
+        stored       INTEGER NOT NULL,
+        is_current   INTEGER NOT NULL,
+        content_hash BLOB,           -- derived objects only
+        observables  BLOB,           -- this version's observable keys, length-prefixed
+        json         TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX objects_version ON objects (ws, stix_id, modified, modified_ns);
+
+    -- Observables of current indicator versions. Keys: see ObservableKey::encode.
+    CREATE TABLE observables (
+        ws      INTEGER NOT NULL,
+        key     BLOB NOT NULL,
+        stix_id TEXT NOT NULL,
+        PRIMARY KEY (ws, key, stix_id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE imports (
+        id         TEXT PRIMARY KEY,
+        ws         INTEGER NOT NULL REFERENCES workspaces(ws),
+        source     TEXT NOT NULL,
+        file_name  TEXT NOT NULL,
+        format     TEXT NOT NULL,
+        mode       TEXT NOT NULL,
+        status     TEXT NOT NULL,
+        total      INTEGER NOT NULL DEFAULT 0,
+        imported   INTEGER NOT NULL DEFAULT 0,
+        invalid    INTEGER NOT NULL DEFAULT 0,
+        unchanged  INTEGER NOT NULL DEFAULT 0,
+        upgraded   INTEGER NOT NULL DEFAULT 0,
+        message    TEXT,
+        created    TEXT NOT NULL,
+        started    TEXT,
+        finished   TEXT,
+        file_path  TEXT,
+        error_path TEXT,
+        owner      TEXT
+    );
+    CREATE INDEX imports_ws ON imports (ws, created);
+    CREATE INDEX imports_open ON imports (status) WHERE status IN ('queued', 'running');
+
+    CREATE TABLE principals (
+        id          TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        secret_hash TEXT,
+        created     TEXT NOT NULL
+    );
+
+    CREATE TABLE roles (
+        ws        INTEGER NOT NULL REFERENCES workspaces(ws),
+        principal TEXT NOT NULL REFERENCES principals(id),
+        role      TEXT NOT NULL,
+        PRIMARY KEY (ws, principal)
+    ) WITHOUT ROWID;
+    "#,
+];
+
+/// The schema version this build writes.
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`VERSION`].
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    // Read first: an up-to-date database needs no write lock, so opening it never waits for
+    // another process's long write (an import holds the lock for its whole run).
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found == VERSION {
+        return Ok(());
+    }
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if found > VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found,
+                supported: VERSION,
+            });
+        }
+        if found == VERSION {
+            return Ok(());
+        }
+        tx.execute_batch(MIGRATIONS[found as usize])?;
+        tx.pragma_update(None, "user_version", found + 1)?;
+        tx.commit()?;
+    }
+}

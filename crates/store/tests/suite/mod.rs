@@ -1,0 +1,349 @@
+//! The store conformance suite.
+//!
+//! Every test is a function taking a [`Factory`] and using the store only through the
+//! [`Store`] trait, so that every engine runs the same tests unchanged: `store_suite!(name =>
+//! factory)` (in `tests/store.rs`) instantiates all of them for one engine. Nothing here may
+//! depend on how an engine stores things; a test that needs an engine-specific fact does not
+//! belong here.
+//!
+//! The suite holds engines to the contract of the `store` crate documentation, including its
+//! reading of timestamps (whole milliseconds read back `==`), and to DESIGN.md "Semantics".
+//! Calls that may wait for another caller (a second claim of a running import, retention and
+//! abandonment while an import runs) are made from other threads, so that an engine which
+//! serializes writers (SQLite) and one which does not (PostgreSQL) both pass.
+
+pub mod imports;
+pub mod objects;
+pub mod observables;
+pub mod principals;
+pub mod properties;
+pub mod versioning;
+pub mod workspaces;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stix::{StixId, Timestamp};
+use store::*;
+
+/// Opens the engine's store in `dir`, an empty directory that outlives the store. Opening the
+/// same `dir` again must give a second handle on the same data, as a second process (or node)
+/// would have; each new `dir` must give an empty store.
+pub type Factory = fn(&Path) -> Arc<dyn Store>;
+
+/// Instantiates every test of the suite for one engine: `store_suite!(sqlite => crate::open)`
+/// makes `mod sqlite { #[test] fn …() }`.
+macro_rules! store_suite {
+    ($engine:ident => $factory:expr) => {
+        mod $engine {
+            store_suite!(@tests $factory;
+                workspaces::workspace_create_get_list,
+                workspaces::workspace_duplicate_id_conflicts,
+                workspaces::workspace_unknown_is_not_found,
+                workspaces::workspace_isolation,
+                versioning::versioning_newest_modified_is_current,
+                versioning::versioning_same_version_again_is_unchanged,
+                versioning::versioning_same_instant_other_precision_is_unchanged,
+                versioning::versioning_revoked_is_final,
+                versioning::versioning_older_revoked_after_newer_unrevoked_is_rejected,
+                versioning::versioning_unrevoked_between_revoked_versions_is_rejected,
+                versioning::versioning_rejection_does_not_stop_the_batch,
+                versioning::versioning_derived_same_content_is_unchanged,
+                versioning::versioning_derived_change_keeps_first_created,
+                properties::property_consistent_versions_any_order_same_state,
+                properties::property_arbitrary_versions_keep_invariants,
+                properties::property_concurrent_writers_match_sequential,
+                imports::import_lifecycle_commit,
+                imports::import_abort_leaves_nothing,
+                imports::import_dropped_writer_fails_import,
+                imports::import_begin_requires_queued,
+                imports::import_second_claim_of_running_import_fails,
+                imports::import_uncommitted_objects_are_invisible,
+                imports::import_duplicate_id_conflicts,
+                imports::import_fail_abandoned,
+                imports::import_list_sorting,
+                imports::import_sweep_retention,
+                observables::observable_text_exact_and_case_blind,
+                observables::observable_address_in_blocks,
+                observables::observable_follows_current_version,
+                observables::observable_workspace_isolation,
+                principals::principal_create_get_conflict,
+                principals::principal_roles,
+                objects::object_fields_round_trip,
+                objects::object_scan_current_filters,
+                objects::object_count,
+            );
+        }
+    };
+    (@tests $factory:expr; $($module:ident :: $test:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                $crate::suite::$module::$test($factory)
+            }
+        )*
+    };
+}
+
+/// A test's store, in a temporary directory, with one workspace made for it.
+pub struct Env {
+    pub store: Arc<dyn Store>,
+    pub ws: WorkspaceId,
+    factory: Factory,
+    /// Declared last so that it is removed after the store is dropped.
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new(factory: Factory) -> Env {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = factory(dir.path());
+        let ws = WorkspaceId::random();
+        store
+            .create_workspace(ws, "test")
+            .expect("create workspace");
+        Env {
+            store,
+            ws,
+            factory,
+            dir,
+        }
+    }
+
+    /// A second handle on the same store.
+    pub fn reopen(&self) -> Arc<dyn Store> {
+        (self.factory)(self.dir.path())
+    }
+
+    /// Another workspace in the same store.
+    pub fn workspace(&self, name: &str) -> WorkspaceId {
+        let ws = WorkspaceId::random();
+        self.store
+            .create_workspace(ws, name)
+            .expect("create workspace");
+        ws
+    }
+}
+
+pub fn ts(s: &str) -> Timestamp {
+    Timestamp::parse(s).unwrap_or_else(|e| panic!("timestamp {s:?}: {e}"))
+}
+
+/// 2020-01-01T00:00:00.000Z plus `secs` seconds, with millisecond precision.
+pub fn at(secs: i64) -> Timestamp {
+    Timestamp::from_unix(1_577_836_800 + secs, 0)
+}
+
+pub fn sid(s: &str) -> StixId {
+    StixId::parse(s).unwrap_or_else(|e| panic!("id {s:?}: {e}"))
+}
+
+/// The `n`th indicator id of the tests.
+pub fn indicator(n: u32) -> String {
+    format!("indicator--00000000-0000-4000-8000-{n:012}")
+}
+
+/// The `created` of objects the tests make: before every `modified` they use.
+pub fn created() -> Timestamp {
+    ts("2019-06-01T12:00:00.000Z")
+}
+
+/// Compact JSON for a test object; `tag` tells versions (and stores) apart.
+pub fn json_of(
+    id: &str,
+    created: &Timestamp,
+    modified: &Timestamp,
+    revoked: bool,
+    tag: &str,
+) -> String {
+    let ty = id.split("--").next().expect("type");
+    format!(
+        r#"{{"type":"{ty}","spec_version":"2.1","id":"{id}","created":"{created}","modified":"{modified}","name":"{tag}","revoked":{revoked}}}"#
+    )
+}
+
+/// A version of `id` to store, with only the fields the rules look at set.
+pub fn obj(id: &str, modified: Timestamp, revoked: bool, tag: &str) -> NewObject {
+    let created = created();
+    NewObject {
+        record: 0,
+        id: sid(id),
+        modified,
+        created,
+        spec_version: "2.1",
+        revoked,
+        valid_from: None,
+        valid_until: None,
+        confidence: None,
+        tlp: None,
+        labels: Vec::new(),
+        observables: Vec::new(),
+        json: json_of(id, &created, &modified, revoked, tag),
+        derived: None,
+    }
+}
+
+/// A derived object (a CSV row) whose content has fingerprint `[hash; 32]`; like tiport's own,
+/// its `created` is the time it was derived unless given.
+pub fn derived(
+    id: &str,
+    created: Timestamp,
+    modified: Timestamp,
+    hash: u8,
+    tag: &str,
+) -> NewObject {
+    let mut o = obj(id, modified, false, tag);
+    o.created = created;
+    o.json = json_of(id, &created, &modified, false, tag);
+    let start = o.json.find(r#""created":"#).expect("created member") + r#""created":"#.len();
+    let end = start + o.json[start + 1..].find('"').expect("closing quote") + 2;
+    assert_eq!(
+        &o.json[start..end],
+        format!("\"{created}\""),
+        "created_at must hold the quoted created"
+    );
+    o.derived = Some(Derived {
+        content_hash: [hash; 32],
+        created_at: start..end,
+    });
+    o
+}
+
+/// The provenance of an upload request.
+pub fn req(id: &str) -> Provenance {
+    Provenance {
+        source: "test-feed".into(),
+        origin: Origin::Request(id.into()),
+    }
+}
+
+pub fn write(store: &dyn Store, ws: WorkspaceId, objects: Vec<NewObject>) -> Vec<Outcome> {
+    let n = objects.len();
+    let out = store.write(ws, &req("req-1"), objects).expect("write");
+    assert_eq!(out.len(), n, "one outcome per object");
+    out
+}
+
+pub fn stored(current: bool) -> Outcome {
+    Outcome::Stored { current }
+}
+
+/// Panics unless `o` is a rejection that names the `revoked` property.
+#[track_caller]
+pub fn assert_rejected_revoked(o: &Outcome) {
+    match o {
+        Outcome::Rejected(m) => {
+            assert!(m.contains("revoked"), "rejection should name revoked: {m}")
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+#[track_caller]
+pub fn assert_not_found<T: std::fmt::Debug>(r: Result<T, StoreError>) {
+    match r {
+        Err(StoreError::NotFound(_)) => {}
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+#[track_caller]
+pub fn assert_conflict<T: std::fmt::Debug>(r: Result<T, StoreError>) {
+    match r {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+}
+
+/// A queued import of `ws`, made `created`, owned by `owner`.
+pub fn new_import(ws: WorkspaceId, created: Timestamp, owner: &str) -> NewImport {
+    NewImport {
+        id: ImportId::random(),
+        workspace: ws,
+        source: "import-feed".into(),
+        file_name: "indicators.json".into(),
+        format: ImportFormat::Json,
+        mode: ImportMode::ValidOnly,
+        file_path: Some(format!("/kept/{}.json", created.unix_seconds()).into()),
+        created,
+        owner: owner.into(),
+    }
+}
+
+/// A successful end with `imported` records and the rest of the counts zero.
+pub fn finish(status: ImportStatus, imported: u64, finished: Timestamp) -> ImportFinish {
+    ImportFinish {
+        status,
+        total: imported,
+        imported,
+        invalid: 0,
+        unchanged: 0,
+        upgraded: 0,
+        message: None,
+        error_path: None,
+        finished,
+    }
+}
+
+/// Writes `batches` as one import (queued, begun, pushed batch by batch, committed) and returns
+/// the summary the writer gave before the commit.
+pub fn import_batches(
+    store: &dyn Store,
+    ws: WorkspaceId,
+    batches: Vec<Vec<NewObject>>,
+) -> WriteSummary {
+    let new = new_import(ws, Timestamp::now(), "suite");
+    store.create_import(&new).expect("create import");
+    let mut w = store.begin_import(new.id, "suite").expect("begin import");
+    for b in batches {
+        w.push(b).expect("push");
+    }
+    let summary = w.flush().expect("flush");
+    w.commit(&finish(
+        ImportStatus::Succeeded,
+        summary.stored + summary.unchanged,
+        Timestamp::now(),
+    ))
+    .expect("commit");
+    summary
+}
+
+/// A stored version as the tests compare them: modified (as an instant), revoked, json, current.
+pub type Row = (i64, bool, String, bool);
+
+pub fn row(o: &StoredObject) -> Row {
+    (
+        o.modified.unix_nanos(),
+        o.revoked,
+        o.json.clone(),
+        o.current,
+    )
+}
+
+/// Every stored version of each id, and its current version, checked against each other.
+pub fn state(store: &dyn Store, ws: WorkspaceId, ids: &[String]) -> Vec<(Vec<Row>, Option<Row>)> {
+    ids.iter()
+        .map(|id| {
+            let id = sid(id);
+            let versions = store.versions(ws, &id).expect("versions");
+            let current = store.current(ws, &id).expect("current");
+            for v in &versions {
+                assert_eq!(v.id, id);
+            }
+            (
+                versions.iter().map(row).collect(),
+                current.as_ref().map(row),
+            )
+        })
+        .collect()
+}
+
+/// Waits up to ten seconds for `cond`.
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

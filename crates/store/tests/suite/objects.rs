@@ -1,0 +1,248 @@
+//! What a stored version reads back as; scans and counts of current objects.
+
+use super::*;
+
+pub fn object_fields_round_trip(f: Factory) {
+    let env = Env::new(f);
+    let (s, ws) = (&*env.store, env.ws);
+    let a = indicator(1);
+    let mut o = obj(&a, ts("2021-05-06T07:08:09.123Z"), false, "full");
+    o.created = ts("2021-01-02T03:04:05.678Z");
+    o.valid_from = Some(ts("2021-05-06T00:00:00.000Z"));
+    o.valid_until = Some(ts("2022-05-06T00:00:00.000Z"));
+    o.confidence = Some(85);
+    o.tlp = Some(stix::Tlp::AmberStrict);
+    o.labels = vec![
+        "malicious-activity".into(),
+        "c2".into(),
+        "with space".into(),
+    ];
+    o.json = json_of(&a, &o.created, &o.modified, false, "full");
+    let before = Timestamp::now();
+    let prov = Provenance {
+        source: "Feed A".into(),
+        origin: Origin::Request("req-42".into()),
+    };
+    assert_eq!(
+        s.write(ws, &prov, vec![o.clone()]).unwrap(),
+        vec![stored(true)]
+    );
+    let after = Timestamp::now();
+
+    let got = s.current(ws, &o.id).unwrap().unwrap();
+    assert_eq!(got.id, o.id);
+    assert_eq!(got.object_type, "indicator");
+    assert_eq!(got.modified.unix_nanos(), o.modified.unix_nanos());
+    assert_eq!(got.created, o.created);
+    assert_eq!(got.spec_version, "2.1");
+    assert!(!got.revoked);
+    assert_eq!(got.valid_from, o.valid_from);
+    assert_eq!(got.valid_until, o.valid_until);
+    assert_eq!(got.confidence, Some(85));
+    assert_eq!(got.tlp, Some(stix::Tlp::AmberStrict));
+    assert_eq!(got.labels, o.labels);
+    assert_eq!(got.source, "Feed A");
+    assert_eq!(got.origin, Some(Origin::Request("req-42".into())));
+    assert!(got.current);
+    assert_eq!(got.json, o.json);
+    assert!(
+        got.stored.unix_seconds() >= before.unix_seconds() - 1
+            && got.stored.unix_seconds() <= after.unix_seconds() + 1,
+        "stored is when it was written: {}",
+        got.stored
+    );
+    assert_eq!(s.versions(ws, &o.id).unwrap(), vec![got]);
+
+    // A minimal one: no optional fields, a 2.0 record, a malware.
+    let m = "malware--00000000-0000-4000-8000-000000000009";
+    let mut o = obj(m, at(1), true, "bare");
+    o.spec_version = "2.0";
+    s.write(ws, &prov, vec![o.clone()]).unwrap();
+    let got = s.current(ws, &o.id).unwrap().unwrap();
+    assert_eq!(got.object_type, "malware");
+    assert_eq!(got.spec_version, "2.0");
+    assert!(got.revoked);
+    assert_eq!(
+        (got.valid_from, got.valid_until, got.confidence, got.tlp),
+        (None, None, None, None)
+    );
+    assert!(got.labels.is_empty());
+    assert_eq!(got.json, o.json);
+}
+
+fn scan(s: &dyn Store, ws: WorkspaceId, filter: &ObjectFilter) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    s.scan_current(ws, filter, &mut |o| {
+        assert!(o.current, "scans return current versions");
+        out.push((o.id.to_string(), o.modified.unix_nanos()));
+        true
+    })
+    .unwrap();
+    out
+}
+
+pub fn object_scan_current_filters(f: Factory) {
+    let env = Env::new(f);
+    let (s, ws) = (&*env.store, env.ws);
+    let other = env.workspace("other");
+    let ind = |n: u32| indicator(n);
+    let mal = |n: u32| format!("malware--00000000-0000-4000-8000-{n:012}");
+    let src = |name: &str| Provenance {
+        source: name.into(),
+        origin: Origin::Request("r".into()),
+    };
+    // Written out of id order, with history versions.
+    s.write(
+        ws,
+        &src("a"),
+        vec![
+            obj(&ind(3), at(1), false, "i3"),
+            obj(&mal(2), at(1), false, "m2"),
+        ],
+    )
+    .unwrap();
+    s.write(
+        ws,
+        &src("b"),
+        vec![
+            obj(&ind(1), at(1), false, "i1"),
+            obj(&mal(1), at(1), false, "m1"),
+        ],
+    )
+    .unwrap();
+    // ind(3)'s current version comes from b; its history from a.
+    s.write(ws, &src("b"), vec![obj(&ind(3), at(2), false, "i3b")])
+        .unwrap();
+    // ind(1)'s older version from a is history: ind(1) stays b's.
+    s.write(
+        ws,
+        &src("a"),
+        vec![
+            obj(&ind(1), at(0), false, "i1old"),
+            obj(&ind(2), at(5), true, "i2"),
+        ],
+    )
+    .unwrap();
+    s.write(
+        other,
+        &src("a"),
+        vec![obj(&ind(4), at(1), false, "elsewhere")],
+    )
+    .unwrap();
+
+    let all = scan(s, ws, &ObjectFilter::default());
+    assert_eq!(
+        all,
+        vec![
+            (ind(1), at(1).unix_nanos()),
+            (ind(2), at(5).unix_nanos()),
+            (ind(3), at(2).unix_nanos()),
+            (mal(1), at(1).unix_nanos()),
+            (mal(2), at(1).unix_nanos())
+        ],
+        "every current object once, in id order, none from another workspace"
+    );
+    let ids = |v: Vec<(String, i64)>| v.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+    let by_type = |t: &str| ObjectFilter {
+        object_type: Some(t.into()),
+        source: None,
+    };
+    let by_source = |t: &str| ObjectFilter {
+        object_type: None,
+        source: Some(t.into()),
+    };
+    assert_eq!(
+        ids(scan(s, ws, &by_type("indicator"))),
+        vec![ind(1), ind(2), ind(3)]
+    );
+    assert_eq!(ids(scan(s, ws, &by_type("malware"))), vec![mal(1), mal(2)]);
+    assert!(scan(s, ws, &by_type("campaign")).is_empty());
+    assert_eq!(ids(scan(s, ws, &by_source("a"))), vec![ind(2), mal(2)]);
+    assert_eq!(
+        ids(scan(s, ws, &by_source("b"))),
+        vec![ind(1), ind(3), mal(1)]
+    );
+    assert!(scan(s, ws, &by_source("c")).is_empty());
+    let both = ObjectFilter {
+        object_type: Some("indicator".into()),
+        source: Some("b".into()),
+    };
+    assert_eq!(ids(scan(s, ws, &both)), vec![ind(1), ind(3)]);
+
+    // The callback stops the scan.
+    let mut seen = Vec::new();
+    s.scan_current(ws, &ObjectFilter::default(), &mut |o| {
+        seen.push(o.id.to_string());
+        seen.len() < 2
+    })
+    .unwrap();
+    assert_eq!(seen, vec![ind(1), ind(2)]);
+}
+
+pub fn object_count(f: Factory) {
+    let env = Env::new(f);
+    let (s, ws) = (&*env.store, env.ws);
+    assert_eq!(
+        s.count(ws).unwrap(),
+        Counts {
+            objects: 0,
+            versions: 0
+        }
+    );
+    write(
+        s,
+        ws,
+        vec![
+            obj(&indicator(1), at(1), false, "a"),
+            obj(&indicator(2), at(1), false, "b"),
+        ],
+    );
+    assert_eq!(
+        s.count(ws).unwrap(),
+        Counts {
+            objects: 2,
+            versions: 2
+        }
+    );
+    write(
+        s,
+        ws,
+        vec![
+            obj(&indicator(1), at(2), false, "a2"),
+            obj(&indicator(1), at(0), false, "a0"),
+            obj(&indicator(1), at(2), false, "a2 again"),
+        ],
+    );
+    assert_eq!(
+        s.count(ws).unwrap(),
+        Counts {
+            objects: 2,
+            versions: 4
+        }
+    );
+    // Rejected versions are not counted.
+    write(
+        s,
+        ws,
+        vec![
+            obj(&indicator(2), at(5), true, "b5"),
+            obj(&indicator(2), at(6), false, "b6"),
+        ],
+    );
+    assert_eq!(
+        s.count(ws).unwrap(),
+        Counts {
+            objects: 2,
+            versions: 5
+        }
+    );
+    // An import counts once committed.
+    import_batches(s, ws, vec![vec![obj(&indicator(3), at(1), false, "c")]]);
+    assert_eq!(
+        s.count(ws).unwrap(),
+        Counts {
+            objects: 3,
+            versions: 6
+        }
+    );
+}

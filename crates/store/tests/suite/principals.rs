@@ -1,0 +1,78 @@
+//! Principals and their roles per workspace.
+
+use super::*;
+
+fn principal(id: &str, kind: PrincipalKind) -> Principal {
+    Principal {
+        id: id.into(),
+        kind,
+        name: format!("The {id}"),
+        secret_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into()),
+        created: ts("2024-02-03T04:05:06.789Z"),
+    }
+}
+
+pub fn principal_create_get_conflict(f: Factory) {
+    let env = Env::new(f);
+    let s = &*env.store;
+    let client = principal("client-1", PrincipalKind::Client);
+    let mut user = principal("alice", PrincipalKind::User);
+    user.secret_hash = None;
+    s.create_principal(&client).unwrap();
+    s.create_principal(&user).unwrap();
+    assert_eq!(s.principal("client-1").unwrap(), Some(client.clone()));
+    assert_eq!(s.principal("alice").unwrap(), Some(user));
+    assert_eq!(s.principal("bob").unwrap(), None);
+    // Ids are exact.
+    assert_eq!(s.principal("Alice").unwrap(), None);
+
+    let mut again = principal("client-1", PrincipalKind::User);
+    again.name = "Impostor".into();
+    assert_conflict(s.create_principal(&again));
+    assert_eq!(
+        s.principal("client-1").unwrap(),
+        Some(client),
+        "the first one stays"
+    );
+}
+
+pub fn principal_roles(f: Factory) {
+    let env = Env::new(f);
+    let s = &*env.store;
+    let (w1, w2) = (env.ws, env.workspace("two"));
+    s.create_principal(&principal("alice", PrincipalKind::User))
+        .unwrap();
+    s.create_principal(&principal("client-1", PrincipalKind::Client))
+        .unwrap();
+
+    assert_eq!(
+        s.role(w1, "alice").unwrap(),
+        None,
+        "no role until one is assigned"
+    );
+    s.assign_role(w1, "alice", Role::Reader).unwrap();
+    assert_eq!(s.role(w1, "alice").unwrap(), Some(Role::Reader));
+    // Assigning replaces.
+    s.assign_role(w1, "alice", Role::Contributor).unwrap();
+    assert_eq!(s.role(w1, "alice").unwrap(), Some(Role::Contributor));
+    s.assign_role(w1, "alice", Role::Reader).unwrap();
+    assert_eq!(s.role(w1, "alice").unwrap(), Some(Role::Reader));
+
+    // Per workspace and per principal.
+    assert_eq!(s.role(w2, "alice").unwrap(), None);
+    s.assign_role(w2, "alice", Role::Contributor).unwrap();
+    assert_eq!(s.role(w2, "alice").unwrap(), Some(Role::Contributor));
+    assert_eq!(s.role(w1, "alice").unwrap(), Some(Role::Reader));
+    assert_eq!(s.role(w1, "client-1").unwrap(), None);
+    s.assign_role(w1, "client-1", Role::Contributor).unwrap();
+    assert_eq!(s.role(w1, "client-1").unwrap(), Some(Role::Contributor));
+    assert_eq!(s.role(w1, "alice").unwrap(), Some(Role::Reader));
+
+    // Unknown workspaces and principals have no role.
+    assert_eq!(s.role(WorkspaceId::random(), "alice").unwrap(), None);
+    assert_eq!(s.role(w1, "nobody").unwrap(), None);
+    // Roles cannot be given to unknown principals or on unknown workspaces.
+    assert_not_found(s.assign_role(w1, "nobody", Role::Reader));
+    assert_not_found(s.assign_role(WorkspaceId::random(), "alice", Role::Reader));
+    assert_eq!(s.role(w1, "nobody").unwrap(), None);
+}

@@ -1,0 +1,671 @@
+//! File imports: queue a file (check its size and kind, keep a copy, record the import), then
+//! run it (read, validate, store in one transaction, write the error file, record the end).
+//!
+//! The reading thread parses and validates while the store's writer writes the previous
+//! batches; memory is bounded by the batch size and the store's channel, never by the file.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read};
+use std::path::{Path, PathBuf};
+
+use ingest::csvmap::{CsvReader, IdScope};
+use ingest::errorfile::ErrorFile;
+use ingest::{JsonRecords, Limits, ReadError};
+use stix::{Diagnostic, Options, Timestamp};
+use store::{
+    ImportFinish, ImportFormat, ImportId, ImportMode, ImportRecord, ImportStatus, ImportWriter,
+    NewImport, NewObject, Store, StoreError, WorkspaceId,
+};
+
+use crate::files::ImportFiles;
+use crate::record;
+
+/// Objects per batch handed to the store's writer.
+const BATCH: usize = 1024;
+
+/// The largest files accepted, by format. The seed's limits: CSV 50 MB, JSON 250 MB (decimal
+/// megabytes, as the seed and the corpus generator count them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileLimits {
+    pub csv_bytes: u64,
+    pub json_bytes: u64,
+}
+
+impl Default for FileLimits {
+    fn default() -> Self {
+        FileLimits {
+            csv_bytes: 50_000_000,
+            json_bytes: 250_000_000,
+        }
+    }
+}
+
+impl FileLimits {
+    pub fn for_format(&self, f: ImportFormat) -> u64 {
+        match f {
+            ImportFormat::Csv => self.csv_bytes,
+            ImportFormat::Json => self.json_bytes,
+        }
+    }
+}
+
+/// Why a file was not even queued. Everything after queueing is told by the import record.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("workspace {0} not found")]
+    UnknownWorkspace(WorkspaceId),
+    #[error("{name} is {size} bytes; {format} imports are limited to {}", bytes_text(*limit))]
+    TooLarge {
+        name: String,
+        size: u64,
+        format: ImportFormat,
+        limit: u64,
+    },
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// `50000000` as "50 MB (50000000 bytes)", small limits as bytes.
+fn bytes_text(n: u64) -> String {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
+        format!("{} MB ({n} bytes)", n / 1_000_000)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// A file to import, as the analyst asked for it.
+#[derive(Debug, Clone)]
+pub struct FileImport {
+    pub workspace: WorkspaceId,
+    pub source: String,
+    /// The name the analyst knows the file by (shown in the list of imports).
+    pub file_name: String,
+    /// `None`: decide from the content.
+    pub format: Option<ImportFormat>,
+    pub mode: ImportMode,
+}
+
+/// A queued import, ready to run.
+#[derive(Debug, Clone)]
+pub struct ImportJob {
+    pub id: ImportId,
+    pub workspace: WorkspaceId,
+    pub source: String,
+    pub format: ImportFormat,
+    pub mode: ImportMode,
+    pub owner: String,
+    /// The kept copy of the file.
+    pub path: PathBuf,
+    /// Where the error file goes, if there are errors.
+    pub error_path: PathBuf,
+    /// Set when the file cannot be imported at all (not CSV or JSON, or the wrong one of them);
+    /// the import then fails at once with this message.
+    pub refused: Option<String>,
+}
+
+/// What the first bytes of a file say it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sniffed {
+    Json,
+    Csv,
+    Empty,
+    /// Neither CSV nor JSON, and why.
+    Neither(String),
+}
+
+/// Looks at the start of a file.
+pub fn sniff(head: &[u8]) -> Sniffed {
+    if head.is_empty() {
+        return Sniffed::Empty;
+    }
+    if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+        return Sniffed::Neither(
+            "the file is UTF-16 text; save it as UTF-8 (CSV UTF-8 in Excel) and import it again"
+                .into(),
+        );
+    }
+    let body = head.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(head);
+    if let Some(at) = memchr_zero(body) {
+        return Sniffed::Neither(format!(
+            "the file is not text (a zero byte at offset {at}), so neither CSV nor JSON"
+        ));
+    }
+    if let Err(e) = std::str::from_utf8(body) {
+        // A sequence cut by the end of the sample is fine.
+        if e.error_len().is_some() {
+            return Sniffed::Neither(format!(
+                "the file is not UTF-8 text (offset {}), so neither CSV nor JSON; save it as \
+                 UTF-8 and import it again",
+                e.valid_up_to()
+            ));
+        }
+    }
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => Sniffed::Empty,
+        Some(b'[' | b'{') => Sniffed::Json,
+        Some(_) => Sniffed::Csv,
+    }
+}
+
+fn memchr_zero(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == 0)
+}
+
+/// Checks and records a file import: the workspace must exist and the file be within the
+/// limit for its format; the file is copied under `files`, and the import recorded as `queued`.
+pub fn queue(
+    store: &dyn Store,
+    files: &ImportFiles,
+    request: &FileImport,
+    src: &Path,
+    limits: &FileLimits,
+    owner: &str,
+) -> Result<(ImportRecord, ImportJob), QueueError> {
+    let io_err = |source| QueueError::Io {
+        path: src.to_owned(),
+        source,
+    };
+    if store.workspace(request.workspace)?.is_none() {
+        return Err(QueueError::UnknownWorkspace(request.workspace));
+    }
+    let mut f = File::open(src).map_err(io_err)?;
+    let size = f.metadata().map_err(io_err)?.len();
+    let mut head = vec![0u8; 64 << 10];
+    let n = read_up_to(&mut f, &mut head).map_err(io_err)?;
+    head.truncate(n);
+    let sniffed = sniff(&head);
+    let by_extension = match Path::new(&request.file_name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("json") => Some(ImportFormat::Json),
+        Some("csv") => Some(ImportFormat::Csv),
+        _ => None,
+    };
+    let (format, refused) = match (request.format, &sniffed) {
+        (_, Sniffed::Empty) => (
+            request.format.or(by_extension).unwrap_or(ImportFormat::Csv),
+            Some("the file is empty; there is nothing to import".to_owned()),
+        ),
+        (f, Sniffed::Neither(why)) => (
+            f.or(by_extension).unwrap_or(ImportFormat::Csv),
+            Some(why.clone()),
+        ),
+        (Some(ImportFormat::Csv), Sniffed::Json) => (
+            ImportFormat::Csv,
+            Some("the file holds JSON, but it is being imported as CSV; import it as JSON".into()),
+        ),
+        (Some(ImportFormat::Json), Sniffed::Csv) => (
+            ImportFormat::Json,
+            Some(
+                "the file does not start with '[' or '{', so it is not JSON; if it is a CSV \
+                 template, import it as CSV"
+                    .into(),
+            ),
+        ),
+        (Some(f), _) => (f, None),
+        (None, Sniffed::Json) => (ImportFormat::Json, None),
+        (None, Sniffed::Csv) => (ImportFormat::Csv, None),
+    };
+    let limit = limits.for_format(format);
+    if size > limit {
+        return Err(QueueError::TooLarge {
+            name: request.file_name.clone(),
+            size,
+            format,
+            limit,
+        });
+    }
+    let id = ImportId::random();
+    let path = files
+        .keep_copy(id, src, &request.file_name)
+        .map_err(io_err)?;
+    let record = store.create_import(&NewImport {
+        id,
+        workspace: request.workspace,
+        source: request.source.clone(),
+        file_name: request.file_name.clone(),
+        format,
+        mode: request.mode,
+        file_path: Some(path.clone()),
+        created: Timestamp::now(),
+        owner: owner.to_owned(),
+    })?;
+    let job = ImportJob {
+        id,
+        workspace: request.workspace,
+        source: request.source.clone(),
+        format,
+        mode: request.mode,
+        owner: owner.to_owned(),
+        path,
+        error_path: files.error_path(id, format),
+        refused,
+    };
+    Ok((record, job))
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// How an import ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    /// What the import record now says.
+    pub finish: ImportFinish,
+    /// The file could not be read as its format at all (not just some invalid records).
+    pub unreadable: bool,
+}
+
+/// Runs a queued import, reading the kept file through `wrap` (for a progress bar), and
+/// returns how it ended. Errors are faults of the store or the disk; everything wrong with the
+/// file ends in the import record instead.
+pub fn run(
+    store: &dyn Store,
+    job: &ImportJob,
+    wrap: &mut dyn FnMut(File) -> Box<dyn Read>,
+) -> Result<Ended, StoreError> {
+    let writer = store.begin_import(job.id, &job.owner)?;
+    let mut run = Run {
+        job,
+        writer: Some(writer),
+        batch: Vec::with_capacity(BATCH),
+        total: 0,
+        invalid: 0,
+        upgraded: 0,
+        errors: None,
+        header: Vec::new(),
+        fault: None,
+        merged: 0,
+        first_merge: None,
+    };
+    let fatal = match &job.refused {
+        Some(why) => Some((None, why.clone())),
+        None => match File::open(&job.path) {
+            Err(e) => Some((None, format!("cannot read the kept file: {e}"))),
+            Ok(f) => {
+                let input = BufReader::with_capacity(256 << 10, wrap(f));
+                match job.format {
+                    ImportFormat::Json => run.json(input),
+                    ImportFormat::Csv => run.csv(input),
+                }
+            }
+        },
+    };
+    run.finish(fatal)
+}
+
+/// The state of one running import.
+struct Run<'j> {
+    job: &'j ImportJob,
+    writer: Option<Box<dyn ImportWriter>>,
+    batch: Vec<NewObject>,
+    total: u64,
+    invalid: u64,
+    upgraded: u64,
+    errors: Option<ErrorFile<BufWriter<File>>>,
+    /// The CSV header, for the error file.
+    header: Vec<String>,
+    /// A store or disk fault met while reading; it ends the import.
+    fault: Option<StoreError>,
+    /// CSV rows whose observable an earlier row of the file already had, and the first such
+    /// row's line with the line it repeats.
+    merged: u64,
+    first_merge: Option<(u64, u64)>,
+}
+
+/// A file-level problem: the record index it is about, if any, and the message.
+type Fatal = Option<(Option<(u64, Option<u64>)>, String)>;
+
+impl Run<'_> {
+    fn valid(&mut self, obj: NewObject) {
+        self.total += 1;
+        // All-or-nothing: once a record is invalid nothing will be stored, so stop writing.
+        if self.job.mode == ImportMode::AllOrNothing && self.invalid > 0 {
+            return;
+        }
+        self.batch.push(obj);
+        if self.batch.len() >= BATCH {
+            self.send();
+        }
+    }
+
+    fn send(&mut self) {
+        if self.batch.is_empty() || self.fault.is_some() {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        if let Some(w) = self.writer.as_mut() {
+            if let Err(e) = w.push(batch) {
+                self.fault = Some(e);
+            }
+        }
+    }
+
+    fn invalid(
+        &mut self,
+        index: u64,
+        line: Option<u64>,
+        cells: Option<&[String]>,
+        msgs: &[String],
+    ) {
+        self.total += 1;
+        self.invalid += 1;
+        if self.job.mode == ImportMode::AllOrNothing {
+            self.batch.clear();
+        }
+        self.error_entry(index, line, cells, msgs);
+    }
+
+    fn error_entry(
+        &mut self,
+        index: u64,
+        line: Option<u64>,
+        cells: Option<&[String]>,
+        msgs: &[String],
+    ) {
+        if self.fault.is_some() {
+            return;
+        }
+        if self.errors.is_none() {
+            let file = match File::create(&self.job.error_path) {
+                Ok(f) => BufWriter::with_capacity(64 << 10, f),
+                Err(e) => {
+                    self.fault = Some(disk_fault(&self.job.error_path, e));
+                    return;
+                }
+            };
+            self.errors = Some(match self.job.format {
+                ImportFormat::Csv => ErrorFile::csv(file, &self.header),
+                ImportFormat::Json => ErrorFile::json(file),
+            });
+        }
+        let ef = self.errors.as_mut().expect("created above");
+        if let Err(e) = ef.record(index, line, cells, msgs) {
+            self.fault = Some(disk_fault(&self.job.error_path, e));
+        }
+    }
+
+    fn json(&mut self, input: impl Read) -> Fatal {
+        let opts = Options::default();
+        let mut records = JsonRecords::new(input, Limits::default());
+        let mut seen = 0u64;
+        let result = records.for_each(|rec| -> Result<(), ReadError> {
+            seen = rec.index as u64 + 1;
+            let index = rec.index as u64;
+            let messages = match &rec.value {
+                Err(d) => vec![d.to_string()],
+                Ok(json) => {
+                    let report = stix::validate(json, opts, rec.container_version);
+                    if report.is_valid() {
+                        let obj = json.as_object().expect("a valid record is an object");
+                        match record::new_object(index, obj, &report, rec.bytes) {
+                            Ok(o) => {
+                                if report.version == stix::SpecVersion::V20 {
+                                    self.upgraded += 1;
+                                }
+                                self.valid(o);
+                                return Ok(());
+                            }
+                            Err(m) => vec![Diagnostic::new("record", m, "(not shown)").to_string()],
+                        }
+                    } else {
+                        report.messages()
+                    }
+                }
+            };
+            self.invalid(index, Some(rec.line), None, &messages);
+            Ok(())
+        });
+        match result {
+            Ok(()) if self.total == 0 => Some((
+                None,
+                "the file holds no records (an empty array or bundle); there is nothing to import"
+                    .into(),
+            )),
+            Ok(()) => None,
+            Err(ReadError::Syntax {
+                line,
+                column,
+                message,
+            }) => Some((
+                Some((seen, Some(line))),
+                format!(
+                    "line {line}, column {column}: {message}; the file is not well-formed JSON \
+                     (cut short?), so nothing of it was imported"
+                ),
+            )),
+            Err(ReadError::Io(e)) => Some((None, format!("cannot read the file: {e}"))),
+        }
+    }
+
+    fn csv(&mut self, input: impl Read) -> Fatal {
+        let scope = IdScope {
+            workspace: self.job.workspace.to_string(),
+            source: self.job.source.clone(),
+        };
+        let reader = match CsvReader::new(input, None, scope, Timestamp::now()) {
+            Ok(r) => r,
+            Err(e) => return Some((None, e.to_string())),
+        };
+        self.header = reader.header().to_vec();
+        let header_line = reader.header_line();
+        // Two rows with the same observable map to the same indicator id. Feeds repeat
+        // observables, and the rows are valid, so the later row is not an error: it is merged
+        // into the first one's indicator (the first row's values are kept, as the store keeps
+        // the first of two identical versions), counted as imported, and the import's message
+        // says how many rows were merged and where the first one is.
+        let mut first_line: HashMap<String, u64> = HashMap::new();
+        for row in reader {
+            let row = match row {
+                Ok(r) => r,
+                Err(e) => return Some((None, format!("{e}; nothing of the file was imported"))),
+            };
+            let index = row.index as u64;
+            match row.outcome {
+                Err(bad) => self.invalid(index, Some(row.line), Some(&bad.cells), &bad.messages()),
+                Ok(mapped) => {
+                    if let Some(&first) = first_line.get(&mapped.id) {
+                        self.total += 1;
+                        self.merged += 1;
+                        self.first_merge.get_or_insert((row.line, first));
+                        continue;
+                    }
+                    first_line.insert(mapped.id.clone(), row.line);
+                    match csv_object(index, &mapped) {
+                        Ok(o) => self.valid(o),
+                        Err(m) => {
+                            let d = Diagnostic::new("row", m, "(not shown)").to_string();
+                            self.invalid(index, Some(row.line), None, &[d]);
+                        }
+                    }
+                }
+            }
+        }
+        if self.total == 0 {
+            return Some((
+                None,
+                format!(
+                    "line {header_line}: the file has a header but no data rows; there is \
+                     nothing to import"
+                ),
+            ));
+        }
+        None
+    }
+
+    /// Ends the import: commits or rolls back, writes the error file, records the end.
+    fn finish(mut self, fatal: Fatal) -> Result<Ended, StoreError> {
+        self.send();
+        let mut writer = self.writer.take().expect("writer present until finish");
+        let summary = match self.fault.take() {
+            Some(e) => {
+                let _ = writer.abort(&self.failed(format!("the import failed: {e}"), None));
+                return Err(e);
+            }
+            None => writer.flush(),
+        };
+        let summary = match summary {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = writer.abort(&self.failed(format!("the import failed: {e}"), None));
+                return Err(e);
+            }
+        };
+        for (index, message) in &summary.rejected {
+            self.error_entry(*index, None, None, std::slice::from_ref(message));
+        }
+        let rejected = summary.rejected.len() as u64;
+        let mut fatal_message = None;
+        if let Some((at, message)) = fatal {
+            // A problem of one record (a truncated last element) is an entry of the error
+            // file; a problem of the whole file (not JSON, no header) has no record to name
+            // and is told by the import record's message alone.
+            if let Some((index, line)) = at {
+                self.total += 1;
+                self.invalid += 1;
+                self.error_entry(index, line, None, std::slice::from_ref(&message));
+            }
+            fatal_message = Some(message);
+        }
+        let error_path = match self.errors.take() {
+            None => None,
+            Some(ef) => match ef.finish().and_then(|mut w| io::Write::flush(&mut w)) {
+                Ok(()) => Some(self.job.error_path.clone()),
+                Err(e) => {
+                    let e = disk_fault(&self.job.error_path, e);
+                    let _ = writer.abort(&self.failed(format!("the import failed: {e}"), None));
+                    return Err(e);
+                }
+            },
+        };
+        if let Some(e) = self.fault.take() {
+            let _ = writer.abort(&self.failed(format!("the import failed: {e}"), None));
+            return Err(e);
+        }
+        let invalid = self.invalid + rejected;
+        let imported = summary.stored + summary.unchanged + self.merged;
+        let merge_note = self.first_merge.map(|(line, first)| {
+            format!(
+                "{} row(s) repeat the observable of an earlier row and were merged into its \
+                 indicator, keeping the earlier row's values (the first: line {line} repeats \
+                 line {first})",
+                self.merged
+            )
+        });
+        let mut finish = ImportFinish {
+            status: ImportStatus::Succeeded,
+            total: self.total,
+            imported,
+            invalid,
+            unchanged: summary.unchanged + self.merged,
+            upgraded: self.upgraded,
+            message: merge_note,
+            error_path,
+            finished: Timestamp::now(),
+        };
+        if let Some(message) = fatal_message {
+            finish.status = ImportStatus::Failed;
+            finish.imported = 0;
+            finish.unchanged = 0;
+            finish.upgraded = 0;
+            finish.message = Some(message);
+            writer.abort(&finish)?;
+            return Ok(Ended {
+                finish,
+                unreadable: true,
+            });
+        }
+        if invalid > 0 && (self.job.mode == ImportMode::AllOrNothing || imported == 0) {
+            finish.status = ImportStatus::Failed;
+            finish.message = Some(if self.job.mode == ImportMode::AllOrNothing {
+                format!(
+                    "{invalid} of {} records are invalid; in all-or-nothing mode nothing was \
+                     imported (the error file lists them)",
+                    self.total
+                )
+            } else {
+                "every record is invalid (the error file lists them)".to_owned()
+            });
+            finish.imported = 0;
+            finish.unchanged = 0;
+            finish.upgraded = 0;
+            writer.abort(&finish)?;
+            return Ok(Ended {
+                finish,
+                unreadable: false,
+            });
+        }
+        if invalid > 0 {
+            finish.status = ImportStatus::PartiallySucceeded;
+        }
+        writer.commit(&finish)?;
+        Ok(Ended {
+            finish,
+            unreadable: false,
+        })
+    }
+
+    fn failed(&self, message: String, error_path: Option<PathBuf>) -> ImportFinish {
+        ImportFinish {
+            status: ImportStatus::Failed,
+            total: self.total,
+            imported: 0,
+            invalid: self.invalid,
+            unchanged: 0,
+            upgraded: 0,
+            message: Some(message),
+            error_path,
+            finished: Timestamp::now(),
+        }
+    }
+}
+
+fn disk_fault(path: &Path, e: io::Error) -> StoreError {
+    StoreError::Backend(format!("cannot write {}: {e}", path.display()).into())
+}
+
+/// The object of a mapped CSV row, marked as derived so an unchanged row is not a new version.
+/// Built from the typed fields the mapping already has: the JSON is compact and valid as it is.
+fn csv_object(index: u64, mapped: &ingest::csvmap::MappedIndicator) -> Result<NewObject, String> {
+    let f = &mapped.fields;
+    let id = stix::StixId::parse(&mapped.id).map_err(|e| format!("id: {e}"))?;
+    let o = NewObject {
+        record: index,
+        id,
+        modified: f.now,
+        created: f.now,
+        spec_version: "2.1",
+        revoked: f.revoked,
+        valid_from: Some(f.valid_from),
+        valid_until: f.valid_until,
+        confidence: f.confidence,
+        tlp: f.tlp,
+        labels: f.labels.clone(),
+        observables: record::pattern_observables(&mapped.pattern),
+        json: mapped.json.clone(),
+        derived: None,
+    };
+    let (before, after) = mapped.content();
+    record::derive(o, before, after)
+}

@@ -1,0 +1,53 @@
+//! tiport's use cases, on top of the [`store::Store`] interface: queue and run a file import,
+//! export a workspace, and keep the data directory tidy.
+//!
+//! # Key decision: one import path for every caller
+//!
+//! The CLI and (next) the HTTP service import a file the same way: [`import::queue`] checks
+//! the file and records the import, [`import::run`] reads it, validates every record with the
+//! compatible profile, hands the valid ones to the store in batches inside one transaction, and
+//! records the end. So an import looks the same in the list of imports however it was started,
+//! and the rules about invalid records, modes and error files live in one place.
+//!
+//! # What this crate does not do
+//!
+//! It knows no engine (only the `Store` trait), no HTTP, no terminal: progress is a callback,
+//! output a `Write`.
+
+pub mod export;
+pub mod files;
+pub mod import;
+pub mod owner;
+pub mod record;
+
+use store::{Retention, Store, StoreError, Swept};
+
+/// What [`housekeeping`] did.
+#[derive(Debug, Default)]
+pub struct Housekeeping {
+    pub swept: Swept,
+    /// Imports failed because the process running them is gone.
+    pub failed_imports: u64,
+    /// An expired file that could not be deleted: the store has forgotten it, but it stays
+    /// on disk until someone removes it.
+    pub delete_error: Option<std::io::Error>,
+}
+
+/// What every command that opens the store does first: imports left `running` or `queued` by
+/// a process that died become `failed`, and the retention periods are applied (records, then
+/// files, which are deleted here).
+pub fn housekeeping(
+    store: &dyn Store,
+    files: &files::ImportFiles,
+    retention: &Retention,
+) -> Result<Housekeeping, StoreError> {
+    let now = stix::Timestamp::now();
+    let failed_imports = store.fail_abandoned_imports(&owner::is_gone, now)?;
+    let swept = store.sweep(now, retention)?;
+    let delete_error = files.delete(&swept.files_expired).err();
+    Ok(Housekeeping {
+        swept,
+        failed_imports,
+        delete_error,
+    })
+}

@@ -1,0 +1,195 @@
+//! From a record that passed validation to the [`NewObject`] the store keeps: the columns it
+//! indexes, its observables, and its JSON in compact form.
+
+use std::net::IpAddr;
+
+use sha2::{Digest, Sha256};
+use stix::json::Object;
+use stix::{Json, Report, SpecVersion, StixId, Timestamp, Tlp};
+use store::{Derived, NewObject, ObservableKey};
+
+/// The `modified` of objects that have neither `modified` nor `created` (cyber-observable
+/// objects): their ids are derived from their content, so an id has one version.
+const NO_TIME: &str = "1970-01-01T00:00:00.000Z";
+
+/// Builds the object to store from a valid record: `bytes` is its JSON text as it arrived.
+///
+/// A record read as STIX 2.0 is stored with the members STIX 2.1 requires appended (see
+/// [`stix::normalized_21_members`]), so that every stored object is valid 2.1.
+pub fn new_object(
+    record: u64,
+    obj: &Object<'_>,
+    report: &Report,
+    bytes: &[u8],
+) -> Result<NewObject, String> {
+    let text = |k: &str| obj.get(k).and_then(Json::as_str);
+    let id = text("id").ok_or("no id")?;
+    let id = StixId::parse(id).map_err(|e| format!("id: {e}"))?;
+    let ts = |k: &str| -> Result<Option<Timestamp>, String> {
+        text(k)
+            .map(|t| Timestamp::parse_lenient(t).map_err(|e| format!("{k}: {e}")))
+            .transpose()
+    };
+    let created = ts("created")?;
+    let modified = ts("modified")?;
+    let epoch = Timestamp::parse(NO_TIME).expect("constant");
+    let modified = modified.or(created).unwrap_or(epoch);
+    let created = created.unwrap_or(modified);
+
+    let mut json = Vec::with_capacity(bytes.len());
+    ingest::json::minify(bytes, &mut json);
+    let mut json = String::from_utf8(json).map_err(|_| "record is not UTF-8".to_owned())?;
+    let v20 = report.version == SpecVersion::V20;
+    if v20 {
+        let members = stix::normalized_21_members(obj);
+        if !members.is_empty() && json.ends_with('}') {
+            json.pop();
+            for (name, value) in members {
+                json.push_str(",\"");
+                json.push_str(name);
+                json.push_str("\":");
+                json.push_str(value);
+            }
+            json.push('}');
+        }
+    }
+
+    let is_indicator = id.object_type() == "indicator";
+    Ok(NewObject {
+        record,
+        modified,
+        created,
+        spec_version: if v20 { "2.0" } else { "2.1" },
+        revoked: obj.get("revoked").and_then(Json::as_bool).unwrap_or(false),
+        valid_from: if is_indicator {
+            ts("valid_from")?
+        } else {
+            None
+        },
+        valid_until: if is_indicator {
+            ts("valid_until")?
+        } else {
+            None
+        },
+        confidence: confidence(obj.get("confidence")),
+        tlp: tlp(obj),
+        labels: obj
+            .get("labels")
+            .and_then(Json::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Json::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        observables: if is_indicator {
+            observables(obj)
+        } else {
+            Vec::new()
+        },
+        id,
+        json,
+        derived: None,
+    })
+}
+
+/// Confidence as a number or, in the compatible profile, a numeric string (`"95"`).
+fn confidence(v: Option<&Json<'_>>) -> Option<u8> {
+    let n = match v? {
+        Json::Number(n) => n.as_u64()?,
+        Json::String(s) => s.trim().parse().ok()?,
+        _ => return None,
+    };
+    u8::try_from(n).ok().filter(|n| *n <= 100)
+}
+
+/// The TLP level of the first TLP marking the object references.
+fn tlp(obj: &Object<'_>) -> Option<Tlp> {
+    obj.get("object_marking_refs")?
+        .as_array()?
+        .iter()
+        .filter_map(Json::as_str)
+        .find_map(Tlp::from_marking_id)
+}
+
+/// The values an indicator's STIX pattern says to look for: every non-negated `=`, `IN` or
+/// `ISSUBSET` comparison with a string. Addresses and CIDR blocks of `ipv4-addr`/`ipv6-addr`
+/// (and of references to them, such as `network-traffic:dst_ref.value`) become networks, so a
+/// lookup finds the blocks an address falls in.
+pub fn observables(obj: &Object<'_>) -> Vec<ObservableKey> {
+    let stix_pattern = match obj.get("pattern_type").and_then(Json::as_str) {
+        None | Some("stix") => true,
+        Some(_) => false,
+    };
+    let Some(pattern) = obj.get("pattern").and_then(Json::as_str) else {
+        return Vec::new();
+    };
+    if !stix_pattern {
+        return Vec::new();
+    }
+    pattern_observables(pattern)
+}
+
+/// The observable keys of one STIX pattern (none if it does not parse).
+pub fn pattern_observables(pattern: &str) -> Vec<ObservableKey> {
+    use stix_pattern::ComparisonOperator as Op;
+    let Ok(p) = stix_pattern::parse(pattern) else {
+        return Vec::new();
+    };
+    let mut keys: Vec<ObservableKey> = p
+        .observables()
+        .iter()
+        .filter(|o| !o.negated && matches!(o.operator, Op::Equal | Op::In | Op::IsSubset))
+        .filter_map(|o| {
+            let value = o.value.as_str()?;
+            let ip_like = matches!(o.object_type, "ipv4-addr" | "ipv6-addr") && o.path == "value"
+                || o.path.ends_with("_ref.value");
+            if ip_like {
+                if let Some(k) = ip_key(value) {
+                    return Some(k);
+                }
+            }
+            Some(ObservableKey::text(value))
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// An address (`198.51.100.7`) or a block (`198.51.100.0/24`) as a network key.
+pub fn ip_key(value: &str) -> Option<ObservableKey> {
+    let value = value.trim();
+    let (addr, prefix) = match value.split_once('/') {
+        Some((a, p)) => (a, Some(p.parse::<u8>().ok()?)),
+        None => (value, None),
+    };
+    let addr: IpAddr = addr.parse().ok()?;
+    let prefix = prefix.unwrap_or(if addr.is_ipv4() { 32 } else { 128 });
+    ObservableKey::ip(addr, prefix)
+}
+
+/// Marks a CSV-derived indicator so that an unchanged row is recognised on re-import: the hash
+/// covers everything but `created` and `modified`, which are the time of the import.
+pub fn derive(mut obj: NewObject, before: &str, after: &str) -> Result<NewObject, String> {
+    let mut h = Sha256::new();
+    h.update(before.as_bytes());
+    h.update([0u8]);
+    h.update(after.as_bytes());
+    // The stamps are `"created":"T","modified":"T",` right after `before`: 27 bytes of names
+    // and punctuation and the timestamp twice, so the quoted created value is found by length.
+    let stamps_len = obj.json.len() - before.len() - after.len();
+    let t_len = stamps_len
+        .checked_sub(27)
+        .filter(|n| n.is_multiple_of(2))
+        .ok_or("mapped indicator without created and modified")?
+        / 2;
+    let start = before.len() + "\"created\":".len();
+    let end = start + t_len + 2;
+    obj.derived = Some(Derived {
+        content_hash: h.finalize().into(),
+        created_at: start..end,
+    });
+    Ok(obj)
+}

@@ -1,0 +1,126 @@
+//! `tiport import-status --workspace ID [IMPORT_ID] [--sort …] [--order …]`: the records of a
+//! workspace's file imports, one JSON line each, with the keys of the HTTP API's
+//! `GET …/imports/{id}`: `{"id","source","fileName","format","mode","status","total",
+//! "imported","invalid","created","finished"}` (`finished` is `null` while an import runs).
+//!
+//! Like every command that opens the store, it first fails the imports whose process died, so
+//! an import interrupted by a crash shows `failed` here, never `running`.
+
+use anyhow::Result;
+use clap::ValueEnum;
+use std::process::ExitCode;
+use store::{ImportId, ImportRecord, ImportSort, Order, Store, WorkspaceId};
+
+use super::store_args::StoreArgs;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Only this import (exit 2 if the workspace has no such import).
+    #[arg(value_parser = ImportId::parse, value_name = "IMPORT_ID")]
+    import: Option<ImportId>,
+    /// The workspace whose imports to show.
+    #[arg(long, value_parser = WorkspaceId::parse)]
+    workspace: WorkspaceId,
+    /// The order of the list, as in Manage file imports.
+    #[arg(long, value_enum, default_value_t = Sort::Created)]
+    sort: Sort,
+    /// Ascending or descending.
+    #[arg(long, value_enum, default_value_t = Direction::Desc)]
+    order: Direction,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Sort {
+    Source,
+    Name,
+    Imported,
+    Total,
+    Created,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Direction {
+    Asc,
+    Desc,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let opened = args.store.open()?;
+    if opened.store.workspace(args.workspace)?.is_none() {
+        eprintln!("tiport: workspace {} not found", args.workspace);
+        return Ok(ExitCode::from(2));
+    }
+    let records = match args.import {
+        Some(id) => match opened.store.import(args.workspace, id)? {
+            Some(r) => vec![r],
+            None => {
+                eprintln!(
+                    "tiport: import {id} not found in workspace {}",
+                    args.workspace
+                );
+                return Ok(ExitCode::from(2));
+            }
+        },
+        None => {
+            let sort = match args.sort {
+                Sort::Source => ImportSort::Source,
+                Sort::Name => ImportSort::Name,
+                Sort::Imported => ImportSort::Imported,
+                Sort::Total => ImportSort::Total,
+                Sort::Created => ImportSort::Created,
+            };
+            let order = match args.order {
+                Direction::Asc => Order::Asc,
+                Direction::Desc => Order::Desc,
+            };
+            opened.store.imports(args.workspace, sort, order)?
+        }
+    };
+    for r in &records {
+        println!("{}", line(r)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One record as the API's JSON object; a struct, not `json!`, so the keys keep their order.
+fn line(r: &ImportRecord) -> Result<String> {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Line<'a> {
+        id: String,
+        source: &'a str,
+        file_name: &'a str,
+        format: &'a str,
+        mode: &'a str,
+        status: &'a str,
+        total: u64,
+        imported: u64,
+        invalid: u64,
+        created: String,
+        finished: Option<String>,
+        /// Beyond the API's keys: why an import failed, or what it merged; and the counts
+        /// behind `imported`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<&'a str>,
+        unchanged: u64,
+        upgraded: u64,
+    }
+    Ok(serde_json::to_string(&Line {
+        id: r.id.to_string(),
+        source: &r.source,
+        file_name: &r.file_name,
+        format: r.format.as_str(),
+        mode: r.mode.as_str(),
+        status: r.status.as_str(),
+        total: r.total,
+        imported: r.imported,
+        invalid: r.invalid,
+        created: r.created.to_string(),
+        finished: r.finished.map(|t| t.to_string()),
+        message: r.message.as_deref(),
+        unchanged: r.unchanged,
+        upgraded: r.upgraded,
+    })?)
+}
