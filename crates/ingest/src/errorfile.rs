@@ -15,11 +15,12 @@
 //! * **CSV: the analyst's row, next to what is wrong with it.** The CSV error file has the
 //!   columns `line`, `errorMessages`, then the input file's own header cells, and one row per
 //!   invalid record: its 1-based file line, its messages in one cell (one per line of the cell),
-//!   and the row's original cells, so that it can be opened in a spreadsheet, corrected and
-//!   imported again. It has no `recordIndex` column: the file line is what a person uses to find
-//!   a row, and a column that is not part of the template would have to be deleted before the
-//!   corrected rows can be imported again. [`preview`] of a CSV error file therefore returns
-//!   `line`, `errorMessages` and `cells`, without `recordIndex`.
+//!   and the row's original cells, so that it can be opened in a spreadsheet and the rows
+//!   corrected (to import them again, delete the first two columns; a cell the neutralizing
+//!   below prefixed with `'` keeps that prefix until someone removes it). It has no
+//!   `recordIndex` column: the file line is what a person uses to find a row. [`preview`] of a
+//!   CSV error file therefore returns `line`, `errorMessages` and `cells`, without
+//!   `recordIndex`.
 //! * **Safe to open in a spreadsheet.** Every text cell of the CSV form (header cells, the
 //!   messages cell and the data cells) goes through [`neutralize_cell`], because the cells come
 //!   from an uploaded file and a cell such as `=HYPERLINK(…)` would otherwise run as a formula

@@ -365,7 +365,8 @@ pub struct ImportFinish {
     /// Valid records now in the store: newly stored or already there unchanged.
     pub imported: u64,
     pub invalid: u64,
-    /// Of `imported`, those that were already stored.
+    /// Of `imported`, those that changed nothing: already stored, or (CSV) a row repeating an
+    /// earlier row's observable, merged into its indicator.
     pub unchanged: u64,
     /// Of `imported`, STIX 2.0 records stored with normalized 2.1 members.
     pub upgraded: u64,

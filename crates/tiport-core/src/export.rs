@@ -78,8 +78,10 @@ pub const CSV_OTHER_COLUMNS: [&str; 12] = [
     "observableValue",
 ];
 
-/// Writes the current indicators as csv-other rows (the template's header first), so that the
-/// file imports again as the same indicators. Every cell is neutralized for spreadsheets.
+/// Writes the current indicators as csv-other rows (the template's header first). Imported
+/// into the same workspace under the same source, the file gives the same indicators again
+/// (the ids come from the patterns), except where a cell had to be neutralized for
+/// spreadsheets (a value starting with `=`, `+`, `-` or `@` gets a leading `'`).
 pub fn csv_other(
     store: &dyn Store,
     workspace: WorkspaceId,

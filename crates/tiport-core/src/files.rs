@@ -40,6 +40,7 @@ impl ImportFiles {
     pub fn keep_copy(&self, id: ImportId, src: &Path, name: &str) -> io::Result<PathBuf> {
         let dest = self.kept_path(id, name)?;
         fs::copy(src, &dest)?;
+        private(&dest)?;
         Ok(dest)
     }
 
@@ -48,46 +49,91 @@ impl ImportFiles {
     pub fn keep_moved(&self, id: ImportId, src: &Path, name: &str) -> io::Result<PathBuf> {
         let dest = self.kept_path(id, name)?;
         fs::rename(src, &dest)?;
+        private(&dest)?;
         Ok(dest)
     }
 
     fn kept_path(&self, id: ImportId, name: &str) -> io::Result<PathBuf> {
         let dir = self.dir(id);
-        fs::create_dir_all(&dir)?;
+        private_dir_all(&dir)?;
         Ok(dir.join(format!("file-{}", safe_name(name))))
     }
 
-    /// Deletes expired files (missing ones are fine) and then their import directories if
-    /// empty. Returns the first error other than "not found", after trying every file.
+    /// Deletes expired files with the rest of their import's directory (the kept file and the
+    /// error file expire together, and an import that died may have left an error file the
+    /// store never heard of). Missing files are fine. Returns the first other error, after
+    /// trying every path.
     pub fn delete(&self, paths: &[PathBuf]) -> io::Result<()> {
         let mut first_err = None;
         for p in paths {
-            // Only files inside our own area: a damaged record must not delete anything else.
-            if !p.starts_with(&self.root) {
+            // Only `imports/<uuid>/<file>` inside our own area: a damaged record must not
+            // delete anything else.
+            let Some(dir) = self.import_dir_of(p) else {
                 continue;
-            }
-            match fs::remove_file(p) {
+            };
+            match fs::remove_dir_all(&dir) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => {
                     first_err.get_or_insert(e);
                 }
             }
-            if let Some(dir) = p.parent() {
-                let _ = fs::remove_dir(dir); // fails while not empty, as intended
-            }
         }
         first_err.map_or(Ok(()), Err)
     }
+
+    /// `root/<import id>` if `p` is a plain file name directly inside such a directory.
+    fn import_dir_of(&self, p: &Path) -> Option<PathBuf> {
+        use std::path::Component;
+        let rest = p.strip_prefix(&self.root).ok()?;
+        let parts: Vec<Component<'_>> = rest.components().collect();
+        let [Component::Normal(id), Component::Normal(_file)] = parts.as_slice() else {
+            return None;
+        };
+        ImportId::parse(id.to_str()?).ok()?;
+        Some(self.root.join(id))
+    }
+}
+
+/// Imported intelligence may be TLP:RED: the files are the owner's alone.
+fn private(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+}
+
+/// Creates `dir` and its missing parents readable by the owner only.
+pub fn private_dir_all(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Creates (or truncates) a file readable by the owner only.
+pub fn create_private(path: &Path) -> io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
 }
 
 /// The last path component of `name`, with anything but letters, digits, `.`, `-` and `_`
 /// replaced, so that a file name from a browser can never climb out of the directory.
 pub fn safe_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    // At most 150 bytes: with the `file-` prefix, well inside the 255-byte name limit of
+    // common file systems, whatever the script of the name.
+    let mut len = 0;
     let s: String = base
         .chars()
-        .take(100)
+        .take_while(|c| {
+            len += c.len_utf8();
+            len <= 150
+        })
         .map(|c| {
             if c.is_alphanumeric() || matches!(c, '.' | '-' | '_') {
                 c
@@ -115,5 +161,31 @@ mod tests {
         assert_eq!(safe_name(".."), "upload");
         assert_eq!(safe_name("a b;c.json"), "a_b_c.json");
         assert_eq!(safe_name(""), "upload");
+        assert!(safe_name(&"é".repeat(300)).len() <= 150);
+    }
+
+    #[test]
+    fn delete_removes_only_import_directories_inside_the_area() {
+        let tmp = std::env::temp_dir().join(format!("tiport-files-{}", std::process::id()));
+        let files = ImportFiles::new(&tmp);
+        let id = ImportId::random();
+        let kept = files
+            .keep_copy(id, Path::new("/etc/hostname"), "a.csv")
+            .unwrap();
+        std::fs::write(files.error_path(id, ImportFormat::Csv), "x").unwrap();
+        let outside = tmp.join("keep-me");
+        std::fs::write(&outside, "x").unwrap();
+        let sneaky = tmp
+            .join("imports")
+            .join(id.to_string())
+            .join("..")
+            .join("..")
+            .join("keep-me");
+        files
+            .delete(&[sneaky, outside.clone(), kept.clone()])
+            .unwrap();
+        assert!(!files.dir(id).exists(), "the whole import directory goes");
+        assert!(outside.exists(), "nothing outside imports/<id>/ is touched");
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 }

@@ -297,7 +297,9 @@ pub fn run(
         header: Vec::new(),
         fault: None,
         merged: 0,
+        merged_into: HashMap::new(),
         first_merge: None,
+        lines: Vec::new(),
     };
     let fatal = match &job.refused {
         Some(why) => Some((None, why.clone())),
@@ -331,19 +333,25 @@ struct Run<'j> {
     /// CSV rows whose observable an earlier row of the file already had, and the first such
     /// row's line with the line it repeats.
     merged: u64,
+    /// How many later rows were merged into the row with this record index.
+    merged_into: HashMap<u64, u64>,
     first_merge: Option<(u64, u64)>,
+    /// `(record index, line)` of every record handed to the store, in order, so that a record
+    /// the store refuses is reported with its line.
+    lines: Vec<(u64, u64)>,
 }
 
 /// A file-level problem: the record index it is about, if any, and the message.
 type Fatal = Option<(Option<(u64, Option<u64>)>, String)>;
 
 impl Run<'_> {
-    fn valid(&mut self, obj: NewObject) {
+    fn valid(&mut self, obj: NewObject, line: u64) {
         self.total += 1;
         // All-or-nothing: once a record is invalid nothing will be stored, so stop writing.
         if self.job.mode == ImportMode::AllOrNothing && self.invalid > 0 {
             return;
         }
+        self.lines.push((obj.record, line));
         self.batch.push(obj);
         if self.batch.len() >= BATCH {
             self.send();
@@ -388,7 +396,7 @@ impl Run<'_> {
             return;
         }
         if self.errors.is_none() {
-            let file = match File::create(&self.job.error_path) {
+            let file = match crate::files::create_private(&self.job.error_path) {
                 Ok(f) => BufWriter::with_capacity(64 << 10, f),
                 Err(e) => {
                     self.fault = Some(disk_fault(&self.job.error_path, e));
@@ -424,7 +432,7 @@ impl Run<'_> {
                                 if report.version == stix::SpecVersion::V20 {
                                     self.upgraded += 1;
                                 }
-                                self.valid(o);
+                                self.valid(o, rec.line);
                                 return Ok(());
                             }
                             Err(m) => vec![Diagnostic::new("record", m, "(not shown)").to_string()],
@@ -475,7 +483,7 @@ impl Run<'_> {
         // into the first one's indicator (the first row's values are kept, as the store keeps
         // the first of two identical versions), counted as imported, and the import's message
         // says how many rows were merged and where the first one is.
-        let mut first_line: HashMap<String, u64> = HashMap::new();
+        let mut first_line: HashMap<String, (u64, u64)> = HashMap::new();
         for row in reader {
             let row = match row {
                 Ok(r) => r,
@@ -485,15 +493,18 @@ impl Run<'_> {
             match row.outcome {
                 Err(bad) => self.invalid(index, Some(row.line), Some(&bad.cells), &bad.messages()),
                 Ok(mapped) => {
-                    if let Some(&first) = first_line.get(&mapped.id) {
+                    if let Some(&(first, first_index)) = first_line.get(&mapped.id) {
                         self.total += 1;
                         self.merged += 1;
+                        *self.merged_into.entry(first_index).or_default() += 1;
                         self.first_merge.get_or_insert((row.line, first));
                         continue;
                     }
-                    first_line.insert(mapped.id.clone(), row.line);
                     match csv_object(index, &mapped) {
-                        Ok(o) => self.valid(o),
+                        Ok(o) => {
+                            first_line.insert(mapped.id.clone(), (row.line, index));
+                            self.valid(o, row.line);
+                        }
                         Err(m) => {
                             let d = Diagnostic::new("row", m, "(not shown)").to_string();
                             self.invalid(index, Some(row.line), None, &[d]);
@@ -532,10 +543,26 @@ impl Run<'_> {
                 return Err(e);
             }
         };
+        // Records the store refused (versioning rules) come after the validation errors, which
+        // were written as the file was read; each with its line. Rows merged into a refused row
+        // are refused with it.
+        let mut rejected = summary.rejected.len() as u64;
         for (index, message) in &summary.rejected {
-            self.error_entry(*index, None, None, std::slice::from_ref(message));
+            let line = self
+                .lines
+                .binary_search_by_key(index, |(i, _)| *i)
+                .ok()
+                .map(|at| self.lines[at].1);
+            let mut message = message.clone();
+            if let Some(n) = self.merged_into.get(index) {
+                self.merged -= n;
+                rejected += n;
+                message.push_str(&format!(
+                    " ({n} later row(s) with the same observable were refused with it)"
+                ));
+            }
+            self.error_entry(*index, line, None, std::slice::from_ref(&message));
         }
-        let rejected = summary.rejected.len() as u64;
         let mut fatal_message = None;
         if let Some((at, message)) = fatal {
             // A problem of one record (a truncated last element) is an entry of the error
@@ -550,7 +577,13 @@ impl Run<'_> {
         }
         let error_path = match self.errors.take() {
             None => None,
-            Some(ef) => match ef.finish().and_then(|mut w| io::Write::flush(&mut w)) {
+            // Synced before the record that names it is committed, so the record never points
+            // at an error file a power cut emptied.
+            Some(ef) => match ef
+                .finish()
+                .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+                .and_then(|f| f.sync_all())
+            {
                 Ok(()) => Some(self.job.error_path.clone()),
                 Err(e) => {
                     let e = disk_fault(&self.job.error_path, e);
@@ -565,14 +598,17 @@ impl Run<'_> {
         }
         let invalid = self.invalid + rejected;
         let imported = summary.stored + summary.unchanged + self.merged;
-        let merge_note = self.first_merge.map(|(line, first)| {
-            format!(
-                "{} row(s) repeat the observable of an earlier row and were merged into its \
+        let merge_note = self
+            .first_merge
+            .filter(|_| self.merged > 0)
+            .map(|(line, first)| {
+                format!(
+                    "{} row(s) repeat the observable of an earlier row and were merged into its \
                  indicator, keeping the earlier row's values (the first: line {line} repeats \
                  line {first})",
-                self.merged
-            )
-        });
+                    self.merged
+                )
+            });
         let mut finish = ImportFinish {
             status: ImportStatus::Succeeded,
             total: self.total,

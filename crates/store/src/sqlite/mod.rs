@@ -253,18 +253,29 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Job>, max_group: usize) {
 type GroupEntry = (i64, Provenance, Vec<NewObject>, Reply<Vec<Outcome>>);
 
 fn run_group(conn: &mut Connection, group: Vec<GroupEntry>) {
+    // Each write of the group runs under its own savepoint, so that one that fails (a fault
+    // while writing its objects) is undone alone and reported to its caller alone; the others
+    // still commit together.
     let result = (|| {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut answers = Vec::with_capacity(group.len());
+        let mut answers: Vec<Result<Vec<Outcome>, StoreError>> = Vec::with_capacity(group.len());
         {
             let mut w = ObjectWriter::new(&tx)?;
             for (ws, provenance, objects, _) in &group {
-                let origin = origin_id(&tx, &provenance.origin)?;
-                let mut outcomes = Vec::with_capacity(objects.len());
-                for o in objects.iter().cloned() {
-                    outcomes.push(w.apply(*ws, provenance, origin, o)?);
+                tx.execute_batch("SAVEPOINT entry")?;
+                let entry = (|| {
+                    let origin = origin_id(&tx, &provenance.origin)?;
+                    let mut outcomes = Vec::with_capacity(objects.len());
+                    for o in objects.iter().cloned() {
+                        outcomes.push(w.apply(*ws, provenance, origin, o)?);
+                    }
+                    Ok(outcomes)
+                })();
+                if entry.is_err() {
+                    tx.execute_batch("ROLLBACK TO entry")?;
                 }
-                answers.push(outcomes);
+                tx.execute_batch("RELEASE entry")?;
+                answers.push(entry);
             }
         }
         tx.commit()?;
@@ -273,7 +284,7 @@ fn run_group(conn: &mut Connection, group: Vec<GroupEntry>) {
     match result {
         Ok(answers) => {
             for ((_, _, _, reply), a) in group.into_iter().zip(answers) {
-                let _ = reply.send(Ok(a));
+                let _ = reply.send(a);
             }
         }
         Err(e) => {
@@ -929,7 +940,9 @@ impl Store for SqliteStore {
 
     fn sweep(&self, now: Timestamp, retention: &Retention) -> Result<Swept, StoreError> {
         let before = |d: Duration| {
-            let secs = now.unix_seconds().saturating_sub(d.as_secs() as i64);
+            let secs = now
+                .unix_seconds()
+                .saturating_sub(i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
             ts(&Timestamp::from_unix(secs, now.subsec_nanos()))
         };
         let files_cutoff = before(retention.files);

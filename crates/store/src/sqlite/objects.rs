@@ -311,21 +311,18 @@ fn encode_keys(keys: &[ObservableKey]) -> Vec<u8> {
     for key in keys {
         k.clear();
         key.encode(&mut k);
-        let len = u16::try_from(k.len()).unwrap_or(u16::MAX);
+        let len = u32::try_from(k.len()).expect("an observable key under 4 GiB");
         out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&k[..usize::from(len)]);
+        out.extend_from_slice(&k);
     }
     out
 }
 
 fn decode_keys(mut b: &[u8]) -> impl Iterator<Item = &[u8]> {
     std::iter::from_fn(move || {
-        if b.len() < 2 {
-            return None;
-        }
-        let len = usize::from(u16::from_le_bytes([b[0], b[1]]));
-        let key = b.get(2..2 + len)?;
-        b = &b[2 + len..];
+        let len = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
+        let key = b.get(4..4 + len)?;
+        b = &b[4 + len..];
         Some(key)
     })
 }

@@ -45,7 +45,7 @@ const MIGRATIONS: &[&str] = &[
         stored       INTEGER NOT NULL,
         is_current   INTEGER NOT NULL,
         content_hash BLOB,           -- derived objects only
-        observables  BLOB,           -- this version's observable keys, length-prefixed
+        observables  BLOB,           -- this version's observable keys, each after its u32 LE length
         json         TEXT NOT NULL
     );
     CREATE UNIQUE INDEX objects_version ON objects (ws, stix_id, modified, modified_ns);

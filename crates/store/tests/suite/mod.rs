@@ -73,6 +73,7 @@ macro_rules! store_suite {
                 objects::object_fields_round_trip,
                 objects::object_scan_current_filters,
                 objects::object_count,
+                objects::object_failing_write_fails_alone,
             );
         }
     };

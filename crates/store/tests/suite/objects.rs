@@ -246,3 +246,52 @@ pub fn object_count(f: Factory) {
         }
     );
 }
+
+/// A write that fails (here: a derived object whose `created_at` does not point at a
+/// timestamp, so its second version cannot be written) fails alone, even when the engine
+/// commits it together with writes of other callers; theirs are stored.
+pub fn object_failing_write_fails_alone(f: Factory) {
+    let env = Env::new(f);
+    let ws = env.ws;
+    let prov = Provenance {
+        source: "Feed".into(),
+        origin: Origin::Request("r".into()),
+    };
+    // The bad object needs a stored first version for the created carry-over to be tried.
+    let bad_id = indicator(900);
+    let mut first = obj(&bad_id, at(0), false, "v1");
+    first.derived = Some(Derived {
+        content_hash: [1; 32],
+        created_at: 0..0,
+    });
+    env.store.write(ws, &prov, vec![first.clone()]).unwrap();
+    let mut second = obj(&bad_id, at(10), false, "v2");
+    second.derived = Some(Derived {
+        content_hash: [2; 32],
+        created_at: 0..1,
+    });
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let store = env.store.clone();
+            let prov = prov.clone();
+            let o = if i == 0 {
+                second.clone()
+            } else {
+                obj(&indicator(910 + i), at(0), false, "good")
+            };
+            std::thread::spawn(move || store.write(ws, &prov, vec![o]))
+        })
+        .collect();
+    let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(results[0].is_err(), "the bad write fails: {:?}", results[0]);
+    for (i, r) in results.iter().enumerate().skip(1) {
+        assert_eq!(r.as_ref().unwrap(), &vec![stored(true)], "write {i}");
+        let id = indicator(910 + i as u32);
+        assert!(
+            env.store.current(ws, &sid(&id)).unwrap().is_some(),
+            "write {i} is stored"
+        );
+    }
+    // The bad write left nothing: its id still has only its first version.
+    assert_eq!(env.store.versions(ws, &sid(&bad_id)).unwrap().len(), 1);
+}

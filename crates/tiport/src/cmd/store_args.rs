@@ -66,8 +66,13 @@ impl StoreArgs {
                 (dir.join("tiport.db"), dir)
             }
         };
-        std::fs::create_dir_all(&data_dir)
+        tiport_core::files::private_dir_all(&data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+        // Absolute, because the store records the paths of import files: a later run from
+        // another directory must find (and expire) them.
+        let data_dir = data_dir
+            .canonicalize()
+            .with_context(|| format!("cannot resolve the data directory {}", data_dir.display()))?;
         let store = SqliteStore::open(&db, SqliteOptions::default())
             .with_context(|| format!("cannot open the store {}", db.display()))?;
         let files = ImportFiles::new(&data_dir);

@@ -58,9 +58,22 @@ fn assert_record_matches(record: &Value, summary: &Value) {
         .keys()
         .map(String::as_str)
         .collect();
+    // The API's keys, plus the counts behind `imported`, plus a message when there is one
+    // (why it failed, or what it merged).
     let mut want = RECORD_KEYS.to_vec();
+    want.extend(["unchanged", "upgraded"]);
+    if record.get("message").is_some() {
+        want.push("message");
+        assert!(record["message"].is_string(), "{record}");
+    }
     want.sort_unstable();
     assert_eq!(keys, want, "{record}");
+    if record["status"] == "failed" && record["total"] == 0 {
+        assert!(
+            record["message"].is_string(),
+            "a file that failed before any record says why: {record}"
+        );
+    }
     for k in ["id", "status", "total", "imported", "invalid"] {
         assert_eq!(
             record[k], summary[k],
@@ -1120,4 +1133,58 @@ fn workspace_create_prints_id_and_name_and_refuses_a_taken_id() {
     );
     assert_exit(&out, 2);
     assert!(stderr(&out).contains("UUID"), "{}", stderr(&out));
+}
+
+/// A row the store refuses (it would un-revoke a revoked indicator) is an invalid record with
+/// its line, and a later row with the same observable is refused with it.
+#[test]
+fn a_row_the_store_refuses_is_listed_with_its_line() {
+    let header = CSV_OTHER_HEADER.join(",");
+    let row = |revoked: &str, name: &str| {
+        format!(
+            "Botnet,,{name},,80,{revoked},2024-01-01T00:00:00.000Z,,green,,ipv4-addr,198.51.100.7\n"
+        )
+    };
+    let files = data_dir();
+    let first = files.path().join("revoke.csv");
+    std::fs::write(&first, format!("{header}\n{}", row("true", "gone"))).unwrap();
+    let second = files.path().join("unrevoke.csv");
+    std::fs::write(
+        &second,
+        format!("{header}\n{}{}", row("false", "back"), row("", "again")),
+    )
+    .unwrap();
+    let dir = data_dir();
+    let ws = create_workspace(dir.path(), "revocation");
+    let (out, summary) = import(dir.path(), &ws, &first, "Feed", &[]);
+    assert_exit(&out, 0);
+    assert_eq!(summary["status"], "succeeded");
+
+    let (out, summary) = import(dir.path(), &ws, &second, "Feed", &[]);
+    assert_exit(&out, 1);
+    assert_eq!(summary["status"], "failed", "{summary}");
+    assert_eq!(
+        (
+            count(&summary, "total"),
+            count(&summary, "imported"),
+            count(&summary, "invalid")
+        ),
+        (2, 0, 2)
+    );
+    let id = str_of(&summary, "id");
+    assert_record_matches(&import_record(dir.path(), &ws, id), &summary);
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(error_file(dir.path(), id))
+        .unwrap();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(&rows[0][0], "2", "the refused row's line");
+    assert!(rows[0][1].contains("Property=revoked"), "{:?}", &rows[0][1]);
+    assert!(rows[0][1].contains("1 later row(s)"), "{:?}", &rows[0][1]);
+    // The indicator is still the revoked one.
+    let objects = export_objects(dir.path(), &ws);
+    assert_eq!(objects.len(), 1);
+    assert_eq!(objects[0]["revoked"], true);
+    assert_eq!(objects[0]["name"], "gone");
 }
