@@ -348,7 +348,7 @@ impl Run<'_> {
     fn valid(&mut self, obj: NewObject, line: u64) {
         self.total += 1;
         // All-or-nothing: once a record is invalid nothing will be stored, so stop writing.
-        if self.job.mode == ImportMode::AllOrNothing && self.invalid > 0 {
+        if self.fault.is_some() || (self.job.mode == ImportMode::AllOrNothing && self.invalid > 0) {
             return;
         }
         self.lines.push((obj.record, line));
@@ -419,6 +419,13 @@ impl Run<'_> {
         let mut records = JsonRecords::new(input, Limits::default());
         let mut seen = 0u64;
         let result = records.for_each(|rec| -> Result<(), ReadError> {
+            if self.fault.is_some() {
+                // The store or the disk failed: reading on would only buffer what cannot be
+                // written. `finish` reports the fault.
+                return Err(ReadError::Io(io::Error::other(
+                    "the import stopped on a fault",
+                )));
+            }
             seen = rec.index as u64 + 1;
             let index = rec.index as u64;
             let messages = match &rec.value {
@@ -485,6 +492,9 @@ impl Run<'_> {
         // says how many rows were merged and where the first one is.
         let mut first_line: HashMap<String, (u64, u64)> = HashMap::new();
         for row in reader {
+            if self.fault.is_some() {
+                break; // `finish` reports it
+            }
             let row = match row {
                 Ok(r) => r,
                 Err(e) => return Some((None, format!("{e}; nothing of the file was imported"))),

@@ -211,43 +211,61 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Job>, max_group: usize) {
                 Err(_) => break,
             },
         };
-        match job {
-            Job::Tx(f) => f(&mut conn),
-            Job::Write {
-                ws,
-                provenance,
-                objects,
-                reply,
-            } => {
-                // Group commit: take every write already waiting, up to max_group.
-                let mut group = vec![(ws, provenance, objects, reply)];
-                while group.len() < max_group {
-                    match rx.try_recv() {
-                        Ok(Job::Write {
-                            ws,
-                            provenance,
-                            objects,
-                            reply,
-                        }) => group.push((ws, provenance, objects, reply)),
-                        Ok(other) => {
-                            next = Some(other);
-                            break;
-                        }
-                        Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-                    }
-                }
-                run_group(&mut conn, group);
-            }
-            Job::Import {
-                import,
-                owner,
-                rx,
-                reply,
-            } => run_import(&mut conn, import, &owner, rx, reply),
+        // A panic in one job (a bug) must not take the writer down with it, or every later
+        // write of the process would fail: the job's callers see their reply channel closed,
+        // its transaction is rolled back, and the writer goes on.
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_job(&mut conn, &rx, job, &mut next, max_group)
+        }));
+        if done.is_err() && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
         }
     }
     // Closing the last connection folds the WAL into the database; an explicit checkpoint
     // here could wait for another process's transaction.
+}
+
+fn run_job(
+    conn: &mut Connection,
+    rx: &Receiver<Job>,
+    job: Job,
+    next: &mut Option<Job>,
+    max_group: usize,
+) {
+    match job {
+        Job::Tx(f) => f(conn),
+        Job::Write {
+            ws,
+            provenance,
+            objects,
+            reply,
+        } => {
+            // Group commit: take every write already waiting, up to max_group.
+            let mut group = vec![(ws, provenance, objects, reply)];
+            while group.len() < max_group {
+                match rx.try_recv() {
+                    Ok(Job::Write {
+                        ws,
+                        provenance,
+                        objects,
+                        reply,
+                    }) => group.push((ws, provenance, objects, reply)),
+                    Ok(other) => {
+                        *next = Some(other);
+                        break;
+                    }
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                }
+            }
+            run_group(conn, group);
+        }
+        Job::Import {
+            import,
+            owner,
+            rx,
+            reply,
+        } => run_import(conn, import, &owner, rx, reply),
+    }
 }
 
 type GroupEntry = (i64, Provenance, Vec<NewObject>, Reply<Vec<Outcome>>);
@@ -359,6 +377,7 @@ fn run_import(
             origin = id;
             let mut w = ObjectWriter::new(conn)?;
             w.check_fresh(conn, ws)?;
+            w.defer_keys();
             Ok(w)
         }) {
             Ok(w) => Some(w),
@@ -390,7 +409,14 @@ fn run_import(
                         Some(m) => Err(StoreError::Backend(m.clone().into())),
                     });
                 }
-                Ok(ImportMsg::Commit(finish, reply)) => break Some((true, finish, reply)),
+                Ok(ImportMsg::Commit(finish, reply)) => {
+                    if let (Some(w), None) = (w.as_mut(), &fault) {
+                        if let Err(e) = w.write_deferred_keys() {
+                            fault = Some(e.to_string());
+                        }
+                    }
+                    break Some((true, finish, reply));
+                }
                 Ok(ImportMsg::Abort(finish, reply)) => break Some((false, finish, reply)),
                 Err(_) => break None,
             }
