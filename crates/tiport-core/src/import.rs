@@ -292,7 +292,7 @@ pub fn run(
         batch: Vec::with_capacity(BATCH),
         total: 0,
         invalid: 0,
-        upgraded: 0,
+        upgraded: Vec::new(),
         errors: None,
         header: Vec::new(),
         fault: None,
@@ -324,7 +324,9 @@ struct Run<'j> {
     batch: Vec<NewObject>,
     total: u64,
     invalid: u64,
-    upgraded: u64,
+    /// Record indexes of STIX 2.0 records handed to the store (the count is of those it
+    /// accepted).
+    upgraded: Vec<u64>,
     errors: Option<ErrorFile<BufWriter<File>>>,
     /// The CSV header, for the error file.
     header: Vec<String>,
@@ -437,7 +439,7 @@ impl Run<'_> {
                         match record::new_object(index, obj, &report, rec.bytes) {
                             Ok(o) => {
                                 if report.version == stix::SpecVersion::V20 {
-                                    self.upgraded += 1;
+                                    self.upgraded.push(index);
                                 }
                                 self.valid(o, rec.line);
                                 return Ok(());
@@ -625,7 +627,16 @@ impl Run<'_> {
             imported,
             invalid,
             unchanged: summary.unchanged + self.merged,
-            upgraded: self.upgraded,
+            upgraded: self
+                .upgraded
+                .iter()
+                .filter(|i| {
+                    summary
+                        .rejected
+                        .binary_search_by_key(i, |(r, _)| r)
+                        .is_err()
+                })
+                .count() as u64,
             message: merge_note,
             error_path,
             finished: Timestamp::now(),

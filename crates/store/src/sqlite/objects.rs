@@ -59,8 +59,6 @@ fn opt_micros(us: Option<i64>) -> Option<Timestamp> {
     us.map(|us| from_micros(us, 0))
 }
 
-const LABEL_SEP: char = '\u{1f}';
-
 /// An observable key held back for sorted insertion: workspace, key, id, and the row of the
 /// version it belongs to.
 struct DeferredKey(i64, Vec<u8>, Box<str>, i64);
@@ -292,7 +290,10 @@ impl<'c> ObjectWriter<'c> {
             }
             _ => (o.json, o.created),
         };
-        let labels = (!o.labels.is_empty()).then(|| o.labels.join(&LABEL_SEP.to_string()));
+        // A JSON array, so that any label text (commas, control characters) reads back as it
+        // was written.
+        let labels = (!o.labels.is_empty())
+            .then(|| serde_json::to_string(&o.labels).expect("strings serialize"));
         let keys = (current && !o.observables.is_empty()).then(|| encode_keys(&o.observables));
         let rowid = self.insert.insert(params![
             ws,
@@ -414,9 +415,11 @@ pub fn read_object(r: &Row<'_>) -> Result<StoredObject, StoreError> {
             ),
             None => None,
         },
-        labels: labels
-            .map(|l| l.split(LABEL_SEP).map(str::to_owned).collect())
-            .unwrap_or_default(),
+        labels: match labels {
+            Some(l) => serde_json::from_str(&l)
+                .map_err(|e| StoreError::Corrupt(format!("labels {l:?}: {e}")))?,
+            None => Vec::new(),
+        },
         source: r.get(12)?,
         origin: Origin::parse(&origin),
         stored: from_micros(r.get(14)?, 0),

@@ -39,7 +39,7 @@ const MIGRATIONS: &[&str] = &[
         valid_until  INTEGER,
         confidence   INTEGER,
         tlp          TEXT,
-        labels       TEXT,           -- joined with U+001F, NULL when none
+        labels       TEXT,           -- a JSON array of strings, NULL when none
         source       TEXT NOT NULL,
         origin       INTEGER NOT NULL REFERENCES origins(id),
         stored       INTEGER NOT NULL,

@@ -16,6 +16,7 @@ pub fn object_fields_round_trip(f: Factory) {
         "malicious-activity".into(),
         "c2".into(),
         "with space".into(),
+        "comma, and \u{1f} unit separator".into(),
     ];
     o.json = json_of(&a, &o.created, &o.modified, false, "full");
     let before = Timestamp::now();

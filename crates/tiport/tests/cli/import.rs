@@ -1188,3 +1188,53 @@ fn a_row_the_store_refuses_is_listed_with_its_line() {
     assert_eq!(objects[0]["revoked"], true);
     assert_eq!(objects[0]["name"], "gone");
 }
+
+/// A STIX 2.0 record (no `spec_version`, an indicator with `labels` and no `pattern_type`) is
+/// stored as 2.1 with the members 2.1 requires added, and the import record counts it.
+#[test]
+fn stix_20_records_are_stored_as_21_and_counted() {
+    let v20 = serde_json::json!([{
+        "type": "indicator",
+        "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+        "created": "2016-04-06T20:03:48.000Z",
+        "modified": "2016-04-06T20:03:48.000Z",
+        "labels": ["malicious-activity"],
+        "pattern": "[ipv4-addr:value = '198.51.100.9']",
+        "valid_from": "2016-01-01T00:00:00Z"
+    }, {
+        "type": "malware",
+        "id": "malware--31b940d4-6f7f-459a-80ea-9c1f17b5891b",
+        "created": "2016-04-06T20:07:09.000Z",
+        "modified": "2016-04-06T20:07:09.000Z",
+        "name": "Poison Ivy",
+        "labels": ["remote-access-trojan"]
+    }]);
+    let files = data_dir();
+    let path = files.path().join("v20.json");
+    std::fs::write(&path, v20.to_string()).unwrap();
+    let dir = data_dir();
+    let ws = create_workspace(dir.path(), "v20");
+    let (out, summary) = import(dir.path(), &ws, &path, "Old feed", &[]);
+    assert_exit(&out, 0);
+    let record = import_record(dir.path(), &ws, str_of(&summary, "id"));
+    assert_record_matches(&record, &summary);
+    assert_eq!(record["upgraded"], 2, "{record}");
+    assert!(
+        stderr(&out).contains("2 read as STIX 2.0"),
+        "{}",
+        stderr(&out)
+    );
+    let objects = export_objects(dir.path(), &ws);
+    assert_eq!(objects.len(), 2);
+    for o in &objects {
+        assert_eq!(o["spec_version"], "2.1", "{o}");
+    }
+    let indicator = objects.iter().find(|o| o["type"] == "indicator").unwrap();
+    assert_eq!(indicator["pattern_type"], "stix");
+    assert_eq!(
+        indicator["labels"][0], "malicious-activity",
+        "the original JSON is kept"
+    );
+    let malware = objects.iter().find(|o| o["type"] == "malware").unwrap();
+    assert_eq!(malware["is_family"], true);
+}
