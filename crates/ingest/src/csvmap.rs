@@ -99,6 +99,11 @@ impl Template {
             Template::CsvFile => &FILE_COLUMNS,
         }
     }
+
+    /// The template's column names, in the template's order (its header row).
+    pub fn column_names(self) -> impl Iterator<Item = &'static str> {
+        self.columns().iter().map(|c| c.name())
+    }
 }
 
 impl fmt::Display for Template {

@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 
+use ingest::csvmap::Template;
 use serde_json::Value;
 use store::{ObjectFilter, Store, StoreError, StoredObject, WorkspaceId};
 
@@ -62,22 +63,6 @@ pub fn stix_bundle(
     })
 }
 
-/// The csv-other template's columns.
-pub const CSV_OTHER_COLUMNS: [&str; 12] = [
-    "threatTypes",
-    "tags",
-    "name",
-    "description",
-    "confidence",
-    "revoked",
-    "validFrom",
-    "validUntil",
-    "tlpLevel",
-    "severity",
-    "observableType",
-    "observableValue",
-];
-
 /// Writes the current indicators as csv-other rows (the template's header first). Imported
 /// into the same workspace under the same source, the file gives the same indicators again
 /// (the ids come from the patterns), except where a cell had to be neutralized for
@@ -90,7 +75,8 @@ pub fn csv_other(
     progress: &mut dyn FnMut(u64),
 ) -> Result<Exported, ExportError> {
     let mut w = csv::Writer::from_writer(out);
-    w.write_record(CSV_OTHER_COLUMNS)
+    // `csv_row` writes its cells in this order.
+    w.write_record(Template::CsvOther.column_names())
         .map_err(|e| io::Error::other(e.to_string()))?;
     let mut done = Exported::default();
     let mut fault = None;

@@ -44,15 +44,6 @@ impl ImportFiles {
         Ok(dest)
     }
 
-    /// Moves `src` (a file already on the same file system, such as an upload streamed to a
-    /// temporary file) into the import's directory.
-    pub fn keep_moved(&self, id: ImportId, src: &Path, name: &str) -> io::Result<PathBuf> {
-        let dest = self.kept_path(id, name)?;
-        fs::rename(src, &dest)?;
-        private(&dest)?;
-        Ok(dest)
-    }
-
     fn kept_path(&self, id: ImportId, name: &str) -> io::Result<PathBuf> {
         let dir = self.dir(id);
         private_dir_all(&dir)?;

@@ -512,9 +512,10 @@ impl Run<'_> {
                         self.first_merge.get_or_insert((row.line, first));
                         continue;
                     }
-                    match csv_object(index, &mapped) {
+                    let id = mapped.id.clone();
+                    match csv_object(index, mapped) {
                         Ok(o) => {
-                            first_line.insert(mapped.id.clone(), (row.line, index));
+                            first_line.insert(id, (row.line, index));
                             self.valid(o, row.line);
                         }
                         Err(m) => {
@@ -543,7 +544,7 @@ impl Run<'_> {
         let mut writer = self.writer.take().expect("writer present until finish");
         let summary = match self.fault.take() {
             Some(e) => {
-                let _ = writer.abort(&self.failed(format!("the import failed: {e}"), None));
+                let _ = writer.abort(&self.failed(format!("the import failed: {e}")));
                 return Err(e);
             }
             None => writer.flush(),
@@ -551,7 +552,7 @@ impl Run<'_> {
         let summary = match summary {
             Ok(s) => s,
             Err(e) => {
-                let _ = writer.abort(&self.failed(format!("the import failed: {e}"), None));
+                let _ = writer.abort(&self.failed(format!("the import failed: {e}")));
                 return Err(e);
             }
         };
@@ -599,13 +600,13 @@ impl Run<'_> {
                 Ok(()) => Some(self.job.error_path.clone()),
                 Err(e) => {
                     let e = disk_fault(&self.job.error_path, e);
-                    let _ = writer.abort(&self.failed(format!("the import failed: {e}"), None));
+                    let _ = writer.abort(&self.failed(format!("the import failed: {e}")));
                     return Err(e);
                 }
             },
         };
         if let Some(e) = self.fault.take() {
-            let _ = writer.abort(&self.failed(format!("the import failed: {e}"), None));
+            let _ = writer.abort(&self.failed(format!("the import failed: {e}")));
             return Err(e);
         }
         let invalid = self.invalid + rejected;
@@ -683,7 +684,9 @@ impl Run<'_> {
         })
     }
 
-    fn failed(&self, message: String, error_path: Option<PathBuf>) -> ImportFinish {
+    /// How an import that stopped on a fault ends. It names no error file: the file may be
+    /// incomplete, and retention removes it with the import's directory.
+    fn failed(&self, message: String) -> ImportFinish {
         ImportFinish {
             status: ImportStatus::Failed,
             total: self.total,
@@ -692,7 +695,7 @@ impl Run<'_> {
             unchanged: 0,
             upgraded: 0,
             message: Some(message),
-            error_path,
+            error_path: None,
             finished: Timestamp::now(),
         }
     }
@@ -704,12 +707,11 @@ fn disk_fault(path: &Path, e: io::Error) -> StoreError {
 
 /// The object of a mapped CSV row, marked as derived so an unchanged row is not a new version.
 /// Built from the typed fields the mapping already has: the JSON is compact and valid as it is.
-fn csv_object(index: u64, mapped: &ingest::csvmap::MappedIndicator) -> Result<NewObject, String> {
-    let f = &mapped.fields;
-    let id = stix::StixId::parse(&mapped.id).map_err(|e| format!("id: {e}"))?;
+fn csv_object(index: u64, mapped: ingest::csvmap::MappedIndicator) -> Result<NewObject, String> {
+    let f = mapped.fields;
     let o = NewObject {
         record: index,
-        id,
+        id: stix::StixId::parse(&mapped.id).map_err(|e| format!("id: {e}"))?,
         modified: f.now,
         created: f.now,
         spec_version: "2.1",
@@ -718,11 +720,10 @@ fn csv_object(index: u64, mapped: &ingest::csvmap::MappedIndicator) -> Result<Ne
         valid_until: f.valid_until,
         confidence: f.confidence,
         tlp: f.tlp,
-        labels: f.labels.clone(),
+        labels: f.labels,
         observables: record::pattern_observables(&mapped.pattern),
-        json: mapped.json.clone(),
+        json: mapped.json,
         derived: None,
     };
-    let (before, after) = mapped.content();
-    record::derive(o, before, after)
+    record::derive(o, mapped.stamps)
 }

@@ -171,22 +171,19 @@ pub fn ip_key(value: &str) -> Option<ObservableKey> {
 }
 
 /// Marks a CSV-derived indicator so that an unchanged row is recognised on re-import: the hash
-/// covers everything but `created` and `modified`, which are the time of the import.
-pub fn derive(mut obj: NewObject, before: &str, after: &str) -> Result<NewObject, String> {
+/// covers everything but `stamps`, the byte range of `"created":"T","modified":"T",` in its
+/// JSON (see `ingest::csvmap::MappedIndicator::stamps`), which is the time of the import.
+pub fn derive(mut obj: NewObject, stamps: std::ops::Range<usize>) -> Result<NewObject, String> {
+    let missing = || "mapped indicator without created and modified".to_owned();
+    let seg = obj.json.get(stamps.clone()).ok_or_else(missing)?;
+    // The quoted created value runs from after `"created":` to the first comma (timestamps
+    // have none).
+    let start = stamps.start + "\"created\":".len();
+    let end = stamps.start + seg.find(',').ok_or_else(missing)?;
     let mut h = Sha256::new();
-    h.update(before.as_bytes());
+    h.update(&obj.json.as_bytes()[..stamps.start]);
     h.update([0u8]);
-    h.update(after.as_bytes());
-    // The stamps are `"created":"T","modified":"T",` right after `before`: 27 bytes of names
-    // and punctuation and the timestamp twice, so the quoted created value is found by length.
-    let stamps_len = obj.json.len() - before.len() - after.len();
-    let t_len = stamps_len
-        .checked_sub(27)
-        .filter(|n| n.is_multiple_of(2))
-        .ok_or("mapped indicator without created and modified")?
-        / 2;
-    let start = before.len() + "\"created\":".len();
-    let end = start + t_len + 2;
+    h.update(&obj.json.as_bytes()[stamps.end..]);
     obj.derived = Some(Derived {
         content_hash: h.finalize().into(),
         created_at: start..end,
