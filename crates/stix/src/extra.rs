@@ -53,13 +53,28 @@ pub(crate) fn indicator(obj: &Fields<'_, '_>, ctx: &mut Ctx) {
                     SpecVersion::V20
                 },
             };
-            if let Err(errors) = stix_pattern::validate(src, opts) {
-                for e in errors {
-                    ctx.error(
-                        &Path::Root("pattern"),
-                        format!("Invalid STIX pattern {e}"),
-                        v,
-                    );
+            match stix_pattern::validate(src, opts) {
+                Ok(pattern) => {
+                    if let Some(out) = &mut ctx.observables {
+                        out.extend(pattern.observables().into_iter().map(|o| {
+                            crate::validate::PatternObservable {
+                                object_type: o.object_type.to_owned(),
+                                value: o.value.as_str().map(str::to_owned),
+                                path: o.path,
+                                operator: o.operator,
+                                negated: o.negated,
+                            }
+                        }));
+                    }
+                }
+                Err(errors) => {
+                    for e in errors {
+                        ctx.error(
+                            &Path::Root("pattern"),
+                            format!("Invalid STIX pattern {e}"),
+                            v,
+                        );
+                    }
                 }
             }
         }

@@ -55,4 +55,4 @@ pub use normalize::normalized_21_members;
 pub use stix_pattern::{Profile, SpecVersion};
 pub use timestamp::{Timestamp, TimestampError};
 pub use tlp::Tlp;
-pub use validate::{validate, Options, Report};
+pub use validate::{validate, Options, PatternObservable, Report};

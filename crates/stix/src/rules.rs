@@ -52,6 +52,8 @@ pub(crate) struct Ctx {
     /// that a type's rule comparing them (`extra.rs`) does not parse them again.
     pub parsed: [Option<(usize, Timestamp)>; 4],
     pub parsed_count: usize,
+    /// Where an indicator's pattern comparisons go, when the caller asked for them.
+    pub observables: Option<Vec<crate::validate::PatternObservable>>,
 }
 
 impl Ctx {

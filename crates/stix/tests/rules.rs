@@ -9,7 +9,15 @@ use stix::{Json, Options, Profile, SpecVersion};
 fn run(record: &Value, profile: Profile) -> Vec<String> {
     let text = record.to_string();
     let json = Json::parse(&text).expect("test record parses");
-    stix::validate(&json, Options { profile }, None).messages()
+    stix::validate(
+        &json,
+        Options {
+            profile,
+            ..Options::default()
+        },
+        None,
+    )
+    .messages()
 }
 
 fn strict(record: &Value) -> Vec<String> {
@@ -485,7 +493,10 @@ proptest! {
         let json = Json::parse(&text).expect("serde_json output parses");
         for profile in [Profile::Strict, Profile::Compatible] {
             for version in [None, Some(SpecVersion::V20), Some(SpecVersion::V21)] {
-                let _ = stix::validate(&json, Options { profile }, version);
+                let _ = stix::validate(&json, Options {
+        profile,
+        ..Options::default()
+    }, version);
             }
         }
     }

@@ -417,7 +417,10 @@ impl Run<'_> {
     }
 
     fn json(&mut self, input: impl Read) -> Fatal {
-        let opts = Options::default();
+        let opts = Options {
+            observables: true,
+            ..Options::default()
+        };
         let mut records = JsonRecords::new(input, Limits::default());
         let mut seen = 0u64;
         let result = records.for_each(|rec| -> Result<(), ReadError> {

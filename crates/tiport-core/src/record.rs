@@ -84,7 +84,7 @@ pub fn new_object(
             })
             .unwrap_or_default(),
         observables: if is_indicator {
-            observables(obj)
+            observables(obj, report)
         } else {
             Vec::new()
         },
@@ -117,7 +117,17 @@ fn tlp(obj: &Object<'_>) -> Option<Tlp> {
 /// `ISSUBSET` comparison with a string. Addresses and CIDR blocks of `ipv4-addr`/`ipv6-addr`
 /// (and of references to them, such as `network-traffic:dst_ref.value`) become networks, so a
 /// lookup finds the blocks an address falls in.
-pub fn observables(obj: &Object<'_>) -> Vec<ObservableKey> {
+pub fn observables(obj: &Object<'_>, report: &Report) -> Vec<ObservableKey> {
+    if !report.pattern_observables.is_empty() {
+        // Validation kept them (stix::Options::observables): no second parse.
+        return keys(report.pattern_observables.iter().map(|o| Comparison {
+            object_type: &o.object_type,
+            path: &o.path,
+            operator: o.operator,
+            negated: o.negated,
+            value: o.value.as_deref(),
+        }));
+    }
     let stix_pattern = match obj.get("pattern_type").and_then(Json::as_str) {
         None | Some("stix") => true,
         Some(_) => false,
@@ -133,16 +143,35 @@ pub fn observables(obj: &Object<'_>) -> Vec<ObservableKey> {
 
 /// The observable keys of one STIX pattern (none if it does not parse).
 pub fn pattern_observables(pattern: &str) -> Vec<ObservableKey> {
-    use stix_pattern::ComparisonOperator as Op;
     let Ok(p) = stix_pattern::parse(pattern) else {
         return Vec::new();
     };
-    let mut keys: Vec<ObservableKey> = p
-        .observables()
-        .iter()
+    keys(p.observables().iter().map(|o| Comparison {
+        object_type: o.object_type,
+        path: &o.path,
+        operator: o.operator,
+        negated: o.negated,
+        value: o.value.as_str(),
+    }))
+}
+
+/// What [`keys`] needs of one comparison of a pattern.
+struct Comparison<'a> {
+    object_type: &'a str,
+    path: &'a str,
+    operator: stix_pattern::ComparisonOperator,
+    negated: bool,
+    value: Option<&'a str>,
+}
+
+/// The observable keys of a pattern's comparisons: the values of the positive equality and
+/// membership tests, IP addresses and blocks as networks, sorted and without repeats.
+fn keys<'a>(comparisons: impl Iterator<Item = Comparison<'a>>) -> Vec<ObservableKey> {
+    use stix_pattern::ComparisonOperator as Op;
+    let mut keys: Vec<ObservableKey> = comparisons
         .filter(|o| !o.negated && matches!(o.operator, Op::Equal | Op::In | Op::IsSubset))
         .filter_map(|o| {
-            let value = o.value.as_str()?;
+            let value = o.value?;
             let ip_like = matches!(o.object_type, "ipv4-addr" | "ipv6-addr") && o.path == "value"
                 || o.path.ends_with("_ref.value");
             if ip_like {
@@ -189,4 +218,49 @@ pub fn derive(mut obj: NewObject, stamps: std::ops::Range<usize>) -> Result<NewO
         created_at: start..end,
     });
     Ok(obj)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observables_kept_by_validation_match_a_fresh_parse() {
+        let sha = "a".repeat(64);
+        let patterns = [
+            "[ipv4-addr:value = '198.51.100.7']".to_owned(),
+            "[ipv4-addr:value = '198.51.100.0/24'] OR [domain-name:value = 'Example.COM']"
+                .to_owned(),
+            format!("[file:hashes.'SHA-256' = '{sha}'] AND [url:value != 'http://x.example/']"),
+            "[network-traffic:dst_ref.value = '2001:db8::1' AND network-traffic:dst_port = 443]"
+                .to_owned(),
+            "[ipv4-addr:value IN ('198.51.100.1', '198.51.100.2')]".to_owned(),
+            "[email-addr:value NOT = 'a@example.com'] FOLLOWEDBY [url:value = 'http://y.example/']"
+                .to_owned(),
+        ];
+        for p in &patterns {
+            let text = format!(
+                r#"{{"type":"indicator","spec_version":"2.1",
+                "id":"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+                "created":"2020-01-01T00:00:00.000Z","modified":"2020-01-01T00:00:00.000Z",
+                "pattern":"{p}","pattern_type":"stix","valid_from":"2020-01-01T00:00:00Z"}}"#
+            );
+            let json = Json::parse(&text).unwrap();
+            let obj = json.as_object().unwrap();
+            let opts = stix::Options {
+                observables: true,
+                ..stix::Options::default()
+            };
+            let report = stix::validate(&json, opts, None);
+            assert!(report.is_valid(), "{p}: {:?}", report.messages());
+            assert!(!report.pattern_observables.is_empty(), "{p}");
+            let kept = observables(obj, &report);
+            assert!(!kept.is_empty(), "{p}");
+            assert_eq!(kept, pattern_observables(p), "{p}");
+
+            let plain = stix::validate(&json, stix::Options::default(), None);
+            assert!(plain.pattern_observables.is_empty(), "{p}");
+            assert_eq!(observables(obj, &plain), kept, "{p}");
+        }
+    }
 }

@@ -11,6 +11,7 @@
 //!
 //! Every commit is durable when the call returns (`synchronous = FULL`).
 
+mod log;
 mod objects;
 mod schema;
 
@@ -26,6 +27,7 @@ use stix::{StixId, Timestamp};
 
 use crate::model::*;
 use crate::{Counts, ImportWriter, Store, StoreError};
+use log::{LogReader, LogWriter};
 use objects::{origin_id, parse_ts, read_object, ts, ObjectWriter, COLUMNS, FROM};
 
 pub use schema::VERSION as SCHEMA_VERSION;
@@ -88,6 +90,7 @@ pub struct SqliteStore {
     jobs: Option<SyncSender<Job>>,
     writer: Option<JoinHandle<()>>,
     readers: Mutex<Vec<Connection>>,
+    log: LogReader,
     /// Workspace ids to their row numbers; workspaces are never deleted, so entries never go
     /// stale.
     ws_keys: RwLock<HashMap<WorkspaceId, i64>>,
@@ -103,20 +106,24 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.pragma_update(None, "cache_size", -i64::from(opts.writer_cache_kib))?;
 
         schema::migrate(&mut conn)?;
+        let mut log_writer = LogWriter::open(path)?;
+        let log = LogReader::open(path)?;
         let (tx, rx) = mpsc::sync_channel(64);
         let max_group = opts.max_group;
         let writer = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(conn, rx, max_group))
+            .spawn(move || writer_loop(conn, &mut log_writer, rx, max_group))
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
         Ok(SqliteStore {
             path: path.to_owned(),
             jobs: Some(tx),
             writer: Some(writer),
             readers: Mutex::new(Vec::new()),
+            log,
             ws_keys: RwLock::new(HashMap::new()),
         })
     }
@@ -201,7 +208,7 @@ impl Drop for SqliteStore {
     }
 }
 
-fn writer_loop(mut conn: Connection, rx: Receiver<Job>, max_group: usize) {
+fn writer_loop(mut conn: Connection, log: &mut LogWriter, rx: Receiver<Job>, max_group: usize) {
     let mut next: Option<Job> = None;
     loop {
         let job = match next.take() {
@@ -215,7 +222,7 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Job>, max_group: usize) {
         // write of the process would fail: the job's callers see their reply channel closed,
         // its transaction is rolled back, and the writer goes on.
         let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run_job(&mut conn, &rx, job, &mut next, max_group)
+            run_job(&mut conn, log, &rx, job, &mut next, max_group)
         }));
         if done.is_err() && !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
@@ -227,6 +234,7 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Job>, max_group: usize) {
 
 fn run_job(
     conn: &mut Connection,
+    log: &mut LogWriter,
     rx: &Receiver<Job>,
     job: Job,
     next: &mut Option<Job>,
@@ -257,30 +265,32 @@ fn run_job(
                     Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                 }
             }
-            run_group(conn, group);
+            run_group(conn, log, group);
         }
         Job::Import {
             import,
             owner,
             rx,
             reply,
-        } => run_import(conn, import, &owner, rx, reply),
+        } => run_import(conn, log, import, &owner, rx, reply),
     }
 }
 
 type GroupEntry = (i64, Provenance, Vec<NewObject>, Reply<Vec<Outcome>>);
 
-fn run_group(conn: &mut Connection, group: Vec<GroupEntry>) {
+fn run_group(conn: &mut Connection, log: &mut LogWriter, group: Vec<GroupEntry>) {
     // Each write of the group runs under its own savepoint, so that one that fails (a fault
     // while writing its objects) is undone alone and reported to its caller alone; the others
     // still commit together.
     let result = (|| {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        log.begin(&tx)?;
         let mut answers: Vec<Result<Vec<Outcome>, StoreError>> = Vec::with_capacity(group.len());
         {
-            let mut w = ObjectWriter::new(&tx)?;
+            let mut w = ObjectWriter::new(&tx, log)?;
             for (ws, provenance, objects, _) in &group {
                 tx.execute_batch("SAVEPOINT entry")?;
+                let mark = w.log_mark();
                 let entry = (|| {
                     let origin = origin_id(&tx, &provenance.origin)?;
                     let mut outcomes = Vec::with_capacity(objects.len());
@@ -291,11 +301,13 @@ fn run_group(conn: &mut Connection, group: Vec<GroupEntry>) {
                 })();
                 if entry.is_err() {
                     tx.execute_batch("ROLLBACK TO entry")?;
+                    w.log_rewind(mark);
                 }
                 tx.execute_batch("RELEASE entry")?;
                 answers.push(entry);
             }
         }
+        log.commit(&tx)?;
         tx.commit()?;
         Ok::<_, StoreError>(answers)
     })();
@@ -316,6 +328,7 @@ fn run_group(conn: &mut Connection, group: Vec<GroupEntry>) {
 
 fn run_import(
     conn: &mut Connection,
+    log: &mut LogWriter,
     import: ImportId,
     owner: &str,
     rx: Receiver<ImportMsg>,
@@ -373,11 +386,11 @@ fn run_import(
     let mut fault: Option<String> = None;
     let mut origin = 0;
     let end = {
-        let mut w = match origin_id(conn, &provenance.origin).and_then(|id| {
-            origin = id;
-            let mut w = ObjectWriter::new(conn)?;
+        let mut w = match log.begin(conn).and_then(|()| {
+            origin = origin_id(conn, &provenance.origin)?;
+            let mut w = ObjectWriter::new(conn, &mut *log)?;
             w.check_fresh(conn, ws)?;
-            w.defer_keys();
+            w.begin_bulk();
             Ok(w)
         }) {
             Ok(w) => Some(w),
@@ -411,7 +424,7 @@ fn run_import(
                 }
                 Ok(ImportMsg::Commit(finish, reply)) => {
                     if let (Some(w), None) = (w.as_mut(), &fault) {
-                        if let Err(e) = w.write_deferred_keys() {
+                        if let Err(e) = w.finish_bulk() {
                             fault = Some(e.to_string());
                         }
                     }
@@ -425,17 +438,20 @@ fn run_import(
     match end {
         Some((true, finish, reply)) if fault.is_none() => {
             let result = (|| {
+                log.commit(conn)?;
                 write_finish(conn, import, &finish)?;
                 conn.execute_batch("COMMIT")?;
                 Ok(())
             })();
             if let Err(e) = &result {
+                log.discard();
                 let _ = conn.execute_batch("ROLLBACK");
                 let _ = mark_failed(conn, import, &format!("the import could not commit: {e}"));
             }
             let _ = reply.send(result);
         }
         Some((commit, mut finish, reply)) => {
+            log.discard();
             let _ = conn.execute_batch("ROLLBACK");
             if commit {
                 // A fault while writing: nothing of the file stays, and the record says why.
@@ -450,6 +466,7 @@ fn run_import(
             });
         }
         None => {
+            log.discard();
             let _ = conn.execute_batch("ROLLBACK");
             let _ = mark_failed(
                 conn,
@@ -740,7 +757,7 @@ impl Store for SqliteStore {
                  ORDER BY o.modified DESC, o.modified_ns DESC LIMIT 1"
             ))?;
             let mut rows = st.query(params![ws, id.as_str()])?;
-            rows.next()?.map(read_object).transpose()
+            rows.next()?.map(|r| read_object(r, &self.log)).transpose()
         })
     }
 
@@ -758,7 +775,7 @@ impl Store for SqliteStore {
             let mut rows = st.query(params![ws, id.as_str()])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
-                out.push(read_object(r)?);
+                out.push(read_object(r, &self.log)?);
             }
             Ok(out)
         })
@@ -779,7 +796,7 @@ impl Store for SqliteStore {
             ))?;
             let mut rows = st.query(params![ws, filter.object_type, filter.source])?;
             while let Some(r) = rows.next()? {
-                if !each(read_object(r)?) {
+                if !each(read_object(r, &self.log)?) {
                     break;
                 }
             }
@@ -822,7 +839,8 @@ impl Store for SqliteStore {
         };
         self.read(|c| {
             let mut st = c.prepare_cached(
-                "SELECT stix_id FROM observables WHERE ws = ?1 AND key = ?2 ORDER BY stix_id",
+                "SELECT o.stix_id FROM observables k JOIN objects o ON o.vid = k.vid
+                 WHERE k.ws = ?1 AND k.key = ?2",
             )?;
             let mut ids = Vec::new();
             for k in &keys {

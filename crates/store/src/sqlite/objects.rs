@@ -1,11 +1,12 @@
 //! Writing object versions (the versioning rules applied to rows) and reading them back.
 
 use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Statement};
 use stix::{StixId, Timestamp, Tlp};
 
+use super::log::{LogReader, LogWriter};
 use crate::model::{NewObject, ObservableKey, Origin, Outcome, Provenance, StoredObject};
 
 /// The row id of an origin's text in `origins`, adding it if new.
@@ -59,15 +60,20 @@ fn opt_micros(us: Option<i64>) -> Option<Timestamp> {
     us.map(|us| from_micros(us, 0))
 }
 
-/// An observable key held back for sorted insertion: workspace, key, id, and the row of the
-/// version it belongs to.
-struct DeferredKey(i64, Vec<u8>, Box<str>, i64);
+/// An observable key held back for sorted insertion: workspace, key, and the version (`vid`) it
+/// belongs to.
+struct DeferredKey(i64, Vec<u8>, i64);
 
 /// The most observable keys an import holds back before writing them (about 35 MB).
 const MAX_DEFERRED_KEYS: usize = 256 * 1024;
 
+/// A set of integers hashed by foldhash: the writer's sets are probed once per version written,
+/// where SipHash's cost showed.
+type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
+
 /// The prepared statements of one transaction's object writes.
 pub struct ObjectWriter<'c> {
+    log: &'c mut LogWriter,
     head: Statement<'c>,
     has_version: Statement<'c>,
     unrevoked_after: Statement<'c>,
@@ -82,18 +88,18 @@ pub struct ObjectWriter<'c> {
     /// written since. An id whose hash is not in the set has no stored version, so its head
     /// query is skipped (a hash collision only costs the query). On a first import into a
     /// workspace that query is a fifth of the writer's time, for nothing.
-    fresh: Option<(i64, HashSet<u64>)>,
-    /// In a file import, observable keys are collected here and inserted in key order at the
-    /// end ([`ObjectWriter::write_deferred_keys`]): inserted as they come, in random order,
+    fresh: Option<(i64, FastSet<u64>)>,
+    /// In bulk mode, observable keys are collected here and inserted in key order at the
+    /// end ([`ObjectWriter::finish_bulk`]): inserted as they come, in random order,
     /// they cost a 250 MB import about two seconds of index page churn.
     deferred: Option<Vec<DeferredKey>>,
     /// Versions that stopped being current during this transaction: their deferred keys are
     /// not written.
-    retired: HashSet<i64>,
+    retired: FastSet<i64>,
 }
 
 struct HeadRow {
-    rowid: i64,
+    vid: i64,
     head: Head,
     observables: Option<Vec<u8>>,
 }
@@ -143,10 +149,12 @@ impl History for Hist<'_, '_> {
 }
 
 impl<'c> ObjectWriter<'c> {
-    pub fn new(conn: &'c Connection) -> Result<Self, StoreError> {
+    /// Prepares the writes of a transaction; `log` must have begun it ([`LogWriter::begin`]).
+    pub fn new(conn: &'c Connection, log: &'c mut LogWriter) -> Result<Self, StoreError> {
         Ok(ObjectWriter {
+            log,
             head: conn.prepare(
-                "SELECT rowid, modified, modified_ns, created, revoked, content_hash, observables
+                "SELECT vid, modified, modified_ns, created, revoked, content_hash, observables
                  FROM objects WHERE ws = ?1 AND stix_id = ?2
                  ORDER BY modified DESC, modified_ns DESC LIMIT 1",
             )?,
@@ -167,38 +175,56 @@ impl<'c> ObjectWriter<'c> {
             insert: conn.prepare(
                 "INSERT INTO objects (ws, stix_id, modified, modified_ns, type, spec_version,
                    created, revoked, valid_from, valid_until, confidence, tlp, labels, source,
-                   origin, stored, is_current, content_hash, observables, json)
+                   origin, stored, is_current, content_hash, observables, json_at, json_len)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                   ?17, ?18, ?19, ?20)",
+                   ?17, ?18, ?19, ?20, ?21)",
             )?,
-            retire: conn.prepare("UPDATE objects SET is_current = 0 WHERE rowid = ?1")?,
-            add_key: conn.prepare(
-                "INSERT OR IGNORE INTO observables (ws, key, stix_id) VALUES (?1, ?2, ?3)",
-            )?,
+            retire: conn.prepare("UPDATE objects SET is_current = 0 WHERE vid = ?1")?,
+            add_key: conn
+                .prepare("INSERT OR IGNORE INTO observables (ws, key, vid) VALUES (?1, ?2, ?3)")?,
             drop_key: conn
-                .prepare("DELETE FROM observables WHERE ws = ?1 AND key = ?2 AND stix_id = ?3")?,
+                .prepare("DELETE FROM observables WHERE ws = ?1 AND key = ?2 AND vid = ?3")?,
             stored_at: micros(&Timestamp::now()),
             key_buf: Vec::with_capacity(64),
             fresh: None,
             deferred: None,
-            retired: HashSet::new(),
+            retired: FastSet::default(),
         })
     }
 
-    /// Collects observable keys until [`ObjectWriter::write_deferred_keys`] (for imports).
-    pub fn defer_keys(&mut self) {
+    /// See [`LogWriter::mark`].
+    pub fn log_mark(&self) -> u64 {
+        self.log.mark()
+    }
+
+    /// See [`LogWriter::rewind`].
+    pub fn log_rewind(&mut self, mark: u64) {
+        self.log.rewind(mark);
+    }
+
+    /// Bulk mode, for a file import: first versions of new ids in a fresh workspace (see
+    /// `fresh`) and observable keys are held back and inserted sorted, in bounded runs, and at
+    /// the latest by [`ObjectWriter::finish_bulk`], which must be called before the transaction
+    /// commits.
+    pub fn begin_bulk(&mut self) {
         self.deferred = Some(Vec::new());
     }
 
+    /// Writes everything bulk mode held back.
+    pub fn finish_bulk(&mut self) -> Result<(), StoreError> {
+        self.write_deferred_keys()
+    }
+
     /// Inserts the collected keys, sorted, skipping those of versions retired since.
-    pub fn write_deferred_keys(&mut self) -> Result<(), StoreError> {
+    fn write_deferred_keys(&mut self) -> Result<(), StoreError> {
         let Some(mut keys) = self.deferred.take() else {
             return Ok(());
         };
-        keys.sort_unstable_by(|a, b| (a.0, &a.1, &a.2).cmp(&(b.0, &b.1, &b.2)));
-        for DeferredKey(ws, key, id, rowid) in &keys {
-            if !self.retired.contains(rowid) {
-                self.add_key.execute(params![ws, &key[..], &id[..]])?;
+        keys.sort_unstable_by(|a, b| (a.0, &a.1, a.2).cmp(&(b.0, &b.1, b.2)));
+        keys.dedup_by(|a, b| (a.0, &a.1, a.2) == (b.0, &b.1, b.2));
+        for DeferredKey(ws, key, vid) in &keys {
+            if !self.retired.contains(vid) {
+                self.add_key.execute(params![ws, &key[..], vid])?;
             }
         }
         Ok(())
@@ -212,7 +238,7 @@ impl<'c> ObjectWriter<'c> {
             [ws],
             |r| r.get(0),
         )?;
-        self.fresh = (!any).then(|| (ws, HashSet::new()));
+        self.fresh = (!any).then(|| (ws, FastSet::default()));
         Ok(())
     }
 
@@ -230,7 +256,7 @@ impl<'c> ObjectWriter<'c> {
                 ))
             })
             .optional()?;
-        let Some((rowid, modified, created, revoked, hash, observables)) = row else {
+        let Some((vid, modified, created, revoked, hash, observables)) = row else {
             return Ok(None);
         };
         let content_hash = match hash {
@@ -241,7 +267,7 @@ impl<'c> ObjectWriter<'c> {
             None => None,
         };
         Ok(Some(HeadRow {
-            rowid,
+            vid,
             head: Head {
                 modified,
                 created,
@@ -258,17 +284,15 @@ impl<'c> ObjectWriter<'c> {
         ws: i64,
         provenance: &Provenance,
         origin: i64,
-        o: NewObject,
+        mut o: NewObject,
     ) -> Result<Outcome, StoreError> {
-        let id = o.id.as_str();
         let known = match &mut self.fresh {
             Some((fresh_ws, seen)) if *fresh_ws == ws => {
-                let mut h = std::hash::DefaultHasher::new();
-                id.hash(&mut h);
-                !seen.insert(h.finish())
+                !seen.insert(foldhash::fast::FixedState::with_seed(0).hash_one(o.id.as_str()))
             }
             _ => true,
         };
+        let id = o.id.as_str();
         let head = if known { self.head(ws, id)? } else { None };
         let decision = {
             let mut hist = Hist { w: self, ws, id };
@@ -288,14 +312,11 @@ impl<'c> ObjectWriter<'c> {
                     })?;
                 (json, h.head.created)
             }
-            _ => (o.json, o.created),
+            _ => (std::mem::take(&mut o.json), o.created),
         };
-        // A JSON array, so that any label text (commas, control characters) reads back as it
-        // was written.
-        let labels = (!o.labels.is_empty())
-            .then(|| serde_json::to_string(&o.labels).expect("strings serialize"));
         let keys = (current && !o.observables.is_empty()).then(|| encode_keys(&o.observables));
-        let rowid = self.insert.insert(params![
+        let (json_at, json_len) = self.log.append(json)?;
+        let vid = self.insert.insert(params![
             ws,
             id,
             micros(&o.modified),
@@ -308,42 +329,37 @@ impl<'c> ObjectWriter<'c> {
             o.valid_until.as_ref().map(micros),
             o.confidence,
             o.tlp.map(tlp_name),
-            labels,
+            labels_json(&o.labels),
             provenance.source,
             origin,
             self.stored_at,
             current,
             o.derived.as_ref().map(|d| &d.content_hash[..]),
             keys,
-            json,
+            json_at,
+            json_len,
         ])?;
         if current {
             if let Some(h) = &head {
-                self.retire.execute(params![h.rowid])?;
+                self.retire.execute(params![h.vid])?;
                 if self.deferred.is_some() {
-                    self.retired.insert(h.rowid);
+                    self.retired.insert(h.vid);
                 }
                 if let Some(old) = &h.observables {
                     for key in decode_keys(old) {
-                        self.drop_key.execute(params![ws, key, id])?;
+                        self.drop_key.execute(params![ws, key, h.vid])?;
                     }
                 }
             }
-            self.add_keys(ws, id, &o.observables, rowid)?;
+            self.add_keys(ws, &o.observables, vid)?;
         }
         Ok(Outcome::Stored { current })
     }
 
-    fn add_keys(
-        &mut self,
-        ws: i64,
-        id: &str,
-        keys: &[ObservableKey],
-        rowid: i64,
-    ) -> Result<(), StoreError> {
+    fn add_keys(&mut self, ws: i64, keys: &[ObservableKey], vid: i64) -> Result<(), StoreError> {
         for k in keys {
             if let Some(deferred) = &mut self.deferred {
-                deferred.push(DeferredKey(ws, k.to_bytes(), id.into(), rowid));
+                deferred.push(DeferredKey(ws, k.to_bytes(), vid));
                 if deferred.len() >= MAX_DEFERRED_KEYS {
                     // Bounded memory whatever the file: write this run, sorted, and go on.
                     self.write_deferred_keys()?;
@@ -353,10 +369,16 @@ impl<'c> ObjectWriter<'c> {
             }
             self.key_buf.clear();
             k.encode(&mut self.key_buf);
-            self.add_key.execute(params![ws, &self.key_buf[..], id])?;
+            self.add_key.execute(params![ws, &self.key_buf[..], vid])?;
         }
         Ok(())
     }
+}
+
+/// Labels as a JSON array, so that any label text (commas, control characters) reads back as it
+/// was written; `None` when there are none.
+fn labels_json(labels: &[String]) -> Option<String> {
+    (!labels.is_empty()).then(|| serde_json::to_string(labels).expect("strings serialize"))
 }
 
 fn encode_keys(keys: &[ObservableKey]) -> Vec<u8> {
@@ -385,16 +407,15 @@ fn tlp_name(t: Tlp) -> &'static str {
     t.name()
 }
 
-/// The columns [`read_object`] expects, in order.
 /// The columns [`read_object`] expects, in order; `o` is `objects`, `g` its `origins` row.
 pub const COLUMNS: &str = "o.stix_id, o.type, o.modified, o.modified_ns, o.created,
     o.spec_version, o.revoked, o.valid_from, o.valid_until, o.confidence, o.tlp, o.labels,
-    o.source, g.text, o.stored, o.is_current, o.json";
+    o.source, g.text, o.stored, o.is_current, o.json_at, o.json_len";
 
 /// The tables [`COLUMNS`] come from.
 pub const FROM: &str = "objects o JOIN origins g ON g.id = o.origin";
 
-pub fn read_object(r: &Row<'_>) -> Result<StoredObject, StoreError> {
+pub fn read_object(r: &Row<'_>, log: &LogReader) -> Result<StoredObject, StoreError> {
     let id: String = r.get(0)?;
     let tlp: Option<String> = r.get(10)?;
     let labels: Option<String> = r.get(11)?;
@@ -424,6 +445,6 @@ pub fn read_object(r: &Row<'_>) -> Result<StoredObject, StoreError> {
         origin: Origin::parse(&origin),
         stored: from_micros(r.get(14)?, 0),
         current: r.get(15)?,
-        json: r.get(16)?,
+        json: log.read(r.get(16)?, r.get(17)?)?,
     })
 }

@@ -206,7 +206,10 @@ fn validate_json(input: impl Read, upload: bool, profile: Profile, sink: &mut Si
     if upload {
         records = records.upload_only();
     }
-    let opts = Options { profile };
+    let opts = Options {
+        profile,
+        observables: false,
+    };
     let mut messages = Vec::new();
     records.for_each(|rec| -> Result<()> {
         match &rec.value {

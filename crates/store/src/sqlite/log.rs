@@ -1,0 +1,369 @@
+//! The version log: the JSON of every stored version, appended to one file beside the database,
+//! with each `objects` row pointing at its bytes (`json_at`, `json_len`).
+//!
+//! # Why outside SQLite
+//!
+//! A STIX version never changes once stored, and its JSON is most of its bytes. Kept in the
+//! `objects` B-tree, every byte of it was written twice (into the WAL, then into the database at
+//! the checkpoint) and copied through the page cache several times: a 250 MB import spent more
+//! time moving JSON than on everything else the writer does. Appended to a file of its own, it
+//! is written once, sequentially, and the B-tree holds only the small row that indexes it.
+//!
+//! # How it stays consistent with the database
+//!
+//! The committed length of the log is a row of the database (`json_log.end_at`), updated in the
+//! same transaction as the rows that point into the log. A writer appends only while it holds
+//! SQLite's write lock (inside `BEGIN IMMEDIATE`), starting at the committed length it reads
+//! there, and makes the log durable (`fdatasync`) before the transaction commits. So:
+//! - every row a reader can see points below the committed length, at bytes already durable;
+//! - bytes past the committed length belong to no committed transaction (an aborted import, a
+//!   crash before commit): the next writer overwrites them, or truncates them when it begins;
+//! - two processes writing the same database (a `tiport import` beside `tiport serve`) take
+//!   turns, as SQLite makes them.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+/// The log file that belongs to the database at `db`: its name with `-json` appended, beside it,
+/// as SQLite names its `-wal` and `-shm` files.
+pub fn path_for(db: &Path) -> PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push("-json");
+    db.with_file_name(name)
+}
+
+fn open(path: &Path, write: bool) -> Result<File, StoreError> {
+    OpenOptions::new()
+        .read(true)
+        .write(write)
+        .create(write)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| io_error(path, "open", e))
+}
+
+fn io_error(path: &Path, what: &str, e: std::io::Error) -> StoreError {
+    StoreError::Backend(format!("cannot {what} the version log {}: {e}", path.display()).into())
+}
+
+/// Appends are handed to the log thread in parts of about this size.
+const PART: usize = 1 << 20;
+
+/// Writeback to the disk is started after every this many bytes written, so that the
+/// `fdatasync` at commit finds little left to write: a 250 MB import otherwise waits for all of
+/// it there.
+const WRITEBACK_STEP: u64 = 16 << 20;
+
+/// The writer's side, owned by the store's writer thread. The bytes are written by a thread of
+/// its own: the store's writer only hands over the strings (no copy), and the copying into the
+/// page cache, about a fifth of an import's writing time, happens on the other core.
+pub struct LogWriter {
+    path: PathBuf,
+    /// The committed length read when the transaction began.
+    start: u64,
+    /// Where the next append goes.
+    pos: u64,
+    /// Appends not yet handed to the log thread, which begin at `pending_at`.
+    pending: Vec<String>,
+    pending_at: u64,
+    pending_bytes: usize,
+    jobs: Option<SyncSender<LogJob>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+enum LogJob {
+    Write {
+        at: u64,
+        parts: Vec<String>,
+    },
+    /// Cuts the file to `len` if longer; answers the length it had.
+    Truncate {
+        len: u64,
+        reply: SyncSender<std::io::Result<u64>>,
+    },
+    /// Answers once everything written so far is durable, or with the first failure since the
+    /// last truncation.
+    Sync {
+        reply: SyncSender<std::io::Result<()>>,
+    },
+}
+
+impl LogWriter {
+    pub fn open(db: &Path) -> Result<LogWriter, StoreError> {
+        let path = path_for(db);
+        let file = open(&path, true)?;
+        let (jobs, rx) = mpsc::sync_channel(4);
+        let wal = {
+            let mut name = db.as_os_str().to_owned();
+            name.push("-wal");
+            PathBuf::from(name)
+        };
+        let thread = std::thread::Builder::new()
+            .name("store-log".into())
+            .spawn(move || log_thread(file, wal, rx))
+            .map_err(|e| io_error(&path, "start the writer of", e))?;
+        Ok(LogWriter {
+            path,
+            start: 0,
+            pos: 0,
+            pending: Vec::new(),
+            pending_at: 0,
+            pending_bytes: 0,
+            jobs: Some(jobs),
+            thread: Some(thread),
+        })
+    }
+
+    fn send(&self, job: LogJob) -> Result<(), StoreError> {
+        self.jobs
+            .as_ref()
+            .expect("open until dropped")
+            .send(job)
+            .map_err(|_| self.thread_gone())
+    }
+
+    fn thread_gone(&self) -> StoreError {
+        StoreError::Backend(
+            format!(
+                "the writer of the version log {} stopped",
+                self.path.display()
+            )
+            .into(),
+        )
+    }
+
+    fn truncate(&self, len: u64) -> Result<u64, StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.send(LogJob::Truncate { len, reply })?;
+        answer
+            .recv()
+            .map_err(|_| self.thread_gone())?
+            .map_err(|e| io_error(&self.path, "truncate", e))
+    }
+
+    /// Starts appending for a transaction; call it inside the transaction (the write lock held),
+    /// before the first append.
+    pub fn begin(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        let end: i64 = conn.query_row("SELECT end_at FROM json_log", [], |r| r.get(0))?;
+        let end = u64::try_from(end)
+            .map_err(|_| StoreError::Corrupt(format!("version log length {end}")))?;
+        self.pending.clear();
+        self.pending_bytes = 0;
+        // Bytes past `end` were left by a transaction that did not commit; nothing points there.
+        let len = self.truncate(end)?;
+        if len < end {
+            return Err(StoreError::Corrupt(format!(
+                "the version log {} is {len} bytes, shorter than the {end} the database has \
+                 committed",
+                self.path.display()
+            )));
+        }
+        self.start = end;
+        self.pos = end;
+        self.pending_at = end;
+        Ok(())
+    }
+
+    /// Appends `json`; returns where it goes, as stored in `json_at` and `json_len`.
+    pub fn append(&mut self, json: String) -> Result<(i64, i64), StoreError> {
+        let (at, len) = (self.pos, json.len());
+        self.pos += len as u64;
+        self.pending_bytes += len;
+        self.pending.push(json);
+        if self.pending_bytes >= PART {
+            self.hand_over()?;
+        }
+        Ok((at as i64, len as i64))
+    }
+
+    fn hand_over(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let parts = std::mem::take(&mut self.pending);
+        self.send(LogJob::Write {
+            at: self.pending_at,
+            parts,
+        })?;
+        self.pending_at = self.pos;
+        self.pending_bytes = 0;
+        Ok(())
+    }
+
+    /// The position to [`LogWriter::rewind`] to when a savepoint taken now is rolled back.
+    pub fn mark(&self) -> u64 {
+        self.pos
+    }
+
+    /// Forgets the appends after `mark`, whose rows were rolled back. Bytes already handed over
+    /// become the tail that the next appends overwrite (writes happen in order).
+    pub fn rewind(&mut self, mark: u64) {
+        if mark >= self.pending_at {
+            while self.pending_at + self.pending_bytes as u64 > mark {
+                let Some(last) = self.pending.pop() else {
+                    break;
+                };
+                self.pending_bytes -= last.len();
+            }
+        } else {
+            self.pending.clear();
+            self.pending_bytes = 0;
+            self.pending_at = mark;
+        }
+        self.pos = mark;
+    }
+
+    /// Makes this transaction's appends durable and records the new committed length; call it
+    /// inside the transaction, just before COMMIT.
+    pub fn commit(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        if self.pos == self.start {
+            return Ok(());
+        }
+        self.hand_over()?;
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.send(LogJob::Sync { reply })?;
+        answer
+            .recv()
+            .map_err(|_| self.thread_gone())?
+            .map_err(|e| io_error(&self.path, "write", e))?;
+        conn.execute("UPDATE json_log SET end_at = ?1", [self.pos as i64])?;
+        Ok(())
+    }
+
+    /// Drops this transaction's appends from the file; call it before ROLLBACK, while the write
+    /// lock is still held. Best effort: the next [`LogWriter::begin`] truncates them anyway.
+    pub fn discard(&mut self) {
+        self.pending.clear();
+        self.pending_bytes = 0;
+        if self.pos != self.start {
+            let _ = self.truncate(self.start);
+        }
+        self.pos = self.start;
+        self.pending_at = self.start;
+    }
+}
+
+impl Drop for LogWriter {
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn log_thread(file: File, wal_path: PathBuf, jobs: Receiver<LogJob>) {
+    let mut buf: Vec<u8> = Vec::with_capacity(2 * PART);
+    let mut failed: Option<std::io::Error> = None;
+    let mut writeback_from = 0u64;
+    // SQLite deletes and recreates its WAL file between uses: opened afresh per transaction.
+    let mut wal: Option<File> = None;
+    for job in jobs {
+        match job {
+            LogJob::Write { at, parts } => {
+                if failed.is_some() {
+                    continue;
+                }
+                buf.clear();
+                for p in &parts {
+                    buf.extend_from_slice(p.as_bytes());
+                }
+                drop(parts);
+                if let Err(e) = file.write_all_at(&buf, at) {
+                    failed = Some(e);
+                    continue;
+                }
+                let end = at + buf.len() as u64;
+                writeback_from = writeback_from.min(at);
+                if end - writeback_from >= WRITEBACK_STEP {
+                    start_writeback(&file, writeback_from, end - writeback_from);
+                    writeback_from = end;
+                    // The transaction's pages in SQLite's WAL, likewise: SQLite syncs them all
+                    // at commit.
+                    if wal.is_none() {
+                        wal = File::open(&wal_path).ok();
+                    }
+                    if let Some(w) = &wal {
+                        start_writeback(w, 0, 0);
+                    }
+                }
+            }
+            LogJob::Truncate { len, reply } => {
+                failed = None;
+                wal = None;
+                writeback_from = len;
+                let result = file.metadata().and_then(|m| {
+                    if m.len() > len {
+                        file.set_len(len)?;
+                    }
+                    Ok(m.len())
+                });
+                let _ = reply.send(result);
+            }
+            LogJob::Sync { reply } => {
+                let result = match failed.take() {
+                    Some(e) => Err(e),
+                    None => file.sync_data(),
+                };
+                let _ = reply.send(result);
+            }
+        }
+    }
+}
+
+/// Asks the kernel to start writing `len` bytes from `from` (0: to the end) to the disk, without
+/// waiting. An optimization only: a failure is ignored (the syncs at commit report real ones).
+fn start_writeback(file: &File, from: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(from), Ok(len)) = (i64::try_from(from), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: a system call on a file descriptor that `file` keeps open; no memory is passed.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), from, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+/// The readers' side, shared by every read connection.
+pub struct LogReader {
+    path: PathBuf,
+    file: File,
+}
+
+impl LogReader {
+    /// Opens the log of the database at `db`; [`LogWriter::open`] has created it.
+    pub fn open(db: &Path) -> Result<LogReader, StoreError> {
+        let path = path_for(db);
+        let file = open(&path, false)?;
+        Ok(LogReader { path, file })
+    }
+
+    /// The JSON a row points at.
+    pub fn read(&self, at: i64, len: i64) -> Result<String, StoreError> {
+        let (Ok(at), Ok(len)) = (u64::try_from(at), usize::try_from(len)) else {
+            return Err(StoreError::Corrupt(format!(
+                "version log position {at}+{len}"
+            )));
+        };
+        let mut bytes = vec![0; len];
+        self.file.read_exact_at(&mut bytes, at).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "cannot read {len} bytes at {at} of the version log {}: {e}",
+                self.path.display()
+            ))
+        })?;
+        String::from_utf8(bytes).map_err(|_| {
+            StoreError::Corrupt(format!(
+                "the version at {at} of the version log {} is not UTF-8",
+                self.path.display()
+            ))
+        })
+    }
+}
