@@ -63,6 +63,11 @@ bench() {
   m_ir=$(printf '%s\n' "${ir[@]}" | median)
   m_vw=$(printf '%s\n' "${vw[@]}" | median); m_vc=$(printf '%s\n' "${vc[@]}" | median)
   summary=$(cat "$scratch/summary")
+  # Each run's own ratio too: on a shared machine whose speed drifts, the spread says more
+  # than one figure.
+  local ratios=() i
+  for i in "${!iw[@]}"; do ratios+=("$(awk -v a="${iw[$i]}" -v b="${vw[$i]}" 'BEGIN {printf "%.2f", a/b}')"); done
+  echo "$name per-run import/validate: ${ratios[*]} (median $(printf '%s\n' "${ratios[@]}" | median))" >&2
   awk -v f="$name" -v iw="$m_iw" -v ic="$m_ic" -v ir="$m_ir" -v vw="$m_vw" -v vc="$m_vc" \
       -v s="$summary" -v k="$runs" -v size="$(stat -c %s "$file")" 'BEGIN {
     printf "| `tiport import %s` | %.2f s | %.2f s | %.0f MB | %.1f MB/s | median of %d; %s |\n",
