@@ -29,7 +29,7 @@ mod sqlite_engine {
 
     use store::*;
 
-    use crate::suite::{at, indicator, new_import, obj, sid, stored, write};
+    use crate::suite::{at, derived, indicator, new_import, obj, req, sid, stored, write};
 
     fn open(dir: &Path) -> Arc<dyn Store> {
         crate::open_sqlite(dir)
@@ -140,6 +140,40 @@ mod sqlite_engine {
             matches!(written, Err(ref e) if e.to_string().contains("shorter than")),
             "{written:?}"
         );
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_bytes_and_no_queued_writes() {
+        // A write whose objects were partly handed to the log's thread, then undone because a
+        // later object of the same write failed: when the call returns, the bytes are gone and
+        // nothing of it is still queued (another process may take the lock next and append
+        // where they were).
+        let (dir, s, ws) = setup();
+        let d = indicator(1);
+        write(&*s, ws, vec![derived(&d, at(1), at(1), 1, "d1")]);
+        let before = log_len(dir.path());
+        let big = "z".repeat(300_000);
+        let mut objects: Vec<NewObject> = (10..20)
+            .map(|n| obj(&indicator(n), at(1), false, &big))
+            .collect();
+        // A changed derived object whose `created` cannot be found where it says: the store
+        // refuses the write (a bug in the caller, reported as an error of this write).
+        let mut broken = derived(&d, at(1), at(2), 2, "d2");
+        broken.derived.as_mut().unwrap().created_at = 0..1;
+        objects.push(broken);
+        let result = s.write(ws, &req("r"), objects);
+        assert!(
+            matches!(result, Err(StoreError::Backend(_) | StoreError::State(_))),
+            "{result:?}"
+        );
+        assert_eq!(log_len(dir.path()), before);
+        assert_eq!(s.current(ws, &sid(&indicator(10))).unwrap(), None);
+        // The next write goes where the failed one would have.
+        let y = obj(&indicator(2), at(1), false, "y1");
+        let y_len = y.json.len() as u64;
+        assert_eq!(write(&*s, ws, vec![y]), vec![stored(true)]);
+        assert_eq!(log_len(dir.path()), before + y_len);
+        assert!(json_of(&*s, ws, &d).contains("d1"));
     }
 
     #[test]

@@ -19,7 +19,10 @@
 //! - bytes past the committed length belong to no committed transaction (an aborted import, a
 //!   crash before commit): the next writer overwrites them, or truncates them when it begins;
 //! - two processes writing the same database (a `tiport import` beside `tiport serve`) take
-//!   turns, as SQLite makes them.
+//!   turns, as SQLite makes them; a transaction's end (commit or discard) waits until none of
+//!   its writes is still queued, so none can land after the lock has passed to the other;
+//! - a discard after a failed begin, or after the committed length was updated (COMMIT may
+//!   still have reported an error while the WAL holds the transaction), cuts nothing.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -40,13 +43,23 @@ pub fn path_for(db: &Path) -> PathBuf {
 }
 
 fn open(path: &Path, write: bool) -> Result<File, StoreError> {
-    OpenOptions::new()
+    let created = write && !path.exists();
+    let file = OpenOptions::new()
         .read(true)
         .write(write)
         .create(write)
         .mode(0o600)
         .open(path)
-        .map_err(|e| io_error(path, "open", e))
+        .map_err(|e| io_error(path, "open", e))?;
+    if created {
+        // The new file's name must be as durable as the rows that will point into it.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io_error(path, "record the creation of", e))?;
+        }
+    }
+    Ok(file)
 }
 
 fn io_error(path: &Path, what: &str, e: std::io::Error) -> StoreError {
@@ -66,8 +79,14 @@ const WRITEBACK_STEP: u64 = 16 << 20;
 /// page cache, about a fifth of an import's writing time, happens on the other core.
 pub struct LogWriter {
     path: PathBuf,
-    /// The committed length read when the transaction began.
-    start: u64,
+    /// While a transaction is open (from a successful [`LogWriter::begin`] to its commit or
+    /// discard): the committed length read when it began. `None` otherwise, so that a discard
+    /// after a failed begin or after a commit never cuts committed bytes.
+    open_at: Option<u64>,
+    /// Whether this transaction handed bytes to the log thread: then its end must wait for them
+    /// (a write still queued when SQLite's lock is released could land on bytes another process
+    /// commits next).
+    handed: bool,
     /// Where the next append goes.
     pos: u64,
     /// Appends not yet handed to the log thread, which begin at `pending_at`.
@@ -111,7 +130,8 @@ impl LogWriter {
             .map_err(|e| io_error(&path, "start the writer of", e))?;
         Ok(LogWriter {
             path,
-            start: 0,
+            open_at: None,
+            handed: false,
             pos: 0,
             pending: Vec::new(),
             pending_at: 0,
@@ -151,12 +171,15 @@ impl LogWriter {
     /// Starts appending for a transaction; call it inside the transaction (the write lock held),
     /// before the first append.
     pub fn begin(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        self.open_at = None;
+        self.handed = false;
+        self.pending.clear();
+        self.pending_bytes = 0;
         let end: i64 = conn.query_row("SELECT end_at FROM json_log", [], |r| r.get(0))?;
         let end = u64::try_from(end)
             .map_err(|_| StoreError::Corrupt(format!("version log length {end}")))?;
-        self.pending.clear();
-        self.pending_bytes = 0;
         // Bytes past `end` were left by a transaction that did not commit; nothing points there.
+        // The truncation also waits for every write queued before it.
         let len = self.truncate(end)?;
         if len < end {
             return Err(StoreError::Corrupt(format!(
@@ -165,7 +188,7 @@ impl LogWriter {
                 self.path.display()
             )));
         }
-        self.start = end;
+        self.open_at = Some(end);
         self.pos = end;
         self.pending_at = end;
         Ok(())
@@ -188,6 +211,7 @@ impl LogWriter {
             return Ok(());
         }
         let parts = std::mem::take(&mut self.pending);
+        self.handed = true;
         self.send(LogJob::Write {
             at: self.pending_at,
             parts,
@@ -221,9 +245,21 @@ impl LogWriter {
     }
 
     /// Makes this transaction's appends durable and records the new committed length; call it
-    /// inside the transaction, just before COMMIT.
+    /// inside the transaction, just before COMMIT. When it returns, no write of this
+    /// transaction is still queued.
     pub fn commit(&mut self, conn: &Connection) -> Result<(), StoreError> {
-        if self.pos == self.start {
+        let Some(start) = self.open_at else {
+            return Err(StoreError::State(
+                "the version log was not begun for this transaction".into(),
+            ));
+        };
+        if self.pos == start {
+            // Nothing to keep; bytes handed over and then rolled back to a savepoint are cut
+            // (which also waits for them).
+            if self.handed {
+                self.truncate(start)?;
+            }
+            self.open_at = None;
             return Ok(());
         }
         self.hand_over()?;
@@ -234,19 +270,27 @@ impl LogWriter {
             .map_err(|_| self.thread_gone())?
             .map_err(|e| io_error(&self.path, "write", e))?;
         conn.execute("UPDATE json_log SET end_at = ?1", [self.pos as i64])?;
+        // From here the bytes may be committed even if COMMIT reports an error (the WAL can
+        // hold the transaction after all), so a discard must not cut them; the next begin reads
+        // what was really committed.
+        self.open_at = None;
         Ok(())
     }
 
-    /// Drops this transaction's appends from the file; call it before ROLLBACK, while the write
-    /// lock is still held. Best effort: the next [`LogWriter::begin`] truncates them anyway.
+    /// Drops this transaction's appends from the file and waits for its queued writes; call it
+    /// before ROLLBACK, while the write lock is still held. After a failed begin, or after
+    /// [`LogWriter::commit`], it does nothing. Best effort: the next [`LogWriter::begin`]
+    /// truncates anyway.
     pub fn discard(&mut self) {
         self.pending.clear();
         self.pending_bytes = 0;
-        if self.pos != self.start {
-            let _ = self.truncate(self.start);
+        if let Some(start) = self.open_at.take() {
+            if self.handed || self.pos != start {
+                let _ = self.truncate(start);
+            }
+            self.pos = start;
+            self.pending_at = start;
         }
-        self.pos = self.start;
-        self.pending_at = self.start;
     }
 }
 
@@ -347,23 +391,33 @@ impl LogReader {
 
     /// The JSON a row points at.
     pub fn read(&self, at: i64, len: i64) -> Result<String, StoreError> {
-        let (Ok(at), Ok(len)) = (u64::try_from(at), usize::try_from(len)) else {
-            return Err(StoreError::Corrupt(format!(
-                "version log position {at}+{len}"
-            )));
+        let damaged = |why: String| {
+            StoreError::Corrupt(format!(
+                "version log {} at {at}, {len} bytes: {why}",
+                self.path.display()
+            ))
         };
-        let mut bytes = vec![0; len];
+        let (Ok(at), Ok(len)) = (u64::try_from(at), u64::try_from(len)) else {
+            return Err(damaged("not a position".into()));
+        };
+        // Checked against the file before allocating: a damaged row must not ask for an
+        // arbitrary amount of memory.
+        let size = self
+            .file
+            .metadata()
+            .map_err(|e| io_error(&self.path, "read", e))?
+            .len();
+        if at.checked_add(len).is_none_or(|end| end > size) {
+            return Err(damaged(format!("past the end of the file ({size} bytes)")));
+        }
+        let mut bytes = vec![0; len as usize];
         self.file.read_exact_at(&mut bytes, at).map_err(|e| {
-            StoreError::Corrupt(format!(
-                "cannot read {len} bytes at {at} of the version log {}: {e}",
-                self.path.display()
-            ))
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                damaged(e.to_string())
+            } else {
+                io_error(&self.path, "read", e)
+            }
         })?;
-        String::from_utf8(bytes).map_err(|_| {
-            StoreError::Corrupt(format!(
-                "the version at {at} of the version log {} is not UTF-8",
-                self.path.display()
-            ))
-        })
+        String::from_utf8(bytes).map_err(|_| damaged("not UTF-8".into()))
     }
 }

@@ -58,9 +58,9 @@ impl Default for SqliteOptions {
     }
 }
 
-/// How much of the database a reader maps (SQLite's own ceiling is 2 GiB unless compiled
-/// otherwise; past it, reads fall back to copying).
-const READER_MMAP_BYTES: i64 = 1 << 31;
+/// How much of the database a reader maps: SQLite's default ceiling (`SQLITE_MAX_MMAP_SIZE`, just
+/// under 2 GiB); pages past it are read by copying, as without a map.
+const READER_MMAP_BYTES: i64 = 0x7fff_0000;
 
 type Reply<T> = SyncSender<Result<T, StoreError>>;
 
@@ -233,6 +233,8 @@ fn writer_loop(mut conn: Connection, log: &mut LogWriter, rx: Receiver<Job>, max
             run_job(&mut conn, log, &rx, job, &mut next, max_group)
         }));
         if done.is_err() && !conn.is_autocommit() {
+            // Before the lock goes: no write of the version log may still be queued.
+            log.discard();
             let _ = conn.execute_batch("ROLLBACK");
         }
     }
@@ -287,11 +289,20 @@ fn run_job(
 type GroupEntry = (i64, Provenance, Vec<NewObject>, Reply<Vec<Outcome>>);
 
 fn run_group(conn: &mut Connection, log: &mut LogWriter, group: Vec<GroupEntry>) {
+    let fail_all = |group: Vec<GroupEntry>, e: StoreError| {
+        let msg = e.to_string();
+        for (_, _, _, reply) in group {
+            let _ = reply.send(Err(StoreError::Backend(msg.clone().into())));
+        }
+    };
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(group, e.into()),
+    };
     // Each write of the group runs under its own savepoint, so that one that fails (a fault
     // while writing its objects) is undone alone and reported to its caller alone; the others
     // still commit together.
-    let result = (|| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let written = (|| {
         log.begin(&tx)?;
         let mut answers: Vec<Result<Vec<Outcome>, StoreError>> = Vec::with_capacity(group.len());
         {
@@ -316,21 +327,24 @@ fn run_group(conn: &mut Connection, log: &mut LogWriter, group: Vec<GroupEntry>)
             }
         }
         log.commit(&tx)?;
-        tx.commit()?;
         Ok::<_, StoreError>(answers)
     })();
-    match result {
-        Ok(answers) => {
+    let answers = match written {
+        Ok(answers) => answers,
+        Err(e) => {
+            // While the transaction, and so the write lock, is still held.
+            log.discard();
+            drop(tx);
+            return fail_all(group, e);
+        }
+    };
+    match tx.commit() {
+        Ok(()) => {
             for ((_, _, _, reply), a) in group.into_iter().zip(answers) {
                 let _ = reply.send(a);
             }
         }
-        Err(e) => {
-            let msg = e.to_string();
-            for (_, _, _, reply) in group {
-                let _ = reply.send(Err(StoreError::Backend(msg.clone().into())));
-            }
-        }
+        Err(e) => fail_all(group, e.into()),
     }
 }
 

@@ -122,7 +122,7 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     // another process's long write (an import holds the lock for its whole run).
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found == VERSION {
-        return Ok(());
+        return check_shape(conn);
     }
     loop {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -134,10 +134,31 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             });
         }
         if found == VERSION {
-            return Ok(());
+            drop(tx);
+            return check_shape(conn);
         }
         tx.execute_batch(MIGRATIONS[found as usize])?;
         tx.pragma_update(None, "user_version", found + 1)?;
         tx.commit()?;
+    }
+}
+
+/// Development builds from before the version log (before 2026-11-23, never released) wrote
+/// schema version 1 without it; such a database is refused with a message, not failed on at the
+/// first query.
+fn check_shape(conn: &Connection) -> Result<(), StoreError> {
+    let has_log: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'json_log')",
+        [],
+        |r| r.get(0),
+    )?;
+    if has_log {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt(
+            "the database was made by a development build of tiport older than its version log \
+             (before 2026-11-23); export it with that build and import into a new data directory"
+                .into(),
+        ))
     }
 }
