@@ -142,6 +142,17 @@ pub trait Store: Send + Sync {
         role: Role,
     ) -> Result<(), StoreError>;
     fn role(&self, workspace: WorkspaceId, principal: &str) -> Result<Option<Role>, StoreError>;
+    /// The workspaces on which `principal` has a role, with the role.
+    fn roles_of(&self, principal: &str) -> Result<Vec<(WorkspaceId, Role)>, StoreError>;
+
+    // --- Settings ---
+
+    /// The value of setting `name`, if it was ever set.
+    fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// Sets `name` to `value` unless it has a value already, and returns the value it has: of
+    /// two nodes generating a setting on first start (a tenant id, a signing key), one wins and
+    /// both use its value. Settings are never changed afterwards.
+    fn init_setting(&self, name: &str, value: &str) -> Result<String, StoreError>;
 }
 
 /// The transaction of one file import. Dropping it without [`commit`](Self::commit) rolls

@@ -14,11 +14,13 @@
 //! It knows no engine (only the `Store` trait), no HTTP, no terminal: progress is a callback,
 //! output a `Write`.
 
+pub mod auth;
 pub mod export;
 pub mod files;
 pub mod import;
 pub mod owner;
 pub mod record;
+pub mod upload;
 
 use store::{Retention, Store, StoreError, Swept};
 

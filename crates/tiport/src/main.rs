@@ -44,6 +44,10 @@ enum Command {
     Workspace(cmd::workspace::Args),
     /// Export a workspace's current objects as a STIX bundle or CSV.
     Export(cmd::export::Args),
+    /// Run the HTTP service (upload API, tokens).
+    Serve(cmd::serve::Args),
+    /// Create clients: applications that get tokens with an id and a secret.
+    Client(cmd::client::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +59,8 @@ fn main() -> ExitCode {
         Command::ImportStatus(args) => cmd::import_status::run(args),
         Command::Workspace(args) => cmd::workspace::run(args),
         Command::Export(args) => cmd::export::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Client(args) => cmd::client::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1141,4 +1141,54 @@ impl Store for SqliteStore {
                 .transpose()
         })
     }
+
+    fn roles_of(&self, principal: &str) -> Result<Vec<(WorkspaceId, Role)>, StoreError> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT w.id, r.role FROM roles r JOIN workspaces w ON w.ws = r.ws
+                 WHERE r.principal = ?1 ORDER BY w.ws",
+            )?;
+            let mut rows = st.query([principal])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let (id, role): (String, String) = (r.get(0)?, r.get(1)?);
+                out.push((
+                    WorkspaceId::parse(&id)
+                        .map_err(|_| StoreError::Corrupt(format!("workspace id {id:?}")))?,
+                    Role::parse(&role)
+                        .ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
+                ));
+            }
+            Ok(out)
+        })
+    }
+
+    fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.read(|c| {
+            Ok(
+                c.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })
+                .optional()?,
+            )
+        })
+    }
+
+    fn init_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        if let Some(v) = self.setting(name)? {
+            return Ok(v);
+        }
+        let (name, value) = (name.to_owned(), value.to_owned());
+        self.write_tx(move |tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO settings (name, value) VALUES (?1, ?2)",
+                params![name, value],
+            )?;
+            Ok(
+                tx.query_row("SELECT value FROM settings WHERE name = ?1", [&name], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+    }
 }

@@ -111,6 +111,13 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (ws, principal)
     ) WITHOUT ROWID;
     "#,
+    // 2: settings the service makes on first start (tenant id, token signing key).
+    r#"
+    CREATE TABLE settings (
+        name  TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

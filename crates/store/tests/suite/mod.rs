@@ -69,6 +69,8 @@ macro_rules! store_suite {
                 observables::observable_follows_current_version,
                 observables::observable_workspace_isolation,
                 principals::principal_create_get_conflict,
+                principals::settings_first_value_wins,
+                principals::roles_of_lists_a_principals_workspaces,
                 principals::principal_roles,
                 objects::object_fields_round_trip,
                 objects::object_scan_current_filters,

@@ -76,3 +76,40 @@ pub fn principal_roles(f: Factory) {
     assert_not_found(s.assign_role(WorkspaceId::random(), "alice", Role::Reader));
     assert_eq!(s.role(w1, "nobody").unwrap(), None);
 }
+
+pub fn settings_first_value_wins(f: Factory) {
+    let env = Env::new(f);
+    let s = &*env.store;
+    assert_eq!(s.setting("tenant_id").unwrap(), None);
+    assert_eq!(s.init_setting("tenant_id", "first").unwrap(), "first");
+    assert_eq!(s.init_setting("tenant_id", "second").unwrap(), "first");
+    assert_eq!(s.setting("tenant_id").unwrap().as_deref(), Some("first"));
+    // Another handle (another node) sees it, and cannot replace it either.
+    let other = env.reopen();
+    assert_eq!(other.init_setting("tenant_id", "third").unwrap(), "first");
+    assert_eq!(other.setting("missing").unwrap(), None);
+}
+
+pub fn roles_of_lists_a_principals_workspaces(f: Factory) {
+    let env = Env::new(f);
+    let s = &*env.store;
+    let w2 = env.workspace("second");
+    let p = Principal {
+        id: "client-1".into(),
+        kind: PrincipalKind::Client,
+        name: "feed".into(),
+        secret_hash: Some("hash".into()),
+        created: at(1),
+    };
+    s.create_principal(&p).unwrap();
+    assert!(s.roles_of("client-1").unwrap().is_empty());
+    s.assign_role(env.ws, "client-1", Role::Contributor)
+        .unwrap();
+    s.assign_role(w2, "client-1", Role::Reader).unwrap();
+    let mut got = s.roles_of("client-1").unwrap();
+    got.sort_by_key(|(w, _)| w.to_string());
+    let mut want = vec![(env.ws, Role::Contributor), (w2, Role::Reader)];
+    want.sort_by_key(|(w, _)| w.to_string());
+    assert_eq!(got, want);
+    assert!(s.roles_of("nobody").unwrap().is_empty());
+}

@@ -1,6 +1,8 @@
+pub mod client;
 pub mod export;
 pub mod import;
 pub mod import_status;
+pub mod serve;
 pub mod store_args;
 pub mod template;
 pub mod validate;

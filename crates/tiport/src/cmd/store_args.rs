@@ -30,6 +30,8 @@ pub struct StoreArgs {
 pub struct Opened {
     pub store: SqliteStore,
     pub files: ImportFiles,
+    /// The data directory, absolute.
+    pub data_dir: PathBuf,
 }
 
 impl StoreArgs {
@@ -91,6 +93,10 @@ impl StoreArgs {
         if let Some(e) = done.delete_error {
             eprintln!("tiport: could not delete an expired import file: {e}");
         }
-        Ok(Opened { store, files })
+        Ok(Opened {
+            store,
+            files,
+            data_dir,
+        })
     }
 }

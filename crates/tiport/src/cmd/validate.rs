@@ -231,27 +231,9 @@ fn validate_json(input: impl Read, upload: bool, profile: Profile, sink: &mut Si
         Ok(())
     })?;
     if upload {
-        check_upload_body(records.container())?;
+        tiport_core::upload::check_body(records.container())?;
     }
     Ok(())
-}
-
-/// The body-level rules of the upload API, which make a request a 400 rather than a per-record
-/// error.
-fn check_upload_body(c: &ingest::Container) -> Result<()> {
-    match &c.sourcesystem {
-        None => anyhow::bail!("the upload body has no \"sourcesystem\""),
-        Some(serde_json::Value::String(s)) if s.trim().is_empty() => {
-            anyhow::bail!("\"sourcesystem\" must not be empty")
-        }
-        Some(serde_json::Value::String(s))
-            if s.trim().eq_ignore_ascii_case("Microsoft Sentinel") =>
-        {
-            anyhow::bail!("\"sourcesystem\" may not be \"Microsoft Sentinel\", which is reserved")
-        }
-        Some(serde_json::Value::String(_)) => Ok(()),
-        Some(_) => anyhow::bail!("\"sourcesystem\" must be a string"),
-    }
 }
 
 /// One pattern per line; the record index is the 0-based line number.

@@ -7,3 +7,4 @@ mod differential;
 mod helpers;
 mod import;
 mod seeds;
+mod service;

@@ -1,0 +1,96 @@
+//! The one table from error kind to HTTP status and body.
+//!
+//! Bodies follow the hosted API's shape, `{"error":{"code":"…","message":"…"}}`, except the
+//! throttling answer, whose body the seed fixes: `{"statusCode":429,"message":"Rate limit is
+//! exceeded. Try again in N seconds."}`, with `Retry-After: N` (sent on 429 only: some clients
+//! retry any answer that carries it).
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// A malformed request: bad JSON, a missing or unsupported `api-version`, too many objects.
+    BadRequest(String),
+    /// No token, or one that is not valid; the detail is logged, not sent.
+    Unauthorized,
+    /// A valid token without the role the operation needs.
+    Forbidden(String),
+    /// An unknown workspace, or one the caller has no role on (the same answer for both, so
+    /// that workspaces cannot be discovered).
+    NotFound(String),
+    TooLarge(String),
+    UnsupportedMediaType(String),
+    /// Throttled: retry after this many seconds.
+    TooManyRequests(u64),
+    /// A fault of the service; the detail is logged with the request id, not sent.
+    Internal(String),
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "AuthorizationFailed"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType")
+            }
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        match self {
+            ApiError::TooManyRequests(secs) => {
+                let body = json!({
+                    "statusCode": 429,
+                    "message": format!("Rate limit is exceeded. Try again in {secs} seconds."),
+                });
+                let mut r = (status, axum::Json(body)).into_response();
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                r
+            }
+            ApiError::Unauthorized => {
+                let body = json!({"error": {"code": code,
+                    "message": "The access token is missing, expired or invalid."}});
+                let mut r = (status, axum::Json(body)).into_response();
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                r
+            }
+            ApiError::Internal(detail) => {
+                tracing::error!(%detail, "request failed");
+                let body = json!({"error": {"code": code,
+                    "message": "The service failed to handle the request; it has been logged."}});
+                (status, axum::Json(body)).into_response()
+            }
+            ApiError::BadRequest(m)
+            | ApiError::Forbidden(m)
+            | ApiError::NotFound(m)
+            | ApiError::TooLarge(m)
+            | ApiError::UnsupportedMediaType(m) => (
+                status,
+                axum::Json(json!({"error": {"code": code, "message": m}})),
+            )
+                .into_response(),
+        }
+    }
+}
+
+impl From<store::StoreError> for ApiError {
+    fn from(e: store::StoreError) -> Self {
+        match e {
+            store::StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The HTTP service: axum routes over the `tiport-core` use cases.
+//!
+//! # Key decision: a thin edge
+//!
+//! Each handler reads its input, calls one use case (on a blocking thread: the store is
+//! synchronous, and a write returns only once it is durable), and writes the answer. Every
+//! error goes through one table ([`error::ApiError`]) from kind to status and body; HTTP types
+//! appear nowhere else in the workspace.
+//!
+//! The order of checks on an upload is fixed and tested: `api-version` (400), content type
+//! (415), token (401), throttling per principal (429), workspace and role (404 for an unknown
+//! or foreign workspace, 403 for a reader), body size (413, read at most up to the limit, never
+//! buffered whole), then the body itself (400 or per-record errors).
+
+pub mod error;
+mod routes;
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use store::Store;
+use tiport_core::auth::Authority;
+
+/// What the service enforces; all configurable (`tiport serve` flags, environment, file).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Objects per upload request (the hosted API's 100).
+    pub max_objects_per_request: usize,
+    /// Requests per minute per principal; 0 turns throttling off.
+    pub requests_per_minute: u32,
+    /// The largest upload body accepted, in bytes.
+    pub max_upload_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_objects_per_request: 100,
+            requests_per_minute: 100,
+            // 100 objects of up to ~1 MB each is far beyond any real request; the record limit
+            // of the reader (16 MiB) is the other bound.
+            max_upload_bytes: 32 << 20,
+        }
+    }
+}
+
+/// Everything a handler needs.
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub authority: Authority,
+    pub limits: Limits,
+    limiter: Option<DefaultKeyedRateLimiter<String>>,
+}
+
+impl App {
+    pub fn new(store: Arc<dyn Store>, authority: Authority, limits: Limits) -> App {
+        let limiter = NonZeroU32::new(limits.requests_per_minute)
+            .map(|n| RateLimiter::keyed(Quota::per_minute(n)));
+        App {
+            store,
+            authority,
+            limits,
+            limiter,
+        }
+    }
+}
+
+/// The service's routes.
+pub fn router(app: Arc<App>) -> axum::Router {
+    routes::router(app)
+}
+
+/// Serves `app` on `listener` until `shutdown` completes; in-flight requests finish first.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,331 @@
+//! The routes and their handlers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use governor::clock::{Clock, DefaultClock};
+use serde_json::json;
+use store::{Role, WorkspaceId};
+use tiport_core::auth::AuthError;
+use tiport_core::upload::UploadError;
+
+use crate::error::ApiError;
+use crate::App;
+
+/// The `api-version` of the current upload API, and of the legacy upload-indicators API.
+const UPLOAD_API_VERSION: &str = "2024-02-01-preview";
+const LEGACY_API_VERSION: &str = "2022-07-01";
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        // Entra ID's paths, so that clients built for it need only a different base URL.
+        .route("/{id}/oauth2/v2.0/token", post(token))
+        .route(
+            "/{id}/v2.0/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
+        .route("/{id}/discovery/v2.0/keys", get(jwks))
+        .route(
+            "/workspaces/{id}/threat-intelligence-stix-objects:upload",
+            post(upload_current),
+        )
+        .route(
+            "/workspaces/{id}/threatintelligence:upload-indicators",
+            post(upload_legacy),
+        )
+        .route(
+            "/{id}/threatintelligence:upload-indicators",
+            post(upload_legacy),
+        )
+        .with_state(app)
+}
+
+/// Runs blocking store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("a blocking task failed: {e}")))
+}
+
+// --- Tokens ---
+
+/// An OAuth 2.0 error answer (RFC 6749 §5.2), which token clients parse.
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response()
+}
+
+async fn token(
+    State(app): State<Arc<App>>,
+    Path(tenant): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if tenant != app.authority.tenant() {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "unknown tenant");
+    }
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "only grant_type=client_credentials is supported",
+        );
+    }
+    let Some(audience) = form
+        .get("scope")
+        .and_then(|s| app.authority.audience_for_scope(s))
+    else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "scope must be https://management.azure.com/.default (or another accepted audience)",
+        );
+    };
+    let (Some(id), Some(secret)) = (form.get("client_id"), form.get("client_secret")) else {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client_id and client_secret are required",
+        );
+    };
+    let (id, secret) = (id.clone(), secret.clone());
+    let app2 = app.clone();
+    // Verifying an argon2 hash takes tens of milliseconds of CPU: not on an async thread.
+    let issued =
+        blocking(move || app2.authority.issue(&*app2.store, &id, &secret, &audience)).await;
+    match issued {
+        Ok(Ok(t)) => Json(t).into_response(),
+        Ok(Err(AuthError::BadCredentials)) => oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "unknown client or wrong secret",
+        ),
+        Ok(Err(e)) => ApiError::Internal(e.to_string()).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The base URL the issuer was built from (`{base}/{tenant}/v2.0`).
+fn base_of(app: &App) -> String {
+    let issuer = app.authority.issuer();
+    let tenant_part = format!("/{}/v2.0", app.authority.tenant());
+    issuer
+        .strip_suffix(&tenant_part)
+        .unwrap_or(issuer)
+        .to_owned()
+}
+
+async fn openid_configuration(
+    State(app): State<Arc<App>>,
+    Path(tenant): Path<String>,
+) -> Result<Response, ApiError> {
+    if tenant != app.authority.tenant() {
+        return Err(ApiError::NotFound("unknown tenant".into()));
+    }
+    let base = base_of(&app);
+    let t = app.authority.tenant();
+    Ok(Json(json!({
+        "issuer": app.authority.issuer(),
+        "token_endpoint": format!("{base}/{t}/oauth2/v2.0/token"),
+        // MSAL-based clients look for it; tiport has no interactive sign-in for clients.
+        "authorization_endpoint": format!("{base}/{t}/oauth2/v2.0/authorize"),
+        "jwks_uri": format!("{base}/{t}/discovery/v2.0/keys"),
+        "response_types_supported": ["token"],
+        "grant_types_supported": ["client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post"],
+        "tenant_region_scope": null,
+    }))
+    .into_response())
+}
+
+async fn jwks(
+    State(app): State<Arc<App>>,
+    Path(tenant): Path<String>,
+) -> Result<Response, ApiError> {
+    if tenant != app.authority.tenant() {
+        return Err(ApiError::NotFound("unknown tenant".into()));
+    }
+    Ok(Json(app.authority.jwks()).into_response())
+}
+
+// --- Upload ---
+
+async fn upload_current(
+    State(app): State<Arc<App>>,
+    Path(ws): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    upload(app, ws, query, headers, body, UPLOAD_API_VERSION).await
+}
+
+async fn upload_legacy(
+    State(app): State<Arc<App>>,
+    Path(ws): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    upload(app, ws, query, headers, body, LEGACY_API_VERSION).await
+}
+
+async fn upload(
+    app: Arc<App>,
+    ws: String,
+    query: HashMap<String, String>,
+    headers: HeaderMap,
+    body: Body,
+    api_version: &str,
+) -> Result<Response, ApiError> {
+    match query.get("api-version") {
+        None => {
+            return Err(ApiError::BadRequest(format!(
+                "the api-version query parameter is required (api-version={api_version})"
+            )))
+        }
+        Some(v) if v != api_version => {
+            return Err(ApiError::BadRequest(format!(
+                "api-version {v} is not supported here; use {api_version}"
+            )))
+        }
+        Some(_) => {}
+    }
+    check_json_content_type(&headers)?;
+    let principal = authenticate(&app, &headers)?;
+    throttle(&app, &principal)?;
+    let workspace = authorize(&app, &ws, &principal, Role::Contributor).await?;
+    let bytes = read_body(&headers, body, app.limits.max_upload_bytes).await?;
+    let request = uuid::Uuid::new_v4().to_string();
+    let max = app.limits.max_objects_per_request;
+    let app2 = app.clone();
+    let result = blocking(move || {
+        tiport_core::upload::upload(&*app2.store, workspace, &bytes, &request, max)
+    })
+    .await?;
+    match result {
+        Ok(errors) if errors.is_empty() => Ok(StatusCode::OK.into_response()),
+        Ok(errors) => Ok((StatusCode::OK, Json(json!({ "errors": errors }))).into_response()),
+        Err(UploadError::Store(e)) => Err(e.into()),
+        Err(e) => Err(ApiError::BadRequest(e.to_string())),
+    }
+}
+
+/// No `Content-Type` is read as JSON (some clients send none); an explicit other type is 415.
+fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let mime = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if mime == "application/json" || mime.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "the body must be JSON (Content-Type: application/json), not {mime:?}"
+        )))
+    }
+}
+
+/// The principal of the request's bearer token.
+fn authenticate(app: &App, headers: &HeaderMap) -> Result<String, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::Unauthorized)?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or(ApiError::Unauthorized)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::Unauthorized);
+    }
+    match app.authority.verify(token.trim()) {
+        Ok(identity) => Ok(identity.principal),
+        Err(e) => {
+            tracing::info!(error = %e, "token refused");
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
+/// Per principal: a 429 with the seconds until a request would be let through.
+fn throttle(app: &App, principal: &str) -> Result<(), ApiError> {
+    let Some(limiter) = &app.limiter else {
+        return Ok(());
+    };
+    match limiter.check_key(&principal.to_owned()) {
+        Ok(()) => Ok(()),
+        Err(not_until) => {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            // Whole seconds, rounded up, so that honouring it is always enough.
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            Err(ApiError::TooManyRequests(secs.max(1)))
+        }
+    }
+}
+
+/// The workspace, if the principal has at least `needed` on it: an unknown workspace and one
+/// the principal has no role on are both 404.
+async fn authorize(
+    app: &Arc<App>,
+    ws: &str,
+    principal: &str,
+    needed: Role,
+) -> Result<WorkspaceId, ApiError> {
+    let not_found = || ApiError::NotFound(format!("workspace {ws} not found"));
+    let workspace = WorkspaceId::parse(ws).map_err(|_| not_found())?;
+    let (app2, principal) = (app.clone(), principal.to_owned());
+    let role = blocking(move || app2.store.role(workspace, &principal)).await??;
+    match (role, needed) {
+        (None, _) => Err(not_found()),
+        (Some(Role::Reader), Role::Contributor) => Err(ApiError::Forbidden(
+            "the reader role cannot upload; a contributor role on the workspace is needed".into(),
+        )),
+        (Some(_), _) => Ok(workspace),
+    }
+}
+
+/// The body, read up to `limit` bytes and no further: a larger one is a 413 without the
+/// service holding it.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::TooLarge(format!(
+            "the request body is larger than the {limit} bytes accepted"
+        ))
+    };
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > limit as u64 {
+            return Err(too_large());
+        }
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        // `to_bytes` stops at the limit; any other failure is the client's connection.
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+        {
+            too_large()
+        } else {
+            ApiError::BadRequest(format!("the request body could not be read: {e}"))
+        }
+    })
+}

@@ -1,0 +1,311 @@
+//! Who may do what: clients and their secrets, the tokens tiport issues as its own OAuth 2.0
+//! authorization server (client credentials), checking a presented token, and the roles per
+//! workspace that every request is checked against.
+//!
+//! # Key decisions
+//!
+//! - Tokens are JWTs signed with ES256 (ECDSA P-256). The key is generated with `ring` on first
+//!   start and kept in the store as a setting, so every node of a cluster signs and verifies
+//!   with the same key, and a restart does not invalidate issued tokens. Clients never look
+//!   inside the token; anything that does finds the public key in the JWKS.
+//! - Tokens carry identity (`appid`, `sub`, `tid`), never roles: roles are read from the store
+//!   on every request, so revoking one takes effect at once.
+//! - Client secrets are stored as argon2id hashes (PHC strings); the secret itself is shown
+//!   once, when the client is created.
+//! - Verification accepts exactly ES256 with our key, our issuer and one of the configured
+//!   audiences, and requires `exp` and `nbf`: `alg: none`, HMAC with the public key as secret
+//!   (algorithm confusion), a foreign issuer, a wrong audience, an expired or not-yet-valid
+//!   token are all refused.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use stix::Timestamp;
+use store::{Principal, PrincipalKind, Role, Store, StoreError, WorkspaceId};
+
+/// The audiences the hosted API accepts, which its clients ask for.
+pub const DEFAULT_AUDIENCES: [&str; 4] = [
+    "https://management.azure.com",
+    "https://management.azure.com/",
+    "https://management.core.windows.net",
+    "https://management.core.windows.net/",
+];
+
+const TENANT_SETTING: &str = "tenant_id";
+const KEY_SETTING: &str = "token_signing_key_pkcs8";
+
+/// Why a token or a credential was refused. The HTTP layer answers all of these with 401 and
+/// says no more than "invalid token" or "invalid client" to the caller; the detail is logged.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("invalid client credentials")]
+    BadCredentials,
+    #[error("invalid token: {0}")]
+    BadToken(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the token signing key in the store is unusable: {0}")]
+    Key(String),
+}
+
+/// The identity a valid token carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The principal (a client id).
+    pub principal: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    iss: String,
+    aud: String,
+    sub: String,
+    appid: String,
+    tid: String,
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+}
+
+/// An issued token, as the token endpoint returns it.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedToken {
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub access_token: String,
+}
+
+/// The tenant id of this installation, made on first use.
+pub fn tenant(store: &dyn Store) -> Result<String, StoreError> {
+    store.init_setting(TENANT_SETTING, &uuid::Uuid::new_v4().to_string())
+}
+
+/// tiport's authorization server: its tenant, issuer and signing key.
+pub struct Authority {
+    tenant: String,
+    issuer: String,
+    audiences: Vec<String>,
+    lifetime: Duration,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    kid: String,
+    /// The public key's affine coordinates, base64url, for the JWKS.
+    x: String,
+    y: String,
+}
+
+impl Authority {
+    /// Loads the tenant id and signing key from the store, generating them on first start.
+    /// `base_url` is where clients reach the service (`http://127.0.0.1:8080`): the issuer is
+    /// `{base_url}/{tenant}/v2.0`, as Entra ID names its own.
+    pub fn load_or_init(
+        store: &dyn Store,
+        base_url: &str,
+        audiences: Vec<String>,
+        lifetime: Duration,
+    ) -> Result<Authority, AuthError> {
+        let tenant = tenant(store)?;
+        let rng = SystemRandom::new();
+        let generated = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(|_| AuthError::Key("cannot generate a key".into()))?;
+        let stored = store.init_setting(KEY_SETTING, &STANDARD.encode(generated.as_ref()))?;
+        let pkcs8 = STANDARD
+            .decode(stored)
+            .map_err(|e| AuthError::Key(e.to_string()))?;
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8, &rng)
+            .map_err(|e| AuthError::Key(e.to_string()))?;
+        // An uncompressed point: 0x04, then x and y of 32 bytes each.
+        let public = pair.public_key().as_ref();
+        if public.len() != 65 || public[0] != 4 {
+            return Err(AuthError::Key("unexpected public key form".into()));
+        }
+        let (x, y) = (
+            URL_SAFE_NO_PAD.encode(&public[1..33]),
+            URL_SAFE_NO_PAD.encode(&public[33..]),
+        );
+        let decoding =
+            DecodingKey::from_ec_components(&x, &y).map_err(|e| AuthError::Key(e.to_string()))?;
+        // The key id: a digest of the public key, so it changes only with the key.
+        let kid = {
+            use sha2::{Digest, Sha256};
+            URL_SAFE_NO_PAD.encode(&Sha256::digest(public)[..12])
+        };
+        Ok(Authority {
+            issuer: format!("{}/{tenant}/v2.0", base_url.trim_end_matches('/')),
+            tenant,
+            audiences,
+            lifetime,
+            encoding: EncodingKey::from_ec_der(&pkcs8),
+            decoding,
+            kid,
+            x,
+            y,
+        })
+    }
+
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The JWKS document: the one public key.
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({
+            "keys": [{
+                "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256",
+                "kid": self.kid, "x": self.x, "y": self.y,
+            }]
+        })
+    }
+
+    /// Issues a token for a client that proves its secret (the client-credentials grant).
+    pub fn issue(
+        &self,
+        store: &dyn Store,
+        client_id: &str,
+        secret: &str,
+        audience: &str,
+    ) -> Result<IssuedToken, AuthError> {
+        let principal = store
+            .principal(client_id)?
+            .filter(|p| p.kind == PrincipalKind::Client)
+            .ok_or(AuthError::BadCredentials)?;
+        let hash = principal
+            .secret_hash
+            .as_deref()
+            .ok_or(AuthError::BadCredentials)?;
+        if !verify_secret(secret, hash) {
+            return Err(AuthError::BadCredentials);
+        }
+        let now = Timestamp::now().unix_seconds();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: audience.to_owned(),
+            sub: principal.id.clone(),
+            appid: principal.id,
+            tid: self.tenant.clone(),
+            iat: now,
+            nbf: now,
+            exp: now + self.lifetime.as_secs() as i64,
+        };
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
+            .map_err(|e| AuthError::Key(e.to_string()))?;
+        Ok(IssuedToken {
+            token_type: "Bearer",
+            expires_in: self.lifetime.as_secs(),
+            access_token: token,
+        })
+    }
+
+    /// The audience a token request's `scope` asks for (`https://management.azure.com/.default`
+    /// → `https://management.azure.com`), if it is one we accept.
+    pub fn audience_for_scope(&self, scope: &str) -> Option<String> {
+        let resource = scope.strip_suffix("/.default").unwrap_or(scope);
+        self.audiences
+            .iter()
+            .find(|a| a.trim_end_matches('/') == resource.trim_end_matches('/'))
+            .map(|a| a.trim_end_matches('/').to_owned())
+    }
+
+    /// Checks a presented token; see the module documentation for what is accepted.
+    pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        let mut v = Validation::new(Algorithm::ES256);
+        v.set_issuer(&[&self.issuer]);
+        v.set_audience(&self.audiences);
+        v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        v.validate_nbf = true;
+        v.leeway = 30;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &v)
+            .map_err(|e| AuthError::BadToken(e.to_string()))?;
+        Ok(Identity {
+            principal: data.claims.sub,
+        })
+    }
+}
+
+/// A new client's credentials, shown once.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewClient {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+/// Creates a client with `role` on `workspace`.
+pub fn create_client(
+    store: &dyn Store,
+    tenant: &str,
+    workspace: WorkspaceId,
+    role: Role,
+    name: &str,
+) -> Result<NewClient, AuthError> {
+    if store.workspace(workspace)?.is_none() {
+        return Err(StoreError::NotFound(format!("workspace {workspace}")).into());
+    }
+    let client_id = uuid::Uuid::new_v4().to_string();
+    let secret = random_secret()?;
+    store.create_principal(&Principal {
+        id: client_id.clone(),
+        kind: PrincipalKind::Client,
+        name: name.to_owned(),
+        secret_hash: Some(hash_secret(&secret)?),
+        created: Timestamp::now(),
+    })?;
+    store.assign_role(workspace, &client_id, role)?;
+    Ok(NewClient {
+        tenant_id: tenant.to_owned(),
+        client_id,
+        client_secret: secret,
+    })
+}
+
+/// 32 random bytes, base64url: 256 bits, safe in a form body and a shell.
+pub fn random_secret() -> Result<String, AuthError> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| AuthError::Key("no randomness".into()))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// An argon2id hash of `secret` with a random salt, as a PHC string.
+pub fn hash_secret(secret: &str) -> Result<String, AuthError> {
+    let mut salt = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut salt)
+        .map_err(|_| AuthError::Key("no randomness".into()))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| AuthError::Key(e.to_string()))?;
+    Ok(Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map_err(|e| AuthError::Key(e.to_string()))?
+        .to_string())
+}
+
+/// Whether `secret` matches a hash from [`hash_secret`] (constant-time in the secret).
+pub fn verify_secret(secret: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(secret.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// The role `principal` has on `workspace`, if any.
+pub fn role(
+    store: &dyn Store,
+    workspace: WorkspaceId,
+    principal: &str,
+) -> Result<Option<Role>, StoreError> {
+    store.role(workspace, principal)
+}

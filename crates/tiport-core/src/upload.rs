@@ -1,0 +1,132 @@
+//! The upload use case (seed 003): a request body of STIX objects in, the valid ones stored in
+//! one write, every invalid one explained by its index.
+
+use ingest::{JsonRecords, Limits};
+use serde::Serialize;
+use stix::Options;
+use store::{NewObject, Origin, Outcome, Provenance, Store, StoreError, WorkspaceId};
+
+use crate::record;
+
+/// Why a whole request is refused (each a 400 at the HTTP edge, except `Store`).
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("{0}")]
+    BadBody(String),
+    #[error("the request has {got} objects; at most {max} are accepted per request")]
+    TooManyObjects { got: usize, max: usize },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One refused record, as the API reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordError {
+    pub record_index: u64,
+    pub error_messages: Vec<String>,
+}
+
+/// Validates and stores the objects of an upload body (current `stixobjects` or legacy
+/// `value`/`indicators`, keys in any case). Returns the refused records, by index; the others
+/// are durable when it returns. `request` names the request in the stored versions' origin.
+pub fn upload(
+    store: &dyn Store,
+    workspace: WorkspaceId,
+    body: &[u8],
+    request: &str,
+    max_objects: usize,
+) -> Result<Vec<RecordError>, UploadError> {
+    let mut records = JsonRecords::new(body, Limits::default()).upload_only();
+    let opts = Options {
+        observables: true,
+        ..Options::default()
+    };
+    let mut valid: Vec<NewObject> = Vec::new();
+    let mut errors: Vec<RecordError> = Vec::new();
+    let mut count = 0usize;
+    records
+        .for_each(|rec| -> Result<(), ingest::ReadError> {
+            count += 1;
+            if count > max_objects {
+                // Counted only: the request is refused whole.
+                return Ok(());
+            }
+            let index = rec.index as u64;
+            let messages = match &rec.value {
+                Err(d) => vec![d.to_string()],
+                Ok(json) => {
+                    let report = stix::validate(json, opts, rec.container_version);
+                    if report.is_valid() {
+                        let obj = json.as_object().expect("a valid record is an object");
+                        match record::new_object(index, obj, &report, rec.bytes) {
+                            Ok(o) => {
+                                valid.push(o);
+                                return Ok(());
+                            }
+                            Err(m) => vec![m],
+                        }
+                    } else {
+                        report.messages()
+                    }
+                }
+            };
+            errors.push(RecordError {
+                record_index: index,
+                error_messages: messages,
+            });
+            Ok(())
+        })
+        .map_err(|e| UploadError::BadBody(format!("the request body is not valid JSON: {e}")))?;
+    check_body(records.container())?;
+    if count > max_objects {
+        return Err(UploadError::TooManyObjects {
+            got: count,
+            max: max_objects,
+        });
+    }
+    let source = match &records.container().sourcesystem {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        _ => unreachable!("check_body requires a string"),
+    };
+    if !valid.is_empty() {
+        let indexes: Vec<u64> = valid.iter().map(|o| o.record).collect();
+        let outcomes = store.write(
+            workspace,
+            &Provenance {
+                source,
+                origin: Origin::Request(request.to_owned()),
+            },
+            valid,
+        )?;
+        for (index, outcome) in indexes.into_iter().zip(outcomes) {
+            if let Outcome::Rejected(message) = outcome {
+                errors.push(RecordError {
+                    record_index: index,
+                    error_messages: vec![message],
+                });
+            }
+        }
+    }
+    errors.sort_by_key(|e| e.record_index);
+    Ok(errors)
+}
+
+/// The body-level rules of the upload API, which make a request a 400 rather than a per-record
+/// error.
+pub fn check_body(c: &ingest::Container) -> Result<(), UploadError> {
+    let bad = |m: &str| Err(UploadError::BadBody(m.to_owned()));
+    match &c.sourcesystem {
+        None => bad("the request body has no \"sourcesystem\""),
+        Some(serde_json::Value::String(s)) if s.trim().is_empty() => {
+            bad("\"sourcesystem\" must not be empty")
+        }
+        Some(serde_json::Value::String(s))
+            if s.trim().eq_ignore_ascii_case("Microsoft Sentinel") =>
+        {
+            bad("\"sourcesystem\" may not be \"Microsoft Sentinel\", which is reserved")
+        }
+        Some(serde_json::Value::String(_)) => Ok(()),
+        Some(_) => bad("\"sourcesystem\" must be a string"),
+    }
+}

@@ -1,0 +1,147 @@
+//! `tiport serve`: the HTTP service.
+
+use anyhow::{Context, Result};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use store::{Principal, PrincipalKind, Role, Store, WorkspaceId};
+use tiport_core::auth::{self, Authority};
+
+use super::store_args::StoreArgs;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Where to listen (port 0: any free port, which the log's first line names).
+    #[arg(long, env = "TIPORT_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Requests per minute per principal on the upload API; 0 turns throttling off.
+    #[arg(long, env = "TIPORT_REQUESTS_PER_MINUTE", default_value_t = 100)]
+    requests_per_minute: u32,
+    /// Objects per upload request.
+    #[arg(long, env = "TIPORT_MAX_OBJECTS_PER_REQUEST", default_value_t = 100)]
+    max_objects_per_request: usize,
+    /// The largest upload body, in bytes.
+    #[arg(long, env = "TIPORT_MAX_UPLOAD_BYTES", default_value_t = 32 << 20)]
+    max_upload_bytes: usize,
+    /// The URL clients use to reach this service (tokens name it as their issuer); by default
+    /// `http://` and the address it listens on.
+    #[arg(long, env = "TIPORT_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// How long an issued token is valid, e.g. `1h`.
+    #[arg(long, env = "TIPORT_TOKEN_LIFETIME", default_value = "1h",
+          value_parser = humantime::parse_duration)]
+    token_lifetime: Duration,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TIPORT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let opened = args.store.open()?;
+    let data_dir = opened.data_dir.clone();
+    let store: Arc<dyn Store> = Arc::new(opened.store);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let shared = store.clone();
+    runtime.block_on(async move {
+        let store = shared;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        let public_url = args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let authority = Authority::load_or_init(
+            &*store,
+            &public_url,
+            auth::DEFAULT_AUDIENCES
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
+            args.token_lifetime,
+        )?;
+        first_start(&*store, authority.tenant(), &data_dir)?;
+        let limits = server::Limits {
+            max_objects_per_request: args.max_objects_per_request,
+            requests_per_minute: args.requests_per_minute,
+            max_upload_bytes: args.max_upload_bytes,
+        };
+        tracing::info!(%addr, tenant = authority.tenant(), "listening on http://{addr}");
+        let app = Arc::new(server::App::new(store.clone(), authority, limits));
+        server::serve(listener, app, shutdown_signal()).await?;
+        tracing::info!("stopped; in-flight requests finished");
+        anyhow::Ok(())
+    })?;
+    // Blocking tasks still running (a write being committed) finish with the runtime; then the
+    // last reference goes and the store's writer finishes what was queued, and closes.
+    drop(runtime);
+    drop(store);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}
+
+/// On an empty store: a default workspace, a contributor client and an admin user, printed once
+/// on stdout and written to `DATA_DIR/initial-credentials.json` (mode 0600).
+fn first_start(store: &dyn Store, tenant: &str, data_dir: &Path) -> Result<()> {
+    if !store.workspaces()?.is_empty() {
+        return Ok(());
+    }
+    let ws = WorkspaceId::random();
+    store.create_workspace(ws, "default")?;
+    let client = auth::create_client(store, tenant, ws, Role::Contributor, "default client")?;
+    let password = auth::random_secret()?;
+    store.create_principal(&Principal {
+        id: "admin".into(),
+        kind: PrincipalKind::User,
+        name: "admin".into(),
+        secret_hash: Some(auth::hash_secret(&password)?),
+        created: stix::Timestamp::now(),
+    })?;
+    store.assign_role(ws, "admin", Role::Contributor)?;
+    let credentials = serde_json::json!({
+        "tenant_id": tenant,
+        "workspace_id": ws.to_string(),
+        "client_id": client.client_id,
+        "client_secret": client.client_secret,
+        "username": "admin",
+        "password": password,
+    });
+    let path = data_dir.join("initial-credentials.json");
+    let mut f = tiport_core::files::create_private(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    use std::io::Write;
+    writeln!(f, "{credentials}")?;
+    f.sync_all()?;
+    println!("{credentials}");
+    tracing::info!(path = %path.display(), "first start: created a workspace, a client and the admin user; their credentials are shown once above and kept in this file");
+    Ok(())
+}
