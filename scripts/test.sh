@@ -26,6 +26,9 @@ if ! "$TIPORT_REFERENCE_VENV/bin/python" -c 'import stix2validator, stix2pattern
   bash "$TIPORT_SHARED/tools/reference-tools.sh" "$TIPORT_REFERENCE_VENV" >/dev/null
 fi
 
+step "tools the end-to-end tests use (curl)"
+command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
+
 step "test inputs in $TIPORT_TEST_DATA"
 mkdir -p "$TIPORT_TEST_DATA"
 gen() { python3 "$TIPORT_SHARED/tools/gen_corpus.py" "$@"; }

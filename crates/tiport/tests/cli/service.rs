@@ -563,3 +563,124 @@ fn raw_post(
     reader.read_exact(&mut answer).unwrap();
     (status, String::from_utf8(answer).unwrap())
 }
+
+/// A token signed with the service's own key (read from its store, as only a holder of the
+/// key could), with the claims given: what the service must still refuse when a claim is wrong.
+fn minted(s: &Service, edit: impl FnOnce(&mut Value)) -> String {
+    use base64::Engine;
+    let db = s.dir.path().join("tiport.db");
+    let store = store::sqlite::SqliteStore::open(&db, Default::default()).unwrap();
+    let pkcs8 = store::Store::setting(&store, "token_signing_key_pkcs8")
+        .unwrap()
+        .expect("the service made its key");
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(pkcs8)
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let tenant = s.cred("tenant_id");
+    let client = s.cred("client_id");
+    let mut claims = json!({
+        "iss": format!("{}/{tenant}/v2.0", s.base), "aud": "https://management.azure.com",
+        "sub": client, "appid": client, "tid": tenant,
+        "iat": now, "nbf": now, "exp": now + 3600,
+    });
+    edit(&mut claims);
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ec_der(&der),
+    )
+    .unwrap()
+}
+
+#[test]
+fn tokens_with_a_wrong_claim_are_401() {
+    let s = Service::start(&[]);
+    let url = s.upload_url(&s.cred("workspace_id"));
+    let body = json!({"sourcesystem": "t", "stixobjects": [indicator(1)]}).to_string();
+    // The minting itself is right: the same claims unedited are accepted.
+    let fine = minted(&s, |_| {});
+    assert_eq!(s.post(&url, Some(&fine), body.as_bytes()).0, 200);
+    let now = |c: &Value| c["iat"].as_i64().unwrap();
+    type Edit = Box<dyn FnOnce(&mut Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
+        (
+            "expired",
+            Box::new(move |c| c["exp"] = json!(now(c) - 3600)),
+        ),
+        (
+            "not yet valid",
+            Box::new(move |c| c["nbf"] = json!(now(c) + 3600)),
+        ),
+        (
+            "wrong audience",
+            Box::new(|c| c["aud"] = json!("https://graph.microsoft.com")),
+        ),
+        (
+            "wrong issuer",
+            Box::new(|c| c["iss"] = json!("https://login.example.com/t/v2.0")),
+        ),
+        (
+            "no expiry",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("exp");
+            }),
+        ),
+        (
+            "no not-before",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("nbf");
+            }),
+        ),
+    ];
+    for (what, edit) in cases {
+        let token = minted(&s, edit);
+        let (status, _, answer) = s.post(&url, Some(&token), body.as_bytes());
+        assert_eq!(status, 401, "{what}: {answer}");
+    }
+    // Every accepted audience works, with or without the trailing slash.
+    for aud in [
+        "https://management.azure.com/",
+        "https://management.core.windows.net",
+        "https://management.core.windows.net/",
+    ] {
+        let token = minted(&s, |c| c["aud"] = json!(aud));
+        assert_eq!(s.post(&url, Some(&token), body.as_bytes()).0, 200, "{aud}");
+    }
+}
+
+#[test]
+fn the_readme_example_works_as_written() {
+    // The README's second block of "## The service", run by bash against a service on a free
+    // port: only the address, the data directory and the shared folder are put in.
+    let readme = std::fs::read_to_string(crate::helpers::repo_root().join("README.md")).unwrap();
+    let section = &readme[readme
+        .find("## The service")
+        .expect("README has the section")..];
+    let block = section
+        .split("```sh\n")
+        .nth(2)
+        .and_then(|b| b.split("```").next())
+        .expect("the client example");
+    let s = Service::start(&[]);
+    let script = block
+        .replace("http://127.0.0.1:8080", &s.base)
+        .replace("./tiport-data", &s.data_dir())
+        .replace("../shared", crate::helpers::shared().to_str().unwrap());
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    assert_eq!(exported(&s).len(), 2);
+}
