@@ -13,6 +13,7 @@ use governor::clock::{Clock, DefaultClock};
 use serde_json::json;
 use store::{Role, WorkspaceId};
 use tiport_core::auth::AuthError;
+use tiport_core::query::{ListParams, QueryError};
 use tiport_core::upload::UploadError;
 
 use crate::error::ApiError;
@@ -43,6 +44,18 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/{id}/threatintelligence:upload-indicators",
             post(upload_legacy),
+        )
+        .route(
+            "/workspaces/{id}/threat-intelligence/objects",
+            get(list_objects),
+        )
+        .route(
+            "/workspaces/{id}/threat-intelligence/objects/{object}",
+            get(get_object),
+        )
+        .route(
+            "/workspaces/{id}/threat-intelligence/objects/{object}/versions",
+            get(get_versions),
         )
         .with_state(app)
 }
@@ -328,4 +341,97 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
             ApiError::BadRequest(format!("the request body could not be read: {e}"))
         }
     })
+}
+
+// --- Queries ---
+
+/// A JSON answer assembled from stored JSON texts, which are sent as they are (not parsed and
+/// written again).
+fn raw_json(text: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], text).into_response()
+}
+
+fn query_error(e: QueryError) -> ApiError {
+    match e {
+        QueryError::BadParameter(m) => ApiError::BadRequest(m),
+        QueryError::Store(e) => e.into(),
+    }
+}
+
+/// The principal of the request, allowed to read `ws`.
+async fn reader(app: &Arc<App>, headers: &HeaderMap, ws: &str) -> Result<WorkspaceId, ApiError> {
+    let principal = authenticate(app, headers)?;
+    authorize(app, ws, &principal, Role::Reader).await
+}
+
+async fn list_objects(
+    State(app): State<Arc<App>>,
+    Path(ws): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let workspace = reader(&app, &headers, &ws).await?;
+    let params = ListParams {
+        object_type: q.get("type").cloned(),
+        source: q.get("source").cloned(),
+        observable: q.get("observable").cloned(),
+        label: q.get("label").cloned(),
+        valid_at: q.get("valid_at").cloned(),
+        revoked: q.get("revoked").cloned(),
+        limit: q.get("limit").cloned(),
+        cursor: q.get("cursor").cloned(),
+    };
+    let app2 = app.clone();
+    let page = blocking(move || tiport_core::query::list(&*app2.store, workspace, &params))
+        .await?
+        .map_err(query_error)?;
+    let mut body = String::from("{\"objects\":[");
+    for (i, o) in page.objects.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&o.json);
+    }
+    body.push_str("],\"next\":");
+    body.push_str(&serde_json::to_string(&page.next).expect("a string or null"));
+    body.push('}');
+    Ok(raw_json(body))
+}
+
+async fn get_object(
+    State(app): State<Arc<App>>,
+    Path((ws, object)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let workspace = reader(&app, &headers, &ws).await?;
+    let id = tiport_core::query::parse_id(&object).map_err(query_error)?;
+    let app2 = app.clone();
+    let found = blocking(move || app2.store.current(workspace, &id)).await??;
+    match found {
+        Some(o) => Ok(raw_json(o.json)),
+        None => Err(ApiError::NotFound(format!("object {object} not found"))),
+    }
+}
+
+async fn get_versions(
+    State(app): State<Arc<App>>,
+    Path((ws, object)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let workspace = reader(&app, &headers, &ws).await?;
+    let id = tiport_core::query::parse_id(&object).map_err(query_error)?;
+    let app2 = app.clone();
+    let versions = blocking(move || app2.store.versions(workspace, &id)).await??;
+    if versions.is_empty() {
+        return Err(ApiError::NotFound(format!("object {object} not found")));
+    }
+    let mut body = String::from("{\"versions\":[");
+    for (i, o) in versions.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&o.json);
+    }
+    body.push_str("]}");
+    Ok(raw_json(body))
 }

@@ -279,6 +279,14 @@ pub struct StoredObject {
 pub struct ObjectFilter {
     pub object_type: Option<String>,
     pub source: Option<String>,
+    /// Objects with this label (exactly).
+    pub label: Option<String>,
+    pub revoked: Option<bool>,
+    /// Indicators valid at this instant: `valid_from` at or before it, and no `valid_until` or
+    /// one after it. Objects without a validity period do not match.
+    pub valid_at: Option<Timestamp>,
+    /// Only ids after this one, in id order: where the previous page ended.
+    pub after: Option<StixId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

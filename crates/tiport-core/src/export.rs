@@ -82,7 +82,7 @@ pub fn csv_other(
     let mut fault = None;
     let filter = ObjectFilter {
         object_type: Some("indicator".into()),
-        source: filter.source.clone(),
+        ..filter.clone()
     };
     store.scan_current(workspace, &filter, &mut |o| {
         match csv_row(&o) {

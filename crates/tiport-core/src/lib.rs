@@ -19,6 +19,7 @@ pub mod export;
 pub mod files;
 pub mod import;
 pub mod owner;
+pub mod query;
 pub mod record;
 pub mod upload;
 

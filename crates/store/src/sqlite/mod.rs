@@ -814,9 +814,23 @@ impl Store for SqliteStore {
             let mut st = c.prepare(&format!(
                 "SELECT {COLUMNS} FROM {FROM} WHERE o.ws = ?1 AND o.is_current = 1
                  AND (?2 IS NULL OR o.type = ?2) AND (?3 IS NULL OR o.source = ?3)
+                 AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(o.labels) l
+                                            WHERE l.value = ?4))
+                 AND (?5 IS NULL OR o.revoked = ?5)
+                 AND (?6 IS NULL OR (o.valid_from <= ?6
+                                     AND (o.valid_until IS NULL OR o.valid_until > ?6)))
+                 AND (?7 IS NULL OR o.stix_id > ?7)
                  ORDER BY o.stix_id"
             ))?;
-            let mut rows = st.query(params![ws, filter.object_type, filter.source])?;
+            let mut rows = st.query(params![
+                ws,
+                filter.object_type,
+                filter.source,
+                filter.label,
+                filter.revoked,
+                filter.valid_at.as_ref().map(objects::micros),
+                filter.after.as_ref().map(StixId::as_str),
+            ])?;
             while let Some(r) = rows.next()? {
                 if !each(read_object(r, &self.log)?) {
                     break;

@@ -74,6 +74,7 @@ macro_rules! store_suite {
                 principals::principal_roles,
                 objects::object_fields_round_trip,
                 objects::object_scan_current_filters,
+                objects::object_scan_current_label_revoked_validity_and_pages,
                 objects::object_count,
                 objects::object_failing_write_fails_alone,
             );

@@ -146,11 +146,11 @@ pub fn object_scan_current_filters(f: Factory) {
     let ids = |v: Vec<(String, i64)>| v.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
     let by_type = |t: &str| ObjectFilter {
         object_type: Some(t.into()),
-        source: None,
+        ..ObjectFilter::default()
     };
     let by_source = |t: &str| ObjectFilter {
-        object_type: None,
         source: Some(t.into()),
+        ..ObjectFilter::default()
     };
     assert_eq!(
         ids(scan(s, ws, &by_type("indicator"))),
@@ -167,6 +167,7 @@ pub fn object_scan_current_filters(f: Factory) {
     let both = ObjectFilter {
         object_type: Some("indicator".into()),
         source: Some("b".into()),
+        ..ObjectFilter::default()
     };
     assert_eq!(ids(scan(s, ws, &both)), vec![ind(1), ind(3)]);
 
@@ -295,4 +296,87 @@ pub fn object_failing_write_fails_alone(f: Factory) {
     }
     // The bad write left nothing: its id still has only its first version.
     assert_eq!(env.store.versions(ws, &sid(&bad_id)).unwrap().len(), 1);
+}
+
+pub fn object_scan_current_label_revoked_validity_and_pages(f: Factory) {
+    let env = Env::new(f);
+    let (s, ws) = (&*env.store, env.ws);
+    let id = |n: u32| indicator(n);
+    let mut objects = Vec::new();
+    for n in 1..=6u32 {
+        let mut o = obj(&id(n), at(1), n == 3, &format!("o{n}"));
+        o.labels = if n % 2 == 0 {
+            vec!["c2".into(), "apt".into()]
+        } else {
+            vec!["apt".into()]
+        };
+        o.valid_from = Some(at(100 * n as i64));
+        o.valid_until = (n != 6).then(|| at(100 * n as i64 + 150));
+        objects.push(o);
+    }
+    write(s, ws, objects);
+    let ids = |filter: ObjectFilter| -> Vec<String> {
+        scan(s, ws, &filter).into_iter().map(|(id, _)| id).collect()
+    };
+    assert_eq!(
+        ids(ObjectFilter {
+            label: Some("c2".into()),
+            ..ObjectFilter::default()
+        }),
+        vec![id(2), id(4), id(6)]
+    );
+    assert_eq!(
+        ids(ObjectFilter {
+            label: Some("c".into()),
+            ..ObjectFilter::default()
+        }),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ids(ObjectFilter {
+            revoked: Some(true),
+            ..ObjectFilter::default()
+        }),
+        vec![id(3)]
+    );
+    assert_eq!(
+        ids(ObjectFilter {
+            revoked: Some(false),
+            ..ObjectFilter::default()
+        })
+        .len(),
+        5
+    );
+    // At 420: valid 4 (400..550) and 3 (300..450); 6 (from 600) not yet; 2 (200..350) over.
+    assert_eq!(
+        ids(ObjectFilter {
+            valid_at: Some(at(420)),
+            ..ObjectFilter::default()
+        }),
+        vec![id(3), id(4)]
+    );
+    // No end: valid from its start on.
+    assert_eq!(
+        ids(ObjectFilter {
+            valid_at: Some(at(100_000)),
+            ..ObjectFilter::default()
+        }),
+        vec![id(6)]
+    );
+    // Pages: after an id, in id order.
+    assert_eq!(
+        ids(ObjectFilter {
+            after: Some(sid(&id(4))),
+            ..ObjectFilter::default()
+        }),
+        vec![id(5), id(6)]
+    );
+    assert_eq!(
+        ids(ObjectFilter {
+            after: Some(sid(&id(1))),
+            label: Some("c2".into()),
+            ..ObjectFilter::default()
+        }),
+        vec![id(2), id(4), id(6)]
+    );
 }

@@ -41,6 +41,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let filter = ObjectFilter {
         object_type: args.object_type,
         source: args.source,
+        ..ObjectFilter::default()
     };
     let bar = crate::progress::counter("exporting");
     let mut out = BufWriter::with_capacity(256 << 10, std::io::stdout().lock());
