@@ -13,15 +13,18 @@
 //! buffered whole), then the body itself (400 or per-record errors).
 
 pub mod error;
+mod imports;
 mod routes;
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use store::Store;
 use tiport_core::auth::Authority;
+use tiport_core::files::ImportFiles;
+use tiport_core::import::FileLimits;
 
 /// What the service enforces; all configurable (`tiport serve` flags, environment, file).
 #[derive(Debug, Clone)]
@@ -52,10 +55,52 @@ pub struct App {
     pub authority: Authority,
     pub limits: Limits,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
+    pub imports: Imports,
+}
+
+/// File imports over HTTP: where their files go, their size limits, and the threads running
+/// them (joined at shutdown, so that an import in flight finishes rather than being cut).
+pub struct Imports {
+    pub files: ImportFiles,
+    pub limits: FileLimits,
+    /// This process, as the owner recorded on the imports it runs.
+    pub owner: String,
+    running: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl Imports {
+    pub fn new(files: ImportFiles, limits: FileLimits) -> Imports {
+        Imports {
+            files,
+            limits,
+            owner: tiport_core::owner::current(),
+            running: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Keeps the thread of an import, dropping those that ended.
+    fn track(&self, thread: std::thread::JoinHandle<()>) {
+        let mut running = self.running.lock().expect("import threads");
+        running.retain(|t| !t.is_finished());
+        running.push(thread);
+    }
+
+    /// Waits for every import still running.
+    pub fn wait(&self) {
+        let threads = std::mem::take(&mut *self.running.lock().expect("import threads"));
+        for t in threads {
+            let _ = t.join();
+        }
+    }
 }
 
 impl App {
-    pub fn new(store: Arc<dyn Store>, authority: Authority, limits: Limits) -> App {
+    pub fn new(
+        store: Arc<dyn Store>,
+        authority: Authority,
+        limits: Limits,
+        imports: Imports,
+    ) -> App {
         let limiter = NonZeroU32::new(limits.requests_per_minute)
             .map(|n| RateLimiter::keyed(Quota::per_minute(n)));
         App {
@@ -63,6 +108,7 @@ impl App {
             authority,
             limits,
             limiter,
+            imports,
         }
     }
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,7 +17,7 @@ use tiport_core::query::{ListParams, QueryError};
 use tiport_core::upload::UploadError;
 
 use crate::error::ApiError;
-use crate::App;
+use crate::{imports, App};
 
 /// The `api-version` of the current upload API, and of the legacy upload-indicators API.
 const UPLOAD_API_VERSION: &str = "2024-02-01-preview";
@@ -57,11 +57,27 @@ pub fn router(app: Arc<App>) -> Router {
             "/workspaces/{id}/threat-intelligence/objects/{object}/versions",
             get(get_versions),
         )
+        .route(
+            "/workspaces/{id}/threat-intelligence/imports",
+            post(imports::create)
+                .get(imports::list)
+                // The form's file is streamed to disk under its own limit (imports.rs).
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/workspaces/{id}/threat-intelligence/imports/{import}",
+            get(imports::get),
+        )
+        .route(
+            "/workspaces/{id}/threat-intelligence/imports/{import}/errors",
+            get(imports::errors),
+        )
+        .route("/templates/{name}", get(imports::template))
         .with_state(app)
 }
 
 /// Runs blocking store work off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
@@ -260,7 +276,7 @@ fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// The principal of the request's bearer token.
-fn authenticate(app: &App, headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) fn authenticate(app: &App, headers: &HeaderMap) -> Result<String, ApiError> {
     let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -296,7 +312,7 @@ fn throttle(app: &App, principal: &str) -> Result<(), ApiError> {
 
 /// The workspace, if the principal has at least `needed` on it: an unknown workspace and one
 /// the principal has no role on are both 404.
-async fn authorize(
+pub(crate) async fn authorize(
     app: &Arc<App>,
     ws: &str,
     principal: &str,

@@ -20,6 +20,15 @@ impl ImportFiles {
         }
     }
 
+    /// Where an upload over HTTP is streamed before it becomes an import: inside the import
+    /// area, so that the copy that follows stays on one file system, and under a name
+    /// retention never matches (it is deleted as soon as the import is queued or refused).
+    pub fn incoming(&self) -> io::Result<PathBuf> {
+        let dir = self.root.join("incoming");
+        private_dir_all(&dir)?;
+        Ok(dir.join(uuid::Uuid::new_v4().to_string()))
+    }
+
     /// The directory of one import.
     pub fn dir(&self, id: ImportId) -> PathBuf {
         self.root.join(id.to_string())

@@ -730,3 +730,48 @@ fn csv_object(index: u64, mapped: ingest::csvmap::MappedIndicator) -> Result<New
     };
     record::derive(o, mapped.stamps)
 }
+
+/// An import record as the API and `tiport import-status` show it: the keys of DESIGN.md's
+/// `GET …/imports/{id}` (`id`, `source`, `fileName`, `format`, `mode`, `status`, `total`,
+/// `imported`, `invalid`, `created`, `finished`), then why it failed or what it merged, and the
+/// counts behind `imported`. A struct, not `json!`, so the keys keep their order.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordView<'a> {
+    pub id: String,
+    pub source: &'a str,
+    pub file_name: &'a str,
+    pub format: &'a str,
+    pub mode: &'a str,
+    pub status: &'a str,
+    pub total: u64,
+    pub imported: u64,
+    pub invalid: u64,
+    pub created: String,
+    pub finished: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<&'a str>,
+    pub unchanged: u64,
+    pub upgraded: u64,
+}
+
+impl<'a> RecordView<'a> {
+    pub fn of(r: &'a ImportRecord) -> Self {
+        RecordView {
+            id: r.id.to_string(),
+            source: &r.source,
+            file_name: &r.file_name,
+            format: r.format.as_str(),
+            mode: r.mode.as_str(),
+            status: r.status.as_str(),
+            total: r.total,
+            imported: r.imported,
+            invalid: r.invalid,
+            created: r.created.to_string(),
+            finished: r.finished.map(|t| t.to_string()),
+            message: r.message.as_deref(),
+            unchanged: r.unchanged,
+            upgraded: r.upgraded,
+        }
+    }
+}

@@ -21,6 +21,7 @@ pub mod import;
 pub mod owner;
 pub mod query;
 pub mod record;
+pub mod templates;
 pub mod upload;
 
 use store::{Retention, Store, StoreError, Swept};

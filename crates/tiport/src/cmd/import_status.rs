@@ -84,43 +84,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One record as the API's JSON object; a struct, not `json!`, so the keys keep their order.
+/// One record as the API's JSON object.
 fn line(r: &ImportRecord) -> Result<String> {
-    #[derive(serde::Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Line<'a> {
-        id: String,
-        source: &'a str,
-        file_name: &'a str,
-        format: &'a str,
-        mode: &'a str,
-        status: &'a str,
-        total: u64,
-        imported: u64,
-        invalid: u64,
-        created: String,
-        finished: Option<String>,
-        /// Beyond the API's keys: why an import failed, or what it merged; and the counts
-        /// behind `imported`.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        message: Option<&'a str>,
-        unchanged: u64,
-        upgraded: u64,
-    }
-    Ok(serde_json::to_string(&Line {
-        id: r.id.to_string(),
-        source: &r.source,
-        file_name: &r.file_name,
-        format: r.format.as_str(),
-        mode: r.mode.as_str(),
-        status: r.status.as_str(),
-        total: r.total,
-        imported: r.imported,
-        invalid: r.invalid,
-        created: r.created.to_string(),
-        finished: r.finished.map(|t| t.to_string()),
-        message: r.message.as_deref(),
-        unchanged: r.unchanged,
-        upgraded: r.upgraded,
-    })?)
+    Ok(serde_json::to_string(
+        &tiport_core::import::RecordView::of(r),
+    )?)
 }

@@ -31,6 +31,14 @@ pub struct Args {
     /// `http://` and the address it listens on.
     #[arg(long, env = "TIPORT_PUBLIC_URL")]
     public_url: Option<String>,
+    /// The largest CSV file an import accepts, in bytes.
+    #[arg(long, env = "TIPORT_MAX_CSV_BYTES",
+          default_value_t = tiport_core::import::FileLimits::default().csv_bytes)]
+    max_csv_bytes: u64,
+    /// The largest JSON file an import accepts, in bytes.
+    #[arg(long, env = "TIPORT_MAX_JSON_BYTES",
+          default_value_t = tiport_core::import::FileLimits::default().json_bytes)]
+    max_json_bytes: u64,
     /// How long an issued token is valid, e.g. `1h`.
     #[arg(long, env = "TIPORT_TOKEN_LIFETIME", default_value = "1h",
           value_parser = humantime::parse_duration)]
@@ -48,6 +56,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .init();
     let opened = args.store.open()?;
     let data_dir = opened.data_dir.clone();
+    let files = opened.files.clone();
+    let file_limits = tiport_core::import::FileLimits {
+        csv_bytes: args.max_csv_bytes,
+        json_bytes: args.max_json_bytes,
+    };
     let store: Arc<dyn Store> = Arc::new(opened.store);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -80,8 +93,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
             max_upload_bytes: args.max_upload_bytes,
         };
         tracing::info!(%addr, tenant = authority.tenant(), "listening on http://{addr}");
-        let app = Arc::new(server::App::new(store.clone(), authority, limits));
-        server::serve(listener, app, shutdown_signal()).await?;
+        let imports = server::Imports::new(files, file_limits);
+        let app = Arc::new(server::App::new(store.clone(), authority, limits, imports));
+        server::serve(listener, app.clone(), shutdown_signal()).await?;
+        // Imports still running finish before the process ends (their records then say how
+        // they ended; a kill instead leaves them to be failed at the next start).
+        let waiting = app.clone();
+        tokio::task::spawn_blocking(move || waiting.imports.wait()).await?;
         tracing::info!("stopped; in-flight requests finished");
         anyhow::Ok(())
     })?;

@@ -19,16 +19,11 @@ enum Which {
     Json,
 }
 
-/// The JSON template: STIX 2.1 objects as an array, one indicator and one attack pattern, the
-/// seed's own example. JSON has no comments, so unlike the seed's template it has none to
-/// delete: it imports as it is.
-pub const JSON_TEMPLATE: &str = include_str!("json_template.json");
-
 pub fn run(args: Args) -> Result<ExitCode> {
     let text = match args.which {
         Which::CsvFile => template_text(Template::CsvFile),
         Which::CsvOther => template_text(Template::CsvOther),
-        Which::Json => JSON_TEMPLATE,
+        Which::Json => tiport_core::templates::JSON,
     };
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;

@@ -233,7 +233,7 @@ fn seed_json_example_imports_two_objects_and_exports_them_as_sent() {
 // 2. Generated corpora with injected invalid records
 
 /// `injected` of a gen_corpus.py manifest: record index → kind.
-fn manifest(path: &Path) -> (u64, BTreeMap<u64, String>) {
+pub(crate) fn manifest(path: &Path) -> (u64, BTreeMap<u64, String>) {
     let m: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let records = m["summary"]["records"].as_u64().expect("summary.records");
     let injected = m["injected"]

@@ -894,3 +894,274 @@ fn queries_list_filter_page_and_read_versions() {
         200
     );
 }
+
+/// A multipart form: text fields, then the file.
+fn form(fields: &[(&str, &str)], file_name: &str, file: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "tiport-test-boundary-7d3f";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        write!(
+            body,
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+        )
+        .unwrap();
+    }
+    write!(
+        body,
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    )
+    .unwrap();
+    body.extend_from_slice(file);
+    write!(body, "\r\n--{boundary}--\r\n").unwrap();
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+impl Service {
+    /// Posts a file import; returns status and body.
+    fn import(
+        &self,
+        token: &str,
+        fields: &[(&str, &str)],
+        name: &str,
+        file: &[u8],
+    ) -> (u16, Value) {
+        let (content_type, body) = form(fields, name, file);
+        let url = format!(
+            "{}/workspaces/{}/threat-intelligence/imports",
+            self.base,
+            self.cred("workspace_id")
+        );
+        let mut r = self
+            .agent
+            .post(&url)
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", &content_type)
+            .send(&body[..])
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.body_mut().read_to_string().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Polls an import until it ends; returns its record.
+    fn finished_import(&self, token: &str, id: &str) -> Value {
+        let path = format!(
+            "/workspaces/{}/threat-intelligence/imports/{id}",
+            self.cred("workspace_id")
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, body) = self.get(&path, Some(token));
+            assert_eq!(status, 200, "{body}");
+            let r: Value = serde_json::from_str(&body).unwrap();
+            if !["queued", "running"].contains(&r["status"].as_str().unwrap()) {
+                return r;
+            }
+            assert!(Instant::now() < deadline, "import {id} did not end: {r}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn file_imports_over_http_in_both_modes() {
+    let s = Service::start(&[]);
+    let token = s.token();
+    let ws = s.cred("workspace_id");
+    // The seed's CSV: every row valid.
+    let csv = std::fs::read(seed_samples().join("bulk-import-example.csv")).unwrap();
+    let (status, queued) = s.import(
+        &token,
+        &[("source", "My feed"), ("format", "csv")],
+        "bulk.csv",
+        &csv,
+    );
+    assert_eq!(status, 202, "{queued}");
+    assert_eq!(queued["status"], "queued");
+    let r = s.finished_import(&token, queued["id"].as_str().unwrap());
+    assert_eq!(r["status"], "succeeded", "{r}");
+    assert_eq!(r["fileName"], "bulk.csv");
+    assert_eq!(r["imported"], r["total"]);
+    for key in [
+        "id", "source", "fileName", "format", "mode", "status", "total", "imported", "invalid",
+        "created", "finished",
+    ] {
+        assert!(r.get(key).is_some(), "{key} in {r}");
+    }
+
+    // Generated JSON with injected invalid records: valid-only stores the rest and lists them.
+    let file = crate::helpers::test_data("stix_2mb_invalid.json");
+    let (records, injected) =
+        crate::import::manifest(&crate::helpers::test_data("stix_2mb_invalid.manifest.json"));
+    let json_file = std::fs::read(&file).unwrap();
+    let (status, queued) = s.import(
+        &token,
+        &[("source", "gen"), ("mode", "valid-only")],
+        "gen.json",
+        &json_file,
+    );
+    assert_eq!(status, 202, "{queued}");
+    let id = queued["id"].as_str().unwrap().to_owned();
+    let r = s.finished_import(&token, &id);
+    assert_eq!(r["status"], "partially-succeeded", "{r}");
+    assert_eq!(r["total"], records);
+    assert_eq!(r["invalid"], injected.len() as u64);
+    assert_eq!(r["imported"], records - injected.len() as u64);
+    let (status, body) = s.get(
+        &format!("/workspaces/{ws}/threat-intelligence/imports/{id}/errors"),
+        Some(&token),
+    );
+    assert_eq!(status, 200);
+    let listed: Vec<u64> = serde_json::from_str::<Value>(&body)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["recordIndex"].as_u64().unwrap())
+        .collect();
+    assert_eq!(listed, injected.keys().copied().collect::<Vec<_>>());
+    let (status, body) = s.get(
+        &format!("/workspaces/{ws}/threat-intelligence/imports/{id}/errors?preview=3"),
+        Some(&token),
+    );
+    assert_eq!(status, 200);
+    let preview: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(preview.as_array().unwrap().len(), 3);
+    assert_eq!(
+        preview[0]["recordIndex"].as_u64(),
+        injected.keys().next().copied()
+    );
+
+    // The same file all-or-nothing: failed, nothing more stored.
+    let before = exported(&s).len();
+    let (status, queued) = s.import(
+        &token,
+        &[("source", "gen2"), ("mode", "all-or-nothing")],
+        "gen.json",
+        &json_file,
+    );
+    assert_eq!(status, 202);
+    let r = s.finished_import(&token, queued["id"].as_str().unwrap());
+    assert_eq!(
+        (r["status"].as_str(), r["imported"].as_u64()),
+        (Some("failed"), Some(0)),
+        "{r}"
+    );
+    assert_eq!(exported(&s).len(), before);
+
+    // The list, sorted.
+    let (status, body) = s.get(
+        &format!("/workspaces/{ws}/threat-intelligence/imports?sort=total&order=asc"),
+        Some(&token),
+    );
+    assert_eq!(status, 200);
+    let totals: Vec<u64> = serde_json::from_str::<Value>(&body)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["total"].as_u64().unwrap())
+        .collect();
+    assert_eq!(totals.len(), 3);
+    assert!(totals.windows(2).all(|w| w[0] <= w[1]), "{totals:?}");
+
+    // What is refused.
+    let (status, _) = s.import(&token, &[("format", "csv")], "x.csv", &csv);
+    assert_eq!(status, 400, "no source");
+    let (status, _) = s.import(
+        &token,
+        &[("source", "s"), ("mode", "sometimes")],
+        "x.csv",
+        &csv,
+    );
+    assert_eq!(status, 400, "bad mode");
+    for (path, want) in [
+        (
+            format!(
+                "/workspaces/{ws}/threat-intelligence/imports/6f1d2c3b-0000-4000-8000-000000000000"
+            ),
+            404,
+        ),
+        (
+            format!("/workspaces/{ws}/threat-intelligence/imports?sort=size"),
+            400,
+        ),
+    ] {
+        assert_eq!(s.get(&path, Some(&token)).0, want, "{path}");
+    }
+}
+
+#[test]
+fn file_import_limits_roles_and_templates() {
+    let s = Service::start(&["--max-csv-bytes", "1000", "--max-json-bytes", "5000"]);
+    let token = s.token();
+    let big_csv = std::fs::read(seed_samples().join("bulk-import-example.csv"))
+        .unwrap()
+        .repeat(10);
+    assert!(
+        big_csv.len() > 1000 && big_csv.len() < 5000,
+        "{}",
+        big_csv.len()
+    );
+    let (status, answer) = s.import(
+        &token,
+        &[("source", "s"), ("format", "csv")],
+        "big.csv",
+        &big_csv,
+    );
+    assert_eq!(status, 413, "over the CSV limit: {answer}");
+    // Over both limits: refused while streaming.
+    let (status, _) = s.import(&token, &[("source", "s")], "huge.json", &vec![b' '; 50_000]);
+    assert_eq!(status, 413);
+    assert!(s.healthy());
+    // Nothing of the refused uploads stays on disk.
+    let incoming = s.dir.path().join("imports/incoming");
+    assert_eq!(
+        std::fs::read_dir(&incoming).map(|d| d.count()).unwrap_or(0),
+        0
+    );
+
+    // A reader may list but not import.
+    let ws = s.cred("workspace_id");
+    let out = run(
+        &[
+            "client",
+            "create",
+            "--workspace",
+            &ws,
+            "--role",
+            "reader",
+            "--data-dir",
+            &s.data_dir(),
+        ],
+        None,
+    );
+    let reader: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let rt = s.token_for(
+        reader["client_id"].as_str().unwrap(),
+        reader["client_secret"].as_str().unwrap(),
+    );
+    let small = std::fs::read(seed_samples().join("bulk-import-example.csv")).unwrap();
+    assert_eq!(s.import(&rt, &[("source", "s")], "a.csv", &small).0, 403);
+    assert_eq!(
+        s.get(
+            &format!("/workspaces/{ws}/threat-intelligence/imports"),
+            Some(&rt)
+        )
+        .0,
+        200
+    );
+
+    // Templates, without a token.
+    let (status, body) = s.get("/templates/csv-other", None);
+    assert_eq!(status, 200);
+    assert!(body.contains("observableType"), "{body}");
+    let (status, body) = s.get("/templates/json", None);
+    assert_eq!(status, 200);
+    assert!(serde_json::from_str::<Value>(&body).unwrap().is_array());
+    assert_eq!(s.get("/templates/xlsx", None).0, 404);
+}
