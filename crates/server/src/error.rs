@@ -47,6 +47,19 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let mut response = self.response();
+        // Most refusals come before the body was read; the connection then cannot carry
+        // another request, and a client that reused it would see it cut. Saying so lets
+        // clients open a new one instead.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response
+    }
+}
+
+impl ApiError {
+    fn response(self) -> Response {
         let (status, code) = self.status_and_code();
         match self {
             ApiError::TooManyRequests(secs) => {

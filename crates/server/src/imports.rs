@@ -146,12 +146,23 @@ pub async fn create(
         .name(format!("import-{}", record.id))
         .spawn(move || {
             let id = job.id;
-            match import::run(&*app2.store, &job, &mut |f| Box::new(f)) {
-                Ok(ended) => tracing::info!(import = %id, status = %ended.finish.status,
-                    total = ended.finish.total, imported = ended.finish.imported,
-                    invalid = ended.finish.invalid, "import ended"),
-                Err(e) => tracing::error!(import = %id, error = %e, "import failed"),
-            }
+            let started = std::time::Instant::now();
+            let status = match import::run(&*app2.store, &job, &mut |f| Box::new(f)) {
+                Ok(ended) => {
+                    tracing::info!(import = %id, status = %ended.finish.status,
+                        total = ended.finish.total, imported = ended.finish.imported,
+                        invalid = ended.finish.invalid, "import ended");
+                    ended.finish.status.as_str().to_owned()
+                }
+                Err(e) => {
+                    tracing::error!(import = %id, error = %e, "import failed");
+                    "failed".to_owned()
+                }
+            };
+            app2.metrics
+                .import_seconds
+                .get_or_create(&crate::metrics::ImportLabels { status })
+                .observe(started.elapsed().as_secs_f64());
         })
         .map_err(|e| ApiError::Internal(format!("cannot start the import: {e}")))?;
     app.imports.track(thread);

@@ -14,13 +14,13 @@
 
 pub mod error;
 mod imports;
+pub mod metrics;
 mod routes;
+mod throttle;
 
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use store::Store;
 use tiport_core::auth::Authority;
 use tiport_core::files::ImportFiles;
@@ -54,8 +54,9 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub authority: Authority,
     pub limits: Limits,
-    limiter: Option<DefaultKeyedRateLimiter<String>>,
+    limiter: Option<throttle::Throttle>,
     pub imports: Imports,
+    pub metrics: metrics::Metrics,
 }
 
 /// File imports over HTTP: where their files go, their size limits, and the threads running
@@ -101,14 +102,19 @@ impl App {
         limits: Limits,
         imports: Imports,
     ) -> App {
-        let limiter = NonZeroU32::new(limits.requests_per_minute)
-            .map(|n| RateLimiter::keyed(Quota::per_minute(n)));
+        let limiter = (limits.requests_per_minute > 0).then(|| {
+            throttle::Throttle::new(
+                limits.requests_per_minute as usize,
+                std::time::Duration::from_secs(60),
+            )
+        });
         App {
             store,
             authority,
             limits,
             limiter,
             imports,
+            metrics: metrics::Metrics::new(),
         }
     }
 }

@@ -9,7 +9,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use governor::clock::{Clock, DefaultClock};
 use serde_json::json;
 use store::{Role, WorkspaceId};
 use tiport_core::auth::AuthError;
@@ -73,6 +72,9 @@ pub fn router(app: Arc<App>) -> Router {
             get(imports::errors),
         )
         .route("/templates/{name}", get(imports::template))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), track))
         .with_state(app)
 }
 
@@ -246,8 +248,17 @@ async fn upload(
     })
     .await?;
     match result {
-        Ok(errors) if errors.is_empty() => Ok(StatusCode::OK.into_response()),
-        Ok(errors) => Ok((StatusCode::OK, Json(json!({ "errors": errors }))).into_response()),
+        Ok(done) => {
+            app.metrics.objects_accepted.inc_by(done.accepted as u64);
+            app.metrics
+                .objects_rejected
+                .inc_by(done.errors.len() as u64);
+            if done.errors.is_empty() {
+                Ok(StatusCode::OK.into_response())
+            } else {
+                Ok((StatusCode::OK, Json(json!({ "errors": done.errors }))).into_response())
+            }
+        }
         Err(UploadError::Store(e)) => Err(e.into()),
         Err(e) => Err(ApiError::BadRequest(e.to_string())),
     }
@@ -299,12 +310,12 @@ fn throttle(app: &App, principal: &str) -> Result<(), ApiError> {
     let Some(limiter) = &app.limiter else {
         return Ok(());
     };
-    match limiter.check_key(&principal.to_owned()) {
+    match limiter.check(principal) {
         Ok(()) => Ok(()),
-        Err(not_until) => {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
+        Err(wait) => {
             // Whole seconds, rounded up, so that honouring it is always enough.
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            app.metrics.throttled.inc();
             Err(ApiError::TooManyRequests(secs.max(1)))
         }
     }
@@ -450,4 +461,52 @@ async fn get_versions(
     }
     body.push_str("]}");
     Ok(raw_json(body))
+}
+
+// --- Operations ---
+
+/// Counts every answer by route pattern, method and status, and times it.
+async fn track(
+    State(app): State<Arc<App>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let labels = crate::metrics::RequestLabels {
+        route,
+        method,
+        status: response.status().as_u16(),
+    };
+    app.metrics
+        .request_seconds
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    app.metrics.requests.get_or_create(&labels).inc();
+    response
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+/// The OpenAPI document of every route (`openapi.json` beside this file; a test checks that it
+/// names every route the router has).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }

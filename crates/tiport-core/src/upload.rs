@@ -27,16 +27,25 @@ pub struct RecordError {
     pub error_messages: Vec<String>,
 }
 
+/// What became of an upload's objects.
+#[derive(Debug)]
+pub struct Uploaded {
+    /// Objects stored (or already stored, unchanged).
+    pub accepted: usize,
+    /// The refused ones, by index.
+    pub errors: Vec<RecordError>,
+}
+
 /// Validates and stores the objects of an upload body (current `stixobjects` or legacy
-/// `value`/`indicators`, keys in any case). Returns the refused records, by index; the others
-/// are durable when it returns. `request` names the request in the stored versions' origin.
+/// `value`/`indicators`, keys in any case). The accepted ones are durable when it returns.
+/// `request` names the request in the stored versions' origin.
 pub fn upload(
     store: &dyn Store,
     workspace: WorkspaceId,
     body: &[u8],
     request: &str,
     max_objects: usize,
-) -> Result<Vec<RecordError>, UploadError> {
+) -> Result<Uploaded, UploadError> {
     let mut records = JsonRecords::new(body, Limits::default()).upload_only();
     let opts = Options {
         observables: true,
@@ -109,7 +118,10 @@ pub fn upload(
         }
     }
     errors.sort_by_key(|e| e.record_index);
-    Ok(errors)
+    Ok(Uploaded {
+        accepted: count - errors.len(),
+        errors,
+    })
 }
 
 /// The body-level rules of the upload API, which make a request a 400 rather than a per-record
