@@ -1,4 +1,5 @@
 pub mod client;
+pub mod config;
 pub mod export;
 pub mod import;
 pub mod import_status;

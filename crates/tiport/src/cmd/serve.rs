@@ -13,6 +13,10 @@ use super::store_args::StoreArgs;
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// A TOML file of settings (keys as the flags, e.g. `requests-per-minute = 100`); the
+    /// environment and flags override it.
+    #[arg(long, env = "TIPORT_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     #[command(flatten)]
     store: StoreArgs,
     /// Where to listen (port 0: any free port, which the log's first line names).
@@ -45,7 +49,51 @@ pub struct Args {
     token_lifetime: Duration,
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
+impl Args {
+    /// Fills what neither a flag nor the environment gave from the `--config` file.
+    fn configure(&mut self, matches: &clap::ArgMatches) -> Result<()> {
+        let Some(file) = self.config.clone() else {
+            return Ok(());
+        };
+        super::config::apply(&file, matches, |key, v, given| {
+            if self.store.configure(key, v, given)? {
+                return Ok(true);
+            }
+            let known = matches!(
+                key,
+                "listen"
+                    | "requests-per-minute"
+                    | "max-objects-per-request"
+                    | "max-upload-bytes"
+                    | "max-csv-bytes"
+                    | "max-json-bytes"
+                    | "public-url"
+                    | "token-lifetime"
+            );
+            if !known || given {
+                return Ok(known);
+            }
+            match key {
+                "listen" => self.listen = v.parsed()?,
+                "requests-per-minute" => self.requests_per_minute = v.integer()?,
+                "max-objects-per-request" => self.max_objects_per_request = v.integer()?,
+                "max-upload-bytes" => self.max_upload_bytes = v.integer()?,
+                "max-csv-bytes" => self.max_csv_bytes = v.integer()?,
+                "max-json-bytes" => self.max_json_bytes = v.integer()?,
+                "public-url" => self.public_url = Some(v.text()?.to_owned()),
+                "token-lifetime" => self.token_lifetime = v.duration()?,
+                _ => unreachable!("matched above"),
+            }
+            Ok(true)
+        })
+    }
+}
+
+pub fn run(mut args: Args) -> Result<ExitCode> {
+    let matches = <crate::Cli as clap::CommandFactory>::command().get_matches();
+    if let Some(serve) = matches.subcommand_matches("serve") {
+        args.configure(serve)?;
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

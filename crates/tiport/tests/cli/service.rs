@@ -22,11 +22,16 @@ struct Service {
 
 impl Service {
     fn start(extra: &[&str]) -> Service {
+        Service::start_with_env(extra, &[])
+    }
+
+    fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Service {
         let dir = tempfile::tempdir().unwrap();
         let mut child = tiport()
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
             .args(extra)
+            .envs(env.iter().copied())
             .env("TIPORT_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -1247,4 +1252,62 @@ fn openapi_names_routes_that_exist_and_metrics_count_them() {
     ] {
         assert!(metrics.contains(name), "{name}:\n{metrics}");
     }
+}
+
+#[test]
+fn a_config_file_sits_between_the_defaults_and_the_environment() {
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = cfg_dir.path().join("tiport.toml");
+    std::fs::write(
+        &cfg,
+        "requests-per-minute = 2\nmax-objects-per-request = 3\ntoken-lifetime = \"10m\"\n",
+    )
+    .unwrap();
+    // The environment overrides the file for max-objects-per-request.
+    let s = Service::start_with_env(
+        &["--config", cfg.to_str().unwrap()],
+        &[("TIPORT_MAX_OBJECTS_PER_REQUEST", "5")],
+    );
+    let url = s.upload_url(&s.cred("workspace_id"));
+    let (status, body) = s.token_request(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", &s.cred("client_id")),
+        ("client_secret", &s.cred("client_secret")),
+        ("scope", "https://management.azure.com/.default"),
+    ]);
+    assert_eq!(status, 200);
+    let token: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(token["expires_in"], 600, "token-lifetime from the file");
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let four: Vec<Value> = (1..=4).map(indicator).collect();
+    let body = json!({"sourcesystem": "t", "stixobjects": four}).to_string();
+    assert_eq!(
+        s.post(&url, Some(&token), body.as_bytes()).0,
+        200,
+        "5 from the environment, not 3"
+    );
+    assert_eq!(s.post(&url, Some(&token), body.as_bytes()).0, 200);
+    assert_eq!(
+        s.post(&url, Some(&token), body.as_bytes()).0,
+        429,
+        "2 a minute from the file"
+    );
+
+    // An unknown key is an error naming it.
+    std::fs::write(&cfg, "requests-per-minut = 2\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown setting \"requests-per-minut\""));
 }

@@ -1,0 +1,83 @@
+//! `--config FILE`: settings from a TOML file, between the defaults and the environment.
+//!
+//! Layering: defaults, then the file, then `TIPORT_*` variables, then flags. The file's keys are
+//! the flags' names without the dashes in front (`requests-per-minute = 100`); an unknown key is
+//! an error with its name, so a typo does not silently leave the default in place.
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::parser::ValueSource;
+use std::path::Path;
+use std::time::Duration;
+
+/// One value of the file, with the key it came from for messages.
+pub struct Value<'a> {
+    key: &'a str,
+    file: &'a Path,
+    value: &'a toml::Value,
+}
+
+impl Value<'_> {
+    fn wrong(&self, want: &str) -> anyhow::Error {
+        anyhow!(
+            "{}: {} must be {want}, not {:?}",
+            self.file.display(),
+            self.key,
+            self.value
+        )
+    }
+
+    pub fn text(&self) -> Result<&str> {
+        self.value.as_str().ok_or_else(|| self.wrong("a string"))
+    }
+
+    pub fn integer<T: TryFrom<i64>>(&self) -> Result<T> {
+        self.value
+            .as_integer()
+            .and_then(|n| T::try_from(n).ok())
+            .ok_or_else(|| self.wrong("a non-negative integer in range"))
+    }
+
+    pub fn duration(&self) -> Result<Duration> {
+        humantime::parse_duration(self.text()?)
+            .map_err(|e| self.wrong(&format!("a duration like \"30d\" ({e})")))
+    }
+
+    pub fn parsed<T: std::str::FromStr>(&self) -> Result<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.text()?
+            .parse()
+            .map_err(|e: T::Err| self.wrong(&format!("valid ({e})")))
+    }
+}
+
+/// Reads `file` and hands each key to `apply(key, value, given)`, where `given` says whether a
+/// flag or an environment variable already set it (then the file must not); `apply` answers
+/// whether it knows the key.
+pub fn apply(
+    file: &Path,
+    matches: &clap::ArgMatches,
+    mut apply: impl FnMut(&str, &Value, bool) -> Result<bool>,
+) -> Result<()> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the configuration file {}", file.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("{} is not valid TOML", file.display()))?;
+    for (key, value) in &table {
+        let id = key.replace('-', "_");
+        let given = matches!(
+            matches
+                .try_get_raw(&id)
+                .ok()
+                .and_then(|_| matches.value_source(&id)),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        );
+        let v = Value { key, file, value };
+        if !apply(key, &v, given)? {
+            bail!("{}: unknown setting {key:?}", file.display());
+        }
+    }
+    Ok(())
+}
