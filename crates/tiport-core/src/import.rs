@@ -433,26 +433,15 @@ impl Run<'_> {
             }
             seen = rec.index as u64 + 1;
             let index = rec.index as u64;
-            let messages = match &rec.value {
-                Err(d) => vec![d.to_string()],
-                Ok(json) => {
-                    let report = stix::validate(json, opts, rec.container_version);
-                    if report.is_valid() {
-                        let obj = json.as_object().expect("a valid record is an object");
-                        match record::new_object(index, obj, &report, rec.bytes) {
-                            Ok(o) => {
-                                if report.version == stix::SpecVersion::V20 {
-                                    self.upgraded.push(index);
-                                }
-                                self.valid(o, rec.line);
-                                return Ok(());
-                            }
-                            Err(m) => vec![Diagnostic::new("record", m, "(not shown)").to_string()],
-                        }
-                    } else {
-                        report.messages()
+            let messages = match record::from_record(&rec, opts) {
+                Ok((o, v20)) => {
+                    if v20 {
+                        self.upgraded.push(index);
                     }
+                    self.valid(o, rec.line);
+                    return Ok(());
                 }
+                Err(messages) => messages,
             };
             self.invalid(index, Some(rec.line), None, &messages);
             Ok(())

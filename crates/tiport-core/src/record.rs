@@ -16,6 +16,27 @@ const NO_TIME: &str = "1970-01-01T00:00:00.000Z";
 ///
 /// A record read as STIX 2.0 is stored with the members STIX 2.1 requires appended (see
 /// [`stix::normalized_21_members`]), so that every stored object is valid 2.1.
+/// One JSON record (of a file or an upload body) made a storable object: validated with
+/// `opts` (which should keep the pattern's observables), then built. `Ok` also says whether the
+/// record was read as STIX 2.0; `Err` holds its messages in the API's wording.
+pub fn from_record(
+    rec: &ingest::Record<'_>,
+    opts: stix::Options,
+) -> Result<(NewObject, bool), Vec<String>> {
+    let json = rec.value.as_ref().map_err(|d| vec![d.to_string()])?;
+    let report = stix::validate(json, opts, rec.container_version);
+    if !report.is_valid() {
+        return Err(report.messages());
+    }
+    let obj = json.as_object().expect("a valid record is an object");
+    match new_object(rec.index as u64, obj, &report, rec.bytes) {
+        Ok(o) => Ok((o, report.version == SpecVersion::V20)),
+        Err(m) => Err(vec![
+            stix::Diagnostic::new("record", m, "(not shown)").to_string()
+        ]),
+    }
+}
+
 pub fn new_object(
     record: u64,
     obj: &Object<'_>,

@@ -62,23 +62,12 @@ pub fn upload(
                 return Ok(());
             }
             let index = rec.index as u64;
-            let messages = match &rec.value {
-                Err(d) => vec![d.to_string()],
-                Ok(json) => {
-                    let report = stix::validate(json, opts, rec.container_version);
-                    if report.is_valid() {
-                        let obj = json.as_object().expect("a valid record is an object");
-                        match record::new_object(index, obj, &report, rec.bytes) {
-                            Ok(o) => {
-                                valid.push(o);
-                                return Ok(());
-                            }
-                            Err(m) => vec![m],
-                        }
-                    } else {
-                        report.messages()
-                    }
+            let messages = match record::from_record(&rec, opts) {
+                Ok((o, _)) => {
+                    valid.push(o);
+                    return Ok(());
                 }
+                Err(messages) => messages,
             };
             errors.push(RecordError {
                 record_index: index,

@@ -147,6 +147,42 @@ impl Service {
     }
 }
 
+impl Service {
+    /// A new client with `role` on the workspace, made with `tiport client create` beside the
+    /// running service (as an operator would): `{"tenant_id","client_id","client_secret"}`.
+    fn new_client(&self, role: &str) -> Value {
+        let ws = self.cred("workspace_id");
+        let dir = self.data_dir();
+        let out = run(
+            &[
+                "client",
+                "create",
+                "--workspace",
+                &ws,
+                "--role",
+                role,
+                "--data-dir",
+                &dir,
+            ],
+            None,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(&stdout(&out)).unwrap()
+    }
+
+    /// A token of a client from [`Service::new_client`].
+    fn token_of(&self, client: &Value) -> String {
+        self.token_for(
+            client["client_id"].as_str().unwrap(),
+            client["client_secret"].as_str().unwrap(),
+        )
+    }
+}
+
 impl Drop for Service {
     fn drop(&mut self) {
         // SIGTERM: the service stops gracefully.
@@ -328,30 +364,9 @@ fn roles_and_workspaces_decide_403_and_404() {
     let ws = s.cred("workspace_id");
     let body = json!({"sourcesystem": "t", "stixobjects": [indicator(1)]}).to_string();
     // A reader of the workspace may not upload.
-    let out = run(
-        &[
-            "client",
-            "create",
-            "--workspace",
-            &ws,
-            "--role",
-            "reader",
-            "--data-dir",
-            &s.data_dir(),
-        ],
-        None,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let reader: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let reader = s.new_client("reader");
     assert_eq!(reader["tenant_id"], s.creds["tenant_id"]);
-    let reader_token = s.token_for(
-        reader["client_id"].as_str().unwrap(),
-        reader["client_secret"].as_str().unwrap(),
-    );
+    let reader_token = s.token_of(&reader);
     assert_eq!(
         s.post(&s.upload_url(&ws), Some(&reader_token), body.as_bytes())
             .0,
@@ -498,24 +513,8 @@ fn the_101st_request_in_a_minute_is_throttled_until_retry_after() {
                "message": format!("Rate limit is exceeded. Try again in {secs} seconds.")})
     );
     // Another principal is not affected.
-    let out = run(
-        &[
-            "client",
-            "create",
-            "--workspace",
-            &s.cred("workspace_id"),
-            "--role",
-            "contributor",
-            "--data-dir",
-            &s.data_dir(),
-        ],
-        None,
-    );
-    let other: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let other_token = s.token_for(
-        other["client_id"].as_str().unwrap(),
-        other["client_secret"].as_str().unwrap(),
-    );
+    let other = s.new_client("contributor");
+    let other_token = s.token_of(&other);
     assert_eq!(s.post(&url, Some(&other_token), body.as_bytes()).0, 200);
     // Honouring Retry-After lets the next request through.
     std::thread::sleep(Duration::from_secs(secs));
@@ -872,24 +871,8 @@ fn queries_list_filter_page_and_read_versions() {
         401
     );
     // A reader reads.
-    let out = run(
-        &[
-            "client",
-            "create",
-            "--workspace",
-            &ws,
-            "--role",
-            "reader",
-            "--data-dir",
-            &s.data_dir(),
-        ],
-        None,
-    );
-    let reader: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let rt = s.token_for(
-        reader["client_id"].as_str().unwrap(),
-        reader["client_secret"].as_str().unwrap(),
-    );
+    let reader = s.new_client("reader");
+    let rt = s.token_of(&reader);
     assert_eq!(
         s.get(
             &format!("/workspaces/{ws}/threat-intelligence/objects?limit=1"),
@@ -1132,24 +1115,8 @@ fn file_import_limits_roles_and_templates() {
 
     // A reader may list but not import.
     let ws = s.cred("workspace_id");
-    let out = run(
-        &[
-            "client",
-            "create",
-            "--workspace",
-            &ws,
-            "--role",
-            "reader",
-            "--data-dir",
-            &s.data_dir(),
-        ],
-        None,
-    );
-    let reader: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let rt = s.token_for(
-        reader["client_id"].as_str().unwrap(),
-        reader["client_secret"].as_str().unwrap(),
-    );
+    let reader = s.new_client("reader");
+    let rt = s.token_of(&reader);
     let small = std::fs::read(seed_samples().join("bulk-import-example.csv")).unwrap();
     assert_eq!(s.import(&rt, &[("source", "s")], "a.csv", &small).0, 403);
     assert_eq!(
