@@ -43,6 +43,22 @@ pub struct Args {
     #[arg(long, env = "TIPORT_MAX_JSON_BYTES",
           default_value_t = tiport_core::import::FileLimits::default().json_bytes)]
     max_json_bytes: u64,
+    /// A certificate chain (PEM) to serve HTTPS with; needs --tls-key.
+    #[arg(
+        long,
+        env = "TIPORT_TLS_CERT",
+        value_name = "PEM",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(
+        long,
+        env = "TIPORT_TLS_KEY",
+        value_name = "PEM",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<std::path::PathBuf>,
     /// How long an issued token is valid, e.g. `1h`.
     #[arg(long, env = "TIPORT_TOKEN_LIFETIME", default_value = "1h",
           value_parser = humantime::parse_duration)]
@@ -69,6 +85,8 @@ impl Args {
                     | "max-json-bytes"
                     | "public-url"
                     | "token-lifetime"
+                    | "tls-cert"
+                    | "tls-key"
             );
             if !known || given {
                 return Ok(known);
@@ -82,6 +100,8 @@ impl Args {
                 "max-json-bytes" => self.max_json_bytes = v.integer()?,
                 "public-url" => self.public_url = Some(v.text()?.to_owned()),
                 "token-lifetime" => self.token_lifetime = v.duration()?,
+                "tls-cert" => self.tls_cert = Some(v.text()?.into()),
+                "tls-key" => self.tls_key = Some(v.text()?.into()),
                 _ => unreachable!("matched above"),
             }
             Ok(true)
@@ -117,14 +137,21 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     let shared = store.clone();
     runtime.block_on(async move {
         let store = shared;
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => {
+                Some(server::tls_config(cert, key).map_err(anyhow::Error::msg)?)
+            }
+            _ => None,
+        };
+        let listener = std::net::TcpListener::bind(args.listen)
             .with_context(|| format!("cannot listen on {}", args.listen))?;
+        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let public_url = args
             .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{addr}"));
+            .unwrap_or_else(|| format!("{scheme}://{addr}"));
         let authority = Authority::load_or_init(
             &*store,
             &public_url,
@@ -140,10 +167,16 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
             requests_per_minute: args.requests_per_minute,
             max_upload_bytes: args.max_upload_bytes,
         };
-        tracing::info!(%addr, tenant = authority.tenant(), "listening on http://{addr}");
+        tracing::info!(%addr, tenant = authority.tenant(), "listening on {scheme}://{addr}");
         let imports = server::Imports::new(files, file_limits);
         let app = Arc::new(server::App::new(store.clone(), authority, limits, imports));
-        server::serve(listener, app.clone(), shutdown_signal()).await?;
+        match tls {
+            Some(tls) => server::serve_tls(listener, app.clone(), tls, shutdown_signal()).await?,
+            None => {
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                server::serve(listener, app.clone(), shutdown_signal()).await?
+            }
+        }
         // Imports still running finish before the process ends (their records then say how
         // they ended; a kill instead leaves them to be failed at the next start).
         let waiting = app.clone();

@@ -43,7 +43,7 @@ impl Service {
         let base = loop {
             assert!(Instant::now() < deadline, "tiport serve did not start");
             let line = lines.next().expect("tiport serve exited").unwrap();
-            if let Some(at) = line.find("listening on http://") {
+            if let Some(at) = line.find("listening on http") {
                 let rest = &line[at + "listening on ".len()..];
                 break rest.split_whitespace().next().unwrap().to_owned();
             }
@@ -1277,4 +1277,87 @@ fn a_config_file_sits_between_the_defaults_and_the_environment() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown setting \"requests-per-minut\""));
+}
+
+#[test]
+fn https_from_serve_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let key =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
+    let (cert, private) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, key.cert.pem()).unwrap();
+    std::fs::write(&private, key.signing_key.serialize_pem()).unwrap();
+    let s = Service::start(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        private.to_str().unwrap(),
+    ]);
+    assert!(s.base.starts_with("https://"), "{}", s.base);
+    let curl = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-s", "--cacert", cert.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(
+        curl(&[&format!("{}/healthz", s.base)]),
+        (true, "ok".to_owned())
+    );
+    // The whole client flow over TLS: a token, then an upload.
+    let (ok, body) = curl(&[
+        &format!("{}/{}/oauth2/v2.0/token", s.base, s.cred("tenant_id")),
+        "-d",
+        "grant_type=client_credentials",
+        "-d",
+        &format!("client_id={}", s.cred("client_id")),
+        "-d",
+        &format!("client_secret={}", s.cred("client_secret")),
+        "-d",
+        "scope=https://management.azure.com/.default",
+    ]);
+    assert!(ok, "{body}");
+    let token: Value = serde_json::from_str(&body).unwrap();
+    let upload = json!({"sourcesystem": "tls", "stixobjects": [indicator(1)]}).to_string();
+    let (ok, status) = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        &format!(
+            "Authorization: Bearer {}",
+            token["access_token"].as_str().unwrap()
+        ),
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &upload,
+        &s.upload_url(&s.cred("workspace_id")),
+    ]);
+    assert_eq!((ok, status.as_str()), (true, "200"));
+    // The issuer names the HTTPS address.
+    let (_, config) = curl(&[&format!(
+        "{}/{}/v2.0/.well-known/openid-configuration",
+        s.base,
+        s.cred("tenant_id")
+    )]);
+    let config: Value = serde_json::from_str(&config).unwrap();
+    assert!(
+        config["token_endpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://"),
+        "{config}"
+    );
+    // Plain HTTP to the TLS port gets no answer of ours.
+    let plain = s.base.replacen("https://", "http://", 1);
+    let (ok, _) = curl(&["--max-time", "5", &format!("{plain}/healthz")]);
+    assert!(!ok);
 }
