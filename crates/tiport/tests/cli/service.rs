@@ -1477,3 +1477,35 @@ fn every_acknowledged_object_survives_a_kill() {
         acknowledged.len()
     );
 }
+
+#[test]
+fn sigterm_lets_an_import_in_flight_finish() {
+    let s = Service::start(&[]);
+    let token = s.token();
+    // A JSON array of the generated file's records ten times over: long enough to be running
+    // when the signal comes.
+    let one = std::fs::read_to_string(crate::helpers::test_data("stix_2mb_invalid.json")).unwrap();
+    let inner = one
+        .trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim();
+    let file = format!("[{}]", vec![inner; 10].join(","));
+    let (records, injected) =
+        crate::import::manifest(&crate::helpers::test_data("stix_2mb_invalid.manifest.json"));
+    let (status, queued) = s.import(&token, &[("source", "sig")], "ten.json", file.as_bytes());
+    assert_eq!(status, 202, "{queued}");
+    let id = queued["id"].as_str().unwrap().to_owned();
+    let mut s = s;
+    let _ = Command::new("kill").arg(s.child.id().to_string()).status();
+    let exited = s.child.wait().unwrap();
+    assert!(exited.success(), "a clean stop: {exited:?}");
+    // After a restart the import is finished, not failed as interrupted.
+    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+    drop(s);
+    let s = Service::start_in(dir, &[], &[]);
+    let r = s.finished_import(&s.token(), &id);
+    assert_eq!(r["status"], "partially-succeeded", "{r}");
+    assert_eq!(r["total"], records * 10);
+    assert_eq!(r["invalid"], injected.len() as u64 * 10);
+}
