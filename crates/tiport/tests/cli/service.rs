@@ -1490,7 +1490,7 @@ fn sigterm_lets_an_import_in_flight_finish() {
         .trim_start_matches('[')
         .trim_end_matches(']')
         .trim();
-    let file = format!("[{}]", vec![inner; 10].join(","));
+    let file = format!("[{}]", [inner; 10].join(","));
     let (records, injected) =
         crate::import::manifest(&crate::helpers::test_data("stix_2mb_invalid.manifest.json"));
     let (status, queued) = s.import(&token, &[("source", "sig")], "ten.json", file.as_bytes());
