@@ -147,16 +147,6 @@ async fn token(
     }
 }
 
-/// The base URL the issuer was built from (`{base}/{tenant}/v2.0`).
-fn base_of(app: &App) -> String {
-    let issuer = app.authority.issuer();
-    let tenant_part = format!("/{}/v2.0", app.authority.tenant());
-    issuer
-        .strip_suffix(&tenant_part)
-        .unwrap_or(issuer)
-        .to_owned()
-}
-
 async fn openid_configuration(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
@@ -164,7 +154,7 @@ async fn openid_configuration(
     if tenant != app.authority.tenant() {
         return Err(ApiError::NotFound("unknown tenant".into()));
     }
-    let base = base_of(&app);
+    let base = app.authority.base_url();
     let t = app.authority.tenant();
     Ok(Json(json!({
         "issuer": app.authority.issuer(),

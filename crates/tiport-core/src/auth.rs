@@ -89,6 +89,9 @@ pub fn tenant(store: &dyn Store) -> Result<String, StoreError> {
 /// tiport's authorization server: its tenant, issuer and signing key.
 pub struct Authority {
     tenant: String,
+    /// Where clients reach the service; the issuer and the OpenID configuration's endpoints
+    /// are built from it.
+    base_url: String,
     issuer: String,
     audiences: Vec<String>,
     lifetime: Duration,
@@ -136,8 +139,10 @@ impl Authority {
             use sha2::{Digest, Sha256};
             URL_SAFE_NO_PAD.encode(&Sha256::digest(public)[..12])
         };
+        let base_url = base_url.trim_end_matches('/').to_owned();
         Ok(Authority {
-            issuer: format!("{}/{tenant}/v2.0", base_url.trim_end_matches('/')),
+            issuer: format!("{base_url}/{tenant}/v2.0"),
+            base_url,
             tenant,
             audiences,
             lifetime,
@@ -155,6 +160,10 @@ impl Authority {
 
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
     }
 
     /// The JWKS document: the one public key.
@@ -299,13 +308,4 @@ pub fn verify_secret(secret: &str, hash: &str) -> bool {
             .verify_password(secret.as_bytes(), &h)
             .is_ok()
     })
-}
-
-/// The role `principal` has on `workspace`, if any.
-pub fn role(
-    store: &dyn Store,
-    workspace: WorkspaceId,
-    principal: &str,
-) -> Result<Option<Role>, StoreError> {
-    store.role(workspace, principal)
 }

@@ -23,13 +23,13 @@ pub struct Args {
     #[arg(long, env = "TIPORT_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Requests per minute per principal on the upload API; 0 turns throttling off.
-    #[arg(long, env = "TIPORT_REQUESTS_PER_MINUTE", default_value_t = 100)]
+    #[arg(long, env = "TIPORT_REQUESTS_PER_MINUTE", default_value_t = server::Limits::default().requests_per_minute)]
     requests_per_minute: u32,
     /// Objects per upload request.
-    #[arg(long, env = "TIPORT_MAX_OBJECTS_PER_REQUEST", default_value_t = 100)]
+    #[arg(long, env = "TIPORT_MAX_OBJECTS_PER_REQUEST", default_value_t = server::Limits::default().max_objects_per_request)]
     max_objects_per_request: usize,
     /// The largest upload body, in bytes.
-    #[arg(long, env = "TIPORT_MAX_UPLOAD_BYTES", default_value_t = 32 << 20)]
+    #[arg(long, env = "TIPORT_MAX_UPLOAD_BYTES", default_value_t = server::Limits::default().max_upload_bytes)]
     max_upload_bytes: usize,
     /// The URL clients use to reach this service (tokens name it as their issuer); by default
     /// `http://` and the address it listens on.
