@@ -32,7 +32,7 @@ pub async fn create(
     headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    let principal = authenticate(&app, &headers)?;
+    let principal = authenticate(&app, &headers).await?;
     let workspace = authorize(&app, &ws, &principal, Role::Contributor).await?;
     let mut multipart =
         multipart.map_err(|e| ApiError::BadRequest(format!("expected a multipart form: {e}")))?;
@@ -188,7 +188,7 @@ pub async fn list(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let principal = authenticate(&app, &headers)?;
+    let principal = authenticate(&app, &headers).await?;
     let workspace = authorize(&app, &ws, &principal, Role::Reader).await?;
     let sort = match q.get("sort").map(String::as_str) {
         None | Some("") | Some("created") => ImportSort::Created,
@@ -223,7 +223,7 @@ async fn record(
     ws: &str,
     id: &str,
 ) -> Result<store::ImportRecord, ApiError> {
-    let principal = authenticate(app, headers)?;
+    let principal = authenticate(app, headers).await?;
     let workspace = authorize(app, ws, &principal, Role::Reader).await?;
     let not_found = || ApiError::NotFound(format!("import {id} not found"));
     let id = ImportId::parse(id).map_err(|_| not_found())?;

@@ -169,6 +169,7 @@ pub async fn serve_tls(
         listener,
         axum_server::tls_rustls::RustlsConfig::from_config(tls),
     )?
+    .map(|tls| tls.acceptor(axum_server::accept::NoDelayAcceptor::new()))
     .handle(handle)
     .serve(router(app).into_make_service_with_connect_info::<SocketAddr>())
     .await
@@ -180,6 +181,15 @@ pub async fn serve(
     app: Arc<App>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // Without TCP_NODELAY, a small write that follows another (a client's body after its
+    // headers, an answer after a 100 Continue) waits for the peer's delayed acknowledgement,
+    // up to 40 ms on Linux: measured as 40 ms more on every upload under load.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY on a connection: {e}");
+        }
+    });
     axum::serve(
         listener,
         router(app).into_make_service_with_connect_info::<SocketAddr>(),

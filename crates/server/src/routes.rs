@@ -226,7 +226,7 @@ async fn upload(
         Some(_) => {}
     }
     check_json_content_type(&headers)?;
-    let principal = authenticate(&app, &headers)?;
+    let principal = authenticate(&app, &headers).await?;
     throttle(&app, &principal)?;
     let workspace = authorize(&app, &ws, &principal, Role::Contributor).await?;
     let bytes = read_body(&headers, body, app.limits.max_upload_bytes).await?;
@@ -276,8 +276,10 @@ fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// The principal of the request's bearer token.
-pub(crate) fn authenticate(app: &App, headers: &HeaderMap) -> Result<String, ApiError> {
+/// The principal of the request's bearer token. A token of a trusted external issuer that
+/// names a key we have not seen makes us fetch that issuer's JWKS again (issuers publish a new
+/// key before they sign with it) and check the token once more.
+pub(crate) async fn authenticate(app: &Arc<App>, headers: &HeaderMap) -> Result<String, ApiError> {
     let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -286,7 +288,17 @@ pub(crate) fn authenticate(app: &App, headers: &HeaderMap) -> Result<String, Api
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(ApiError::Unauthorized);
     }
-    match app.authority.verify(token.trim()) {
+    let token = token.trim();
+    let mut verified = app.authority.verify(token);
+    if let Err(AuthError::UnknownKey { issuer, .. }) = &verified {
+        let (app2, issuer) = (app.clone(), issuer.clone());
+        match blocking(move || app2.authority.refresh(&issuer)).await? {
+            Ok(true) => verified = app.authority.verify(token),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot refresh a trusted issuer's keys"),
+        }
+    }
+    match verified {
         Ok(identity) => Ok(identity.principal),
         Err(e) => {
             tracing::info!(error = %e, "token refused");
@@ -321,10 +333,15 @@ pub(crate) async fn authorize(
 ) -> Result<WorkspaceId, ApiError> {
     let not_found = || ApiError::NotFound(format!("workspace {ws} not found"));
     let workspace = WorkspaceId::parse(ws).map_err(|_| not_found())?;
-    let (app2, principal) = (app.clone(), principal.to_owned());
-    let role = blocking(move || app2.store.role(workspace, &principal)).await??;
+    let (app2, who) = (app.clone(), principal.to_owned());
+    let role = blocking(move || app2.store.role(workspace, &who)).await??;
     match (role, needed) {
-        (None, _) => Err(not_found()),
+        (None, _) => {
+            // The operator's clue when a new principal (an external issuer's, named
+            // `<sub>@<issuer>`) needs `tiport role grant`.
+            tracing::info!(%principal, %workspace, "no role on the workspace");
+            Err(not_found())
+        }
         (Some(Role::Reader), Role::Contributor) => Err(ApiError::Forbidden(
             "the reader role cannot upload; a contributor role on the workspace is needed".into(),
         )),
@@ -377,7 +394,7 @@ fn query_error(e: QueryError) -> ApiError {
 
 /// The principal of the request, allowed to read `ws`.
 async fn reader(app: &Arc<App>, headers: &HeaderMap, ws: &str) -> Result<WorkspaceId, ApiError> {
-    let principal = authenticate(app, headers)?;
+    let principal = authenticate(app, headers).await?;
     authorize(app, ws, &principal, Role::Reader).await
 }
 

@@ -486,6 +486,9 @@ pub struct Principal {
 pub enum PrincipalKind {
     Client,
     User,
+    /// A principal of a trusted external OpenID Connect issuer, named `<sub>@<issuer>`; it has
+    /// no secret here.
+    External,
 }
 
-text_enum!(PrincipalKind { Client = "client", User = "user" });
+text_enum!(PrincipalKind { Client = "client", User = "user", External = "external" });

@@ -16,6 +16,8 @@
 //!   audiences, and requires `exp` and `nbf`: `alg: none`, HMAC with the public key as secret
 //!   (algorithm confusion), a foreign issuer, a wrong audience, an expired or not-yet-valid
 //!   token are all refused.
+//! - External OpenID Connect issuers can be trusted as well ([`crate::oidc`]); a token is
+//!   routed to the keys of the issuer it names, and checked as strictly.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -28,6 +30,8 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use stix::Timestamp;
 use store::{Principal, PrincipalKind, Role, Store, StoreError, WorkspaceId};
+
+use crate::oidc::{External, TrustedIssuer};
 
 /// The audiences the hosted API accepts, which its clients ask for.
 pub const DEFAULT_AUDIENCES: [&str; 4] = [
@@ -52,6 +56,12 @@ pub enum AuthError {
     Store(#[from] StoreError),
     #[error("the token signing key in the store is unusable: {0}")]
     Key(String),
+    /// A token of a trusted external issuer names a key not among those fetched from its
+    /// JWKS; fetching the JWKS again may find it.
+    #[error("invalid token: issuer {issuer} has no key {kid:?} (as of the last JWKS fetch)")]
+    UnknownKey { issuer: String, kid: String },
+    #[error("cannot fetch the JWKS {url}: {message}")]
+    Jwks { url: String, message: String },
 }
 
 /// The identity a valid token carries.
@@ -101,6 +111,8 @@ pub struct Authority {
     /// The public key's affine coordinates, base64url, for the JWKS.
     x: String,
     y: String,
+    /// External issuers whose tokens are accepted too (see [`crate::oidc`]).
+    external: Vec<External>,
 }
 
 impl Authority {
@@ -151,7 +163,28 @@ impl Authority {
             kid,
             x,
             y,
+            external: Vec::new(),
         })
+    }
+
+    /// Accepts tokens of these external issuers as well (their keys are fetched by
+    /// [`Authority::refresh`], or on the first token that needs them).
+    pub fn trust(&mut self, issuers: &[TrustedIssuer]) {
+        self.external = issuers.iter().map(External::new).collect();
+    }
+
+    /// The external issuers trusted.
+    pub fn trusted(&self) -> impl Iterator<Item = &str> {
+        self.external.iter().map(|e| e.issuer())
+    }
+
+    /// Fetches the JWKS of external issuer `issuer` (blocking I/O), unless it was fetched very
+    /// recently; answers whether it did.
+    pub fn refresh(&self, issuer: &str) -> Result<bool, AuthError> {
+        match self.external.iter().find(|e| e.issuer() == issuer) {
+            Some(e) => e.refresh(),
+            None => Ok(false),
+        }
     }
 
     pub fn tenant(&self) -> &str {
@@ -227,8 +260,19 @@ impl Authority {
             .map(|a| a.trim_end_matches('/').to_owned())
     }
 
-    /// Checks a presented token; see the module documentation for what is accepted.
+    /// Checks a presented token; see the module documentation for what is accepted. A token
+    /// of a trusted external issuer is checked against that issuer's keys, and its principal
+    /// is `<sub>@<issuer>`.
     pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        if let Some(iss) = unverified_issuer(token) {
+            if iss != self.issuer {
+                if let Some(e) = self.external.iter().find(|e| e.issuer() == iss) {
+                    return Ok(Identity {
+                        principal: e.verify(token, &self.audiences)?,
+                    });
+                }
+            }
+        }
         let mut v = Validation::new(Algorithm::ES256);
         v.set_issuer(&[&self.issuer]);
         v.set_audience(&self.audiences);
@@ -241,6 +285,18 @@ impl Authority {
             principal: data.claims.sub,
         })
     }
+}
+
+/// The `iss` claim of a token, read without checking anything: only to choose which keys to
+/// check it with.
+fn unverified_issuer(token: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Iss {
+        iss: String,
+    }
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice::<Iss>(&bytes).ok().map(|i| i.iss)
 }
 
 /// A new client's credentials, shown once.

@@ -18,6 +18,7 @@ pub mod auth;
 pub mod export;
 pub mod files;
 pub mod import;
+pub mod oidc;
 pub mod owner;
 pub mod query;
 pub mod record;

@@ -48,6 +48,9 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Create clients: applications that get tokens with an id and a secret.
     Client(cmd::client::Args),
+    /// Give principals roles on workspaces (local clients, or principals of trusted external
+    /// OpenID Connect issuers).
+    Role(cmd::role::Args),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Export(args) => cmd::export::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Client(args) => cmd::client::run(args),
+        Command::Role(args) => cmd::role::run(args),
     };
     match result {
         Ok(code) => code,

@@ -30,6 +30,18 @@ impl Value<'_> {
         self.value.as_str().ok_or_else(|| self.wrong("a string"))
     }
 
+    /// A string, or an array of strings.
+    pub fn texts(&self) -> Result<Vec<&str>> {
+        match self.value {
+            toml::Value::String(s) => Ok(vec![s]),
+            toml::Value::Array(a) => a
+                .iter()
+                .map(|v| v.as_str().ok_or_else(|| self.wrong("an array of strings")))
+                .collect(),
+            _ => Err(self.wrong("a string or an array of strings")),
+        }
+    }
+
     pub fn integer<T: TryFrom<i64>>(&self) -> Result<T> {
         self.value
             .as_integer()

@@ -3,6 +3,7 @@ pub mod config;
 pub mod export;
 pub mod import;
 pub mod import_status;
+pub mod role;
 pub mod serve;
 pub mod store_args;
 pub mod template;

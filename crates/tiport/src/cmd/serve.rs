@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use store::{Principal, PrincipalKind, Role, Store, WorkspaceId};
 use tiport_core::auth::{self, Authority};
+use tiport_core::oidc::TrustedIssuer;
 
 use super::store_args::StoreArgs;
 
@@ -63,6 +64,16 @@ pub struct Args {
     #[arg(long, env = "TIPORT_TOKEN_LIFETIME", default_value = "1h",
           value_parser = humantime::parse_duration)]
     token_lifetime: Duration,
+    /// An external OpenID Connect issuer whose tokens are accepted: its issuer URL (the
+    /// tokens' `iss`) and its JWKS URL, separated by a space. Repeatable; in the environment,
+    /// several are separated by commas. Grant its principals roles with `tiport role grant`.
+    #[arg(
+        long,
+        env = "TIPORT_TRUST_ISSUER",
+        value_name = "ISSUER JWKS_URL",
+        value_delimiter = ','
+    )]
+    trust_issuer: Vec<TrustedIssuer>,
 }
 
 impl Args {
@@ -87,6 +98,7 @@ impl Args {
                     | "token-lifetime"
                     | "tls-cert"
                     | "tls-key"
+                    | "trust-issuer"
             );
             if !known || given {
                 return Ok(known);
@@ -102,6 +114,13 @@ impl Args {
                 "token-lifetime" => self.token_lifetime = v.duration()?,
                 "tls-cert" => self.tls_cert = Some(v.text()?.into()),
                 "tls-key" => self.tls_key = Some(v.text()?.into()),
+                "trust-issuer" => {
+                    self.trust_issuer = v
+                        .texts()?
+                        .into_iter()
+                        .map(|t| t.parse().map_err(anyhow::Error::msg))
+                        .collect::<Result<_>>()?
+                }
                 _ => unreachable!("matched above"),
             }
             Ok(true)
@@ -152,7 +171,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("{scheme}://{addr}"));
-        let authority = Authority::load_or_init(
+        let mut authority = Authority::load_or_init(
             &*store,
             &public_url,
             auth::DEFAULT_AUDIENCES
@@ -161,6 +180,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
                 .collect(),
             args.token_lifetime,
         )?;
+        authority.trust(&args.trust_issuer);
         first_start(&*store, authority.tenant(), &data_dir)?;
         let limits = server::Limits {
             max_objects_per_request: args.max_objects_per_request,
@@ -170,6 +190,15 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         tracing::info!(%addr, tenant = authority.tenant(), "listening on {scheme}://{addr}");
         let imports = server::Imports::new(files, file_limits);
         let app = Arc::new(server::App::new(store.clone(), authority, limits, imports));
+        // The trusted issuers' keys are fetched in the background: an issuer that cannot be
+        // reached now is asked again when a token of it arrives.
+        for issuer in app.authority.trusted().map(str::to_owned).collect::<Vec<_>>() {
+            let app = app.clone();
+            tokio::task::spawn_blocking(move || match app.authority.refresh(&issuer) {
+                Ok(_) => tracing::info!(%issuer, "trusting the tokens of this issuer"),
+                Err(e) => tracing::warn!(%issuer, error = %e, "cannot fetch this trusted issuer's keys yet"),
+            });
+        }
         match tls {
             Some(tls) => server::serve_tls(listener, app.clone(), tls, shutdown_signal()).await?,
             None => {

@@ -1509,3 +1509,263 @@ fn sigterm_lets_an_import_in_flight_finish() {
     assert_eq!(r["total"], records * 10);
     assert_eq!(r["invalid"], injected.len() as u64 * 10);
 }
+
+/// A stand-in for an external OpenID Connect issuer: it serves a JWKS (which the test can
+/// change, as an issuer rotating keys does) and counts how often it was fetched.
+struct Issuer {
+    url: String,
+    jwks: std::sync::Arc<std::sync::Mutex<String>>,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Issuer {
+    fn start() -> Issuer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/keys", listener.local_addr().unwrap());
+        let jwks = std::sync::Arc::new(std::sync::Mutex::new(r#"{"keys":[]}"#.to_owned()));
+        let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (j, f) = (jwks.clone(), fetches.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    line.clear();
+                }
+                f.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let body = j.lock().unwrap().clone();
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Issuer { url, jwks, fetches }
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// An ES256 key of the stand-in issuer: its JWK and a signer.
+struct IssuerKey {
+    kid: String,
+    jwk: Value,
+    encoding: jsonwebtoken::EncodingKey,
+}
+
+impl IssuerKey {
+    fn new(kid: &str) -> IssuerKey {
+        use base64::Engine;
+        let pair = rcgen::KeyPair::generate().unwrap();
+        let point = pair.public_key_raw();
+        assert_eq!(
+            (point.len(), point[0]),
+            (65, 4),
+            "an uncompressed P-256 point"
+        );
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        IssuerKey {
+            kid: kid.to_owned(),
+            jwk: json!({"kty": "EC", "crv": "P-256", "use": "sig", "kid": kid,
+                        "x": b64(&point[1..33]), "y": b64(&point[33..])}),
+            encoding: jsonwebtoken::EncodingKey::from_ec_der(pair.serialized_der()),
+        }
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
+    }
+}
+
+#[test]
+fn tokens_of_a_trusted_external_issuer() {
+    const ISS: &str = "https://idp.example.test/tenant-x/v2.0";
+    let idp = Issuer::start();
+    let first = IssuerKey::new("k1");
+    *idp.jwks.lock().unwrap() = json!({"keys": [first.jwk]}).to_string();
+    let s = Service::start(&["--trust-issuer", &format!("{ISS} {}", idp.url)]);
+    let ws = s.cred("workspace_id");
+    let url = s.upload_url(&ws);
+    let body = json!({"sourcesystem": "t", "stixobjects": [indicator(1)]}).to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let claims = |sub: &str| {
+        json!({"iss": ISS, "aud": "https://management.azure.com", "sub": sub,
+               "azp": "feed-app", "iat": now, "exp": now + 3600})
+    };
+
+    // A valid token of the issuer, but its principal has no role yet: 404, as for any
+    // workspace a principal has no role on.
+    let token = first.sign(&claims("app-1"));
+    assert_eq!(s.post(&url, Some(&token), body.as_bytes()).0, 404);
+    // The operator grants a role to `<sub>@<issuer>`; now the same token uploads.
+    let principal = format!("app-1@{ISS}");
+    let out = run(
+        &[
+            "role",
+            "grant",
+            "--workspace",
+            &ws,
+            "--principal",
+            &principal,
+            "--role",
+            "contributor",
+            "--data-dir",
+            &s.data_dir(),
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, _, answer) = s.post(&url, Some(&token), body.as_bytes());
+    assert_eq!(status, 200, "{answer}");
+    // A reader of the issuer is a reader.
+    let out = run(
+        &[
+            "role",
+            "grant",
+            "--workspace",
+            &ws,
+            "--principal",
+            &format!("app-2@{ISS}"),
+            "--role",
+            "reader",
+            "--data-dir",
+            &s.data_dir(),
+        ],
+        None,
+    );
+    assert!(out.status.success());
+    assert_eq!(
+        s.post(&url, Some(&first.sign(&claims("app-2"))), body.as_bytes())
+            .0,
+        403
+    );
+
+    // What must still be refused: the issuer's key with a wrong claim, a key it does not
+    // publish, a trusted key under another issuer's name, and `alg: none`.
+    let mut wrong_aud = claims("app-1");
+    wrong_aud["aud"] = json!("https://graph.microsoft.com");
+    let mut expired = claims("app-1");
+    expired["exp"] = json!(now - 3600);
+    let mut other_iss = claims("app-1");
+    other_iss["iss"] = json!("https://idp.example.test/other/v2.0");
+    let stranger = IssuerKey::new("k1");
+    let unsigned = {
+        use base64::Engine;
+        let b64 = |v: &Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string().as_bytes())
+        };
+        format!(
+            "{}.{}.",
+            b64(&json!({"alg": "none", "typ": "JWT", "kid": "k1"})),
+            b64(&claims("app-1"))
+        )
+    };
+    for (what, token) in [
+        ("wrong audience", first.sign(&wrong_aud)),
+        ("expired", first.sign(&expired)),
+        ("untrusted issuer", first.sign(&other_iss)),
+        (
+            "a key the issuer does not publish",
+            stranger.sign(&claims("app-1")),
+        ),
+        ("alg none", unsigned),
+    ] {
+        let (status, _, answer) = s.post(&url, Some(&token), body.as_bytes());
+        assert_eq!(status, 401, "{what}: {answer}");
+    }
+
+    // The issuer rotates: a token with a new kid makes the service fetch the JWKS again (at
+    // most once per 30 s), and it is accepted as soon as the JWKS publishes the key.
+    let second = IssuerKey::new("k2");
+    *idp.jwks.lock().unwrap() = json!({"keys": [first.jwk, second.jwk]}).to_string();
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        let (status, _, answer) =
+            s.post(&url, Some(&second.sign(&claims("app-1"))), body.as_bytes());
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 401, "{answer}");
+        assert!(
+            Instant::now() < deadline,
+            "the rotated key was never fetched"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    // The bogus tokens above did not make the service ask the issuer on every request.
+    assert!(idp.fetches() <= 3, "{} fetches", idp.fetches());
+    assert!(s.healthy());
+}
+
+/// The service's peak resident memory so far, in kilobytes (Linux's VmHWM).
+fn peak_rss_kb(s: &Service) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.child.id())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status")
+}
+
+#[test]
+fn a_300_mb_chunked_body_is_cut_off_at_the_limit() {
+    let s = Service::start(&[]);
+    let token = s.token();
+    let url = s.upload_url(&s.cred("workspace_id"));
+    let host = s.base.strip_prefix("http://").unwrap().to_owned();
+    let path = url.strip_prefix(&s.base).unwrap().to_owned();
+    let before = peak_rss_kb(&s);
+    // No declared length: the service can only find out by reading. It must stop at its limit
+    // (32 MiB) and answer 413, not read or hold all 300 MB.
+    let mut conn = TcpStream::connect(&host).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        conn,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .unwrap();
+    let chunk = vec![b' '; 1 << 20];
+    let mut sent = 0usize;
+    for _ in 0..300 {
+        let header = format!("{:x}\r\n", chunk.len());
+        let wrote = conn
+            .write_all(header.as_bytes())
+            .and_then(|_| conn.write_all(&chunk))
+            .and_then(|_| conn.write_all(b"\r\n"));
+        if wrote.is_err() {
+            // The service answered and closed the connection: what it refused was not read.
+            break;
+        }
+        sent += chunk.len();
+    }
+    let _ = conn.write_all(b"0\r\n\r\n");
+    let mut reader = BufReader::new(conn);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).unwrap();
+    assert!(status_line.starts_with("HTTP/1.1 413"), "{status_line:?}");
+    assert!(
+        sent < 300 << 20,
+        "all 300 MB were taken in before the answer"
+    );
+    // The body is not held: the service's peak memory grew by less than the 300 MB sent at it
+    // (the limit itself is 32 MiB).
+    let grown_mb = (peak_rss_kb(&s) - before) / 1024;
+    assert!(grown_mb < 100, "peak memory grew by {grown_mb} MB");
+    assert!(s.healthy());
+}
