@@ -12,6 +12,7 @@ use axum::{Form, Json, Router};
 use serde_json::json;
 use store::{Role, WorkspaceId};
 use tiport_core::auth::AuthError;
+use tiport_core::oidc::Refresh;
 use tiport_core::query::{ListParams, QueryError};
 use tiport_core::upload::UploadError;
 
@@ -291,12 +292,28 @@ pub(crate) async fn authenticate(app: &Arc<App>, headers: &HeaderMap) -> Result<
     let token = token.trim();
     let mut verified = app.authority.verify(token);
     if let Err(AuthError::UnknownKey { issuer, .. }) = &verified {
-        let (app2, issuer) = (app.clone(), issuer.clone());
-        match blocking(move || app2.authority.refresh(&issuer)).await? {
-            Ok(true) => verified = app.authority.verify(token),
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot refresh a trusted issuer's keys"),
+        let issuer = issuer.clone();
+        match app.authority.begin_refresh(&issuer) {
+            Refresh::Start => {
+                let (app2, issuer2) = (app.clone(), issuer.clone());
+                if let Err(e) = blocking(move || app2.authority.fetch_keys(&issuer2)).await? {
+                    tracing::warn!(%issuer, error = %e, "cannot refresh a trusted issuer's keys");
+                }
+            }
+            Refresh::InFlight => {
+                // Another request's fetch (or the one at start) may bring the key: wait for it
+                // here, holding no thread, a little longer than its timeout.
+                let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(12);
+                while app.authority.fetch_in_flight(&issuer)
+                    && tokio::time::Instant::now() < deadline
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
+            Refresh::Recent => {}
         }
+        // Whatever happened, the keys may have changed since the first check.
+        verified = app.authority.verify(token);
     }
     match verified {
         Ok(identity) => Ok(identity.principal),

@@ -31,7 +31,7 @@ use std::time::Duration;
 use stix::Timestamp;
 use store::{Principal, PrincipalKind, Role, Store, StoreError, WorkspaceId};
 
-use crate::oidc::{External, TrustedIssuer};
+use crate::oidc::{External, Refresh, TrustedIssuer};
 
 /// The audiences the hosted API accepts, which its clients ask for.
 pub const DEFAULT_AUDIENCES: [&str; 4] = [
@@ -167,10 +167,19 @@ impl Authority {
         })
     }
 
-    /// Accepts tokens of these external issuers as well (their keys are fetched by
-    /// [`Authority::refresh`], or on the first token that needs them).
-    pub fn trust(&mut self, issuers: &[TrustedIssuer]) {
+    /// Accepts tokens of these external issuers as well (their keys are fetched with
+    /// [`Authority::fetch_keys`]). Refuses our own issuer and an issuer named twice.
+    pub fn trust(&mut self, issuers: &[TrustedIssuer]) -> Result<(), String> {
+        for (i, t) in issuers.iter().enumerate() {
+            if t.issuer == self.issuer {
+                return Err(format!("{} is tiport's own issuer", t.issuer));
+            }
+            if issuers[..i].iter().any(|o| o.issuer == t.issuer) {
+                return Err(format!("the issuer {} is named twice", t.issuer));
+            }
+        }
         self.external = issuers.iter().map(External::new).collect();
+        Ok(())
     }
 
     /// The external issuers trusted.
@@ -178,12 +187,27 @@ impl Authority {
         self.external.iter().map(|e| e.issuer())
     }
 
-    /// Fetches the JWKS of external issuer `issuer` (blocking I/O), unless it was fetched very
-    /// recently; answers whether it did.
-    pub fn refresh(&self, issuer: &str) -> Result<bool, AuthError> {
-        match self.external.iter().find(|e| e.issuer() == issuer) {
-            Some(e) => e.refresh(),
-            None => Ok(false),
+    fn external(&self, issuer: &str) -> Option<&External> {
+        self.external.iter().find(|e| e.issuer() == issuer)
+    }
+
+    /// Whether the caller should fetch `issuer`'s keys now; see [`Refresh`].
+    pub fn begin_refresh(&self, issuer: &str) -> Refresh {
+        self.external(issuer)
+            .map_or(Refresh::Recent, External::begin_refresh)
+    }
+
+    /// Whether a fetch of `issuer`'s keys is under way.
+    pub fn fetch_in_flight(&self, issuer: &str) -> bool {
+        self.external(issuer).is_some_and(External::in_flight)
+    }
+
+    /// Fetches `issuer`'s JWKS (blocking I/O); only after [`Authority::begin_refresh`] answered
+    /// [`Refresh::Start`].
+    pub fn fetch_keys(&self, issuer: &str) -> Result<(), AuthError> {
+        match self.external(issuer) {
+            Some(e) => e.fetch_keys(),
+            None => Ok(()),
         }
     }
 

@@ -12,14 +12,19 @@
 //!   JWKS are ignored, so neither `alg: none` nor HMAC with a public key can get through.
 //! - Keys are cached by `kid`. A token naming a `kid` we do not hold makes the caller fetch the
 //!   JWKS again (issuers rotate keys and publish the new one first), at most once per
-//!   [`MIN_REFETCH`] per issuer, so a stream of bogus tokens cannot make tiport hammer the
-//!   issuer. Fetching is blocking I/O and is left to the caller to run off the async runtime.
+//!   [`MIN_REFETCH`] per issuer and one at a time, so a stream of bogus tokens (which need no
+//!   valid signature to name a key) cannot make tiport hammer the issuer or tie up threads.
+//!   Fetching is blocking I/O and is left to the caller to run off the async runtime; callers
+//!   that find a fetch under way wait for it without a thread ([`Refresh::InFlight`]).
+//! - The JWKS is fetched over HTTPS (plain HTTP only from a loopback address), without
+//!   following redirects, with a 10 s timeout and a 1 MB cap.
 //! - The principal of an external token is `<sub>@<issuer>`: roles are granted to it like to a
 //!   local client (`tiport role grant`), and it cannot be confused with a local client id or
 //!   with the same `sub` of another issuer.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
@@ -51,10 +56,16 @@ impl std::str::FromStr for TrustedIssuer {
                 "{s:?}: expected the issuer URL and the JWKS URL, separated by a space"
             ));
         };
-        for (what, url) in [("issuer", issuer), ("JWKS URL", jwks_url)] {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(format!("the {what} {url:?} is not an http(s) URL"));
-            }
+        if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+            return Err(format!("the issuer {issuer:?} is not an http(s) URL"));
+        }
+        // Whoever answers the JWKS URL decides which tokens are accepted: plain HTTP would let
+        // anyone on the path do that. Only a JWKS on this machine may be fetched without TLS.
+        if !jwks_url.starts_with("https://") && !is_loopback_http(jwks_url) {
+            return Err(format!(
+                "the JWKS URL {jwks_url:?} must be https:// (plain http only on a loopback \
+                 address)"
+            ));
         }
         Ok(TrustedIssuer {
             issuer: issuer.to_owned(),
@@ -63,13 +74,47 @@ impl std::str::FromStr for TrustedIssuer {
     }
 }
 
+/// Whether `url` is `http://` to 127.0.0.0/8, `[::1]` or `localhost`.
+fn is_loopback_http(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// What a caller holding a token with an unknown key may do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refresh {
+    /// Fetch now: this caller took the issuer's one fetch slot and must call
+    /// [`crate::auth::Authority::fetch_keys`], which frees it.
+    Start,
+    /// Another fetch is under way: wait for it (without holding a thread) and check again.
+    InFlight,
+    /// The keys were fetched less than [`MIN_REFETCH`] ago: the token is refused.
+    Recent,
+}
+
 /// One trusted issuer and the keys last fetched from its JWKS.
 pub(crate) struct External {
     issuer: String,
     jwks_url: String,
     agent: ureq::Agent,
     keys: RwLock<Keys>,
-    fetching: Mutex<()>,
+    /// Set while a fetch is under way: at most one per issuer, so a stream of tokens naming
+    /// made-up keys costs at most one blocked thread and one request to the issuer per
+    /// [`MIN_REFETCH`].
+    in_flight: AtomicBool,
 }
 
 #[derive(Default)]
@@ -88,6 +133,9 @@ impl External {
     pub(crate) fn new(t: &TrustedIssuer) -> External {
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(10)))
+            // A redirect could lead to plain HTTP or to another host's keys.
+            .max_redirects(0)
+            .https_only(t.jwks_url.starts_with("https://"))
             .build()
             .into();
         External {
@@ -95,7 +143,7 @@ impl External {
             jwks_url: t.jwks_url.clone(),
             agent,
             keys: RwLock::new(Keys::default()),
-            fetching: Mutex::new(()),
+            in_flight: AtomicBool::new(false),
         }
     }
 
@@ -139,29 +187,50 @@ impl External {
         Ok(format!("{}@{}", data.claims.sub, self.issuer))
     }
 
-    /// Fetches the JWKS again unless it was fetched less than [`MIN_REFETCH`] ago; answers
-    /// whether the keys may have changed since the call (a fetch by this call or by another
-    /// that finished while this one waited). On failure the keys held so far stay in use.
-    pub(crate) fn refresh(&self) -> Result<bool, AuthError> {
-        let asked = Instant::now();
-        // One fetch at a time: a token that arrives while the first fetch (at start) is under
-        // way waits for it rather than being refused for a key that is on its way.
-        let _fetching = self.fetching.lock().expect("fetch lock");
-        if let Some(t) = self.keys.read().expect("key cache").fetched {
-            if t >= asked {
-                return Ok(true);
-            }
-            if t.elapsed() < MIN_REFETCH {
-                return Ok(false);
+    /// Decides, without blocking, whether the caller should fetch the keys now (see
+    /// [`Refresh`]).
+    pub(crate) fn begin_refresh(&self) -> Refresh {
+        if self.in_flight.load(Ordering::Acquire) {
+            return Refresh::InFlight;
+        }
+        let recent = self
+            .keys
+            .read()
+            .expect("key cache")
+            .fetched
+            .is_some_and(|t| t.elapsed() < MIN_REFETCH);
+        if recent {
+            return Refresh::Recent;
+        }
+        match self
+            .in_flight
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => Refresh::Start,
+            Err(_) => Refresh::InFlight,
+        }
+    }
+
+    pub(crate) fn in_flight(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Fetches the JWKS (blocking, up to 10 s) and frees the fetch slot [`External::begin_refresh`]
+    /// gave; on failure the keys held so far stay in use. A failed fetch counts as a fetch, so
+    /// that an unreachable issuer is not asked on every request.
+    pub(crate) fn fetch_keys(&self) -> Result<(), AuthError> {
+        struct Free<'a>(&'a AtomicBool);
+        impl Drop for Free<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
             }
         }
+        let _free = Free(&self.in_flight);
         let fetched = self.fetch();
         let mut keys = self.keys.write().expect("key cache");
-        // Counted as a fetch even when it failed, so that an unreachable issuer is not asked
-        // on every request.
         keys.fetched = Some(Instant::now());
         keys.by_kid = fetched?;
-        Ok(true)
+        Ok(())
     }
 
     fn fetch(&self) -> Result<HashMap<String, (Algorithm, DecodingKey)>, AuthError> {

@@ -180,7 +180,9 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
                 .collect(),
             args.token_lifetime,
         )?;
-        authority.trust(&args.trust_issuer);
+        authority
+            .trust(&args.trust_issuer)
+            .map_err(|e| anyhow::anyhow!("--trust-issuer: {e}"))?;
         first_start(&*store, authority.tenant(), &data_dir)?;
         let limits = server::Limits {
             max_objects_per_request: args.max_objects_per_request,
@@ -194,8 +196,11 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         // reached now is asked again when a token of it arrives.
         for issuer in app.authority.trusted().map(str::to_owned).collect::<Vec<_>>() {
             let app = app.clone();
-            tokio::task::spawn_blocking(move || match app.authority.refresh(&issuer) {
-                Ok(_) => tracing::info!(%issuer, "trusting the tokens of this issuer"),
+            if app.authority.begin_refresh(&issuer) != tiport_core::oidc::Refresh::Start {
+                continue;
+            }
+            tokio::task::spawn_blocking(move || match app.authority.fetch_keys(&issuer) {
+                Ok(()) => tracing::info!(%issuer, "trusting the tokens of this issuer"),
                 Err(e) => tracing::warn!(%issuer, error = %e, "cannot fetch this trusted issuer's keys yet"),
             });
         }

@@ -1674,9 +1674,29 @@ fn tokens_of_a_trusted_external_issuer() {
             b64(&claims("app-1"))
         )
     };
+    let mut no_exp = claims("app-1");
+    no_exp.as_object_mut().unwrap().remove("exp");
+    let mut not_yet = claims("app-1");
+    not_yet["nbf"] = json!(now + 3600);
+    // HMAC with the issuer's public key as the secret, under the published kid (algorithm
+    // confusion).
+    let hmac = {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some("k1".into());
+        let secret = first.jwk["x"].as_str().unwrap().as_bytes().to_vec();
+        jsonwebtoken::encode(
+            &header,
+            &claims("app-1"),
+            &jsonwebtoken::EncodingKey::from_secret(&secret),
+        )
+        .unwrap()
+    };
     for (what, token) in [
         ("wrong audience", first.sign(&wrong_aud)),
         ("expired", first.sign(&expired)),
+        ("no expiry", first.sign(&no_exp)),
+        ("not yet valid", first.sign(&not_yet)),
+        ("HS256 with the public key", hmac),
         ("untrusted issuer", first.sign(&other_iss)),
         (
             "a key the issuer does not publish",
@@ -1687,6 +1707,35 @@ fn tokens_of_a_trusted_external_issuer() {
         let (status, _, answer) = s.post(&url, Some(&token), body.as_bytes());
         assert_eq!(status, 401, "{what}: {answer}");
     }
+
+    // Tokens naming keys that do not exist need no valid signature to get this far: twenty of
+    // them, at once, must not make the service ask the issuer twenty times.
+    let before = idp.fetches();
+    let bogus: Vec<_> = (0..20)
+        .map(|i| {
+            let key = IssuerKey::new(&format!("made-up-{i}"));
+            let (url, body, token) = (url.clone(), body.clone(), key.sign(&claims("app-1")));
+            let agent = s.agent.clone();
+            std::thread::spawn(move || {
+                agent
+                    .post(&url)
+                    .header("Authorization", &format!("Bearer {token}"))
+                    .header("Content-Type", "application/json")
+                    .send(body.as_bytes())
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    for t in bogus {
+        assert_eq!(t.join().unwrap(), 401);
+    }
+    assert!(
+        idp.fetches() <= before + 1,
+        "{} fetches for 20 made-up keys",
+        idp.fetches() - before
+    );
 
     // The issuer rotates: a token with a new kid makes the service fetch the JWKS again (at
     // most once per 30 s), and it is accepted as soon as the JWKS publishes the key.
