@@ -74,6 +74,11 @@ pub struct Args {
         value_delimiter = ','
     )]
     trust_issuer: Vec<TrustedIssuer>,
+    /// How often the running service applies the retention periods and fails imports whose
+    /// process is gone, e.g. `10m`.
+    #[arg(long, env = "TIPORT_HOUSEKEEPING_INTERVAL", default_value = "10m",
+          value_parser = humantime::parse_duration)]
+    housekeeping_interval: Duration,
 }
 
 impl Args {
@@ -99,6 +104,7 @@ impl Args {
                     | "tls-cert"
                     | "tls-key"
                     | "trust-issuer"
+                    | "housekeeping-interval"
             );
             if !known || given {
                 return Ok(known);
@@ -112,6 +118,7 @@ impl Args {
                 "max-json-bytes" => self.max_json_bytes = v.integer()?,
                 "public-url" => self.public_url = Some(v.text()?.to_owned()),
                 "token-lifetime" => self.token_lifetime = v.duration()?,
+                "housekeeping-interval" => self.housekeeping_interval = v.duration()?,
                 "tls-cert" => self.tls_cert = Some(v.text()?.into()),
                 "tls-key" => self.tls_key = Some(v.text()?.into()),
                 "trust-issuer" => {
@@ -144,6 +151,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     let opened = args.store.open()?;
     let data_dir = opened.data_dir.clone();
     let files = opened.files.clone();
+    let retention = opened.retention;
     let file_limits = tiport_core::import::FileLimits {
         csv_bytes: args.max_csv_bytes,
         json_bytes: args.max_json_bytes,
@@ -190,7 +198,39 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
             max_upload_bytes: args.max_upload_bytes,
         };
         tracing::info!(%addr, tenant = authority.tenant(), "listening on {scheme}://{addr}");
-        let imports = server::Imports::new(files, file_limits);
+        let imports = server::Imports::new(files.clone(), file_limits);
+        // Opening the store swept once; a service that runs for weeks must keep doing it, or
+        // uploaded files and error files outlive their retention. Off the async threads.
+        let sweeper_store = store.clone();
+        let interval = args.housekeeping_interval.max(Duration::from_secs(1));
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(interval);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let (store, files) = (sweeper_store.clone(), files.clone());
+                let done = tokio::task::spawn_blocking(move || {
+                    tiport_core::housekeeping(&*store, &files, &retention)
+                })
+                .await;
+                match done {
+                    Ok(Ok(h)) => {
+                        if h.swept.records_deleted > 0 || !h.swept.files_expired.is_empty() {
+                            tracing::info!(
+                                records = h.swept.records_deleted,
+                                files = h.swept.files_expired.len(),
+                                "expired import records and files removed"
+                            );
+                        }
+                        if let Some(e) = h.delete_error {
+                            tracing::warn!(error = %e, "could not delete an expired import file");
+                        }
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "housekeeping failed"),
+                    Err(e) => tracing::warn!(error = %e, "housekeeping task failed"),
+                }
+            }
+        });
         let app = Arc::new(server::App::new(store.clone(), authority, limits, imports));
         // The trusted issuers' keys are fetched in the background: an issuer that cannot be
         // reached now is asked again when a token of it arrives.

@@ -32,6 +32,8 @@ pub struct Opened {
     pub files: ImportFiles,
     /// The data directory, absolute.
     pub data_dir: PathBuf,
+    /// The retention periods in force, for a process that sweeps again while it runs.
+    pub retention: Retention,
 }
 
 impl StoreArgs {
@@ -122,6 +124,7 @@ impl StoreArgs {
             store,
             files,
             data_dir,
+            retention,
         })
     }
 }

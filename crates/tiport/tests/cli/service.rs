@@ -1818,3 +1818,58 @@ fn a_300_mb_chunked_body_is_cut_off_at_the_limit() {
     assert!(grown_mb < 100, "peak memory grew by {grown_mb} MB");
     assert!(s.healthy());
 }
+
+#[test]
+fn a_running_service_applies_file_retention() {
+    // Files kept for 3 s, swept every second: a service that runs for weeks must not keep
+    // uploaded files and error files past their retention because it opened the store once.
+    let s = Service::start(&[
+        "--import-file-retention",
+        "3s",
+        "--housekeeping-interval",
+        "1s",
+    ]);
+    let token = s.token();
+    let ws = s.cred("workspace_id");
+    // The seed rows and one of an unknown observable type: an error file is written.
+    let mut csv = std::fs::read_to_string(seed_samples().join("bulk-import-example.csv")).unwrap();
+    let bad_row = csv
+        .lines()
+        .last()
+        .unwrap()
+        .replacen(",domain-name,", ",not-a-type,", 1);
+    csv.push_str(&bad_row);
+    csv.push('\n');
+    let (status, queued) = s.import(
+        &token,
+        &[("source", "s"), ("format", "csv")],
+        "with-error.csv",
+        csv.as_bytes(),
+    );
+    assert_eq!(status, 202, "{queued}");
+    let id = queued["id"].as_str().unwrap().to_owned();
+    let r = s.finished_import(&token, &id);
+    assert!(r["invalid"].as_u64().unwrap() >= 1, "{r}");
+    let errors = format!("/workspaces/{ws}/threat-intelligence/imports/{id}/errors");
+    assert_eq!(s.get(&errors, Some(&token)).0, 200);
+    let kept = s.dir.path().join("imports").join(&id);
+    assert!(kept.exists(), "the import's files are kept at first");
+    // Gone within a few sweeps after the retention, without a restart.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while kept.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} outlived its retention",
+            kept.display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, answer) = s.get(&errors, Some(&token));
+    assert_eq!(status, 404, "{answer}");
+    // The record itself is kept (30 days by default).
+    let (status, record) = s.get(
+        &format!("/workspaces/{ws}/threat-intelligence/imports/{id}"),
+        Some(&token),
+    );
+    assert_eq!(status, 200, "{record}");
+}
