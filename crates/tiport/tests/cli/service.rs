@@ -178,6 +178,33 @@ impl Service {
         serde_json::from_str(&stdout(&out)).unwrap()
     }
 
+    /// `tiport role grant` of `role` on the workspace to `principal`, beside the running
+    /// service.
+    fn grant(&self, principal: &str, role: &str) {
+        let ws = self.cred("workspace_id");
+        let dir = self.data_dir();
+        let out = run(
+            &[
+                "role",
+                "grant",
+                "--workspace",
+                &ws,
+                "--principal",
+                principal,
+                "--role",
+                role,
+                "--data-dir",
+                &dir,
+            ],
+            None,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// A token of a client from [`Service::new_client`].
     fn token_of(&self, client: &Value) -> String {
         self.token_for(
@@ -1608,46 +1635,11 @@ fn tokens_of_a_trusted_external_issuer() {
     let token = first.sign(&claims("app-1"));
     assert_eq!(s.post(&url, Some(&token), body.as_bytes()).0, 404);
     // The operator grants a role to `<sub>@<issuer>`; now the same token uploads.
-    let principal = format!("app-1@{ISS}");
-    let out = run(
-        &[
-            "role",
-            "grant",
-            "--workspace",
-            &ws,
-            "--principal",
-            &principal,
-            "--role",
-            "contributor",
-            "--data-dir",
-            &s.data_dir(),
-        ],
-        None,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    s.grant(&format!("app-1@{ISS}"), "contributor");
     let (status, _, answer) = s.post(&url, Some(&token), body.as_bytes());
     assert_eq!(status, 200, "{answer}");
     // A reader of the issuer is a reader.
-    let out = run(
-        &[
-            "role",
-            "grant",
-            "--workspace",
-            &ws,
-            "--principal",
-            &format!("app-2@{ISS}"),
-            "--role",
-            "reader",
-            "--data-dir",
-            &s.data_dir(),
-        ],
-        None,
-    );
-    assert!(out.status.success());
+    s.grant(&format!("app-2@{ISS}"), "reader");
     assert_eq!(
         s.post(&url, Some(&first.sign(&claims("app-2"))), body.as_bytes())
             .0,
