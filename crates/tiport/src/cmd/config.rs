@@ -42,6 +42,20 @@ impl Value<'_> {
         }
     }
 
+    /// Each string of [`Value::texts`], parsed; an error names the file and the key.
+    pub fn parsed_each<T: std::str::FromStr>(&self) -> Result<Vec<T>>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.texts()?
+            .into_iter()
+            .map(|t| {
+                t.parse()
+                    .map_err(|e| anyhow!("{}: {}: {e}", self.file.display(), self.key))
+            })
+            .collect()
+    }
+
     pub fn integer<T: TryFrom<i64>>(&self) -> Result<T> {
         self.value
             .as_integer()

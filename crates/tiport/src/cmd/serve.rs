@@ -121,13 +121,7 @@ impl Args {
                 "housekeeping-interval" => self.housekeeping_interval = v.duration()?,
                 "tls-cert" => self.tls_cert = Some(v.text()?.into()),
                 "tls-key" => self.tls_key = Some(v.text()?.into()),
-                "trust-issuer" => {
-                    self.trust_issuer = v
-                        .texts()?
-                        .into_iter()
-                        .map(|t| t.parse().map_err(anyhow::Error::msg))
-                        .collect::<Result<_>>()?
-                }
+                "trust-issuer" => self.trust_issuer = v.parsed_each()?,
                 _ => unreachable!("matched above"),
             }
             Ok(true)

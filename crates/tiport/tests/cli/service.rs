@@ -1332,6 +1332,32 @@ fn a_config_file_sits_between_the_defaults_and_the_environment() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown setting \"requests-per-minut\""));
+
+    // A trusted issuer whose keys would come over plain HTTP from another host is refused, the
+    // message naming the file and the key.
+    std::fs::write(
+        &cfg,
+        "trust-issuer = [\"https://idp.example/t/v2.0 http://idp.example/keys\"]\n",
+    )
+    .unwrap();
+    let out = run(
+        &[
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("tiport.toml: trust-issuer: the JWKS URL") && stderr.contains("https://"),
+        "{stderr}"
+    );
 }
 
 #[test]
