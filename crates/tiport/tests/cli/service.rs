@@ -1315,45 +1315,35 @@ fn a_config_file_sits_between_the_defaults_and_the_environment() {
         "2 a minute from the file"
     );
 
-    // An unknown key is an error naming it.
-    std::fs::write(&cfg, "requests-per-minut = 2\n").unwrap();
+    // A file `serve` must refuse: exit status 2, and what it said.
     let dir = tempfile::tempdir().unwrap();
-    let out = run(
-        &[
-            "serve",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        None,
+    let refused = |text: &str| {
+        std::fs::write(&cfg, text).unwrap();
+        let out = run(
+            &[
+                "serve",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--data-dir",
+                dir.path().to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            None,
+        );
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // An unknown key is an error naming it.
+    let stderr = refused("requests-per-minut = 2\n");
+    assert!(
+        stderr.contains("unknown setting \"requests-per-minut\""),
+        "{stderr}"
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown setting \"requests-per-minut\""));
-
     // A trusted issuer whose keys would come over plain HTTP from another host is refused, the
     // message naming the file and the key.
-    std::fs::write(
-        &cfg,
-        "trust-issuer = [\"https://idp.example/t/v2.0 http://idp.example/keys\"]\n",
-    )
-    .unwrap();
-    let out = run(
-        &[
-            "serve",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        None,
-    );
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr =
+        refused("trust-issuer = [\"https://idp.example/t/v2.0 http://idp.example/keys\"]\n");
     assert!(
         stderr.contains("tiport.toml: trust-issuer: the JWKS URL") && stderr.contains("https://"),
         "{stderr}"
