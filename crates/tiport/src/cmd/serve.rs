@@ -216,6 +216,12 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
                                 "expired import records and files removed"
                             );
                         }
+                        if h.failed_imports > 0 {
+                            tracing::warn!(
+                                imports = h.failed_imports,
+                                "imports whose process is gone marked failed"
+                            );
+                        }
                         if let Some(e) = h.delete_error {
                             tracing::warn!(error = %e, "could not delete an expired import file");
                         }

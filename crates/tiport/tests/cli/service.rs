@@ -152,57 +152,30 @@ impl Service {
 }
 
 impl Service {
-    /// A new client with `role` on the workspace, made with `tiport client create` beside the
-    /// running service (as an operator would): `{"tenant_id","client_id","client_secret"}`.
-    fn new_client(&self, role: &str) -> Value {
-        let ws = self.cred("workspace_id");
-        let dir = self.data_dir();
-        let out = run(
-            &[
-                "client",
-                "create",
-                "--workspace",
-                &ws,
-                "--role",
-                role,
-                "--data-dir",
-                &dir,
-            ],
-            None,
-        );
+    /// Runs an operator's command on the workspace beside the running service: `tiport
+    /// ARGS… --workspace WS --data-dir DIR`, which must succeed; returns its stdout.
+    fn admin(&self, args: &[&str]) -> String {
+        let (ws, dir) = (self.cred("workspace_id"), self.data_dir());
+        let mut all = args.to_vec();
+        all.extend(["--workspace", &ws, "--data-dir", &dir]);
+        let out = run(&all, None);
         assert!(
             out.status.success(),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        serde_json::from_str(&stdout(&out)).unwrap()
+        stdout(&out)
     }
 
-    /// `tiport role grant` of `role` on the workspace to `principal`, beside the running
-    /// service.
+    /// A new client with `role` on the workspace, made with `tiport client create`:
+    /// `{"tenant_id","client_id","client_secret"}`.
+    fn new_client(&self, role: &str) -> Value {
+        serde_json::from_str(&self.admin(&["client", "create", "--role", role])).unwrap()
+    }
+
+    /// `tiport role grant` of `role` on the workspace to `principal`.
     fn grant(&self, principal: &str, role: &str) {
-        let ws = self.cred("workspace_id");
-        let dir = self.data_dir();
-        let out = run(
-            &[
-                "role",
-                "grant",
-                "--workspace",
-                &ws,
-                "--principal",
-                principal,
-                "--role",
-                role,
-                "--data-dir",
-                &dir,
-            ],
-            None,
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.admin(&["role", "grant", "--principal", principal, "--role", role]);
     }
 
     /// A token of a client from [`Service::new_client`].
