@@ -17,7 +17,22 @@ fn open_sqlite(dir: &Path) -> Arc<dyn Store> {
     )
 }
 
+/// The applier commits only when a reader or another kind of write asks it to: every upload
+/// is decided against what it decided before, not against committed rows.
+fn open_sqlite_lazy(dir: &Path) -> Arc<dyn Store> {
+    Arc::new(SqliteStore::open(&dir.join("tiport.db"), lazy_options()).expect("open SQLite store"))
+}
+
+fn lazy_options() -> SqliteOptions {
+    SqliteOptions {
+        commit_every: std::time::Duration::from_secs(3600),
+        idle_commit: std::time::Duration::from_secs(3600),
+        ..SqliteOptions::default()
+    }
+}
+
 store_suite!(sqlite => crate::open_sqlite);
+store_suite!(sqlite_lazy => crate::open_sqlite_lazy);
 
 /// What only the SQLite engine has: the version log beside the database (the JSON of every
 /// version, in `tiport.db-json`), kept consistent with the rows that point into it.
@@ -42,6 +57,14 @@ mod sqlite_engine {
     fn log_len(dir: &Path) -> u64 {
         std::fs::metadata(log_path(dir)).unwrap().len()
     }
+
+    /// The log's bytes from `from` on.
+    fn log_from(dir: &Path, from: u64) -> Vec<u8> {
+        std::fs::read(log_path(dir)).unwrap()[from as usize..].to_vec()
+    }
+
+    /// Uploads are appended as redo frames (the engine's `redo.rs`), which begin so.
+    const FRAME_MAGIC: &[u8] = b"TPREDO01";
 
     fn setup() -> (tempfile::TempDir, Arc<dyn Store>, WorkspaceId) {
         let dir = tempfile::tempdir().unwrap();
@@ -73,9 +96,13 @@ mod sqlite_engine {
         let s = open(dir.path());
         assert!(json_of(&*s, ws, &x).contains("x1"));
         let y1 = obj(&y, at(1), false, "y1");
-        let y_len = y1.json.len() as u64;
+        let y_json = y1.json.clone();
         assert_eq!(write(&*s, ws, vec![y1]), vec![stored(true)]);
-        assert_eq!(log_len(dir.path()), committed + y_len);
+        // The write's frame starts where the committed bytes end, and nothing else follows.
+        let tail = log_from(dir.path(), committed);
+        assert!(tail.starts_with(FRAME_MAGIC), "{tail:?}");
+        assert!(!tail.contains(&b'#'), "{tail:?}");
+        assert!(tail.len() < y_json.len() + 1000, "{} bytes", tail.len());
         assert!(json_of(&*s, ws, &x).contains("x1"));
         assert!(json_of(&*s, ws, &y).contains("y1"));
     }
@@ -170,16 +197,19 @@ mod sqlite_engine {
         assert_eq!(s.current(ws, &sid(&indicator(10))).unwrap(), None);
         // The next write goes where the failed one would have.
         let y = obj(&indicator(2), at(1), false, "y1");
-        let y_len = y.json.len() as u64;
+        let y_len = y.json.len();
         assert_eq!(write(&*s, ws, vec![y]), vec![stored(true)]);
-        assert_eq!(log_len(dir.path()), before + y_len);
+        let tail = log_from(dir.path(), before);
+        assert!(tail.starts_with(FRAME_MAGIC), "{tail:?}");
+        assert!(tail.len() < y_len + 1000, "{} bytes", tail.len());
         assert!(json_of(&*s, ws, &d).contains("d1"));
     }
 
     #[test]
     fn two_handles_on_one_database_take_turns() {
-        // As `tiport import` beside `tiport serve`: each appends only under the write lock,
-        // after what the other committed.
+        // As `tiport import` beside `tiport serve`: each appends only under the log's lock,
+        // after what the other committed. A handle sees its own writes at once and the other's
+        // once that one commits (within IDLE_COMMIT of its last write).
         let (dir, a, ws) = setup();
         let b = open(dir.path());
         for n in 0..20u32 {
@@ -193,8 +223,163 @@ mod sqlite_engine {
         }
         for s in [&a, &b] {
             for n in 0..20u32 {
-                assert!(json_of(&**s, ws, &indicator(n)).contains(&format!("tag-{n}-")));
+                let tag = format!("tag-{n}-");
+                crate::suite::eventually("the other handle's write is visible", || {
+                    s.current(ws, &sid(&indicator(n)))
+                        .unwrap()
+                        .is_some_and(|o| o.json.contains(&tag))
+                });
             }
         }
+    }
+
+    fn open_lazy(dir: &Path) -> store::sqlite::SqliteStore {
+        store::sqlite::SqliteStore::open(&dir.join("tiport.db"), crate::lazy_options()).unwrap()
+    }
+
+    fn with_key(mut o: NewObject, key: &str) -> NewObject {
+        o.observables = vec![ObservableKey::text(key)];
+        o
+    }
+
+    /// Writes that were answered but not committed: a first version, its replacement (which
+    /// retires it and its observable), an older version arriving late, and a new id.
+    fn answered_not_committed(s: &dyn Store, ws: WorkspaceId) -> Vec<String> {
+        let ids: Vec<String> = (1..=3).map(indicator).collect();
+        write(s, ws, vec![obj(&ids[0], at(5), false, "x5")]);
+        assert_eq!(
+            write(
+                s,
+                ws,
+                vec![with_key(obj(&ids[1], at(1), false, "y1"), "old.example")]
+            ),
+            vec![stored(true)]
+        );
+        assert_eq!(
+            write(
+                s,
+                ws,
+                vec![
+                    with_key(obj(&ids[1], at(2), false, "y2"), "new.example"),
+                    obj(&ids[0], at(3), false, "x3"),
+                ]
+            ),
+            vec![stored(true), stored(false)]
+        );
+        assert_eq!(
+            write(s, ws, vec![obj(&ids[2], at(1), false, "z1")]),
+            vec![stored(true)]
+        );
+        ids
+    }
+
+    fn assert_all_there(s: &dyn Store, ws: WorkspaceId, ids: &[String]) {
+        assert!(json_of(s, ws, &ids[0]).contains("x5"));
+        assert_eq!(s.versions(ws, &sid(&ids[0])).unwrap().len(), 2);
+        assert!(json_of(s, ws, &ids[1]).contains("y2"));
+        assert_eq!(s.versions(ws, &sid(&ids[1])).unwrap().len(), 2);
+        assert!(json_of(s, ws, &ids[2]).contains("z1"));
+        let found = |k: &str| s.find_observable(ws, &ObservableKey::text(k), 10).unwrap();
+        assert_eq!(found("new.example"), vec![sid(&ids[1])]);
+        assert_eq!(found("old.example"), Vec::<stix::StixId>::new());
+    }
+
+    #[test]
+    fn answered_uploads_survive_a_crash_before_their_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open_lazy(dir.path());
+        let ws = WorkspaceId::random();
+        s.create_workspace(ws, "test").unwrap();
+        let ids = answered_not_committed(&s, ws);
+        s.crash();
+        // Opening applies the frames past the committed length, once.
+        let r = open(dir.path());
+        assert_all_there(&*r, ws, &ids);
+        drop(r);
+        let r = open(dir.path());
+        assert_all_there(&*r, ws, &ids);
+    }
+
+    #[test]
+    fn a_torn_frame_after_a_crash_is_cut_and_the_frames_before_it_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open_lazy(dir.path());
+        let ws = WorkspaceId::random();
+        s.create_workspace(ws, "test").unwrap();
+        let ids = answered_not_committed(&s, ws);
+        let intact = log_len(dir.path());
+        write(&s, ws, vec![obj(&indicator(9), at(1), false, "torn")]);
+        s.crash();
+        // The last frame, half written.
+        let len = log_len(dir.path());
+        OpenOptions::new()
+            .write(true)
+            .open(log_path(dir.path()))
+            .unwrap()
+            .set_len(intact + (len - intact) / 2)
+            .unwrap();
+        let r = open(dir.path());
+        assert_all_there(&*r, ws, &ids);
+        assert_eq!(r.current(ws, &sid(&indicator(9))).unwrap(), None);
+        assert_eq!(log_len(dir.path()), intact);
+        // The next write goes where the torn frame was.
+        write(&*r, ws, vec![obj(&indicator(10), at(1), false, "after")]);
+        assert!(log_from(dir.path(), intact).starts_with(FRAME_MAGIC));
+        assert!(json_of(&*r, ws, &indicator(10)).contains("after"));
+    }
+
+    #[test]
+    fn a_handle_that_takes_the_log_applies_a_crashed_handles_frames_first() {
+        // A second handle opens while the first holds answered frames, and gives up waiting
+        // for them to be committed; the owner then crashes. Before the second appends or cuts
+        // anything (an import would cut bytes past the committed length), it must apply them.
+        let dir = tempfile::tempdir().unwrap();
+        let s = open_lazy(dir.path());
+        let ws = WorkspaceId::random();
+        s.create_workspace(ws, "test").unwrap();
+        write(&s, ws, vec![obj(&indicator(1), at(1), false, "answered")]);
+        let impatient = store::sqlite::SqliteOptions {
+            busy_timeout: std::time::Duration::from_millis(100),
+            ..store::sqlite::SqliteOptions::default()
+        };
+        let other =
+            store::sqlite::SqliteStore::open(&dir.path().join("tiport.db"), impatient).unwrap();
+        assert_eq!(other.current(ws, &sid(&indicator(1))).unwrap(), None);
+        s.crash();
+        let new = new_import(ws, at(100), "node-1");
+        other.create_import(&new).unwrap();
+        let mut w = other.begin_import(new.id, "node-1").unwrap();
+        w.push(vec![obj(&indicator(2), at(1), false, "imported")])
+            .unwrap();
+        w.commit(&crate::suite::finish(ImportStatus::Succeeded, 1, at(200)))
+            .unwrap();
+        assert!(json_of(&other, ws, &indicator(1)).contains("answered"));
+        assert!(json_of(&other, ws, &indicator(2)).contains("imported"));
+        drop(other);
+        let r = open(dir.path());
+        assert!(json_of(&*r, ws, &indicator(1)).contains("answered"));
+        assert!(json_of(&*r, ws, &indicator(2)).contains("imported"));
+    }
+
+    #[test]
+    fn opening_beside_a_live_writer_sees_what_it_answered() {
+        // As `tiport export` beside a busy `tiport serve`: opening waits for the owner of the
+        // frames past the committed length to commit them.
+        let dir = tempfile::tempdir().unwrap();
+        let s = open_lazy(dir.path());
+        let ws = WorkspaceId::random();
+        s.create_workspace(ws, "test").unwrap();
+        write(&s, ws, vec![obj(&indicator(1), at(1), false, "answered")]);
+        let reader = std::thread::spawn({
+            let dir = dir.path().to_owned();
+            move || {
+                let r = open(&dir);
+                json_of(&*r, ws, &indicator(1))
+            }
+        });
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        // The owner commits (a read of its own asks it to) and frees the log when idle.
+        assert!(json_of(&s, ws, &indicator(1)).contains("answered"));
+        assert!(reader.join().unwrap().contains("answered"));
     }
 }

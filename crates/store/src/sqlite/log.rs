@@ -62,6 +62,12 @@ fn open(path: &Path, write: bool) -> Result<File, StoreError> {
     Ok(file)
 }
 
+/// The log of the database at `db`, opened for reading and writing redo frames (`redo.rs`) and
+/// for its file lock.
+pub fn open_for_frames(db: &Path) -> Result<File, StoreError> {
+    open(&path_for(db), true)
+}
+
 fn io_error(path: &Path, what: &str, e: std::io::Error) -> StoreError {
     StoreError::Backend(format!("cannot {what} the version log {}: {e}", path.display()).into())
 }
@@ -219,29 +225,6 @@ impl LogWriter {
         self.pending_at = self.pos;
         self.pending_bytes = 0;
         Ok(())
-    }
-
-    /// The position to [`LogWriter::rewind`] to when a savepoint taken now is rolled back.
-    pub fn mark(&self) -> u64 {
-        self.pos
-    }
-
-    /// Forgets the appends after `mark`, whose rows were rolled back. Bytes already handed over
-    /// become the tail that the next appends overwrite (writes happen in order).
-    pub fn rewind(&mut self, mark: u64) {
-        if mark >= self.pending_at {
-            while self.pending_at + self.pending_bytes as u64 > mark {
-                let Some(last) = self.pending.pop() else {
-                    break;
-                };
-                self.pending_bytes -= last.len();
-            }
-        } else {
-            self.pending.clear();
-            self.pending_bytes = 0;
-            self.pending_at = mark;
-        }
-        self.pos = mark;
     }
 
     /// Makes this transaction's appends durable and records the new committed length; call it

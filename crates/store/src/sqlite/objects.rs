@@ -194,16 +194,6 @@ impl<'c> ObjectWriter<'c> {
         })
     }
 
-    /// See [`LogWriter::mark`].
-    pub fn log_mark(&self) -> u64 {
-        self.log.mark()
-    }
-
-    /// See [`LogWriter::rewind`].
-    pub fn log_rewind(&mut self, mark: u64) {
-        self.log.rewind(mark);
-    }
-
     /// Bulk mode, for a file import: first versions of new ids in a fresh workspace (see
     /// `fresh`) and observable keys are held back and inserted sorted, in bounded runs, and at
     /// the latest by [`ObjectWriter::finish_bulk`], which must be called before the transaction
@@ -379,11 +369,11 @@ impl<'c> ObjectWriter<'c> {
 
 /// Labels as a JSON array, so that any label text (commas, control characters) reads back as it
 /// was written; `None` when there are none.
-fn labels_json(labels: &[String]) -> Option<String> {
+pub fn labels_json(labels: &[String]) -> Option<String> {
     (!labels.is_empty()).then(|| serde_json::to_string(labels).expect("strings serialize"))
 }
 
-fn encode_keys(keys: &[ObservableKey]) -> Vec<u8> {
+pub fn encode_keys(keys: &[ObservableKey]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut k = Vec::new();
     for key in keys {
@@ -396,7 +386,7 @@ fn encode_keys(keys: &[ObservableKey]) -> Vec<u8> {
     out
 }
 
-fn decode_keys(mut b: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub fn decode_keys(mut b: &[u8]) -> impl Iterator<Item = &[u8]> {
     std::iter::from_fn(move || {
         let len = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
         let key = b.get(4..4 + len)?;
@@ -405,7 +395,7 @@ fn decode_keys(mut b: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-fn tlp_name(t: Tlp) -> &'static str {
+pub fn tlp_name(t: Tlp) -> &'static str {
     t.name()
 }
 

@@ -118,6 +118,17 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 3: uploads are answered once their redo frames (redo.rs) are durable, and the frames
+    // past `json_log.end_at` are acknowledged writes. A build older than this one would cut
+    // them as an unfinished import's bytes, so it must refuse such a database: it does, seeing
+    // a schema newer than its own. The table records the frame format.
+    r#"
+    CREATE TABLE redo_format (
+        one     INTEGER PRIMARY KEY CHECK (one = 1),
+        version INTEGER NOT NULL
+    );
+    INSERT INTO redo_format VALUES (1, 1);
+    "#,
 ];
 
 /// The schema version this build writes.

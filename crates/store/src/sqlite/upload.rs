@@ -1,0 +1,576 @@
+//! Uploads through redo frames: deciding on one thread, applying on another.
+//!
+//! # Key decision: an upload is answered once its frame is durable, not once SQLite commits
+//!
+//! Uploads carry random ids, so every group commit used to write about one index leaf per
+//! object and index to the WAL, and that cost grows with the store (BENCHMARKS.md, "Upload API
+//! under load"). Here the writer's work is split in two:
+//!
+//! - the **decider** ([`Decider`], on the thread that takes the writes) applies the versioning
+//!   rules against what SQLite has committed plus what it decided since ([`Overlay`]), appends
+//!   one frame per request to the version log ([`super::redo`]), makes the log durable
+//!   (`fdatasync`) and answers;
+//! - the **applier** (the thread that owns the write connection) inserts the decided rows,
+//!   pointing at the JSON inside the frames, and commits about once a second
+//!   ([`apply_entry`]). A commit's cost no longer sits in front of any answer.
+//!
+//! What SQLite has committed and the frames past its committed length (`json_log.end_at`)
+//! are, together, everything acknowledged. [`recover`] applies such frames again after a
+//! crash, or after another process crashed holding them; a process appends frames only while
+//! it holds the log's file lock, which every writer of the log takes before SQLite's write lock,
+//! so no one else can cut or overwrite them.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use stix::Timestamp;
+
+use super::objects::{
+    decode_keys, encode_keys, from_micros, labels_json, micros, sub_micro, tlp_name,
+};
+use super::redo::{self, Entry, FrameBuilder, Row};
+use crate::model::{ContentHash, NewObject, Outcome, Provenance};
+use crate::versioning::{self, Decision, Head, History};
+use crate::StoreError;
+
+/// A version decided but perhaps not yet visible to the decider's reads.
+#[derive(Debug, Clone)]
+struct Seen {
+    seq: u64,
+    modified: Timestamp,
+    created: Timestamp,
+    revoked: bool,
+    content_hash: Option<ContentHash>,
+}
+
+type Key = (i64, Box<str>);
+
+/// The versions decided since the last commit the decider's snapshot includes, by id.
+#[derive(Default)]
+pub struct Overlay {
+    by_id: HashMap<Key, Vec<Seen>, foldhash::fast::RandomState>,
+    /// The ids each group added to, oldest group first, for pruning.
+    groups: VecDeque<(u64, Vec<Key>)>,
+}
+
+impl Overlay {
+    fn add(&mut self, seq: u64, key: Key, seen: Seen) {
+        match self.groups.back_mut() {
+            Some((s, keys)) if *s == seq => keys.push(key.clone()),
+            _ => self.groups.push_back((seq, vec![key.clone()])),
+        }
+        self.by_id.entry(key).or_default().push(seen);
+    }
+
+    /// How many additions group `seq` has made so far (a mark for [`Overlay::undo_since`]).
+    fn mark(&self, seq: u64) -> usize {
+        match self.groups.back() {
+            Some((s, keys)) if *s == seq => keys.len(),
+            _ => 0,
+        }
+    }
+
+    /// Forgets the additions group `seq` made since `mark`: one of its writes failed.
+    fn undo_since(&mut self, seq: u64, mark: usize) {
+        let Some((s, keys)) = self.groups.back_mut() else {
+            return;
+        };
+        if *s != seq {
+            return;
+        }
+        for key in keys.drain(mark..).rev() {
+            if let Some(v) = self.by_id.get_mut(&key) {
+                v.pop();
+                if v.is_empty() {
+                    self.by_id.remove(&key);
+                }
+            }
+        }
+        if keys.is_empty() {
+            self.groups.pop_back();
+        }
+    }
+
+    /// Forgets the versions of groups up to `seq`, which the next snapshot includes, or (with
+    /// `only`) of exactly group `seq`, whose frames were not written.
+    fn forget(&mut self, up_to: u64, only: bool) {
+        while let Some((s, _)) = if only {
+            self.groups.back()
+        } else {
+            self.groups.front()
+        } {
+            let s = *s;
+            if (only && s != up_to) || (!only && s > up_to) {
+                break;
+            }
+            let (_, keys) = if only {
+                self.groups.pop_back()
+            } else {
+                self.groups.pop_front()
+            }
+            .expect("checked");
+            for key in keys {
+                if let Some(v) = self.by_id.get_mut(&key) {
+                    v.retain(|x| x.seq != s);
+                    if v.is_empty() {
+                        self.by_id.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The outcome of deciding one group: the frames to append, in order, and each write's
+/// outcomes.
+pub struct Decided {
+    /// The frames, one after another, as they are to be written.
+    pub bytes: Vec<u8>,
+    /// Each frame's offset in `bytes`, its length, and its rows.
+    pub frames: Vec<(u64, u64, Entry)>,
+    pub outcomes: Vec<Result<Vec<Outcome>, StoreError>>,
+}
+
+/// The decider's state: a read connection and the overlay.
+pub struct Decider {
+    conn: Connection,
+    overlay: Overlay,
+}
+
+const HEAD: &str = "SELECT modified, modified_ns, created, revoked, content_hash FROM objects
+    WHERE ws = ?1 AND stix_id = ?2 ORDER BY modified DESC, modified_ns DESC LIMIT 1";
+const HAS_VERSION: &str = "SELECT 1 FROM objects WHERE ws = ?1 AND stix_id = ?2
+    AND modified = ?3 AND modified_ns = ?4";
+const UNREVOKED_AFTER: &str = "SELECT modified, modified_ns FROM objects WHERE ws = ?1
+    AND stix_id = ?2 AND (modified, modified_ns) > (?3, ?4) AND revoked = 0
+    ORDER BY modified, modified_ns LIMIT 1";
+const REVOKED_BEFORE: &str = "SELECT modified, modified_ns FROM objects WHERE ws = ?1
+    AND stix_id = ?2 AND (modified, modified_ns) < (?3, ?4) AND revoked = 1
+    ORDER BY modified, modified_ns LIMIT 1";
+
+struct Hist<'a> {
+    conn: &'a Connection,
+    seen: &'a [Seen],
+    ws: i64,
+    id: &'a str,
+}
+
+impl Hist<'_> {
+    fn sql_ts(&self, sql: &str, m: &Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        let t: Option<(i64, i64)> = self
+            .conn
+            .prepare_cached(sql)?
+            .query_row(params![self.ws, self.id, micros(m), sub_micro(m)], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        Ok(t.map(|(us, ns)| from_micros(us, ns)))
+    }
+}
+
+fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+impl History for Hist<'_> {
+    fn has_version(&mut self, modified: &Timestamp) -> Result<bool, StoreError> {
+        if self.seen.iter().any(|s| s.modified == *modified) {
+            return Ok(true);
+        }
+        Ok(self
+            .conn
+            .prepare_cached(HAS_VERSION)?
+            .query_row(
+                params![self.ws, self.id, micros(modified), sub_micro(modified)],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    fn unrevoked_after(&mut self, modified: &Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        let mine = self
+            .seen
+            .iter()
+            .filter(|s| s.modified > *modified && !s.revoked)
+            .map(|s| s.modified)
+            .min();
+        Ok(earliest(mine, self.sql_ts(UNREVOKED_AFTER, modified)?))
+    }
+
+    fn revoked_before(&mut self, modified: &Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        let mine = self
+            .seen
+            .iter()
+            .filter(|s| s.modified < *modified && s.revoked)
+            .map(|s| s.modified)
+            .min();
+        Ok(earliest(mine, self.sql_ts(REVOKED_BEFORE, modified)?))
+    }
+}
+
+impl Decider {
+    pub fn new(conn: Connection) -> Decider {
+        Decider {
+            conn,
+            overlay: Overlay::default(),
+        }
+    }
+
+    /// Decides group `seq`. `committed` is the last group SQLite has committed, read before
+    /// this call: the snapshot this call reads includes it, so the overlay forgets it first.
+    pub fn decide(
+        &mut self,
+        seq: u64,
+        committed: u64,
+        stored_at: i64,
+        writes: Vec<(i64, Provenance, Vec<NewObject>)>,
+    ) -> Result<Decided, StoreError> {
+        self.overlay.forget(committed, false);
+        // One read transaction for the group: one snapshot, taken after `committed` was read.
+        self.conn.execute_batch("BEGIN")?;
+        let result = self.decide_in_snapshot(seq, stored_at, writes);
+        let _ = self.conn.execute_batch("COMMIT");
+        if result.is_err() {
+            self.overlay.forget(seq, true);
+        }
+        result
+    }
+
+    /// Forgets what group `seq` decided: its frames were not written.
+    pub fn undo(&mut self, seq: u64) {
+        self.overlay.forget(seq, true);
+    }
+
+    fn decide_in_snapshot(
+        &mut self,
+        seq: u64,
+        stored_at: i64,
+        writes: Vec<(i64, Provenance, Vec<NewObject>)>,
+    ) -> Result<Decided, StoreError> {
+        let mut out = Decided {
+            bytes: Vec::new(),
+            frames: Vec::new(),
+            outcomes: Vec::with_capacity(writes.len()),
+        };
+        for (ws, provenance, objects) in writes {
+            let origin = provenance.origin.to_string();
+            let mut frame =
+                FrameBuilder::new(ws, stored_at, &provenance.source, &origin, objects.len());
+            // A write that fails (a caller's bug, or a failing read) fails alone: what it
+            // added to the overlay is taken back, and the group's other writes go on.
+            let mark = self.overlay.mark(seq);
+            let decided = (|| {
+                let mut rows = Vec::new();
+                let mut outcomes = Vec::with_capacity(objects.len());
+                for o in objects {
+                    let (outcome, row) = self.decide_one(seq, ws, o, &mut frame)?;
+                    outcomes.push(outcome);
+                    rows.extend(row);
+                }
+                if rows.is_empty() {
+                    return Ok((outcomes, rows, Vec::new()));
+                }
+                let bytes = frame.finish().ok_or_else(|| {
+                    StoreError::State(format!(
+                        "one upload's stored versions exceed {} bytes",
+                        redo::MAX_PAYLOAD
+                    ))
+                })?;
+                Ok((outcomes, rows, bytes))
+            })();
+            let (outcomes, rows, bytes) = match decided {
+                Ok(d) => d,
+                Err(e) => {
+                    self.overlay.undo_since(seq, mark);
+                    out.outcomes.push(Err(e));
+                    continue;
+                }
+            };
+            out.outcomes.push(Ok(outcomes));
+            if rows.is_empty() {
+                continue;
+            }
+            out.frames.push((
+                out.bytes.len() as u64,
+                bytes.len() as u64,
+                Entry {
+                    ws,
+                    stored_at,
+                    source: provenance.source,
+                    origin,
+                    rows,
+                },
+            ));
+            out.bytes.extend_from_slice(&bytes);
+        }
+        Ok(out)
+    }
+
+    fn sql_head(&self, ws: i64, id: &str) -> Result<Option<Head>, StoreError> {
+        let row = self
+            .conn
+            .prepare_cached(HEAD)?
+            .query_row(params![ws, id], |r| {
+                Ok((
+                    from_micros(r.get(0)?, r.get(1)?),
+                    from_micros(r.get(2)?, 0),
+                    r.get::<_, bool>(3)?,
+                    r.get::<_, Option<Vec<u8>>>(4)?,
+                ))
+            })
+            .optional()?;
+        let Some((modified, created, revoked, hash)) = row else {
+            return Ok(None);
+        };
+        let content_hash = match hash {
+            Some(h) => Some(
+                h.try_into()
+                    .map_err(|_| StoreError::Corrupt("content hash of the wrong length".into()))?,
+            ),
+            None => None,
+        };
+        Ok(Some(Head {
+            modified,
+            created,
+            revoked,
+            content_hash,
+        }))
+    }
+
+    fn decide_one(
+        &mut self,
+        seq: u64,
+        ws: i64,
+        o: NewObject,
+        frame: &mut FrameBuilder,
+    ) -> Result<(Outcome, Option<Row>), StoreError> {
+        let key: Key = (ws, o.id.as_str().into());
+        let seen: &[Seen] = self.overlay.by_id.get(&key).map_or(&[], Vec::as_slice);
+        // The head is the newest version stored or decided.
+        let mut head = self.sql_head(ws, &key.1)?;
+        for s in seen {
+            if head.as_ref().is_none_or(|h| s.modified > h.modified) {
+                head = Some(Head {
+                    modified: s.modified,
+                    created: s.created,
+                    revoked: s.revoked,
+                    content_hash: s.content_hash,
+                });
+            }
+        }
+        let decision = {
+            let mut hist = Hist {
+                conn: &self.conn,
+                seen,
+                ws,
+                id: &key.1,
+            };
+            versioning::decide(head.as_ref(), &o, &mut hist)?
+        };
+        let current = match decision {
+            Decision::Unchanged => return Ok((Outcome::Unchanged, None)),
+            Decision::Reject(m) => return Ok((Outcome::Rejected(m), None)),
+            Decision::Insert { current } => current,
+        };
+        // A derived object that changed keeps its first version's `created`.
+        let (json, created) = match (&o.derived, &head) {
+            (Some(d), Some(h)) => {
+                let json = versioning::with_created(&o.json, &d.created_at, &h.created)
+                    .ok_or_else(|| {
+                        StoreError::State("derived object without a created timestamp".into())
+                    })?;
+                (json, h.created)
+            }
+            _ => (o.json, o.created),
+        };
+        let mut row = Row {
+            stix_id: key.1.to_string(),
+            object_type: o.id.object_type().to_owned(),
+            modified: micros(&o.modified),
+            modified_ns: sub_micro(&o.modified),
+            spec_version: o.spec_version.to_owned(),
+            created: micros(&created),
+            revoked: o.revoked,
+            valid_from: o.valid_from.as_ref().map(micros),
+            valid_until: o.valid_until.as_ref().map(micros),
+            confidence: o.confidence.map(i64::from),
+            tlp: o.tlp.map(|t| tlp_name(t).to_owned()),
+            labels: labels_json(&o.labels),
+            content_hash: o.derived.as_ref().map(|d| d.content_hash.to_vec()),
+            observables: (current && !o.observables.is_empty())
+                .then(|| encode_keys(&o.observables)),
+            current,
+            had_head: head.is_some(),
+            json_off: 0,
+            json_len: 0,
+        };
+        frame.push(&mut row, &json);
+        self.overlay.add(
+            seq,
+            key,
+            Seen {
+                seq,
+                modified: o.modified,
+                created,
+                revoked: o.revoked,
+                content_hash: o.derived.as_ref().map(|d| d.content_hash),
+            },
+        );
+        Ok((Outcome::Stored { current }, Some(row)))
+    }
+}
+
+/// Inserts the rows of the frame at `frame_at`, inside the caller's transaction.
+pub fn apply_entry(conn: &Connection, frame_at: u64, entry: &Entry) -> Result<(), StoreError> {
+    conn.prepare_cached("INSERT OR IGNORE INTO origins (text) VALUES (?1)")?
+        .execute([&entry.origin])?;
+    let origin: i64 = conn
+        .prepare_cached("SELECT id FROM origins WHERE text = ?1")?
+        .query_row([&entry.origin], |r| r.get(0))?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO objects (ws, stix_id, modified, modified_ns, type, spec_version,
+           created, revoked, valid_from, valid_until, confidence, tlp, labels, source,
+           origin, stored, is_current, content_hash, observables, json_at, json_len)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+           ?17, ?18, ?19, ?20, ?21)",
+    )?;
+    for row in &entry.rows {
+        if row.current && row.had_head {
+            // The version this one replaces as current.
+            let old: Option<(i64, Option<Vec<u8>>)> = conn
+                .prepare_cached(
+                    "SELECT vid, observables FROM objects
+                     WHERE ws = ?1 AND stix_id = ?2 AND is_current = 1",
+                )?
+                .query_row(params![entry.ws, row.stix_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            if let Some((vid, keys)) = old {
+                conn.prepare_cached("UPDATE objects SET is_current = 0 WHERE vid = ?1")?
+                    .execute([vid])?;
+                if let Some(keys) = keys {
+                    let mut drop = conn.prepare_cached(
+                        "DELETE FROM observables WHERE ws = ?1 AND key = ?2 AND vid = ?3",
+                    )?;
+                    for key in decode_keys(&keys) {
+                        drop.execute(params![entry.ws, key, vid])?;
+                    }
+                }
+            }
+        }
+        let json_at = i64::try_from(frame_at + row.json_off)
+            .map_err(|_| StoreError::Corrupt("version log position".into()))?;
+        let vid = insert.insert(params![
+            entry.ws,
+            row.stix_id,
+            row.modified,
+            row.modified_ns,
+            row.object_type,
+            row.spec_version,
+            row.created,
+            row.revoked,
+            row.valid_from,
+            row.valid_until,
+            row.confidence,
+            row.tlp,
+            row.labels,
+            entry.source,
+            origin,
+            entry.stored_at,
+            row.current,
+            row.content_hash,
+            row.observables,
+            json_at,
+            row.json_len as i64,
+        ])?;
+        if let (true, Some(keys)) = (row.current, &row.observables) {
+            let mut add = conn.prepare_cached(
+                "INSERT OR IGNORE INTO observables (ws, key, vid) VALUES (?1, ?2, ?3)",
+            )?;
+            for key in decode_keys(keys) {
+                add.execute(params![entry.ws, key, vid])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies, in one transaction, every intact frame past the committed length, moves the
+/// committed length past them, and cuts what follows (a torn frame, or an import that did not
+/// commit); returns the new committed length. The caller holds the log's file lock.
+pub fn recover(conn: &mut Connection, file: &File) -> Result<u64, StoreError> {
+    let io = |what: &str, e: std::io::Error| {
+        StoreError::Backend(format!("cannot {what} the version log: {e}").into())
+    };
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let start: i64 = tx.query_row("SELECT end_at FROM json_log", [], |r| r.get(0))?;
+    let start =
+        u64::try_from(start).map_err(|_| StoreError::Corrupt(format!("log length {start}")))?;
+    let mut end = start;
+    while let Some((entry, len)) = redo::read_at(file, end).map_err(|e| io("read", e))? {
+        apply_entry(&tx, end, &entry)?;
+        end += len;
+    }
+    if end != start {
+        // A crashed process may have written frames it never made durable.
+        file.sync_data().map_err(|e| io("sync", e))?;
+        tx.execute("UPDATE json_log SET end_at = ?1", [end as i64])?;
+        tx.commit()?;
+    } else {
+        drop(tx);
+    }
+    let len = file
+        .metadata()
+        .map_err(|e| io("read the length of", e))?
+        .len();
+    if len < start {
+        return Err(StoreError::Corrupt(format!(
+            "the version log is {len} bytes, shorter than the {start} the database has committed"
+        )));
+    }
+    if len > end {
+        // So that no old frame can ever follow a new one.
+        file.set_len(end).map_err(|e| io("truncate", e))?;
+    }
+    Ok(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(seq: u64) -> Seen {
+        Seen {
+            seq,
+            modified: Timestamp::from_unix(seq as i64, 0),
+            created: Timestamp::from_unix(0, 0),
+            revoked: false,
+            content_hash: None,
+        }
+    }
+
+    #[test]
+    fn the_overlay_forgets_committed_groups_and_undone_ones() {
+        let mut o = Overlay::default();
+        let a: Key = (1, "a".into());
+        let b: Key = (1, "b".into());
+        o.add(1, a.clone(), seen(1));
+        o.add(2, a.clone(), seen(2));
+        o.add(2, b.clone(), seen(2));
+        o.add(3, b.clone(), seen(3));
+        o.forget(3, true);
+        assert_eq!(o.by_id[&b].len(), 1);
+        o.forget(1, false);
+        assert_eq!(o.by_id[&a].len(), 1);
+        assert_eq!(o.by_id[&a][0].seq, 2);
+        o.forget(2, false);
+        assert!(o.by_id.is_empty());
+        assert!(o.groups.is_empty());
+    }
+}
