@@ -4,11 +4,13 @@
 //! # Key decision: a blocking interface whose engines own their concurrency
 //!
 //! [`Store`] is a plain, object-safe trait of blocking calls (`Arc<dyn Store>`). Each engine
-//! decides how concurrent callers share it: the SQLite engine has one writer thread fed by a
-//! bounded channel, which runs the writes that arrive together in one transaction (group
-//! commit, so a burst of small uploads costs one fsync, not one each), and a pool of read
-//! connections. The HTTP service calls it from blocking tasks; the CLI calls it directly. A
-//! call that writes returns only once what it wrote is durable.
+//! decides how concurrent callers share it: the SQLite engine decides the uploads that arrive
+//! together as one group and makes them durable with one `fdatasync` of its version log
+//! (group commit, so a burst of small uploads costs one sync, not one each), applies them to
+//! the database in the background, and has a pool of read connections (see
+//! [`sqlite`]). The HTTP service calls it from blocking tasks; the CLI calls it directly. A
+//! call that writes returns only once what it wrote is durable, and a read through the same
+//! handle sees every write that returned before it began.
 //!
 //! A file import is one transaction from its first object to its final status
 //! ([`Store::begin_import`]): the reader pushes batches while the engine writes them on its own

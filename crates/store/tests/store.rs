@@ -382,4 +382,82 @@ mod sqlite_engine {
         assert!(json_of(&s, ws, &indicator(1)).contains("answered"));
         assert!(reader.join().unwrap().contains("answered"));
     }
+
+    #[test]
+    fn a_write_that_stored_some_of_its_objects_survives_a_crash_with_what_follows() {
+        // A frame holds rows only for the objects stored; unchanged and refused ones have none.
+        let dir = tempfile::tempdir().unwrap();
+        let s = open_lazy(dir.path());
+        let ws = WorkspaceId::random();
+        s.create_workspace(ws, "test").unwrap();
+        let (kept, revoked, new, after) = (indicator(1), indicator(2), indicator(3), indicator(4));
+        write(&s, ws, vec![obj(&kept, at(1), false, "k1")]);
+        write(&s, ws, vec![obj(&revoked, at(1), true, "r1")]);
+        let outcomes = write(
+            &s,
+            ws,
+            vec![
+                obj(&kept, at(1), false, "k1 again"),
+                obj(&new, at(1), false, "n1"),
+                obj(&revoked, at(2), false, "r2"),
+            ],
+        );
+        assert_eq!(outcomes[0], Outcome::Unchanged);
+        assert_eq!(outcomes[1], stored(true));
+        crate::suite::assert_rejected_revoked(&outcomes[2]);
+        write(&s, ws, vec![obj(&after, at(1), false, "a1")]);
+        s.crash();
+        let r = open(dir.path());
+        assert!(json_of(&*r, ws, &kept).contains("k1"));
+        assert!(!json_of(&*r, ws, &kept).contains("again"));
+        assert!(json_of(&*r, ws, &new).contains("n1"));
+        assert!(json_of(&*r, ws, &revoked).contains("r1"));
+        assert!(json_of(&*r, ws, &after).contains("a1"));
+    }
+
+    #[test]
+    fn an_import_beside_an_unbroken_stream_of_uploads_gets_its_turn() {
+        // As `tiport import` beside a busy `tiport serve`: the uploading handle always has
+        // groups pending, so it would never let go of the log unless told someone waits.
+        let (dir, s, ws) = setup();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let uploaders: Vec<_> = (0..4u32)
+            .map(|t| {
+                let (s, stop) = (s.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut n = 0u32;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let id = indicator(100_000 * (t + 1) + n);
+                        write(&*s, ws, vec![obj(&id, at(1), false, "streamed")]);
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let patient = store::sqlite::SqliteOptions {
+            busy_timeout: std::time::Duration::from_secs(10),
+            ..store::sqlite::SqliteOptions::default()
+        };
+        let started = std::time::Instant::now();
+        let other = store::sqlite::SqliteStore::open(&dir.path().join("tiport.db"), patient);
+        let imported = other.and_then(|other| {
+            let new = new_import(ws, at(100), "node-1");
+            other.create_import(&new)?;
+            let mut w = other.begin_import(new.id, "node-1")?;
+            w.push(vec![obj(&indicator(1), at(1), false, "imported")])?;
+            w.commit(&crate::suite::finish(ImportStatus::Succeeded, 1, at(200)))
+        });
+        let waited = started.elapsed();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let uploaded: u32 = uploaders.into_iter().map(|t| t.join().unwrap()).sum();
+        imported.unwrap();
+        assert!(
+            waited < std::time::Duration::from_secs(5),
+            "the import waited {waited:?}"
+        );
+        assert!(uploaded > 0);
+        assert!(json_of(&*s, ws, &indicator(1)).contains("imported"));
+    }
 }

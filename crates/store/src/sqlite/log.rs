@@ -12,15 +12,20 @@
 //! # How it stays consistent with the database
 //!
 //! The committed length of the log is a row of the database (`json_log.end_at`), updated in the
-//! same transaction as the rows that point into the log. A writer appends only while it holds
-//! SQLite's write lock (inside `BEGIN IMMEDIATE`), starting at the committed length it reads
-//! there, and makes the log durable (`fdatasync`) before the transaction commits. So:
+//! same transaction as the rows that point into the log. Past it there are only two kinds of
+//! bytes: redo frames of uploads that were answered but whose rows are not yet committed
+//! (`redo.rs`, `upload.rs`), and the bytes of an import that has not committed (or never
+//! will). Whoever appends past the committed length holds the log's file lock, taken before
+//! SQLite's write lock, so that processes take turns without deadlock; whoever takes the lock
+//! first applies the intact frames found there (they are acknowledged writes of a process that
+//! crashed) and cuts what follows them. So:
 //! - every row a reader can see points below the committed length, at bytes already durable;
-//! - bytes past the committed length belong to no committed transaction (an aborted import, a
-//!   crash before commit): the next writer overwrites them, or truncates them when it begins;
-//! - two processes writing the same database (a `tiport import` beside `tiport serve`) take
-//!   turns, as SQLite makes them; a transaction's end (commit or discard) waits until none of
-//!   its writes is still queued, so none can land after the lock has passed to the other;
+//! - an import (this file's [`LogWriter`]) appends only under the lock and SQLite's write
+//!   lock, from the committed length, and makes the log durable (`fdatasync`) before the
+//!   transaction commits; its bytes past the committed length belong to no committed
+//!   transaction until then, and the next writer cuts them;
+//! - a transaction's end (commit or discard) waits until none of its writes is still queued,
+//!   so none can land after the lock has passed to another process;
 //! - a discard after a failed begin, or after the committed length was updated (COMMIT may
 //!   still have reported an error while the WAL holds the transaction), cuts nothing.
 
@@ -66,6 +71,14 @@ fn open(path: &Path, write: bool) -> Result<File, StoreError> {
 /// for its file lock.
 pub fn open_for_frames(db: &Path) -> Result<File, StoreError> {
     open(&path_for(db), true)
+}
+
+/// The file beside the log on which handles waiting for the log's lock take a shared lock
+/// (`mod.rs`, `lock_log`); its contents are never used.
+pub fn open_waiting(db: &Path) -> Result<File, StoreError> {
+    let mut name = path_for(db).into_os_string();
+    name.push("-wait");
+    open(Path::new(&name), true)
 }
 
 fn io_error(path: &Path, what: &str, e: std::io::Error) -> StoreError {

@@ -161,6 +161,10 @@ struct Shared {
     /// back in recovery, and its file lock says which handle may append past the committed
     /// length.
     file: File,
+    /// Beside the log: another handle waiting for its lock holds a shared lock on it.
+    waiting: File,
+    /// Set when another handle waits: the decider lets the lock go before its next group.
+    yield_log: std::sync::atomic::AtomicBool,
     log: Mutex<LogState>,
     /// The last group answered, and the last group committed.
     decided: AtomicU64,
@@ -243,27 +247,35 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
 
         schema::migrate(&mut conn)?;
+        let format: i64 = conn.query_row("SELECT version FROM redo_format", [], |r| r.get(0))?;
+        if format != redo::FORMAT {
+            return Err(StoreError::Corrupt(format!(
+                "the version log's frames are of format {format}, this build reads {}",
+                redo::FORMAT
+            )));
+        }
         let mut log_writer = LogWriter::open(path)?;
         let log = LogReader::open(path)?;
         let file = log::open_for_frames(path)?;
+        let waiting = log::open_waiting(path)?;
         // Frames past the committed length are answered uploads: of a crashed process, which
         // are applied now, or of a live one (a `serve` beside this `tiport export`), whose
         // lock this waits for, as SQLite's lock is waited for, so that what it was told is
         // stored can be read here too. (A log shorter than committed is damage that reads and
         // writes report; opening does not fail on it, so that what is intact can be read.)
+        // Bytes past it that are no frame (an import running in another process) are no
+        // reason to wait.
         let committed: i64 = conn.query_row("SELECT end_at FROM json_log", [], |r| r.get(0))?;
-        let past = file
-            .metadata()
-            .map_err(|e| StoreError::Backend(format!("cannot read the version log: {e}").into()))?
-            .len()
-            > committed as u64;
-        if past && lock_log(&file, opts.busy_timeout)? {
+        let frames = !matches!(redo::read_at(&file, committed as u64), Ok(None));
+        if frames && lock_log(&file, &waiting, opts.busy_timeout)? {
             let recovered = upload::recover(&mut conn, &file);
             let _ = file.unlock();
             recovered?;
         }
         let shared = Arc::new(Shared {
             file,
+            waiting,
+            yield_log: Default::default(),
             log: Mutex::new(LogState {
                 held: false,
                 next_at: 0,
@@ -573,6 +585,15 @@ fn run_group(
     if let Some(e) = shared.broken() {
         return fail_replies(replies, &e);
     }
+    if shared.yield_log.swap(false, Ordering::AcqRel) {
+        // Another handle waits for the log: let the groups before this one be committed and
+        // the lock go (the applier frees it once none is pending), then give the other a head
+        // start over this handle's own polling.
+        while shared.log.lock().expect("log state").held && shared.broken().is_none() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // Hold the log's lock from before the snapshot the rules read until the frames are applied:
     // no other writer may change what they decided on, or cut the frames.
     loop {
@@ -645,9 +666,12 @@ fn run_group(
 /// them.
 fn syncer_loop(shared: &Shared, rx: Receiver<SyncJob>, apply: &SyncSender<ApplyJob>) {
     let end_pending = |groups: u64| {
-        let mut st = shared.log.lock().expect("log state");
-        st.pending -= groups;
-        if st.pending == 0 {
+        let idle = {
+            let mut st = shared.log.lock().expect("log state");
+            st.pending -= groups;
+            st.pending == 0
+        };
+        if idle {
             let _ = apply.send(ApplyJob::Release);
         }
     };
@@ -707,8 +731,14 @@ fn syncer_loop(shared: &Shared, rx: Receiver<SyncJob>, apply: &SyncSender<ApplyJ
                         let rows: u64 = frames.iter().map(|f| f.2.rows.len() as u64).sum();
                         {
                             let mut queued = shared.queued_rows.lock().expect("queued rows");
-                            while *queued > MAX_QUEUED_ROWS {
-                                queued = shared.rows_taken.wait(queued).expect("queued rows");
+                            // A broken applier takes its jobs without applying them, but
+                            // do not count on a stopped one.
+                            while *queued > MAX_QUEUED_ROWS && shared.broken().is_none() {
+                                queued = shared
+                                    .rows_taken
+                                    .wait_timeout(queued, Duration::from_millis(100))
+                                    .expect("queued rows")
+                                    .0;
                             }
                             *queued += rows;
                         }
@@ -768,18 +798,18 @@ fn applier_loop(
                 Err(_) => break,
             },
         };
-        let Some(job) = job else {
-            commit_uploads(&mut conn, shared, &mut open);
-            continue;
-        };
         // A panic in one job (a bug) must not take the writer down with it: the job's callers
         // see their reply channel closed, its transaction is rolled back, and the writer goes
-        // on. Answered uploads cannot be rolled back: a panic while applying them stops writes.
-        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run_apply_job(&mut conn, log, shared, job, &mut open, &mut mode)
+        // on. Answered uploads cannot be rolled back: a panic while applying or committing
+        // them stops writes (their frames stay, for the next opening to apply).
+        let uploads = open.is_some() || matches!(job, None | Some(ApplyJob::Apply { .. }));
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job {
+            Some(job) => run_apply_job(&mut conn, log, shared, job, &mut open, &mut mode),
+            None => commit_uploads(&mut conn, shared, &mut open),
         }));
         if done.is_err() {
-            if open.take().is_some() {
+            open.take();
+            if uploads {
                 shared.set_broken("a panic while applying uploads");
             }
             if !conn.is_autocommit() {
@@ -968,8 +998,16 @@ fn commit_uploads(conn: &mut Connection, shared: &Shared, open: &mut Option<Open
     match committed {
         Ok(()) => {
             shared.committed.store(o.seq, Ordering::Release);
-            shared.log.lock().expect("log state").pending -= o.groups;
-            release_if_idle(shared);
+            let more = {
+                let mut st = shared.log.lock().expect("log state");
+                st.pending -= o.groups;
+                st.pending > 0
+            };
+            if more {
+                note_waiters(shared);
+            } else {
+                release_if_idle(shared);
+            }
         }
         Err(e) => {
             if !conn.is_autocommit() {
@@ -989,7 +1027,7 @@ fn acquire(conn: &mut Connection, shared: &Shared) -> Result<u64, StoreError> {
     } {
         return Ok(at);
     }
-    if !lock_log(&shared.file, shared.busy_timeout)? {
+    if !lock_log(&shared.file, &shared.waiting, shared.busy_timeout)? {
         return Err(StoreError::Backend(
             "the database is busy: another process is writing to it".into(),
         ));
@@ -1009,22 +1047,46 @@ fn acquire(conn: &mut Connection, shared: &Shared) -> Result<u64, StoreError> {
 }
 
 /// Takes the log's file lock, waiting up to `timeout` for another process to free it; `false`
-/// if it did not.
-fn lock_log(file: &File, timeout: Duration) -> Result<bool, StoreError> {
+/// if it did not. While it waits it holds a shared lock on the `waiting` file, which tells the
+/// holder to give the log up at its next chance (see [`note_waiters`]): without that, a
+/// `serve` under an unbroken stream of uploads never lets go of it.
+fn lock_log(file: &File, waiting: &File, timeout: Duration) -> Result<bool, StoreError> {
     let deadline = Instant::now() + timeout;
-    loop {
+    let mut announced = false;
+    let locked = loop {
         match file.try_lock() {
-            Ok(()) => return Ok(true),
+            Ok(()) => break Ok(true),
             Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                // The holder's check takes the lock exclusively for a moment: try again then.
+                announced = announced || waiting.try_lock_shared().is_ok();
                 std::thread::sleep(Duration::from_millis(5));
             }
-            Err(std::fs::TryLockError::WouldBlock) => return Ok(false),
+            Err(std::fs::TryLockError::WouldBlock) => break Ok(false),
             Err(std::fs::TryLockError::Error(e)) => {
-                return Err(StoreError::Backend(
+                break Err(StoreError::Backend(
                     format!("cannot lock the version log: {e}").into(),
                 ))
             }
         }
+    };
+    if announced {
+        let _ = waiting.unlock();
+    }
+    locked
+}
+
+/// Called by the holder of the log's lock after each commit that leaves groups pending: if
+/// another handle waits for the lock, the decider stops taking groups until the lock is free,
+/// and lets the other have it.
+fn note_waiters(shared: &Shared) {
+    match shared.waiting.try_lock() {
+        Ok(()) => {
+            let _ = shared.waiting.unlock();
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            shared.yield_log.store(true, Ordering::Release);
+        }
+        Err(std::fs::TryLockError::Error(_)) => {}
     }
 }
 

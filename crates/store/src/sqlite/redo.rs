@@ -21,6 +21,10 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
+/// The version of this layout, recorded in the database (`redo_format`), which a build
+/// refuses to open if it differs.
+pub const FORMAT: i64 = 1;
+
 /// The first bytes of every frame. Not `{`, which every stored JSON begins with.
 pub const MAGIC: &[u8; 8] = b"TPREDO01";
 const HEADER: usize = 16;
@@ -70,23 +74,34 @@ pub struct Entry {
 /// Builds one frame: push the rows with their JSON, then [`FrameBuilder::finish`].
 pub struct FrameBuilder {
     buf: Vec<u8>,
+    /// Where the row count goes, and the rows pushed: a write's unchanged and refused objects
+    /// have no row, so the count is known only at the end.
+    count_at: usize,
+    rows: u32,
 }
 
 impl FrameBuilder {
-    pub fn new(ws: i64, stored_at: i64, source: &str, origin: &str, rows: usize) -> Self {
-        let mut buf = Vec::with_capacity(1024 * rows.max(1));
+    /// A frame for about `objects` rows.
+    pub fn new(ws: i64, stored_at: i64, source: &str, origin: &str, objects: usize) -> Self {
+        let mut buf = Vec::with_capacity(1024 * objects.max(1));
         buf.extend_from_slice(MAGIC);
         buf.extend_from_slice(&[0; 8]);
         put_i64(&mut buf, ws);
         put_i64(&mut buf, stored_at);
         put_bytes(&mut buf, source.as_bytes());
         put_bytes(&mut buf, origin.as_bytes());
-        put_u32(&mut buf, u32::try_from(rows).expect("rows of one request"));
-        FrameBuilder { buf }
+        let count_at = buf.len();
+        put_u32(&mut buf, 0);
+        FrameBuilder {
+            buf,
+            count_at,
+            rows: 0,
+        }
     }
 
     /// Appends `row` with its `json`; fills in the row's `json_off` and `json_len`.
     pub fn push(&mut self, row: &mut Row, json: &str) {
+        self.rows += 1;
         let b = &mut self.buf;
         put_bytes(b, row.stix_id.as_bytes());
         put_bytes(b, row.object_type.as_bytes());
@@ -114,6 +129,8 @@ impl FrameBuilder {
         if payload > MAX_PAYLOAD {
             return None;
         }
+        let count_at = self.count_at;
+        self.buf[count_at..count_at + 4].copy_from_slice(&self.rows.to_le_bytes());
         let crc = crc32fast::hash(&self.buf[HEADER..]);
         self.buf[8..12].copy_from_slice(&(payload as u32).to_le_bytes());
         self.buf[12..16].copy_from_slice(&crc.to_le_bytes());
@@ -122,7 +139,9 @@ impl FrameBuilder {
 }
 
 /// The frame at `at` in `file`, with its length in bytes; `None` where no intact frame starts
-/// (the end of the frames). An error only for a failing read.
+/// (the end of the frames). An error for a failing read, and for a frame whose checksum holds
+/// but whose payload does not parse: that is no torn write but a bug or damage, and whatever
+/// follows it must not be cut (an `InvalidData` error).
 pub fn read_at(file: &File, at: u64) -> std::io::Result<Option<(Entry, u64)>> {
     let mut header = [0u8; HEADER];
     match file.read_exact_at(&mut header, at) {
@@ -147,7 +166,13 @@ pub fn read_at(file: &File, at: u64) -> std::io::Result<Option<(Entry, u64)>> {
     if crc32fast::hash(&frame[HEADER..]) != crc {
         return Ok(None);
     }
-    Ok(decode(&frame).map(|e| (e, frame.len() as u64)))
+    match decode(&frame) {
+        Some(e) => Ok(Some((e, frame.len() as u64))),
+        None => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("the redo frame at {at} checks out but does not parse"),
+        )),
+    }
 }
 
 /// Decodes a whole frame whose checksum held; `None` if its payload does not parse (which a
@@ -353,6 +378,30 @@ mod tests {
         // Nothing after it, and no frame where JSON begins.
         assert_eq!(read_at(&file, 2 + len).unwrap(), None);
         assert_eq!(read_at(&file, 0).unwrap(), None);
+    }
+
+    #[test]
+    fn a_frame_counts_the_rows_pushed_not_the_objects_announced() {
+        // A write of three objects of which one was stored (the others unchanged or refused).
+        let mut a = row("indicator--1", true);
+        let mut f = FrameBuilder::new(1, 1, "s", "o", 3);
+        f.push(&mut a, "{}");
+        let frame = f.finish().unwrap();
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&frame).unwrap();
+        let (entry, _) = read_at(&file, 0).unwrap().unwrap();
+        assert_eq!(entry.rows, vec![a]);
+    }
+
+    #[test]
+    fn a_frame_that_checks_out_but_does_not_parse_is_an_error_not_the_end() {
+        let mut f = FrameBuilder::new(1, 1, "s", "o", 0);
+        f.rows = 2;
+        let frame = f.finish().unwrap();
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&frame).unwrap();
+        let e = read_at(&file, 0).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
     }
 
     #[test]

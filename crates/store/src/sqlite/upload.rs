@@ -506,7 +506,11 @@ pub fn apply_entry(conn: &Connection, frame_at: u64, entry: &Entry) -> Result<()
 /// commit); returns the new committed length. The caller holds the log's file lock.
 pub fn recover(conn: &mut Connection, file: &File) -> Result<u64, StoreError> {
     let io = |what: &str, e: std::io::Error| {
-        StoreError::Backend(format!("cannot {what} the version log: {e}").into())
+        if e.kind() == std::io::ErrorKind::InvalidData {
+            StoreError::Corrupt(format!("version log: {e}"))
+        } else {
+            StoreError::Backend(format!("cannot {what} the version log: {e}").into())
+        }
     };
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let start: i64 = tx.query_row("SELECT end_at FROM json_log", [], |r| r.get(0))?;
