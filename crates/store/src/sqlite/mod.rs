@@ -146,6 +146,8 @@ enum ApplyJob {
     Barrier(Reply<()>),
     /// The decider ended a group without frames: free the log's lock if nothing is pending.
     Release,
+    /// Another handle waits for the log: commit, and free the lock (every group is handed on).
+    Yield(SyncSender<()>),
 }
 
 enum ImportMsg {
@@ -270,7 +272,12 @@ impl SqliteStore {
         if frames && lock_log(&file, &waiting, opts.busy_timeout)? {
             let recovered = upload::recover(&mut conn, &file);
             let _ = file.unlock();
-            recovered?;
+            match recovered {
+                // Damage is left as found, for a person to look at: writes report it (they
+                // recover first), reads of what is intact go on.
+                Ok(_) | Err(StoreError::Corrupt(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         let shared = Arc::new(Shared {
             file,
@@ -586,11 +593,16 @@ fn run_group(
         return fail_replies(replies, &e);
     }
     if shared.yield_log.swap(false, Ordering::AcqRel) {
-        // Another handle waits for the log: let the groups before this one be committed and
-        // the lock go (the applier frees it once none is pending), then give the other a head
-        // start over this handle's own polling.
-        while shared.log.lock().expect("log state").held && shared.broken().is_none() {
-            std::thread::sleep(Duration::from_millis(2));
+        // Another handle waits for the log: every group before this one answered and handed
+        // on, then committed and the lock freed, then a head start for the other over this
+        // handle's own polling.
+        let (flushed, wait) = mpsc::sync_channel(1);
+        if sync.send(SyncJob::Flush(flushed)).is_ok() {
+            let _ = wait.recv();
+        }
+        let (reply, released) = mpsc::sync_channel(1);
+        if apply.send(ApplyJob::Yield(reply)).is_ok() {
+            let _ = released.recv();
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -812,6 +824,15 @@ fn applier_loop(
             if uploads {
                 shared.set_broken("a panic while applying uploads");
             }
+            // A panic while taking the lock (in recovery) or during an import must not keep
+            // the log's lock from other processes.
+            {
+                let mut st = shared.log.lock().expect("log state");
+                if !st.held || st.pending == 0 {
+                    let _ = shared.file.unlock();
+                    st.held = false;
+                }
+            }
             if !conn.is_autocommit() {
                 log.discard();
                 let _ = conn.execute_batch("ROLLBACK");
@@ -978,6 +999,11 @@ fn run_apply_job(
                 None => Ok(()),
             });
         }
+        ApplyJob::Yield(done) => {
+            commit_uploads(conn, shared, open);
+            release_if_idle(shared);
+            let _ = done.send(());
+        }
         ApplyJob::Release => {
             if open.is_none() {
                 release_if_idle(shared);
@@ -1003,9 +1029,10 @@ fn commit_uploads(conn: &mut Connection, shared: &Shared, open: &mut Option<Open
                 st.pending -= o.groups;
                 st.pending > 0
             };
-            if more {
-                note_waiters(shared);
-            } else {
+            // Also when none is pending: the next group would otherwise take the lock again
+            // before a waiter's next try.
+            note_waiters(shared);
+            if !more {
                 release_if_idle(shared);
             }
         }
