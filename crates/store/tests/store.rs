@@ -233,8 +233,16 @@ mod sqlite_engine {
         }
     }
 
-    fn open_lazy(dir: &Path) -> store::sqlite::SqliteStore {
-        store::sqlite::SqliteStore::open(&dir.join("tiport.db"), crate::lazy_options()).unwrap()
+    /// A store whose applier commits only when asked (a read, another kind of write), with a
+    /// workspace: what it answers stays as frames until then.
+    fn lazy_setup() -> (tempfile::TempDir, store::sqlite::SqliteStore, WorkspaceId) {
+        let dir = tempfile::tempdir().unwrap();
+        let s =
+            store::sqlite::SqliteStore::open(&dir.path().join("tiport.db"), crate::lazy_options())
+                .unwrap();
+        let ws = WorkspaceId::random();
+        s.create_workspace(ws, "test").unwrap();
+        (dir, s, ws)
     }
 
     fn with_key(mut o: NewObject, key: &str) -> NewObject {
@@ -286,10 +294,7 @@ mod sqlite_engine {
 
     #[test]
     fn answered_uploads_survive_a_crash_before_their_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open_lazy(dir.path());
-        let ws = WorkspaceId::random();
-        s.create_workspace(ws, "test").unwrap();
+        let (dir, s, ws) = lazy_setup();
         let ids = answered_not_committed(&s, ws);
         s.crash();
         // Opening applies the frames past the committed length, once.
@@ -302,10 +307,7 @@ mod sqlite_engine {
 
     #[test]
     fn a_torn_frame_after_a_crash_is_cut_and_the_frames_before_it_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open_lazy(dir.path());
-        let ws = WorkspaceId::random();
-        s.create_workspace(ws, "test").unwrap();
+        let (dir, s, ws) = lazy_setup();
         let ids = answered_not_committed(&s, ws);
         let intact = log_len(dir.path());
         write(&s, ws, vec![obj(&indicator(9), at(1), false, "torn")]);
@@ -333,10 +335,7 @@ mod sqlite_engine {
         // A second handle opens while the first holds answered frames, and gives up waiting
         // for them to be committed; the owner then crashes. Before the second appends or cuts
         // anything (an import would cut bytes past the committed length), it must apply them.
-        let dir = tempfile::tempdir().unwrap();
-        let s = open_lazy(dir.path());
-        let ws = WorkspaceId::random();
-        s.create_workspace(ws, "test").unwrap();
+        let (dir, s, ws) = lazy_setup();
         write(&s, ws, vec![obj(&indicator(1), at(1), false, "answered")]);
         let impatient = store::sqlite::SqliteOptions {
             busy_timeout: std::time::Duration::from_millis(100),
@@ -365,10 +364,7 @@ mod sqlite_engine {
     fn opening_beside_a_live_writer_sees_what_it_answered() {
         // As `tiport export` beside a busy `tiport serve`: opening waits for the owner of the
         // frames past the committed length to commit them.
-        let dir = tempfile::tempdir().unwrap();
-        let s = open_lazy(dir.path());
-        let ws = WorkspaceId::random();
-        s.create_workspace(ws, "test").unwrap();
+        let (dir, s, ws) = lazy_setup();
         write(&s, ws, vec![obj(&indicator(1), at(1), false, "answered")]);
         let reader = std::thread::spawn({
             let dir = dir.path().to_owned();
@@ -386,10 +382,7 @@ mod sqlite_engine {
     #[test]
     fn a_write_that_stored_some_of_its_objects_survives_a_crash_with_what_follows() {
         // A frame holds rows only for the objects stored; unchanged and refused ones have none.
-        let dir = tempfile::tempdir().unwrap();
-        let s = open_lazy(dir.path());
-        let ws = WorkspaceId::random();
-        s.create_workspace(ws, "test").unwrap();
+        let (dir, s, ws) = lazy_setup();
         let (kept, revoked, new, after) = (indicator(1), indicator(2), indicator(3), indicator(4));
         write(&s, ws, vec![obj(&kept, at(1), false, "k1")]);
         write(&s, ws, vec![obj(&revoked, at(1), true, "r1")]);

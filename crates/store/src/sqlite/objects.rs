@@ -7,7 +7,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Statement};
 use stix::{StixId, Timestamp, Tlp};
 
 use super::log::{LogReader, LogWriter};
-use crate::model::{NewObject, ObservableKey, Origin, Outcome, Provenance, StoredObject};
+use crate::model::{
+    ContentHash, NewObject, ObservableKey, Origin, Outcome, Provenance, StoredObject,
+};
 
 /// The row id of an origin's text in `origins`, adding it if new.
 pub fn origin_id(conn: &Connection, origin: &Origin) -> Result<i64, StoreError> {
@@ -72,6 +74,16 @@ const MAX_DEFERRED_KEYS: usize = 32 * 1024;
 /// A set of integers hashed by foldhash: the writer's sets are probed once per version written,
 /// where SipHash's cost showed.
 type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
+
+/// The questions [`History`] asks, with `(ws, stix_id, modified, modified_ns)` as parameters.
+pub const HAS_VERSION: &str = "SELECT 1 FROM objects WHERE ws = ?1 AND stix_id = ?2
+    AND modified = ?3 AND modified_ns = ?4";
+pub const UNREVOKED_AFTER: &str = "SELECT modified, modified_ns FROM objects WHERE ws = ?1
+    AND stix_id = ?2 AND (modified, modified_ns) > (?3, ?4) AND revoked = 0
+    ORDER BY modified, modified_ns LIMIT 1";
+pub const REVOKED_BEFORE: &str = "SELECT modified, modified_ns FROM objects WHERE ws = ?1
+    AND stix_id = ?2 AND (modified, modified_ns) < (?3, ?4) AND revoked = 1
+    ORDER BY modified, modified_ns LIMIT 1";
 
 /// The prepared statements of one transaction's object writes.
 pub struct ObjectWriter<'c> {
@@ -160,20 +172,9 @@ impl<'c> ObjectWriter<'c> {
                  FROM objects WHERE ws = ?1 AND stix_id = ?2
                  ORDER BY modified DESC, modified_ns DESC LIMIT 1",
             )?,
-            has_version: conn.prepare(
-                "SELECT 1 FROM objects WHERE ws = ?1 AND stix_id = ?2 AND modified = ?3
-                 AND modified_ns = ?4",
-            )?,
-            unrevoked_after: conn.prepare(
-                "SELECT modified, modified_ns FROM objects WHERE ws = ?1 AND stix_id = ?2
-                 AND (modified, modified_ns) > (?3, ?4) AND revoked = 0
-                 ORDER BY modified, modified_ns LIMIT 1",
-            )?,
-            revoked_before: conn.prepare(
-                "SELECT modified, modified_ns FROM objects WHERE ws = ?1 AND stix_id = ?2
-                 AND (modified, modified_ns) < (?3, ?4) AND revoked = 1
-                 ORDER BY modified, modified_ns LIMIT 1",
-            )?,
+            has_version: conn.prepare(HAS_VERSION)?,
+            unrevoked_after: conn.prepare(UNREVOKED_AFTER)?,
+            revoked_before: conn.prepare(REVOKED_BEFORE)?,
             insert: conn.prepare(
                 "INSERT INTO objects (ws, stix_id, modified, modified_ns, type, spec_version,
                    created, revoked, valid_from, valid_until, confidence, tlp, labels, source,
@@ -251,13 +252,7 @@ impl<'c> ObjectWriter<'c> {
         let Some((vid, modified, created, revoked, hash, observables)) = row else {
             return Ok(None);
         };
-        let content_hash = match hash {
-            Some(h) => Some(
-                h.try_into()
-                    .map_err(|_| StoreError::Corrupt("content hash of the wrong length".into()))?,
-            ),
-            None => None,
-        };
+        let content_hash = content_hash(hash)?;
         Ok(Some(HeadRow {
             vid,
             head: Head {
@@ -365,6 +360,16 @@ impl<'c> ObjectWriter<'c> {
         }
         Ok(())
     }
+}
+
+/// A stored `content_hash` column.
+pub fn content_hash(column: Option<Vec<u8>>) -> Result<Option<ContentHash>, StoreError> {
+    column
+        .map(|h| {
+            h.try_into()
+                .map_err(|_| StoreError::Corrupt("content hash of the wrong length".into()))
+        })
+        .transpose()
 }
 
 /// Labels as a JSON array, so that any label text (commas, control characters) reads back as it

@@ -27,7 +27,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use stix::Timestamp;
 
 use super::objects::{
-    decode_keys, encode_keys, from_micros, labels_json, micros, sub_micro, tlp_name,
+    content_hash, decode_keys, encode_keys, from_micros, labels_json, micros, sub_micro, tlp_name,
+    HAS_VERSION, REVOKED_BEFORE, UNREVOKED_AFTER,
 };
 use super::redo::{self, Entry, FrameBuilder, Row};
 use crate::model::{ContentHash, NewObject, Outcome, Provenance};
@@ -140,14 +141,6 @@ pub struct Decider {
 
 const HEAD: &str = "SELECT modified, modified_ns, created, revoked, content_hash FROM objects
     WHERE ws = ?1 AND stix_id = ?2 ORDER BY modified DESC, modified_ns DESC LIMIT 1";
-const HAS_VERSION: &str = "SELECT 1 FROM objects WHERE ws = ?1 AND stix_id = ?2
-    AND modified = ?3 AND modified_ns = ?4";
-const UNREVOKED_AFTER: &str = "SELECT modified, modified_ns FROM objects WHERE ws = ?1
-    AND stix_id = ?2 AND (modified, modified_ns) > (?3, ?4) AND revoked = 0
-    ORDER BY modified, modified_ns LIMIT 1";
-const REVOKED_BEFORE: &str = "SELECT modified, modified_ns FROM objects WHERE ws = ?1
-    AND stix_id = ?2 AND (modified, modified_ns) < (?3, ?4) AND revoked = 1
-    ORDER BY modified, modified_ns LIMIT 1";
 
 struct Hist<'a> {
     conn: &'a Connection,
@@ -327,18 +320,11 @@ impl Decider {
         let Some((modified, created, revoked, hash)) = row else {
             return Ok(None);
         };
-        let content_hash = match hash {
-            Some(h) => Some(
-                h.try_into()
-                    .map_err(|_| StoreError::Corrupt("content hash of the wrong length".into()))?,
-            ),
-            None => None,
-        };
         Ok(Some(Head {
             modified,
             created,
             revoked,
-            content_hash,
+            content_hash: content_hash(hash)?,
         }))
     }
 
