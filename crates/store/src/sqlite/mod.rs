@@ -3,14 +3,16 @@
 //! # Key decision: one writer connection, and uploads answered from the version log
 //!
 //! SQLite allows one writer at a time, so tiport has exactly one write connection, owned by the
-//! *applier* thread. Uploads are taken by a second thread, the *decider* (`upload.rs`): it runs
+//! *applier* thread. Uploads are taken by a second thread, the *decider* (`upload.rs`): it takes
 //! the writes that are waiting together (group commit), decides each version against what is
-//! committed plus what it decided since, appends one redo frame per write to the version log,
-//! makes the log durable with one `fdatasync` for the group, and answers. The applier inserts
-//! the decided rows and commits about once a second, so the cost of a commit (which grows with
-//! the store, random ids touching every index leaf) is never in front of an answer. An object
-//! read first asks the applier to commit what was answered, so a reader sees every write that
-//! was acknowledged before it asked.
+//! committed plus what it decided since, and encodes one redo frame per write (`redo.rs`). A
+//! third, the *syncer*, writes the frames of every group waiting to the version log, makes them
+//! durable with one `fdatasync`, answers, and hands the frames to the applier; the decider
+//! decides the next group meanwhile. The applier inserts the decided rows and commits about
+//! once a second, so the cost of a commit (which grows with the store, random ids touching
+//! every index leaf) is never in front of an answer. An object read first asks the applier to
+//! commit what was answered, so a reader sees every write that was acknowledged before it
+//! asked.
 //!
 //! A file import takes the write connection for its whole transaction, fed batch by batch from
 //! the importing thread, which keeps parsing while the applier writes; the decider waits for it,
