@@ -72,7 +72,9 @@ impl Overlay {
         }
     }
 
-    /// Forgets the additions group `seq` made since `mark`: one of its writes failed.
+    /// Forgets the additions group `seq` made since `mark` (0: all of them): one of its writes
+    /// failed, or its frames were not written. Only the newest group is ever undone, so its
+    /// versions are the last of each id's list.
     fn undo_since(&mut self, seq: u64, mark: usize) {
         let Some((s, keys)) = self.groups.back_mut() else {
             return;
@@ -93,24 +95,10 @@ impl Overlay {
         }
     }
 
-    /// Forgets the versions of groups up to `seq`, which the next snapshot includes, or (with
-    /// `only`) of exactly group `seq`, whose frames were not written.
-    fn forget(&mut self, up_to: u64, only: bool) {
-        while let Some((s, _)) = if only {
-            self.groups.back()
-        } else {
-            self.groups.front()
-        } {
-            let s = *s;
-            if (only && s != up_to) || (!only && s > up_to) {
-                break;
-            }
-            let (_, keys) = if only {
-                self.groups.pop_back()
-            } else {
-                self.groups.pop_front()
-            }
-            .expect("checked");
+    /// Forgets the versions of groups up to `up_to`, which the next snapshot includes.
+    fn forget(&mut self, up_to: u64) {
+        while self.groups.front().is_some_and(|(s, _)| *s <= up_to) {
+            let (s, keys) = self.groups.pop_front().expect("checked");
             for key in keys {
                 if let Some(v) = self.by_id.get_mut(&key) {
                     v.retain(|x| x.seq != s);
@@ -223,20 +211,20 @@ impl Decider {
         stored_at: i64,
         writes: Vec<(i64, Provenance, Vec<NewObject>)>,
     ) -> Result<Decided, StoreError> {
-        self.overlay.forget(committed, false);
+        self.overlay.forget(committed);
         // One read transaction for the group: one snapshot, taken after `committed` was read.
         self.conn.execute_batch("BEGIN")?;
         let result = self.decide_in_snapshot(seq, stored_at, writes);
         let _ = self.conn.execute_batch("COMMIT");
         if result.is_err() {
-            self.overlay.forget(seq, true);
+            self.overlay.undo_since(seq, 0);
         }
         result
     }
 
     /// Forgets what group `seq` decided: its frames were not written.
     pub fn undo(&mut self, seq: u64) {
-        self.overlay.forget(seq, true);
+        self.overlay.undo_since(seq, 0);
     }
 
     fn decide_in_snapshot(
@@ -554,12 +542,12 @@ mod tests {
         o.add(2, a.clone(), seen(2));
         o.add(2, b.clone(), seen(2));
         o.add(3, b.clone(), seen(3));
-        o.forget(3, true);
+        o.undo_since(3, 0);
         assert_eq!(o.by_id[&b].len(), 1);
-        o.forget(1, false);
+        o.forget(1);
         assert_eq!(o.by_id[&a].len(), 1);
         assert_eq!(o.by_id[&a][0].seq, 2);
-        o.forget(2, false);
+        o.forget(2);
         assert!(o.by_id.is_empty());
         assert!(o.groups.is_empty());
     }
