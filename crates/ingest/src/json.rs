@@ -44,6 +44,15 @@ pub enum ReadError {
         column: u64,
         message: String,
     },
+    /// Well-formed JSON whose top-level object names a key twice (`stixobjects` twice, or
+    /// `stixobjects` and `value`): which one was meant cannot be known, and reading one would
+    /// silently drop the other.
+    #[error("line {line}, column {column}: {message}")]
+    Ambiguous {
+        line: u64,
+        column: u64,
+        message: String,
+    },
     #[error("cannot read the input: {0}")]
     Io(#[from] io::Error),
 }
@@ -308,6 +317,10 @@ pub struct JsonRecords<R> {
     object_start: Option<(usize, u64, u64)>,
     /// Whether the top-level object had a records array.
     object_has_records: bool,
+    /// The container's keys met so far, by kind ([`ContainerKey`]): the first spelling of each
+    /// and how often it came. Only these kinds are counted, so a single object of a million
+    /// keys costs nothing here.
+    container_keys: [(u32, Vec<String>); 4],
     open: Vec<u8>,
     /// Set when the records array was expected to be an upload body (`--format upload`).
     require_upload: bool,
@@ -340,6 +353,7 @@ impl<R: Read> JsonRecords<R> {
             container: Container::default(),
             object_start: None,
             object_has_records: false,
+            container_keys: Default::default(),
             open: Vec::new(),
             require_upload: false,
             parse_error: None,
@@ -620,8 +634,20 @@ impl<R: Read> JsonRecords<R> {
             "stixobjects" | "value" | "indicators" => Some(Shape::Upload),
             _ => None,
         };
+        if let Some(kind) = ContainerKey::of(&lower) {
+            let (count, spellings) = &mut self.container_keys[kind as usize];
+            *count += 1;
+            if spellings.len() < 2 {
+                spellings.push(key.clone());
+            }
+        }
         self.state = State::InObject { first: false };
-        if let (Some(shape), b'[', false) = (records_key, vb, self.object_has_records) {
+        let starts_records = records_key.is_some() && vb == b'[' && !self.object_has_records;
+        if starts_records || self.object_has_records {
+            // A container, then: each of its keys once.
+            self.check_container_keys()?;
+        }
+        if let (Some(shape), true) = (records_key, starts_records) {
             if shape == Shape::Bundle && self.require_upload {
                 return Err(self.syntax(
                     "an upload-API body names its records \"stixobjects\", not \"objects\"",
@@ -637,8 +663,14 @@ impl<R: Read> JsonRecords<R> {
         let value_start = self.pos;
         self.skip_value()?;
         let value = &self.buf[value_start..self.pos];
-        if matches!(lower.as_str(), "sourcesystem" | "spec_version" | "type") && value.len() < 4096
-        {
+        // `sourcesystem` is read whatever its length (the body's own limit bounds it), so that
+        // a long one is refused for its length rather than taken for missing.
+        let wanted = match lower.as_str() {
+            "sourcesystem" => true,
+            "spec_version" | "type" => value.len() < 4096,
+            _ => false,
+        };
+        if wanted {
             if let Ok(v) = serde_json::from_slice::<serde_json::Value>(value) {
                 match lower.as_str() {
                     "sourcesystem" => self.container.sourcesystem = Some(v),
@@ -648,6 +680,36 @@ impl<R: Read> JsonRecords<R> {
             }
         }
         Ok(None)
+    }
+
+    /// Refuses a container that named one of its keys twice, or named its records under two
+    /// keys.
+    fn check_container_keys(&self) -> Result<(), ReadError> {
+        let Some((kind, spellings)) = self
+            .container_keys
+            .iter()
+            .enumerate()
+            .find(|(_, (count, _))| *count > 1)
+            .map(|(kind, (_, spellings))| (kind, spellings))
+        else {
+            return Ok(());
+        };
+        let (a, b) = (&spellings[0], &spellings[1]);
+        let message = if a == b {
+            format!("the key \"{a}\" appears more than once in the top-level object; send it once")
+        } else if kind == ContainerKey::Records as usize {
+            format!("the body has both \"{a}\" and \"{b}\"; send the objects under one key")
+        } else {
+            format!(
+                "\"{a}\" and \"{b}\" are the same key (names are matched in any case) and it \
+                 appears more than once; send it once"
+            )
+        };
+        Err(ReadError::Ambiguous {
+            line: self.line,
+            column: self.column(),
+            message,
+        })
     }
 
     fn end_of_object(&mut self) -> Result<Option<Span>, ReadError> {
@@ -913,6 +975,28 @@ impl<R: Read> JsonRecords<R> {
             line: self.line,
             column: self.column(),
             message: message.into(),
+        }
+    }
+}
+
+/// The keys of a container that must come once each. The records' keys are one kind: a body
+/// with `stixobjects` and `value` is as ambiguous as one with `stixobjects` twice.
+#[derive(Debug, Clone, Copy)]
+enum ContainerKey {
+    SourceSystem = 0,
+    Records = 1,
+    SpecVersion = 2,
+    Type = 3,
+}
+
+impl ContainerKey {
+    fn of(lower: &str) -> Option<ContainerKey> {
+        match lower {
+            "sourcesystem" => Some(ContainerKey::SourceSystem),
+            "objects" | "stixobjects" | "value" | "indicators" => Some(ContainerKey::Records),
+            "spec_version" => Some(ContainerKey::SpecVersion),
+            "type" => Some(ContainerKey::Type),
+            _ => None,
         }
     }
 }

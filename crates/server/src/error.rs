@@ -21,6 +21,8 @@ pub enum ApiError {
     /// that workspaces cannot be discovered).
     NotFound(String),
     TooLarge(String),
+    /// The request body arrived too slowly (see `listener::MinRate`).
+    Timeout(String),
     UnsupportedMediaType(String),
     /// Throttled: retry after this many seconds.
     TooManyRequests(u64),
@@ -36,6 +38,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "AuthorizationFailed"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge"),
+            ApiError::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "RequestTimeout"),
             ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType")
             }
@@ -90,6 +93,7 @@ impl ApiError {
             | ApiError::Forbidden(m)
             | ApiError::NotFound(m)
             | ApiError::TooLarge(m)
+            | ApiError::Timeout(m)
             | ApiError::UnsupportedMediaType(m) => (
                 status,
                 axum::Json(json!({"error": {"code": code, "message": m}})),
@@ -106,4 +110,17 @@ impl From<store::StoreError> for ApiError {
             other => ApiError::Internal(other.to_string()),
         }
     }
+}
+
+/// Whether `e`, or an error it wraps, is a body that arrived too slowly: such a failure is the
+/// client's (408), not a malformed request.
+pub(crate) fn is_too_slow(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.is::<crate::listener::BodyTooSlow>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }

@@ -5,21 +5,33 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures_util::StreamExt;
 use serde_json::json;
 use store::{ImportFormat, ImportId, ImportMode, ImportSort, Order, Role};
 use tiport_core::import::{self, FileImport, QueueError, RecordView};
+use tiport_core::source::{SourceError, SourceName};
 use tokio::io::AsyncWriteExt;
 
 use crate::error::ApiError;
 use crate::routes::{authenticate, authorize, blocking};
 use crate::App;
 
-/// Text fields of the form are short; a longer one is refused rather than read.
+/// Bounds of the import form, which a client could otherwise make as large as it likes
+/// before the service even knows whether there is a file in it: 80,000 text fields of 3 KB
+/// each held 184 MiB. The file itself is streamed to disk under the import size limits.
+const MAX_PARTS: usize = 16;
+/// One text field (source, format, mode).
 const MAX_FIELD_BYTES: usize = 4096;
+/// All text fields together.
+const MAX_TEXT_BYTES: usize = 16 << 10;
+/// The head of one part (its boundary line and headers) and whatever comes before the first.
+const MAX_PART_HEAD_BYTES: usize = 16 << 10;
+/// The form fields the import reads; others are counted and skipped, never kept.
+const KNOWN_FIELDS: [&str; 3] = ["source", "format", "mode"];
 
 /// `POST /workspaces/{ws}/threat-intelligence/imports`: fields `file`, `format` (`csv`|`json`),
 /// `source`, `mode` (`valid-only`|`all-or-nothing`); the file is streamed to disk, never held in
@@ -30,12 +42,21 @@ pub async fn create(
     State(app): State<Arc<App>>,
     Path(ws): Path<String>,
     headers: HeaderMap,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let principal = authenticate(&app, &headers).await?;
+    // An import is a request like any other: it counts against the principal's rate.
+    crate::routes::throttle(&app, &principal)?;
     let workspace = authorize(&app, &ws, &principal, Role::Contributor).await?;
-    let mut multipart =
-        multipart.map_err(|e| ApiError::BadRequest(format!("expected a multipart form: {e}")))?;
+    let boundary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| multer::parse_boundary(v).ok())
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "expected a multipart form (Content-Type: multipart/form-data; boundary=…)".into(),
+            )
+        })?;
     let incoming = app
         .imports
         .files
@@ -48,13 +69,54 @@ pub async fn create(
         .limits
         .csv_bytes
         .max(app.imports.limits.json_bytes);
+    // Bytes read while multer looks for the next part's head: past the bound, the stream fails.
+    let heads = Arc::new(HeadBudget::default());
+    let stream = {
+        let heads = heads.clone();
+        http_body_util::BodyStream::new(body).map(move |frame| match frame {
+            Ok(frame) => match frame.into_data() {
+                Ok(data) => heads.take(data.len()).map(|()| data),
+                Err(_) => Ok(axum::body::Bytes::new()),
+            },
+            Err(e) => Err(e.into_inner()),
+        })
+    };
+    let constraints = multer::Constraints::new().size_limit(
+        multer::SizeLimit::new()
+            .whole_stream(limit + (MAX_TEXT_BYTES + MAX_PARTS * MAX_PART_HEAD_BYTES) as u64),
+    );
+    let mut form = multer::Multipart::with_constraints(stream, boundary, constraints);
     let mut fields: HashMap<String, String> = HashMap::new();
     let mut file_name: Option<String> = None;
     let mut size = 0u64;
-    let bad = |e: axum::extract::multipart::MultipartError| {
-        ApiError::BadRequest(format!("the multipart form could not be read: {e}"))
+    let (mut parts, mut text_bytes) = (0usize, 0usize);
+    let bad = |e: multer::Error| {
+        if crate::error::is_too_slow(&e) {
+            ApiError::Timeout(e.to_string())
+        } else if let Some(m) = HeadBudget::exceeded(&e) {
+            ApiError::BadRequest(m)
+        } else if matches!(e, multer::Error::StreamSizeExceeded { .. }) {
+            ApiError::TooLarge(format!(
+                "the form is larger than {limit} bytes, the most an import accepts"
+            ))
+        } else {
+            ApiError::BadRequest(format!("the multipart form could not be read: {e}"))
+        }
     };
-    while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
+    loop {
+        heads.start();
+        let next = form.next_field().await;
+        heads.stop();
+        let Some(mut field) = next.map_err(bad)? else {
+            break;
+        };
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(ApiError::BadRequest(format!(
+                "the form has more than {MAX_PARTS} parts; an import needs a file, source, format \
+                 and mode"
+            )));
+        }
         let name = field.name().unwrap_or("").to_owned();
         if name == "file" {
             if file_name.is_some() {
@@ -82,22 +144,42 @@ pub async fn create(
             let mut value = Vec::new();
             while let Some(chunk) = field.chunk().await.map_err(bad)? {
                 value.extend_from_slice(&chunk);
+                text_bytes += chunk.len();
                 if value.len() > MAX_FIELD_BYTES {
-                    return Err(ApiError::BadRequest(format!("field {name:?} is too long")));
+                    return Err(ApiError::BadRequest(format!(
+                        "field {:?} is longer than {MAX_FIELD_BYTES} bytes",
+                        shorten(&name)
+                    )));
                 }
+                if text_bytes > MAX_TEXT_BYTES {
+                    return Err(ApiError::BadRequest(format!(
+                        "the form's text fields are longer than {MAX_TEXT_BYTES} bytes together"
+                    )));
+                }
+            }
+            if !KNOWN_FIELDS.contains(&name.as_str()) {
+                continue;
             }
             let value = String::from_utf8(value)
                 .map_err(|_| ApiError::BadRequest(format!("field {name:?} is not UTF-8")))?;
-            fields.insert(name, value);
+            if fields.insert(name.clone(), value).is_some() {
+                return Err(ApiError::BadRequest(format!(
+                    "field {name:?} is given more than once"
+                )));
+            }
         }
     }
     let file_name =
         file_name.ok_or_else(|| ApiError::BadRequest("the form has no file field".into()))?;
-    let source = fields
-        .get("source")
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApiError::BadRequest("the form needs a non-empty source field".into()))?;
+    let source = match SourceName::parse(fields.get("source").map_or("", String::as_str)) {
+        Ok(s) => s,
+        Err(SourceError::Empty) => {
+            return Err(ApiError::BadRequest(
+                "the form needs a non-empty source field".into(),
+            ))
+        }
+        Err(e) => return Err(ApiError::BadRequest(format!("the source field {e}"))),
+    };
     let format = match fields.get("format").map(|f| f.trim().to_ascii_lowercase()) {
         None => None,
         Some(f) if f.is_empty() || f == "auto" => None,
@@ -171,6 +253,63 @@ pub async fn create(
         Json(json!({"id": record.id.to_string(), "status": record.status.as_str()})),
     )
         .into_response())
+}
+
+/// A part's name as an error message quotes it.
+fn shorten(name: &str) -> String {
+    name.chars().take(64).collect()
+}
+
+/// Counts the bytes multer reads while it looks for a part's head, and fails the stream past
+/// [`MAX_PART_HEAD_BYTES`]: multer buffers a head until its blank line, however long. The
+/// first chunk read in a search is not counted: it usually holds the head and the start of
+/// the part's data, and its size is bounded by the connection's read buffer.
+#[derive(Default)]
+struct HeadBudget {
+    reading: std::sync::atomic::AtomicBool,
+    chunks: std::sync::atomic::AtomicUsize,
+    used: std::sync::atomic::AtomicUsize,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("a part of the form has a head (or preamble) longer than {MAX_PART_HEAD_BYTES} bytes")]
+struct HeadTooLong;
+
+impl HeadBudget {
+    fn start(&self) {
+        self.used.store(0, std::sync::atomic::Ordering::Relaxed);
+        self.chunks.store(0, std::sync::atomic::Ordering::Relaxed);
+        self.reading
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn stop(&self) {
+        self.reading
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn take(&self, n: usize) -> Result<(), axum::BoxError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.reading.load(Relaxed)
+            && self.chunks.fetch_add(1, Relaxed) > 0
+            && self.used.fetch_add(n, Relaxed) + n > MAX_PART_HEAD_BYTES
+        {
+            return Err(Box::new(HeadTooLong));
+        }
+        Ok(())
+    }
+
+    /// The message for a form that failed because a head was too long.
+    fn exceeded(e: &multer::Error) -> Option<String> {
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(err) = cur {
+            if err.is::<HeadTooLong>() {
+                return Some(err.to_string());
+            }
+            cur = err.source();
+        }
+        None
+    }
 }
 
 struct RemoveOnDrop(std::path::PathBuf);

@@ -14,17 +14,18 @@
 
 pub mod error;
 mod imports;
+pub mod listener;
 pub mod metrics;
 mod routes;
-mod throttle;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use store::Store;
 use tiport_core::auth::Authority;
 use tiport_core::files::ImportFiles;
 use tiport_core::import::FileLimits;
+
+pub use listener::ConnLimits;
 
 /// What the service enforces; all configurable (`tiport serve` flags, environment, file).
 #[derive(Debug, Clone)]
@@ -54,9 +55,11 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub authority: Authority,
     pub limits: Limits,
-    limiter: Option<throttle::Throttle>,
+    limiter: Option<tiport_core::throttle::Throttle>,
     pub imports: Imports,
     pub metrics: metrics::Metrics,
+    /// Checks client secrets at the token endpoint: bounded work, failures throttled.
+    pub guard: tiport_core::guard::SignInGuard,
 }
 
 /// File imports over HTTP: where their files go, their size limits, and the threads running
@@ -101,9 +104,10 @@ impl App {
         authority: Authority,
         limits: Limits,
         imports: Imports,
+        guard: tiport_core::guard::SignInGuard,
     ) -> App {
         let limiter = (limits.requests_per_minute > 0).then(|| {
-            throttle::Throttle::new(
+            tiport_core::throttle::Throttle::new(
                 limits.requests_per_minute as usize,
                 std::time::Duration::from_secs(60),
             )
@@ -115,6 +119,7 @@ impl App {
             limiter,
             imports,
             metrics: metrics::Metrics::new(),
+            guard,
         }
     }
 }
@@ -151,49 +156,15 @@ pub fn tls_config(
     Ok(Arc::new(config))
 }
 
-/// Serves `app` over HTTPS on `listener` until `shutdown` completes; in-flight requests get up
-/// to 30 seconds to finish.
-pub async fn serve_tls(
-    listener: std::net::TcpListener,
-    app: Arc<App>,
-    tls: Arc<rustls::ServerConfig>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let handle = axum_server::Handle::new();
-    let stopper = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        stopper.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
-    });
-    axum_server::from_tcp_rustls(
-        listener,
-        axum_server::tls_rustls::RustlsConfig::from_config(tls),
-    )?
-    .map(|tls| tls.acceptor(axum_server::accept::NoDelayAcceptor::new()))
-    .handle(handle)
-    .serve(router(app).into_make_service_with_connect_info::<SocketAddr>())
-    .await
-}
-
-/// Serves `app` on `listener` until `shutdown` completes; in-flight requests finish first.
+/// Serves `app` on `listener`, over HTTPS when `tls` is given, until `shutdown` completes;
+/// requests in flight then get up to 30 seconds to finish. See [`listener`] for the bounds
+/// every connection is held to.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Arc<App>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    limits: ConnLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    // Without TCP_NODELAY, a small write that follows another (a client's body after its
-    // headers, an answer after a 100 Continue) waits for the peer's delayed acknowledgement,
-    // up to 40 ms on Linux: measured as 40 ms more on every upload under load.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY on a connection: {e}");
-        }
-    });
-    axum::serve(
-        listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    listener::serve(listener, router(app), tls, limits, shutdown).await
 }

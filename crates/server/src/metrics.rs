@@ -10,9 +10,10 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    /// The route's pattern (`/workspaces/{id}/…`), never the raw path: ids would make one series
-    /// per object.
+    /// The route's pattern (`/workspaces/{id}/…`) or `unmatched`, never the raw path: ids
+    /// would make one series per object. Every label comes from a fixed set.
     pub route: String,
+    /// `GET`, `POST`, … or `other`.
     pub method: String,
     pub status: u16,
 }

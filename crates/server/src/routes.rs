@@ -4,10 +4,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use std::net::SocketAddr;
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::{Form, Json, Router};
 use serde_json::json;
 use store::{Role, WorkspaceId};
@@ -17,6 +21,7 @@ use tiport_core::query::{ListParams, QueryError};
 use tiport_core::upload::UploadError;
 
 use crate::error::ApiError;
+use crate::listener::Secure;
 use crate::{imports, App};
 
 /// The `api-version` of the current upload API, and of the legacy upload-indicators API.
@@ -27,7 +32,11 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         // Entra ID's paths, so that clients built for it need only a different base URL.
-        .route("/{id}/oauth2/v2.0/token", post(token))
+        .route(
+            "/{id}/oauth2/v2.0/token",
+            // A token request is a few hundred bytes of form.
+            post(token).layer(DefaultBodyLimit::max(64 << 10)),
+        )
         .route(
             "/{id}/v2.0/.well-known/openid-configuration",
             get(openid_configuration),
@@ -99,14 +108,70 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
         .into_response()
 }
 
+/// The token endpoint's answers carry credentials or say something about them: no cache may
+/// keep them (RFC 6749 §5.1).
+fn no_store(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// Throttled or busy: 429 with `Retry-After`, in OAuth's words.
+fn oauth_retry(secs: u64, description: &str) -> Response {
+    let mut r = oauth_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "temporarily_unavailable",
+        description,
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    r
+}
+
 async fn token(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    secure: Option<Extension<Secure>>,
+    headers: HeaderMap,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
+) -> Response {
+    let base = client_base(&app, &headers, secure);
+    no_store(token_answer(app, tenant, peer, &base, form).await)
+}
+
+async fn token_answer(
+    app: Arc<App>,
+    tenant: String,
+    peer: SocketAddr,
+    base: &str,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
     if tenant != app.authority.tenant() {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "unknown tenant");
     }
+    let form = match form {
+        Ok(Form(f)) => f,
+        Err(rejection) => {
+            // Every refusal in OAuth's form, which token clients parse, with the status the
+            // rejection itself chose (415 for another content type, 413 for a body past the
+            // limit), or 408 for a body that arrived too slowly.
+            let status = if crate::error::is_too_slow(&rejection) {
+                StatusCode::REQUEST_TIMEOUT
+            } else {
+                rejection.status()
+            };
+            return oauth_error(
+                status,
+                "invalid_request",
+                &format!(
+                    "the request must be a form (application/x-www-form-urlencoded): {}",
+                    rejection.body_text()
+                ),
+            );
+        }
+    };
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -131,34 +196,86 @@ async fn token(
             "client_id and client_secret are required",
         );
     };
-    let (id, secret) = (id.clone(), secret.clone());
-    let app2 = app.clone();
-    // Verifying an argon2 hash takes tens of milliseconds of CPU: not on an async thread.
-    let issued =
-        blocking(move || app2.authority.issue(&*app2.store, &id, &secret, &audience)).await;
-    match issued {
-        Ok(Ok(t)) => Json(t).into_response(),
-        Ok(Err(AuthError::BadCredentials)) => oauth_error(
+    let address = peer.ip().to_string();
+    if let Err(wait) = app.guard.admit(id, &address) {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        tracing::warn!(client_id = ?shorten(id), %address, "token request refused: too many failed attempts");
+        return oauth_retry(
+            secs,
+            &format!(
+                "too many failed attempts; try again in {} seconds",
+                secs.max(1)
+            ),
+        );
+    }
+    let (app2, id2) = (app.clone(), id.clone());
+    let hash = match blocking(move || app2.authority.client_secret_hash(&*app2.store, &id2)).await {
+        Ok(Ok(h)) => h,
+        Ok(Err(e)) => return ApiError::Internal(e.to_string()).into_response(),
+        Err(e) => return e.into_response(),
+    };
+    // The hash is checked on the guard's threads: an unknown client costs what a known one
+    // does, and no more checks run at once than there are threads.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    if app
+        .guard
+        .verify(secret.clone(), hash, move |ok| {
+            let _ = tx.send(ok);
+        })
+        .is_err()
+    {
+        return oauth_retry(
+            1,
+            "the service is busy checking other secrets; try again shortly",
+        );
+    }
+    let Ok(true) = rx.await else {
+        app.guard.failed(id, &address);
+        tracing::warn!(client_id = ?shorten(id), %address, "token request refused: unknown client or wrong secret");
+        return oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             "unknown client or wrong secret",
-        ),
-        Ok(Err(e)) => ApiError::Internal(e.to_string()).into_response(),
-        Err(e) => e.into_response(),
+        );
+    };
+    match app.authority.token_for(id, &audience, base) {
+        Ok(t) => Json(t).into_response(),
+        Err(e) => ApiError::Internal(e.to_string()).into_response(),
     }
+}
+
+/// A name from a request as it goes in the log: at most 64 characters (the log shows it
+/// quoted and escaped).
+fn shorten(name: &str) -> String {
+    name.chars().take(64).collect()
+}
+
+/// Where this request's client reaches the service (see `Authority::base_url`).
+fn client_base(app: &App, headers: &HeaderMap, secure: Option<Extension<Secure>>) -> String {
+    let scheme = match secure {
+        Some(Extension(Secure(true))) => "https",
+        _ => "http",
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    app.authority.base_url(scheme, host)
 }
 
 async fn openid_configuration(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
+    secure: Option<Extension<Secure>>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if tenant != app.authority.tenant() {
         return Err(ApiError::NotFound("unknown tenant".into()));
     }
-    let base = app.authority.base_url();
+    // The URLs a client is sent to are the ones it used to get here (or the pinned public
+    // URL): a client that reached us as `https://ti.example.com` must not be sent to the
+    // address we listen on, whose certificate it cannot verify.
+    let base = client_base(&app, &headers, secure);
     let t = app.authority.tenant();
     Ok(Json(json!({
-        "issuer": app.authority.issuer(),
+        "issuer": app.authority.issuer(&base),
         "token_endpoint": format!("{base}/{t}/oauth2/v2.0/token"),
         // MSAL-based clients look for it; tiport has no interactive sign-in for clients.
         "authorization_endpoint": format!("{base}/{t}/oauth2/v2.0/authorize"),
@@ -244,7 +361,10 @@ async fn upload(
             app.metrics
                 .objects_rejected
                 .inc_by(done.errors.len() as u64);
-            if done.errors.is_empty() {
+            if done.errors.is_empty() && api_version == LEGACY_API_VERSION {
+                // The legacy API's clients call `response.json()` on every 200.
+                Ok((StatusCode::OK, Json(json!({}))).into_response())
+            } else if done.errors.is_empty() {
                 Ok(StatusCode::OK.into_response())
             } else {
                 Ok((StatusCode::OK, Json(json!({ "errors": done.errors }))).into_response())
@@ -325,7 +445,7 @@ pub(crate) async fn authenticate(app: &Arc<App>, headers: &HeaderMap) -> Result<
 }
 
 /// Per principal: a 429 with the seconds until a request would be let through.
-fn throttle(app: &App, principal: &str) -> Result<(), ApiError> {
+pub(crate) fn throttle(app: &App, principal: &str) -> Result<(), ApiError> {
     let Some(limiter) = &app.limiter else {
         return Ok(());
     };
@@ -388,6 +508,8 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
         if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
         {
             too_large()
+        } else if crate::error::is_too_slow(&e) {
+            ApiError::Timeout(e.to_string())
         } else {
             ApiError::BadRequest(format!("the request body could not be read: {e}"))
         }
@@ -500,7 +622,7 @@ async fn track(
         .get::<axum::extract::MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method()).to_owned();
     let started = std::time::Instant::now();
     let response = next.run(request).await;
     let labels = crate::metrics::RequestLabels {
@@ -513,7 +635,29 @@ async fn track(
         .get_or_create(&labels)
         .observe(started.elapsed().as_secs_f64());
     app.metrics.requests.get_or_create(&labels).inc();
+    let mut response = response;
+    // A stored object may hold `<script>`: no answer of ours is to be sniffed into HTML.
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
+}
+
+/// A method as a metric label: one of a fixed set, so that a client inventing methods
+/// (`M0001`, `M0002`, …) cannot add a series per name.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {

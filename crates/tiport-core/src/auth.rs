@@ -100,10 +100,12 @@ pub fn tenant(store: &dyn Store) -> Result<String, StoreError> {
 /// tiport's authorization server: its tenant, issuer and signing key.
 pub struct Authority {
     tenant: String,
-    /// Where clients reach the service; the issuer and the OpenID configuration's endpoints
-    /// are built from it.
-    base_url: String,
-    issuer: String,
+    /// Where clients reach the service, if the operator said (`--public-url`): the issuer and
+    /// the OpenID configuration's endpoints are then built from it alone.
+    pinned: Option<String>,
+    /// Where clients reach the service when no URL is pinned and a request does not say
+    /// (its `Host`): the address it listens on.
+    default_base: String,
     audiences: Vec<String>,
     lifetime: Duration,
     encoding: EncodingKey,
@@ -118,11 +120,14 @@ pub struct Authority {
 
 impl Authority {
     /// Loads the tenant id and signing key from the store, generating them on first start.
-    /// `base_url` is where clients reach the service (`http://127.0.0.1:8080`): the issuer is
-    /// `{base_url}/{tenant}/v2.0`, as Entra ID names its own.
+    /// `pinned` is where clients reach the service, if the operator said so
+    /// (`https://ti.example.com`); otherwise each request's own scheme and `Host` name it,
+    /// and `default_base` (the address it listens on) when a request does not say. The issuer
+    /// is `{base}/{tenant}/v2.0`, as Entra ID names its own.
     pub fn load_or_init(
         store: &dyn Store,
-        base_url: &str,
+        pinned: Option<&str>,
+        default_base: &str,
         audiences: Vec<String>,
         lifetime: Duration,
     ) -> Result<Authority, AuthError> {
@@ -152,10 +157,9 @@ impl Authority {
             use sha2::{Digest, Sha256};
             URL_SAFE_NO_PAD.encode(&Sha256::digest(public)[..12])
         };
-        let base_url = base_url.trim_end_matches('/').to_owned();
         Ok(Authority {
-            issuer: format!("{base_url}/{tenant}/v2.0"),
-            base_url,
+            pinned: pinned.map(|p| p.trim_end_matches('/').to_owned()),
+            default_base: default_base.trim_end_matches('/').to_owned(),
             tenant,
             audiences,
             lifetime,
@@ -172,7 +176,7 @@ impl Authority {
     /// [`Authority::fetch_keys`]). Refuses our own issuer and an issuer named twice.
     pub fn trust(&mut self, issuers: &[TrustedIssuer]) -> Result<(), String> {
         for (i, t) in issuers.iter().enumerate() {
-            if t.issuer == self.issuer {
+            if self.is_own_issuer(&t.issuer) {
                 return Err(format!("{} is tiport's own issuer", t.issuer));
             }
             if issuers[..i].iter().any(|o| o.issuer == t.issuer) {
@@ -216,12 +220,41 @@ impl Authority {
         &self.tenant
     }
 
-    pub fn issuer(&self) -> &str {
-        &self.issuer
+    /// Where a client reaches the service: the pinned URL, else the scheme and authority
+    /// the request used (`https`, `ti.example.com:8443`) if that authority is well formed,
+    /// else the address the service listens on.
+    pub fn base_url(&self, scheme: &str, authority: Option<&str>) -> String {
+        if let Some(p) = &self.pinned {
+            return p.clone();
+        }
+        match authority.filter(|a| is_authority(a)) {
+            Some(a) => format!("{scheme}://{a}"),
+            None => self.default_base.clone(),
+        }
     }
 
-    pub fn base_url(&self) -> &str {
-        &self.base_url
+    /// The issuer of tokens handed out at `base`.
+    pub fn issuer(&self, base: &str) -> String {
+        format!("{base}/{}/v2.0", self.tenant)
+    }
+
+    /// Whether `iss` is an issuer this service names itself by: the pinned one, or, with none
+    /// pinned, `{scheme}://{authority}/{tenant}/v2.0` under any of the names clients reach it
+    /// by. Only tokens signed with our key get this far, so accepting every name of ours
+    /// trusts nothing more than the key does.
+    fn is_own_issuer(&self, iss: &str) -> bool {
+        if let Some(p) = &self.pinned {
+            return iss == self.issuer(p);
+        }
+        let Some(rest) = iss
+            .strip_prefix("https://")
+            .or_else(|| iss.strip_prefix("http://"))
+        else {
+            return false;
+        };
+        rest.split_once('/').is_some_and(|(authority, path)| {
+            is_authority(authority) && path.strip_suffix("/v2.0") == Some(self.tenant.as_str())
+        })
     }
 
     /// The JWKS document: the one public key.
@@ -234,31 +267,34 @@ impl Authority {
         })
     }
 
-    /// Issues a token for a client that proves its secret (the client-credentials grant).
-    pub fn issue(
+    /// The secret hash of client `client_id`, if there is such a client. Checking a secret
+    /// against it is the caller's (through [`crate::guard::SignInGuard`], which bounds the
+    /// work and throttles failures); then [`Authority::token_for`] issues the token.
+    pub fn client_secret_hash(
         &self,
         store: &dyn Store,
         client_id: &str,
-        secret: &str,
-        audience: &str,
-    ) -> Result<IssuedToken, AuthError> {
-        let principal = store
+    ) -> Result<Option<String>, AuthError> {
+        Ok(store
             .principal(client_id)?
             .filter(|p| p.kind == PrincipalKind::Client)
-            .ok_or(AuthError::BadCredentials)?;
-        let hash = principal
-            .secret_hash
-            .as_deref()
-            .ok_or(AuthError::BadCredentials)?;
-        if !verify_secret(secret, hash) {
-            return Err(AuthError::BadCredentials);
-        }
+            .and_then(|p| p.secret_hash))
+    }
+
+    /// Issues a token for a client whose secret was checked (the client-credentials grant),
+    /// naming the issuer at `base` (see [`Authority::base_url`]).
+    pub fn token_for(
+        &self,
+        client_id: &str,
+        audience: &str,
+        base: &str,
+    ) -> Result<IssuedToken, AuthError> {
         let now = Timestamp::now().unix_seconds();
         let claims = Claims {
-            iss: self.issuer.clone(),
+            iss: self.issuer(base),
             aud: audience.to_owned(),
-            sub: principal.id.clone(),
-            appid: principal.id,
+            sub: client_id.to_owned(),
+            appid: client_id.to_owned(),
             tid: self.tenant.clone(),
             iat: now,
             nbf: now,
@@ -289,26 +325,72 @@ impl Authority {
     /// of a trusted external issuer is checked against that issuer's keys, and its principal
     /// is `<sub>@<issuer>`.
     pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        refuse_critical_extensions(token)?;
         if let Some(iss) = unverified_issuer(token) {
-            if iss != self.issuer {
-                if let Some(e) = self.external(&iss) {
-                    return Ok(Identity {
-                        principal: e.verify(token, &self.audiences)?,
-                    });
-                }
+            if let Some(e) = self.external(&iss) {
+                return Ok(Identity {
+                    principal: e.verify(token, &self.audiences)?,
+                });
             }
         }
         let mut v = Validation::new(Algorithm::ES256);
-        v.set_issuer(&[&self.issuer]);
+        // The issuer is checked below, against every name of ours.
         v.set_audience(&self.audiences);
         v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         v.validate_nbf = true;
         v.leeway = 30;
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &v)
             .map_err(|e| AuthError::BadToken(e.to_string()))?;
+        if !self.is_own_issuer(&data.claims.iss) {
+            return Err(AuthError::BadToken(format!(
+                "issuer {:?} is not this service's",
+                data.claims.iss
+            )));
+        }
         Ok(Identity {
             principal: data.claims.sub,
         })
+    }
+}
+
+/// Whether `a` is a URL authority as clients send it in `Host`: a host name, an IPv4
+/// address or a bracketed IPv6 address, and an optional port; nothing that could end a URL
+/// or start a path (the OpenID configuration is built from it).
+fn is_authority(a: &str) -> bool {
+    let (host, port) = match a.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && (!h.contains(':') || h.ends_with(']')) => (h, Some(p)),
+        _ => (a, None),
+    };
+    let host_ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        v6.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        !host.is_empty()
+            && host.len() <= 253
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+    };
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.parse::<u16>().is_ok());
+    host_ok && port_ok
+}
+
+/// A JOSE header's `crit` names extensions the recipient must understand or refuse the token
+/// (RFC 7515 §4.1.11). tiport understands none, and the JWT library ignores the parameter, so
+/// a token that has one is refused here.
+fn refuse_critical_extensions(token: &str) -> Result<(), AuthError> {
+    let Some(header) = token.split('.').next() else {
+        return Ok(());
+    };
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(header) else {
+        // Not ours to judge: the library refuses a header it cannot read.
+        return Ok(());
+    };
+    match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes) {
+        Ok(h) if h.contains_key("crit") => Err(AuthError::BadToken(format!(
+            "the token's header names critical extensions ({}), which are not supported",
+            h["crit"]
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -389,4 +471,38 @@ pub fn verify_secret(secret: &str, hash: &str) -> bool {
             .verify_password(secret.as_bytes(), &h)
             .is_ok()
     })
+}
+
+#[cfg(test)]
+mod authority_tests {
+    use super::is_authority;
+
+    #[test]
+    fn authorities_from_host_headers() {
+        for ok in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1:1",
+            "[::1]:8443",
+            "ti.example.com",
+            "a_b.internal",
+        ] {
+            assert!(is_authority(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a b",
+            "evil.com/x",
+            "evil.com?",
+            "x:99999",
+            "x:",
+            ":80",
+            "[::1",
+            "a@b",
+            "h\r\nX: y",
+            "::1",
+        ] {
+            assert!(!is_authority(bad), "{bad:?}");
+        }
+    }
 }

@@ -20,6 +20,7 @@ use store::{
 
 use crate::files::ImportFiles;
 use crate::record;
+use crate::source::SourceName;
 
 /// Objects per batch handed to the store's writer.
 const BATCH: usize = 1024;
@@ -85,7 +86,7 @@ fn bytes_text(n: u64) -> String {
 #[derive(Debug, Clone)]
 pub struct FileImport {
     pub workspace: WorkspaceId,
-    pub source: String,
+    pub source: SourceName,
     /// The name the analyst knows the file by (shown in the list of imports).
     pub file_name: String,
     /// `None`: decide from the content.
@@ -233,8 +234,8 @@ pub fn queue(
     let record = store.create_import(&NewImport {
         id,
         workspace: request.workspace,
-        source: request.source.clone(),
-        file_name: request.file_name.clone(),
+        source: request.source.as_str().to_owned(),
+        file_name: bounded_name(&request.file_name),
         format,
         mode: request.mode,
         file_path: Some(path.clone()),
@@ -244,7 +245,7 @@ pub fn queue(
     let job = ImportJob {
         id,
         workspace: request.workspace,
-        source: request.source.clone(),
+        source: request.source.as_str().to_owned(),
         format,
         mode: request.mode,
         owner: owner.to_owned(),
@@ -253,6 +254,12 @@ pub fn queue(
         refused,
     };
     Ok((record, job))
+}
+
+/// The file name as the import's record keeps it: at most 255 characters (what file systems
+/// allow), as a browser or a script may send any length.
+fn bounded_name(name: &str) -> String {
+    name.chars().take(255).collect()
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
@@ -462,6 +469,16 @@ impl Run<'_> {
                 format!(
                     "line {line}, column {column}: {message}; the file is not well-formed JSON \
                      (cut short?), so nothing of it was imported"
+                ),
+            )),
+            Err(ReadError::Ambiguous {
+                line,
+                column,
+                message,
+            }) => Some((
+                Some((seen, Some(line))),
+                format!(
+                    "line {line}, column {column}: {message}; nothing of the file was imported"
                 ),
             )),
             Err(ReadError::Io(e)) => Some((None, format!("cannot read the file: {e}"))),

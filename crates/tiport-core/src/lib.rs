@@ -17,12 +17,15 @@
 pub mod auth;
 pub mod export;
 pub mod files;
+pub mod guard;
 pub mod import;
 pub mod oidc;
 pub mod owner;
 pub mod query;
 pub mod record;
+pub mod source;
 pub mod templates;
+pub mod throttle;
 pub mod upload;
 
 use store::{Retention, Store, StoreError, Swept};

@@ -7,6 +7,7 @@ use stix::Options;
 use store::{NewObject, Origin, Outcome, Provenance, Store, StoreError, WorkspaceId};
 
 use crate::record;
+use crate::source::{SourceError, SourceName};
 
 /// Why a whole request is refused (each a 400 at the HTTP edge, except `Store`).
 #[derive(Debug, thiserror::Error)]
@@ -75,24 +76,27 @@ pub fn upload(
             });
             Ok(())
         })
-        .map_err(|e| UploadError::BadBody(format!("the request body is not valid JSON: {e}")))?;
-    check_body(records.container())?;
+        .map_err(|e| match e {
+            ingest::ReadError::Ambiguous {
+                line,
+                column,
+                message,
+            } => UploadError::BadBody(format!("{message} (line {line}, column {column})")),
+            e => UploadError::BadBody(format!("the request body is not valid JSON: {e}")),
+        })?;
+    let source = check_body(records.container())?;
     if count > max_objects {
         return Err(UploadError::TooManyObjects {
             got: count,
             max: max_objects,
         });
     }
-    let source = match &records.container().sourcesystem {
-        Some(serde_json::Value::String(s)) => s.clone(),
-        _ => unreachable!("check_body requires a string"),
-    };
     if !valid.is_empty() {
         let indexes: Vec<u64> = valid.iter().map(|o| o.record).collect();
         let outcomes = store.write(
             workspace,
             &Provenance {
-                source,
+                source: source.into_string(),
                 origin: Origin::Request(request.to_owned()),
             },
             valid,
@@ -114,20 +118,16 @@ pub fn upload(
 }
 
 /// The body-level rules of the upload API, which make a request a 400 rather than a per-record
-/// error.
-pub fn check_body(c: &ingest::Container) -> Result<(), UploadError> {
-    let bad = |m: &str| Err(UploadError::BadBody(m.to_owned()));
+/// error; returns the source name.
+pub fn check_body(c: &ingest::Container) -> Result<SourceName, UploadError> {
+    let bad = |m: String| Err(UploadError::BadBody(m));
     match &c.sourcesystem {
-        None => bad("the request body has no \"sourcesystem\""),
-        Some(serde_json::Value::String(s)) if s.trim().is_empty() => {
-            bad("\"sourcesystem\" must not be empty")
-        }
-        Some(serde_json::Value::String(s))
-            if s.trim().eq_ignore_ascii_case("Microsoft Sentinel") =>
-        {
-            bad("\"sourcesystem\" may not be \"Microsoft Sentinel\", which is reserved")
-        }
-        Some(serde_json::Value::String(_)) => Ok(()),
-        Some(_) => bad("\"sourcesystem\" must be a string"),
+        None => bad("the request body has no \"sourcesystem\"".into()),
+        Some(serde_json::Value::String(s)) => match SourceName::parse_unreserved(s) {
+            Ok(name) => Ok(name),
+            Err(SourceError::Empty) => bad("\"sourcesystem\" must not be empty".into()),
+            Err(e) => bad(format!("\"sourcesystem\" {e}")),
+        },
+        Some(_) => bad("\"sourcesystem\" must be a string".into()),
     }
 }

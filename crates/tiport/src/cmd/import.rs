@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use store::{ImportFormat, ImportMode, ImportStatus, WorkspaceId};
 use tiport_core::import::{self, FileImport, FileLimits, QueueError};
+use tiport_core::source::SourceError;
 
 use super::store_args::StoreArgs;
 
@@ -53,10 +54,13 @@ enum Format {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let source = args.source.trim().to_owned();
-    if source.is_empty() {
-        bail!("--source must not be empty: it is stamped on every imported object");
-    }
+    let source = match tiport_core::source::SourceName::parse(&args.source) {
+        Ok(s) => s,
+        Err(SourceError::Empty) => {
+            bail!("--source must not be empty: it is stamped on every imported object")
+        }
+        Err(e) => bail!("--source {e}"),
+    };
     let meta = std::fs::metadata(&args.file)
         .with_context(|| format!("cannot open {}", args.file.display()))?;
     if !meta.is_file() {

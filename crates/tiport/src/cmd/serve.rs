@@ -32,8 +32,10 @@ pub struct Args {
     /// The largest upload body, in bytes.
     #[arg(long, env = "TIPORT_MAX_UPLOAD_BYTES", default_value_t = server::Limits::default().max_upload_bytes)]
     max_upload_bytes: usize,
-    /// The URL clients use to reach this service (tokens name it as their issuer); by default
-    /// `http://` and the address it listens on.
+    /// The URL clients use to reach this service, e.g. `https://ti.example.com`: tokens name
+    /// it as their issuer, and the OpenID configuration sends clients to it. Without it, each
+    /// request's own scheme and `Host` are used (tokens issued under any of the service's
+    /// names stay valid under the others); set it behind a proxy that changes them.
     #[arg(long, env = "TIPORT_PUBLIC_URL")]
     public_url: Option<String>,
     /// The largest CSV file an import accepts, in bytes.
@@ -74,6 +76,16 @@ pub struct Args {
         value_delimiter = ','
     )]
     trust_issuer: Vec<TrustedIssuer>,
+    /// The most connections open at once. At the cap, the connection that has waited longest
+    /// for a request is closed to make room for a new one. Kept below the limit of open files,
+    /// which `serve` raises to the most it may.
+    #[arg(long, env = "TIPORT_MAX_CONNECTIONS", default_value_t = server::ConnLimits::default().max_connections)]
+    max_connections: usize,
+    /// How long a connection may take to send a request's head (the request line and headers)
+    /// once it is ready for one; an idle keep-alive connection is closed after as long.
+    #[arg(long, env = "TIPORT_HEADER_TIMEOUT", default_value = "30s",
+          value_parser = humantime::parse_duration)]
+    header_timeout: Duration,
     /// How often the running service applies the retention periods and fails imports whose
     /// process is gone, e.g. `10m`.
     #[arg(long, env = "TIPORT_HOUSEKEEPING_INTERVAL", default_value = "10m",
@@ -105,6 +117,8 @@ impl Args {
                     | "tls-key"
                     | "trust-issuer"
                     | "housekeeping-interval"
+                    | "max-connections"
+                    | "header-timeout"
             );
             if !known || given {
                 return Ok(known);
@@ -119,6 +133,8 @@ impl Args {
                 "public-url" => self.public_url = Some(v.text()?.to_owned()),
                 "token-lifetime" => self.token_lifetime = v.duration()?,
                 "housekeeping-interval" => self.housekeeping_interval = v.duration()?,
+                "max-connections" => self.max_connections = v.integer()?,
+                "header-timeout" => self.header_timeout = v.duration()?,
                 "tls-cert" => self.tls_cert = Some(v.text()?.into()),
                 "tls-key" => self.tls_key = Some(v.text()?.into()),
                 "trust-issuer" => self.trust_issuer = v.parsed_each()?,
@@ -164,18 +180,25 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
             }
             _ => None,
         };
+        let conn_limits = server::ConnLimits {
+            max_connections: connection_cap(args.max_connections),
+            header_timeout: args.header_timeout.max(Duration::from_millis(100)),
+            ..server::ConnLimits::default()
+        };
         let listener = std::net::TcpListener::bind(args.listen)
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let public_url = args
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("{scheme}://{addr}"));
+        if let Some(url) = &args.public_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) || url.contains(char::is_whitespace) {
+                anyhow::bail!("--public-url must be an http:// or https:// URL, not {url:?}");
+            }
+        }
         let mut authority = Authority::load_or_init(
             &*store,
-            &public_url,
+            args.public_url.as_deref(),
+            &format!("{scheme}://{addr}"),
             auth::DEFAULT_AUDIENCES
                 .iter()
                 .map(|a| a.to_string())
@@ -231,7 +254,15 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
                 }
             }
         });
-        let app = Arc::new(server::App::new(store.clone(), authority, limits, imports));
+        let guard = tiport_core::guard::SignInGuard::for_this_machine(Default::default())
+            .context("cannot start the secret checks")?;
+        let app = Arc::new(server::App::new(
+            store.clone(),
+            authority,
+            limits,
+            imports,
+            guard,
+        ));
         // The trusted issuers' keys are fetched in the background: an issuer that cannot be
         // reached now is asked again when a token of it arrives.
         for issuer in app.authority.trusted().map(str::to_owned).collect::<Vec<_>>() {
@@ -244,13 +275,8 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
                 Err(e) => tracing::warn!(%issuer, error = %e, "cannot fetch this trusted issuer's keys yet"),
             });
         }
-        match tls {
-            Some(tls) => server::serve_tls(listener, app.clone(), tls, shutdown_signal()).await?,
-            None => {
-                let listener = tokio::net::TcpListener::from_std(listener)?;
-                server::serve(listener, app.clone(), shutdown_signal()).await?
-            }
-        }
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        server::serve(listener, app.clone(), tls, conn_limits, shutdown_signal()).await?;
         // Imports still running finish before the process ends (their records then say how
         // they ended; a kill instead leaves them to be failed at the next start).
         let waiting = app.clone();
@@ -263,6 +289,55 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     drop(runtime);
     drop(store);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Descriptors kept for everything but connections: the store's files and connections, import
+/// files, the listening socket, the log.
+const RESERVED_FILES: u64 = 256;
+
+/// The connection cap: `wanted`, or fewer if the limit of open files (raised first to the
+/// hard limit, as far as this process may) would not leave room for the store's own files.
+fn connection_cap(wanted: usize) -> usize {
+    let files = raise_open_files_limit();
+    let room = files.saturating_sub(RESERVED_FILES).max(16) as usize;
+    if wanted > room {
+        tracing::warn!(
+            wanted,
+            cap = room,
+            open_files = files,
+            "fewer connections than asked: the limit of open files leaves room for only this many"
+        );
+        room
+    } else {
+        wanted
+    }
+}
+
+/// Raises the soft limit of open files to the hard limit; returns the limit in force.
+fn raise_open_files_limit() -> u64 {
+    // SAFETY: getrlimit and setrlimit read and write the struct passed, nothing else.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        // An unlimited hard limit still has the kernel's ceiling (fs.nr_open, 1,048,576 by
+        // default); more than that fails.
+        let target = lim.rlim_max.min(1 << 20);
+        if lim.rlim_cur < target {
+            let raised = libc::rlimit {
+                rlim_cur: target,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                return target;
+            }
+        }
+        lim.rlim_cur
+    }
 }
 
 /// SIGTERM or Ctrl-C.

@@ -3,8 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// The binary under test: this build's, or the one `TIPORT_TEST_BIN` names (to show that a
+/// new test fails on an older build).
 pub fn tiport() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tiport"))
+    match std::env::var_os("TIPORT_TEST_BIN") {
+        Some(bin) => Command::new(bin),
+        None => Command::new(env!("CARGO_BIN_EXE_tiport")),
+    }
 }
 
 /// Runs `tiport ARGS`, with `stdin` as standard input.

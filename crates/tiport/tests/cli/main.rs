@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod differential;
+mod hardening;
 mod helpers;
 mod import;
 mod seeds;

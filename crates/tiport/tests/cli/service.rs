@@ -12,25 +12,30 @@ use crate::helpers::{run, seed_samples, stdout, tiport};
 
 const UPLOAD: &str = "threat-intelligence-stix-objects:upload?api-version=2024-02-01-preview";
 
-struct Service {
-    child: Child,
-    base: String,
-    creds: Value,
-    dir: tempfile::TempDir,
-    agent: ureq::Agent,
+pub(crate) struct Service {
+    pub(crate) child: Child,
+    pub(crate) base: String,
+    pub(crate) creds: Value,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) agent: ureq::Agent,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Service {
-    fn start(extra: &[&str]) -> Service {
+    pub(crate) fn start(extra: &[&str]) -> Service {
         Service::start_with_env(extra, &[])
     }
 
-    fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Service {
+    pub(crate) fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Service {
         Service::start_in(tempfile::tempdir().unwrap(), extra, env)
     }
 
     /// A service on `dir`, which may hold a store already (a restart).
-    fn start_in(dir: tempfile::TempDir, extra: &[&str], env: &[(&str, &str)]) -> Service {
+    pub(crate) fn start_in(
+        dir: tempfile::TempDir,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Service {
         let mut child = tiport()
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
@@ -52,8 +57,15 @@ impl Service {
                 break rest.split_whitespace().next().unwrap().to_owned();
             }
         };
-        // Keep draining the log so the service never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep draining the log so the service never blocks on a full pipe, and keep it for
+        // tests that read what the service logged.
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
         let creds: Value = serde_json::from_str(
             &std::fs::read_to_string(dir.path().join("initial-credentials.json")).unwrap(),
         )
@@ -68,14 +80,20 @@ impl Service {
             creds,
             dir,
             agent,
+            log,
         }
     }
 
-    fn cred(&self, k: &str) -> String {
+    /// What the service has logged so far.
+    pub(crate) fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    pub(crate) fn cred(&self, k: &str) -> String {
         self.creds[k].as_str().unwrap().to_owned()
     }
 
-    fn token_for(&self, client_id: &str, secret: &str) -> String {
+    pub(crate) fn token_for(&self, client_id: &str, secret: &str) -> String {
         let r = self.token_request(&[
             ("grant_type", "client_credentials"),
             ("client_id", client_id),
@@ -89,11 +107,11 @@ impl Service {
         v["access_token"].as_str().unwrap().to_owned()
     }
 
-    fn token(&self) -> String {
+    pub(crate) fn token(&self) -> String {
         self.token_for(&self.cred("client_id"), &self.cred("client_secret"))
     }
 
-    fn token_request(&self, form: &[(&str, &str)]) -> (u16, String) {
+    pub(crate) fn token_request(&self, form: &[(&str, &str)]) -> (u16, String) {
         let url = format!("{}/{}/oauth2/v2.0/token", self.base, self.cred("tenant_id"));
         let mut r = self
             .agent
@@ -103,12 +121,17 @@ impl Service {
         (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
     }
 
-    fn upload_url(&self, ws: &str) -> String {
+    pub(crate) fn upload_url(&self, ws: &str) -> String {
         format!("{}/workspaces/{ws}/{UPLOAD}", self.base)
     }
 
     /// POSTs `body` with a bearer token (if any); returns status, Retry-After, body.
-    fn post(&self, url: &str, token: Option<&str>, body: &[u8]) -> (u16, Option<String>, String) {
+    pub(crate) fn post(
+        &self,
+        url: &str,
+        token: Option<&str>,
+        body: &[u8],
+    ) -> (u16, Option<String>, String) {
         let mut req = self
             .agent
             .post(url)
@@ -128,7 +151,7 @@ impl Service {
         )
     }
 
-    fn upload(&self, token: &str, body: &Value) -> (u16, String) {
+    pub(crate) fn upload(&self, token: &str, body: &Value) -> (u16, String) {
         let (s, _, b) = self.post(
             &self.upload_url(&self.cred("workspace_id")),
             Some(token),
@@ -137,7 +160,7 @@ impl Service {
         (s, b)
     }
 
-    fn healthy(&self) -> bool {
+    pub(crate) fn healthy(&self) -> bool {
         let mut r = self
             .agent
             .get(format!("{}/healthz", self.base))
@@ -146,7 +169,7 @@ impl Service {
         r.status() == 200 && r.body_mut().read_to_string().unwrap() == "ok"
     }
 
-    fn data_dir(&self) -> String {
+    pub(crate) fn data_dir(&self) -> String {
         self.dir.path().to_str().unwrap().to_owned()
     }
 }
@@ -154,7 +177,7 @@ impl Service {
 impl Service {
     /// Runs an operator's command on the workspace beside the running service: `tiport
     /// ARGS… --workspace WS --data-dir DIR`, which must succeed; returns its stdout.
-    fn admin(&self, args: &[&str]) -> String {
+    pub(crate) fn admin(&self, args: &[&str]) -> String {
         let (ws, dir) = (self.cred("workspace_id"), self.data_dir());
         let mut all = args.to_vec();
         all.extend(["--workspace", &ws, "--data-dir", &dir]);
@@ -169,17 +192,17 @@ impl Service {
 
     /// A new client with `role` on the workspace, made with `tiport client create`:
     /// `{"tenant_id","client_id","client_secret"}`.
-    fn new_client(&self, role: &str) -> Value {
+    pub(crate) fn new_client(&self, role: &str) -> Value {
         serde_json::from_str(&self.admin(&["client", "create", "--role", role])).unwrap()
     }
 
     /// `tiport role grant` of `role` on the workspace to `principal`.
-    fn grant(&self, principal: &str, role: &str) {
+    pub(crate) fn grant(&self, principal: &str, role: &str) {
         self.admin(&["role", "grant", "--principal", principal, "--role", role]);
     }
 
     /// A token of a client from [`Service::new_client`].
-    fn token_of(&self, client: &Value) -> String {
+    pub(crate) fn token_of(&self, client: &Value) -> String {
         self.token_for(
             client["client_id"].as_str().unwrap(),
             client["client_secret"].as_str().unwrap(),
@@ -210,11 +233,11 @@ impl Drop for Service {
 
 use std::process::Command;
 
-fn sample(name: &str) -> Value {
+pub(crate) fn sample(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(seed_samples().join(name)).unwrap()).unwrap()
 }
 
-fn indicator(n: u32) -> Value {
+pub(crate) fn indicator(n: u32) -> Value {
     json!({
         "type": "indicator", "spec_version": "2.1",
         "id": format!("indicator--{:08x}-1111-4111-8111-111111111111", n),
@@ -226,7 +249,7 @@ fn indicator(n: u32) -> Value {
 
 /// The objects `tiport export` finds in the service's store (read by a second process, as an
 /// operator would).
-fn exported(s: &Service) -> Vec<Value> {
+pub(crate) fn exported(s: &Service) -> Vec<Value> {
     let out = run(
         &[
             "export",
@@ -305,8 +328,9 @@ fn legacy_upload_indicators_route_and_body() {
             s.base
         ),
     ] {
+        // Success is a JSON body on this route: its clients call `response.json()`.
         let (status, _, answer) = s.post(&path, Some(&token), body.as_bytes());
-        assert_eq!((status, answer.as_str()), (200, ""), "{path}");
+        assert_eq!((status, answer.as_str()), (200, "{}"), "{path}");
     }
     assert_eq!(exported(&s).len(), 1);
 }
@@ -551,7 +575,7 @@ fn the_101st_request_in_a_minute_is_throttled_until_retry_after() {
 
 /// A POST written by hand: with no `Content-Type` when none is given, or declaring a length it
 /// does not send. Returns the status and body.
-fn raw_post(
+pub(crate) fn raw_post(
     base: &str,
     url: &str,
     token: &str,
@@ -598,7 +622,7 @@ fn raw_post(
 
 /// A token signed with the service's own key (read from its store, as only a holder of the
 /// key could), with the claims given: what the service must still refuse when a claim is wrong.
-fn minted(s: &Service, edit: impl FnOnce(&mut Value)) -> String {
+pub(crate) fn minted(s: &Service, edit: impl FnOnce(&mut Value)) -> String {
     use base64::Engine;
     let db = s.dir.path().join("tiport.db");
     let store = store::sqlite::SqliteStore::open(&db, Default::default()).unwrap();
@@ -718,7 +742,7 @@ fn the_readme_example_works_as_written() {
 }
 
 impl Service {
-    fn get(&self, path: &str, token: Option<&str>) -> (u16, String) {
+    pub(crate) fn get(&self, path: &str, token: Option<&str>) -> (u16, String) {
         let mut req = self.agent.get(format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.header("Authorization", &format!("Bearer {t}"));
@@ -912,7 +936,7 @@ fn queries_list_filter_page_and_read_versions() {
 }
 
 /// A multipart form: text fields, then the file.
-fn form(fields: &[(&str, &str)], file_name: &str, file: &[u8]) -> (String, Vec<u8>) {
+pub(crate) fn form(fields: &[(&str, &str)], file_name: &str, file: &[u8]) -> (String, Vec<u8>) {
     let boundary = "tiport-test-boundary-7d3f";
     let mut body = Vec::new();
     for (k, v) in fields {
@@ -935,7 +959,7 @@ fn form(fields: &[(&str, &str)], file_name: &str, file: &[u8]) -> (String, Vec<u
 
 impl Service {
     /// Posts a file import; returns status and body.
-    fn import(
+    pub(crate) fn import(
         &self,
         token: &str,
         fields: &[(&str, &str)],
@@ -964,7 +988,7 @@ impl Service {
     }
 
     /// Polls an import until it ends; returns its record.
-    fn finished_import(&self, token: &str, id: &str) -> Value {
+    pub(crate) fn finished_import(&self, token: &str, id: &str) -> Value {
         let path = format!(
             "/workspaces/{}/threat-intelligence/imports/{id}",
             self.cred("workspace_id")
@@ -1742,7 +1766,7 @@ fn tokens_of_a_trusted_external_issuer() {
 }
 
 /// The service's peak resident memory so far, in kilobytes (Linux's VmHWM).
-fn peak_rss_kb(s: &Service) -> u64 {
+pub(crate) fn peak_rss_kb(s: &Service) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", s.child.id())).unwrap();
     status
         .lines()

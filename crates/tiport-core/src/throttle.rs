@@ -1,0 +1,181 @@
+//! Sliding windows: at most N events per key in any window of a given length. The HTTP edge
+//! throttles each principal's requests with one; the sign-in guard counts failed attempts per
+//! name and per address with two more.
+//!
+//! # Why not a GCRA (the `governor` crate)
+//!
+//! The first version used `governor`, whose generic cell rate algorithm read "100 per minute"
+//! as a burst of 100 and then one request every 0.6 s. A client sending 101 requests over five
+//! seconds then got all 101 through, where the hosted API (and the test) refuses the
+//! 101st request in a minute. A log of each principal's request times over the last window is
+//! exact, answers the precise wait for `Retry-After` (until the oldest request leaves the
+//! window), and costs N instants per active principal.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub struct Throttle {
+    limit: usize,
+    window: Duration,
+    log: Mutex<Log>,
+}
+
+struct Log {
+    times: HashMap<String, VecDeque<Instant>>,
+    /// When the map reaches this many keys, keys with no event left in the window are
+    /// dropped: keys may come from anyone (a client id that does not exist, an address), so
+    /// the map must not keep every one it ever saw.
+    prune_at: usize,
+}
+
+/// Keys longer than this are cut: a key is a name from a request, and a megabyte-long one
+/// must not be kept as it came.
+const MAX_KEY: usize = 256;
+
+impl Throttle {
+    pub fn new(limit: usize, window: Duration) -> Throttle {
+        Throttle {
+            limit: limit.max(1),
+            window,
+            log: Mutex::new(Log {
+                times: HashMap::new(),
+                prune_at: 1024,
+            }),
+        }
+    }
+
+    /// Counts an event of `key` now, or says how long until one would be let through.
+    pub fn check(&self, key: &str) -> Result<(), Duration> {
+        self.check_at(key, Instant::now(), true)
+    }
+
+    /// Whether an event of `key` would be let through now, without counting one.
+    pub fn peek(&self, key: &str) -> Result<(), Duration> {
+        self.check_at(key, Instant::now(), false)
+    }
+
+    /// Counts an event of `key` now, even past the limit.
+    pub fn record(&self, key: &str) {
+        let now = Instant::now();
+        let mut log = self.log.lock().expect("throttle log");
+        let times = log.entry(key);
+        times.push_back(now);
+        if times.len() > self.limit {
+            times.pop_front();
+        }
+    }
+
+    /// How many keys are remembered.
+    pub fn keys(&self) -> usize {
+        self.log.lock().expect("throttle log").times.len()
+    }
+
+    fn check_at(&self, key: &str, now: Instant, count: bool) -> Result<(), Duration> {
+        let mut log = self.log.lock().expect("throttle log");
+        log.prune(now, self.window);
+        let times = log.entry(key);
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
+            times.pop_front();
+        }
+        if times.len() < self.limit {
+            if count {
+                times.push_back(now);
+            }
+            Ok(())
+        } else {
+            let oldest = *times.front().expect("limit is at least 1");
+            Err(self.window - now.duration_since(oldest))
+        }
+    }
+}
+
+impl Log {
+    fn entry(&mut self, key: &str) -> &mut VecDeque<Instant> {
+        let key = cut(key);
+        if !self.times.contains_key(key) {
+            self.times.insert(key.to_owned(), VecDeque::new());
+        }
+        self.times.get_mut(key).expect("inserted above")
+    }
+
+    fn prune(&mut self, now: Instant, window: Duration) {
+        if self.times.len() < self.prune_at {
+            return;
+        }
+        self.times.retain(|_, t| {
+            t.back()
+                .is_some_and(|last| now.duration_since(*last) < window)
+        });
+        // Twice what is left: pruning stays proportional to the keys added since.
+        self.prune_at = (self.times.len() * 2).max(1024);
+    }
+}
+
+/// `key`, cut to at most [`MAX_KEY`] bytes at a character boundary.
+fn cut(key: &str) -> &str {
+    if key.len() <= MAX_KEY {
+        return key;
+    }
+    let mut end = MAX_KEY;
+    while !key.is_char_boundary(end) {
+        end -= 1;
+    }
+    &key[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_holds_in_every_window_and_the_wait_is_exact() {
+        let t = Throttle::new(3, Duration::from_secs(60));
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        assert!(t.check_at("a", at(0), true).is_ok());
+        assert!(t.check_at("a", at(10), true).is_ok());
+        assert!(t.check_at("a", at(20), true).is_ok());
+        // The fourth in the window waits until the first leaves it.
+        assert_eq!(t.check_at("a", at(30), true), Err(Duration::from_secs(30)));
+        // Another key is not affected.
+        assert!(t.check_at("b", at(30), true).is_ok());
+        // Refused requests are not counted: at 60 the first has left, one place is free.
+        assert!(t.check_at("a", at(60), true).is_ok());
+        assert_eq!(t.check_at("a", at(61), true), Err(Duration::from_secs(9)));
+        assert!(t.check_at("a", at(70), true).is_ok());
+    }
+
+    #[test]
+    fn keys_of_the_past_are_forgotten() {
+        let t = Throttle::new(1, Duration::from_secs(60));
+        let start = Instant::now();
+        for i in 0..5000 {
+            t.check_at(&format!("client-{i}"), start, true).unwrap();
+        }
+        // A minute later, as new keys come, the old ones (whose events left the window) go:
+        // the map holds at most about twice the keys of one window.
+        let later = start + Duration::from_secs(61);
+        for i in 0..5000 {
+            t.check_at(&format!("later-{i}"), later, true).unwrap();
+        }
+        assert!(t.keys() <= 5000, "{} keys kept", t.keys());
+        // A long key is kept cut, and is the same key however long it was.
+        let long = "x".repeat(10_000);
+        t.check_at(&long, later, true).unwrap();
+        assert!(t.check_at(&format!("{long}y"), later, true).is_err());
+    }
+
+    #[test]
+    fn peek_does_not_count_and_record_does() {
+        let t = Throttle::new(2, Duration::from_secs(60));
+        assert!(t.peek("a").is_ok());
+        t.record("a");
+        t.record("a");
+        assert!(t.peek("a").is_err());
+        assert!(t.peek("b").is_ok());
+    }
+}

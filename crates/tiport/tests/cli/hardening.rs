@@ -1,0 +1,1006 @@
+//! What an outside attack and real clients showed (issue 11): each finding, driven against the
+//! real service as the attacker or the client drove it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::service::{indicator, Service};
+
+/// An answer read off a raw connection: status, headers (names lower-cased), body.
+pub(crate) struct Raw {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Raw {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// `host:port` of a service's base URL.
+pub(crate) fn addr(s: &Service) -> String {
+    s.base
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .to_owned()
+}
+
+/// Sends `request` as it is on a new connection and reads one answer (`Connection: close` is
+/// the caller's business; the body is read by its length, or to the end).
+pub(crate) fn raw(addr: &str, request: &[u8]) -> std::io::Result<Raw> {
+    let mut conn = TcpStream::connect(addr)?;
+    conn.set_read_timeout(Some(Duration::from_secs(20)))?;
+    conn.write_all(request)?;
+    read_answer(&mut BufReader::new(conn))
+}
+
+pub(crate) fn read_answer(r: &mut impl BufRead) -> std::io::Result<Raw> {
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status line: {line:?}")))?;
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h)?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((n, v)) = h.split_once(':') {
+            headers.push((n.trim().to_ascii_lowercase(), v.trim().to_owned()));
+        }
+    }
+    let mut body = Vec::new();
+    let length = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok());
+    match length {
+        Some(n) => {
+            body.resize(n, 0);
+            r.read_exact(&mut body)?;
+        }
+        None if headers
+            .iter()
+            .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked")) =>
+        {
+            loop {
+                let mut size = String::new();
+                r.read_line(&mut size)?;
+                let n = usize::from_str_radix(size.trim(), 16).map_err(std::io::Error::other)?;
+                let mut chunk = vec![0; n + 2];
+                r.read_exact(&mut chunk)?;
+                if n == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..n]);
+            }
+        }
+        None => {
+            r.read_to_end(&mut body)?;
+        }
+    }
+    Ok(Raw {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Whether `GET /healthz` on a new connection is answered `ok` within `within`.
+pub(crate) fn healthz_within(addr: &str, within: Duration) -> bool {
+    let started = Instant::now();
+    let answer = (|| {
+        let mut conn = TcpStream::connect(addr)?;
+        conn.set_read_timeout(Some(within))?;
+        conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")?;
+        read_answer(&mut BufReader::new(conn))
+    })();
+    matches!(answer, Ok(a) if a.status == 200 && a.body == b"ok") && started.elapsed() < within
+}
+
+/// The sockets the service has open.
+pub(crate) fn open_sockets(s: &Service) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", s.child.id()))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+        .filter(|l| l.to_string_lossy().starts_with("socket:"))
+        .count()
+}
+
+/// The three kinds of slow client the attack used, `n` of each: half a request head, a
+/// connection that says nothing, a body one byte at a time (the last byte sent by the caller's
+/// own pace, which here is never).
+pub(crate) fn slow_clients(addr: &str, tenant: &str, n: usize) -> Vec<TcpStream> {
+    let mut held = Vec::new();
+    for i in 0..3 * n {
+        let Ok(mut c) = TcpStream::connect(addr) else {
+            // Refused or reset: the service had no room, which is its right.
+            continue;
+        };
+        let _ = match i % 3 {
+            0 => c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n"),
+            1 => Ok(()),
+            _ => write!(
+                c,
+                "POST /{tenant}/oauth2/v2.0/token HTTP/1.1\r\nHost: x\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ng"
+            ),
+        };
+        held.push(c);
+    }
+    held
+}
+
+#[test]
+fn slow_and_silent_connections_do_not_keep_other_clients_out() {
+    let s = Service::start(&["--max-connections", "64"]);
+    let a = addr(&s);
+    let token = s.token();
+    // Five times the cap: each kind of slow client the attack used.
+    let held = slow_clients(&a, &s.cred("tenant_id"), 100);
+    assert!(
+        held.len() > 64,
+        "the attacker got {} connections",
+        held.len()
+    );
+    for _ in 0..5 {
+        assert!(
+            healthz_within(&a, Duration::from_secs(2)),
+            "/healthz not answered while slow clients hold connections"
+        );
+    }
+    // An authenticated client gets its work done too.
+    let body = json!({"sourcesystem": "t", "stixobjects": [indicator(1)]});
+    let (status, answer) = s.upload(&token, &body);
+    assert_eq!(status, 200, "{answer}");
+    assert!(!s.token().is_empty());
+    // The service keeps no more connections than its cap (plus its own few sockets).
+    let sockets = open_sockets(&s);
+    assert!(sockets <= 64 + 16, "{sockets} sockets open");
+    drop(held);
+}
+
+#[test]
+fn silent_connections_are_closed_after_the_header_timeout() {
+    let s = Service::start(&["--header-timeout", "1s"]);
+    let mut silent = TcpStream::connect(addr(&s)).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut half = TcpStream::connect(addr(&s)).unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    half.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 512];
+    // Closed by the service: a read returns the end of the stream (or the 408 hyper may send
+    // first), well before our own read timeout.
+    let n = silent.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "the silent connection got {:?}", &buf[..n]);
+    let mut rest = Vec::new();
+    let _ = half.read_to_end(&mut rest);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "closed after {:?}",
+        started.elapsed()
+    );
+    // A keep-alive connection that goes idle is closed the same way.
+    let mut idle = TcpStream::connect(addr(&s)).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut r = BufReader::new(idle);
+    assert_eq!(read_answer(&mut r).unwrap().status, 200);
+    let idle_from = Instant::now();
+    let mut tail = Vec::new();
+    let _ = r.read_to_end(&mut tail);
+    assert!(idle_from.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_body_trickled_in_is_cut_off() {
+    let s = Service::start(&[]);
+    let mut c = TcpStream::connect(addr(&s)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        c,
+        "POST /{}/oauth2/v2.0/token HTTP/1.1\r\nHost: x\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n",
+        s.cred("tenant_id")
+    )
+    .unwrap();
+    // One byte every 1.5 s, as the attack did (it used five): after the grace period the
+    // service stops waiting.
+    let started = Instant::now();
+    let mut writer = c.try_clone().unwrap();
+    let trickle = std::thread::spawn(move || {
+        for _ in 0..20 {
+            if writer.write_all(b"g").is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+    });
+    let answer = read_answer(&mut BufReader::new(c));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(15), "waited {took:?}");
+    if let Ok(a) = answer {
+        assert_eq!(a.status, 408, "{}", a.text());
+        let v: Value = serde_json::from_slice(&a.body).unwrap();
+        assert_eq!(v["error"], "invalid_request", "{v}");
+    }
+    trickle.join().unwrap();
+}
+
+#[test]
+fn slow_handshakes_do_not_keep_tls_clients_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let key =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
+    let (cert, private) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, key.cert.pem()).unwrap();
+    std::fs::write(&private, key.signing_key.serialize_pem()).unwrap();
+    let s = Service::start(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        private.to_str().unwrap(),
+        "--max-connections",
+        "32",
+    ]);
+    let a = addr(&s);
+    // Silent connections and half a ClientHello, five times the cap.
+    let mut held = Vec::new();
+    for i in 0..160 {
+        if let Ok(mut c) = TcpStream::connect(&a) {
+            if i % 2 == 0 {
+                let _ = c.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]);
+            }
+            held.push(c);
+        }
+    }
+    for _ in 0..3 {
+        let started = Instant::now();
+        let out = std::process::Command::new("curl")
+            .args(["-s", "--max-time", "5", "--cacert", cert.to_str().unwrap()])
+            .arg(format!("{}/healthz", s.base))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "ok");
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+    drop(held);
+}
+
+/// A token request with these form fields: status, `Retry-After`, the body as JSON.
+fn token_answer(s: &Service, id: &str, secret: &str) -> (u16, Option<String>, Value) {
+    let url = format!("{}/{}/oauth2/v2.0/token", s.base, s.cred("tenant_id"));
+    let mut r = s
+        .agent
+        .post(&url)
+        .send_form([
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+            ("scope", "https://management.azure.com/.default"),
+        ])
+        .unwrap();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = r.body_mut().read_to_string().unwrap();
+    (
+        r.status().as_u16(),
+        retry,
+        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+    )
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+#[test]
+fn wrong_secrets_are_throttled_logged_and_cost_what_an_unknown_client_costs() {
+    let s = Service::start(&[]);
+    let id = s.cred("client_id");
+    let wrong = "not-the-secret-Zq81";
+    let timed = |who: &str| {
+        let started = Instant::now();
+        let (status, _, body) = token_answer(&s, who, wrong);
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["error"], "invalid_client");
+        started.elapsed()
+    };
+    // An unknown client id is answered no faster than a known one: the answer's time does not
+    // say which ids exist. (Interleaved, medians: the machine is shared.)
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for i in 0..5 {
+        known.push(timed(&id));
+        unknown.push(timed(&format!("00000000-0000-4000-8000-00000000000{i}")));
+    }
+    let (k, u) = (median(known), median(unknown));
+    assert!(
+        u * 2 > k && k * 2 > u,
+        "known id answered in {k:?}, unknown in {u:?}"
+    );
+    // Five failures so far for this id; the limit is ten a minute.
+    for _ in 0..5 {
+        assert_eq!(token_answer(&s, &id, wrong).0, 401);
+    }
+    // Then the id is locked for the rest of the minute, even with the right secret.
+    let (status, retry, body) = token_answer(&s, &id, &s.cred("client_secret"));
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    let retry: u64 = retry.expect("Retry-After").parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    // Another client from the same address is not locked out by it.
+    let other = s.new_client("contributor");
+    assert!(!s.token_of(&other).is_empty());
+    // Every failure is logged with the client id and the address, never the secret.
+    let log = s.log();
+    let refusals = log
+        .lines()
+        .filter(|l| l.contains("token request refused") && l.contains(&id))
+        .count();
+    assert!(refusals >= 11, "{refusals} refusals logged:\n{log}");
+    assert!(log.contains("address=127.0.0.1"), "{log}");
+    assert!(!log.contains(wrong), "the secret was logged:\n{log}");
+}
+
+#[test]
+fn concurrent_wrong_secrets_do_not_pile_up_memory() {
+    let s = Service::start(&[]);
+    let _ = s.token();
+    let before = crate::service::peak_rss_kb(&s);
+    // 64 at once, each for another unknown client id (so no id is locked out first).
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..64)
+            .map(|i| {
+                let s = &s;
+                scope.spawn(move || token_answer(s, &format!("no-such-client-{i}"), "x").0)
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&429),
+        "some must be told to come back: {statuses:?}"
+    );
+    let grew_mb = (crate::service::peak_rss_kb(&s) - before) / 1024;
+    // A few hashing threads of 19 MiB each, not 64.
+    assert!(grew_mb < 160, "peak memory grew by {grew_mb} MB");
+    assert!(s.healthy());
+}
+
+#[test]
+fn unknown_methods_do_not_grow_the_metrics() {
+    let s = Service::start(&[]);
+    let a = addr(&s);
+    for i in 0..300 {
+        let r = raw(
+            &a,
+            format!("M{i:04} /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .unwrap();
+        assert!(r.status >= 400, "{}", r.status);
+        let r = raw(
+            &a,
+            format!("GET /no/such/route/{i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(r.status, 404);
+    }
+    let (_, metrics) = s.get("/metrics", None);
+    assert!(!metrics.contains("M0001"), "a method name became a label");
+    assert!(!metrics.contains("/no/such/route"), "a path became a label");
+    // Every label value comes from a fixed set.
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("tiport_http_requests_total"))
+    {
+        let method = line
+            .split("method=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        assert!(
+            ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "other"].contains(&method),
+            "{line}"
+        );
+    }
+    assert!(
+        metrics.len() < 50_000,
+        "/metrics is {} bytes",
+        metrics.len()
+    );
+}
+
+fn upload_raw(s: &Service, token: &str, body: &str) -> (u16, Value) {
+    let (status, _, answer) = s.post(
+        &s.upload_url(&s.cred("workspace_id")),
+        Some(token),
+        body.as_bytes(),
+    );
+    (
+        status,
+        serde_json::from_str(&answer).unwrap_or(Value::String(answer)),
+    )
+}
+
+fn ind(n: u32) -> String {
+    indicator(n).to_string()
+}
+
+#[test]
+fn a_body_naming_a_key_twice_is_refused_and_nothing_is_lost_silently() {
+    let s = Service::start(&[]);
+    let token = s.token();
+    let cases = [
+        (
+            format!(
+                r#"{{"sourcesystem":"x","stixobjects":[{},{},{}],"stixobjects":[{},{},{}]}}"#,
+                ind(1),
+                ind(2),
+                ind(3),
+                ind(4),
+                ind(5),
+                ind(6)
+            ),
+            "stixobjects",
+        ),
+        (
+            format!(
+                r#"{{"sourcesystem":"x","stixobjects":[{}],"value":[{}]}}"#,
+                ind(1),
+                ind(2)
+            ),
+            "value",
+        ),
+        (
+            format!(
+                r#"{{"sourcesystem":"x","indicators":[{}],"stixobjects":[{}]}}"#,
+                ind(1),
+                ind(2)
+            ),
+            "indicators",
+        ),
+        (
+            format!(
+                r#"{{"sourcesystem":"a","SourceSystem":"b","stixobjects":[{}]}}"#,
+                ind(1)
+            ),
+            "SourceSystem",
+        ),
+        (
+            format!(
+                r#"{{"sourcesystem":"a","stixobjects":[{}],"sourcesystem":"b"}}"#,
+                ind(1)
+            ),
+            "sourcesystem",
+        ),
+        (
+            format!(
+                r#"{{"sourcesystem":"a","stixobjects":[{}],"value":"not even an array"}}"#,
+                ind(1)
+            ),
+            "value",
+        ),
+    ];
+    for (body, key) in &cases {
+        let (status, answer) = upload_raw(&s, &token, body);
+        assert_eq!(status, 400, "{body}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("\"{key}\"")), "{key}: {message}");
+    }
+    assert!(
+        crate::service::exported(&s).is_empty(),
+        "nothing of a refused body is stored"
+    );
+    // The legacy route refuses the same way.
+    let legacy = format!(
+        "{}/{}/threatintelligence:upload-indicators?api-version=2022-07-01",
+        s.base,
+        s.cred("workspace_id")
+    );
+    let body = format!(
+        r#"{{"SourceSystem":"x","Value":[{}],"Indicators":[{}]}}"#,
+        ind(1),
+        ind(2)
+    );
+    assert_eq!(s.post(&legacy, Some(&token), body.as_bytes()).0, 400);
+}
+
+#[test]
+fn a_long_sourcesystem_is_refused_for_its_length() {
+    let s = Service::start(&[]);
+    let token = s.token();
+    let long = "s".repeat(5000);
+    let (status, answer) = upload_raw(
+        &s,
+        &token,
+        &json!({"sourcesystem": long, "stixobjects": [indicator(1)]}).to_string(),
+    );
+    assert_eq!(status, 400, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("5000 bytes") && message.contains("at most 1024"),
+        "{message}"
+    );
+    // At the limit it is accepted and kept whole.
+    let at_limit = "s".repeat(1024);
+    let (status, answer) = upload_raw(
+        &s,
+        &token,
+        &json!({"sourcesystem": at_limit, "stixobjects": [indicator(1)]}).to_string(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let (_, page) = s.get(
+        &format!(
+            "/workspaces/{}/threat-intelligence/objects?source={at_limit}",
+            s.cred("workspace_id")
+        ),
+        Some(&token),
+    );
+    let page: Value = serde_json::from_str(&page).unwrap();
+    assert_eq!(page["objects"].as_array().unwrap().len(), 1, "{page}");
+}
+
+#[test]
+fn the_reserved_source_name_is_refused_in_every_disguise() {
+    let s = Service::start(&[]);
+    let token = s.token();
+    for name in [
+        "Microsoft\u{a0}Sentinel",
+        "Microsoft Sentinel\u{200b}",
+        "MICROSOFT  SENTINEL",
+        "\u{feff}Microsoft Sentinel",
+        "Ｍｉｃｒｏｓｏｆｔ Ｓｅｎｔｉｎｅｌ",
+    ] {
+        let (status, answer) = upload_raw(
+            &s,
+            &token,
+            &json!({"sourcesystem": name, "stixobjects": [indicator(1)]}).to_string(),
+        );
+        assert_eq!(status, 400, "{name:?}: {answer}");
+        assert!(answer.to_string().contains("reserved"), "{answer}");
+    }
+    assert!(crate::service::exported(&s).is_empty());
+}
+
+#[test]
+fn the_legacy_route_answers_success_with_a_json_body() {
+    let s = Service::start(&[]);
+    let token = s.token();
+    let url = format!(
+        "{}/{}/threatintelligence:upload-indicators?api-version=2022-07-01",
+        s.base,
+        s.cred("workspace_id")
+    );
+    let body = json!({"SourceSystem": "legacy", "Value": [indicator(3)]}).to_string();
+    let mut r = s
+        .agent
+        .post(&url)
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", "application/json")
+        .send(body.as_bytes())
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let answer: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(answer, json!({}));
+    // The current route keeps the seed's empty 200.
+    let (status, answer) = s.upload(
+        &token,
+        &json!({"sourcesystem": "t", "stixobjects": [indicator(4)]}),
+    );
+    assert_eq!((status, answer.as_str()), (200, ""));
+}
+
+#[test]
+fn answers_carry_the_headers_clients_and_browsers_rely_on() {
+    let s = Service::start(&[]);
+    let a = addr(&s);
+    let tenant = s.cred("tenant_id");
+    let form = format!(
+        "grant_type=client_credentials&client_id={}&client_secret={}&scope=https%3A%2F%2Fmanagement.azure.com%2F.default",
+        s.cred("client_id"),
+        s.cred("client_secret")
+    );
+    let token = raw(
+        &a,
+        format!(
+            "POST /{tenant}/oauth2/v2.0/token HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            form.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(token.status, 200);
+    assert_eq!(token.header("cache-control"), Some("no-store"));
+    assert_eq!(token.header("pragma"), Some("no-cache"));
+    // The token endpoint's refusals are OAuth errors, whatever refused them.
+    let big = "a".repeat(100_000);
+    let too_large = raw(
+        &a,
+        format!(
+            "POST /{tenant}/oauth2/v2.0/token HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{big}",
+            big.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(too_large.status, 413);
+    let v: Value = serde_json::from_slice(&too_large.body).unwrap();
+    assert_eq!(v["error"], "invalid_request", "{v}");
+    let wrong_type = raw(
+        &a,
+        format!(
+            "POST /{tenant}/oauth2/v2.0/token HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(wrong_type.status, 415);
+    let v: Value = serde_json::from_slice(&wrong_type.body).unwrap();
+    assert_eq!(v["error"], "invalid_request", "{v}");
+    assert_eq!(wrong_type.header("cache-control"), Some("no-store"));
+    // A stored `<script>` comes back as JSON that no browser sniffs into a page.
+    let bearer = s.token();
+    let mut o = indicator(9);
+    o["description"] = json!("<script>alert(1)</script>");
+    assert_eq!(
+        s.upload(
+            &bearer,
+            &json!({"sourcesystem": "t", "stixobjects": [o.clone()]})
+        )
+        .0,
+        200
+    );
+    let answer = raw(
+        &a,
+        format!(
+            "GET /workspaces/{}/threat-intelligence/objects/{} HTTP/1.1\r\nHost: x\r\n\
+             Authorization: Bearer {bearer}\r\nConnection: close\r\n\r\n",
+            s.cred("workspace_id"),
+            o["id"].as_str().unwrap()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("x-content-type-options"), Some("nosniff"));
+    for r in [&token, &too_large, &wrong_type] {
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(
+            r.header("strict-transport-security"),
+            None,
+            "not over plain HTTP"
+        );
+    }
+    // Cleartext HTTP/2 (prior knowledge) is not spoken.
+    let h2c = raw(&a, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    assert!(!matches!(&h2c, Ok(r) if r.status < 400), "h2c was answered");
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version}",
+            "--http2-prior-knowledge",
+            "--max-time",
+            "5",
+        ])
+        .arg(format!("{}/healthz", s.base))
+        .output()
+        .unwrap();
+    assert_ne!(String::from_utf8_lossy(&out.stdout), "2");
+}
+
+#[test]
+fn a_token_whose_header_names_a_critical_extension_is_refused() {
+    use base64::Engine;
+    let s = Service::start(&[]);
+    let url = s.upload_url(&s.cred("workspace_id"));
+    let body = json!({"sourcesystem": "t", "stixobjects": [indicator(1)]}).to_string();
+    let db = s.dir.path().join("tiport.db");
+    let der = {
+        let store = store::sqlite::SqliteStore::open(&db, Default::default()).unwrap();
+        let pkcs8 = store::Store::setting(&store, "token_signing_key_pkcs8")
+            .unwrap()
+            .unwrap();
+        base64::engine::general_purpose::STANDARD
+            .decode(pkcs8)
+            .unwrap()
+    };
+    let fine = crate::service::minted(&s, |_| {});
+    // The same claims and key, with `crit` in the header: signed by hand, as the JWT library
+    // has no field for it.
+    let claims = fine.split('.').nth(1).unwrap();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = b64.encode(br#"{"alg":"ES256","typ":"JWT","crit":["x-unknown"],"x-unknown":1}"#);
+    let signing_input = format!("{header}.{claims}");
+    let key = ring::signature::EcdsaKeyPair::from_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &der,
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap();
+    let sig = key
+        .sign(&ring::rand::SystemRandom::new(), signing_input.as_bytes())
+        .unwrap();
+    let critical = format!("{signing_input}.{}", b64.encode(sig.as_ref()));
+    // Without `crit` the hand-made token is fine: the refusal is for the extension alone.
+    let plain_header = b64.encode(br#"{"alg":"ES256","typ":"JWT"}"#);
+    let plain_input = format!("{plain_header}.{claims}");
+    let sig = key
+        .sign(&ring::rand::SystemRandom::new(), plain_input.as_bytes())
+        .unwrap();
+    let plain = format!("{plain_input}.{}", b64.encode(sig.as_ref()));
+    assert_eq!(s.post(&url, Some(&plain), body.as_bytes()).0, 200);
+    assert_eq!(s.post(&url, Some(&critical), body.as_bytes()).0, 401);
+    assert_eq!(s.post(&url, Some(&fine), body.as_bytes()).0, 200);
+}
+
+#[test]
+fn discovery_names_the_address_the_client_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let key =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
+    let (cert, private) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, key.cert.pem()).unwrap();
+    std::fs::write(&private, key.signing_key.serialize_pem()).unwrap();
+    let tls = [
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        private.to_str().unwrap(),
+    ];
+    let s = Service::start(&tls);
+    let port = s.base.rsplit(':').next().unwrap().to_owned();
+    let tenant = s.cred("tenant_id");
+    let curl = |args: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "--max-time", "10", "--cacert", cert.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Reached as https://localhost:PORT, the service names that, not the address it listens on.
+    let config: Value = serde_json::from_str(&curl(&[&format!(
+        "https://localhost:{port}/{tenant}/v2.0/.well-known/openid-configuration"
+    )]))
+    .unwrap();
+    let endpoint = config["token_endpoint"].as_str().unwrap().to_owned();
+    assert_eq!(
+        endpoint,
+        format!("https://localhost:{port}/{tenant}/oauth2/v2.0/token")
+    );
+    assert_eq!(
+        config["issuer"],
+        format!("https://localhost:{port}/{tenant}/v2.0")
+    );
+    // A client that follows it gets a token there, and the token is good at either name.
+    let answer: Value = serde_json::from_str(&curl(&[
+        &endpoint,
+        "-d",
+        "grant_type=client_credentials",
+        "-d",
+        &format!("client_id={}", s.cred("client_id")),
+        "-d",
+        &format!("client_secret={}", s.cred("client_secret")),
+        "-d",
+        "scope=https://management.azure.com/.default",
+    ]))
+    .unwrap();
+    let token = answer["access_token"].as_str().unwrap();
+    let upload = json!({"sourcesystem": "tls", "stixobjects": [indicator(1)]}).to_string();
+    for base in [format!("https://localhost:{port}"), s.base.clone()] {
+        let status = curl(&[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &upload,
+            &format!(
+                "{base}/workspaces/{}/threat-intelligence-stix-objects:upload?api-version=2024-02-01-preview",
+                s.cred("workspace_id")
+            ),
+        ]);
+        assert_eq!(status, "200", "{base}");
+    }
+    drop(s);
+
+    // A Host that is no URL authority is not echoed: the listen address is named instead.
+    let plain = Service::start(&[]);
+    let answer = raw(
+        &addr(&plain),
+        format!(
+            "GET /{}/v2.0/.well-known/openid-configuration HTTP/1.1\r\nHost: evil.example/x?\r\n\
+             Connection: close\r\n\r\n",
+            plain.cred("tenant_id")
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let config: Value = serde_json::from_slice(&answer.body).unwrap();
+    assert!(
+        config["token_endpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with(&plain.base),
+        "{config}"
+    );
+    drop(plain);
+
+    // --public-url pins every URL, whatever the client used.
+    let pinned = Service::start(&["--public-url", "https://ti.example.com/"]);
+    let answer = raw(
+        &addr(&pinned),
+        format!(
+            "GET /{}/v2.0/.well-known/openid-configuration HTTP/1.1\r\nHost: localhost\r\n\
+             Connection: close\r\n\r\n",
+            pinned.cred("tenant_id")
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let config: Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(
+        config["token_endpoint"],
+        format!(
+            "https://ti.example.com/{}/oauth2/v2.0/token",
+            pinned.cred("tenant_id")
+        )
+    );
+}
+
+/// Sends `head` then `body` on a new connection, the body from another thread (the service
+/// may answer before reading it all, as it should), and reads the answer.
+pub(crate) fn raw_streamed(addr: &str, head: String, body: Vec<u8>) -> std::io::Result<Raw> {
+    let mut conn = TcpStream::connect(addr)?;
+    conn.set_read_timeout(Some(Duration::from_secs(60)))?;
+    conn.write_all(head.as_bytes())?;
+    let mut writer = conn.try_clone()?;
+    let sending = std::thread::spawn(move || {
+        for chunk in body.chunks(64 << 10) {
+            if writer.write_all(chunk).is_err() {
+                return;
+            }
+        }
+    });
+    let answer = read_answer(&mut BufReader::new(conn));
+    let _ = sending.join();
+    answer
+}
+
+/// Posts a multipart body to the imports route: status and body.
+fn post_form(s: &Service, token: &str, boundary: &str, body: Vec<u8>) -> (u16, Value) {
+    let head = format!(
+        "POST /workspaces/{}/threat-intelligence/imports HTTP/1.1\r\nHost: x\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        s.cred("workspace_id"),
+        body.len()
+    );
+    let answer = raw_streamed(&addr(s), head, body).unwrap();
+    (
+        answer.status,
+        serde_json::from_slice(&answer.body).unwrap_or(Value::String(answer.text())),
+    )
+}
+
+#[test]
+fn a_form_of_many_fields_or_a_huge_part_head_is_refused_without_being_held() {
+    let s = Service::start(&[]);
+    let token = s.token();
+    let before = crate::service::peak_rss_kb(&s);
+    let b = "bnd";
+    // 20,000 text fields of 3 KB: 60 MB that the service must not hold.
+    let mut body = Vec::new();
+    let value = "v".repeat(3000);
+    for i in 0..20_000 {
+        write!(
+            body,
+            "--{b}\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\n{value}\r\n"
+        )
+        .unwrap();
+    }
+    write!(body, "--{b}--\r\n").unwrap();
+    let (status, answer) = post_form(&s, &token, b, body);
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.to_string().contains("the form"), "{answer}");
+    // As many empty fields: the count of parts is bounded on its own.
+    let mut body = Vec::new();
+    for i in 0..20_000 {
+        write!(
+            body,
+            "--{b}\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\n\r\n"
+        )
+        .unwrap();
+    }
+    write!(body, "--{b}--\r\n").unwrap();
+    let (status, answer) = post_form(&s, &token, b, body);
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.to_string().contains("more than 16 parts"),
+        "{answer}"
+    );
+    // One part whose head never ends: 40 MB without the blank line.
+    let mut body = format!(
+        "--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.csv\"\r\nX-Pad: "
+    )
+    .into_bytes();
+    body.extend(std::iter::repeat_n(b'a', 40 << 20));
+    let (status, answer) = post_form(&s, &token, b, body);
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.to_string().contains("head"), "{answer}");
+    // Text fields together are bounded too, unknown ones included.
+    let mut body = Vec::new();
+    for i in 0..10 {
+        write!(
+            body,
+            "--{b}\r\nContent-Disposition: form-data; name=\"x{i}\"\r\n\r\n{value}\r\n"
+        )
+        .unwrap();
+    }
+    write!(body, "--{b}--\r\n").unwrap();
+    let (status, answer) = post_form(&s, &token, b, body);
+    assert_eq!(status, 400, "{answer}");
+    let grew_mb = (crate::service::peak_rss_kb(&s) - before) / 1024;
+    assert!(grew_mb < 40, "peak memory grew by {grew_mb} MB");
+    // A normal form still works.
+    let (status, answer) = s.import(
+        &token,
+        &[("source", "ok"), ("format", "csv")],
+        "a.csv",
+        b"observableType,observableValue,validFrom\nipv4-addr,198.51.100.1,2024-01-01T00:00:00Z\n",
+    );
+    assert_eq!(status, 202, "{answer}");
+}
