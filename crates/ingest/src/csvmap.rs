@@ -519,12 +519,10 @@ impl Layout {
             }
         }
         let found = || {
-            header
-                .iter()
-                .filter(|h| !h.is_empty())
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
+            listing(
+                header.iter().map(String::as_str).filter(|h| !h.is_empty()),
+                "",
+            )
         };
         if cols.is_empty() {
             // Nothing recognisable: say what the header looks like rather than listing every
@@ -593,11 +591,7 @@ impl Layout {
             }
         }
         if !unknown.is_empty() {
-            let list = unknown
-                .iter()
-                .map(|u| format!("'{u}'"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = listing(unknown.iter().copied(), "'");
             let s = if unknown.len() > 1 { "s" } else { "" };
             return Err(bad(format!(
                 "unknown column{s} {list} for the {template} template; its columns are: {}",
@@ -641,6 +635,30 @@ impl Layout {
             unnamed,
         })
     }
+}
+
+/// The first ten of `items`, each cut to 64 characters and quoted with `quote`, then how many
+/// more: a header of a million unknown columns is named in a line, not a megabyte.
+fn listing<'a>(items: impl Iterator<Item = &'a str>, quote: &str) -> String {
+    const SHOWN: usize = 10;
+    let mut out = Vec::new();
+    let mut more = 0usize;
+    for item in items {
+        if out.len() < SHOWN {
+            let mut cut: String = item.chars().take(64).collect();
+            if cut.len() < item.len() {
+                cut.push('…');
+            }
+            out.push(format!("{quote}{cut}{quote}"));
+        } else {
+            more += 1;
+        }
+    }
+    let mut text = out.join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
 }
 
 fn names(cols: &[Col]) -> String {

@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::StreamExt;
 use serde_json::json;
-use store::{ImportFormat, ImportId, ImportMode, ImportSort, Order, Role};
+use store::{ImportFormat, ImportId, ImportMode, Role};
 use tiport_core::import::{self, FileImport, QueueError, RecordView};
+use tiport_core::query::{ImportListParams, QueryError};
 use tiport_core::source::{SourceError, SourceName};
 use tokio::io::AsyncWriteExt;
 
@@ -320,7 +321,9 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-/// `GET …/imports?sort=source|name|imported|total|created&order=asc|desc`.
+/// `GET …/imports?sort=source|name|imported|total|created&order=asc|desc&limit=&cursor=`: a
+/// page of the list (an array, as before paging), the next page named by a `Link` header
+/// (`rel="next"`), as a page of objects is named by `next`.
 pub async fn list(
     State(app): State<Arc<App>>,
     Path(ws): Path<String>,
@@ -329,31 +332,50 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let principal = authenticate(&app, &headers).await?;
     let workspace = authorize(&app, &ws, &principal, Role::Reader).await?;
-    let sort = match q.get("sort").map(String::as_str) {
-        None | Some("") | Some("created") => ImportSort::Created,
-        Some("source") => ImportSort::Source,
-        Some("name") => ImportSort::Name,
-        Some("imported") => ImportSort::Imported,
-        Some("total") => ImportSort::Total,
-        Some(s) => {
-            return Err(ApiError::BadRequest(format!(
-                "sort must be source, name, imported, total or created, not {s:?}"
-            )))
-        }
-    };
-    let order = match q.get("order").map(String::as_str) {
-        None | Some("") | Some("desc") => Order::Desc,
-        Some("asc") => Order::Asc,
-        Some(o) => {
-            return Err(ApiError::BadRequest(format!(
-                "order must be asc or desc, not {o:?}"
-            )))
-        }
+    let params = ImportListParams {
+        sort: q.get("sort").cloned(),
+        order: q.get("order").cloned(),
+        limit: q.get("limit").cloned(),
+        cursor: q.get("cursor").cloned(),
     };
     let app2 = app.clone();
-    let records = blocking(move || app2.store.imports(workspace, sort, order)).await??;
-    let views: Vec<RecordView> = records.iter().map(RecordView::of).collect();
-    Ok(Json(views).into_response())
+    let p2 = params.clone();
+    let page = blocking(move || tiport_core::query::imports(&*app2.store, workspace, &p2))
+        .await?
+        .map_err(|e| match e {
+            QueryError::BadParameter(m) => ApiError::BadRequest(m),
+            QueryError::Store(e) => e.into(),
+        })?;
+    let views: Vec<RecordView> = page.records.iter().map(RecordView::of).collect();
+    let mut response = Json(views).into_response();
+    if let Some(next) = &page.next {
+        let mut link =
+            format!("</workspaces/{workspace}/threat-intelligence/imports?cursor={next}");
+        for (k, v) in [
+            ("sort", &params.sort),
+            ("order", &params.order),
+            ("limit", &params.limit),
+        ] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                link.push_str(&format!("&{k}={}", form_urlencoded(v)));
+            }
+        }
+        link.push_str(">; rel=\"next\"");
+        if let Ok(v) = HeaderValue::from_str(&link) {
+            response.headers_mut().insert(header::LINK, v);
+        }
+    }
+    Ok(response)
+}
+
+/// `v` safe in a query string (the list's own parameters are plain words and numbers).
+fn form_urlencoded(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 async fn record(

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Extension;
 use axum::{Form, Json, Router};
+use futures_util::StreamExt;
 use serde_json::json;
 use store::{Role, WorkspaceId};
 use tiport_core::auth::AuthError;
@@ -558,8 +559,11 @@ async fn list_objects(
     let page = blocking(move || tiport_core::query::list(&*app2.store, workspace, &params))
         .await?
         .map_err(query_error)?;
-    let mut body = String::from("{\"objects\":[");
-    for (i, o) in page.objects.iter().enumerate() {
+    let bytes: usize = page.objects.iter().map(|o| o.json.len() + 1).sum();
+    let mut body = String::with_capacity(bytes + 64);
+    body.push_str("{\"objects\":[");
+    // Each object's text is dropped once copied: the page is held once, not twice.
+    for (i, o) in page.objects.into_iter().enumerate() {
         if i > 0 {
             body.push(',');
         }
@@ -593,20 +597,47 @@ async fn get_versions(
 ) -> Result<Response, ApiError> {
     let workspace = reader(&app, &headers, &ws).await?;
     let id = tiport_core::query::parse_id(&object).map_err(query_error)?;
+    // Streamed, a version at a time: an object may have thousands of versions of megabytes
+    // each. The first version decides the status (none: 404); a failure after it can only
+    // cut the answer short.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let app2 = app.clone();
-    let versions = blocking(move || app2.store.versions(workspace, &id)).await??;
-    if versions.is_empty() {
-        return Err(ApiError::NotFound(format!("object {object} not found")));
-    }
-    let mut body = String::from("{\"versions\":[");
-    for (i, o) in versions.iter().enumerate() {
-        if i > 0 {
-            body.push(',');
+    let scan = tokio::task::spawn_blocking(move || {
+        let mut first = true;
+        let scanned = app2.store.scan_versions(workspace, &id, &mut |o| {
+            let mut chunk = String::with_capacity(o.json.len() + 16);
+            chunk.push_str(if first { "{\"versions\":[" } else { "," });
+            first = false;
+            chunk.push_str(&o.json);
+            tx.blocking_send(Ok(Bytes::from(chunk))).is_ok()
+        });
+        match scanned {
+            Ok(()) if !first => {
+                let _ = tx.blocking_send(Ok(Bytes::from_static(b"]}")));
+                Ok(true)
+            }
+            Ok(()) => Ok(false),
+            Err(e) => {
+                if !first {
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                }
+                Err(e)
+            }
         }
-        body.push_str(&o.json);
-    }
-    body.push_str("]}");
-    Ok(raw_json(body))
+    });
+    let Some(first) = rx.recv().await else {
+        // Nothing was sent: no version, or the scan failed before the first.
+        return match scan.await {
+            Ok(Ok(_)) => Err(ApiError::NotFound(format!("object {object} not found"))),
+            Ok(Err(e)) => Err(e.into()),
+            Err(e) => Err(ApiError::Internal(format!("a blocking task failed: {e}"))),
+        };
+    };
+    let rest = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let body = Body::from_stream(futures_util::stream::once(async move { first }).chain(rest));
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 // --- Operations ---

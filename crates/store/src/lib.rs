@@ -79,12 +79,28 @@ pub trait Store: Send + Sync {
         workspace: WorkspaceId,
         id: &StixId,
     ) -> Result<Option<StoredObject>, StoreError>;
+    /// Calls `each` with every stored version of `id`, oldest first, until it returns
+    /// `false`: an object may have many large versions, and a caller that streams them holds
+    /// one at a time.
+    fn scan_versions(
+        &self,
+        workspace: WorkspaceId,
+        id: &StixId,
+        each: &mut dyn FnMut(StoredObject) -> bool,
+    ) -> Result<(), StoreError>;
     /// Every stored version of `id`, oldest first.
     fn versions(
         &self,
         workspace: WorkspaceId,
         id: &StixId,
-    ) -> Result<Vec<StoredObject>, StoreError>;
+    ) -> Result<Vec<StoredObject>, StoreError> {
+        let mut out = Vec::new();
+        self.scan_versions(workspace, id, &mut |o| {
+            out.push(o);
+            true
+        })?;
+        Ok(out)
+    }
     /// Calls `each` with the current version of every object that passes `filter`, in id
     /// order, until it returns `false`.
     fn scan_current(
@@ -113,11 +129,14 @@ pub trait Store: Send + Sync {
         workspace: WorkspaceId,
         id: ImportId,
     ) -> Result<Option<ImportRecord>, StoreError>;
+    /// One page of the workspace's imports, sorted by `sort` in `order`, ties broken by
+    /// creation time and id in the same order (see [`ImportKey`]).
     fn imports(
         &self,
         workspace: WorkspaceId,
         sort: ImportSort,
         order: Order,
+        page: &ImportPage,
     ) -> Result<Vec<ImportRecord>, StoreError>;
     /// Ends an import that never began its transaction (or whose transaction was lost).
     fn finish_import(&self, id: ImportId, finish: &ImportFinish) -> Result<(), StoreError>;

@@ -429,6 +429,57 @@ text_enum!(ImportSort {
     Created = "created",
 });
 
+/// One page of the list of imports: those after `after` (in the list's order), at most
+/// `limit` of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportPage {
+    pub after: Option<ImportKey>,
+    pub limit: usize,
+}
+
+impl ImportPage {
+    /// The first `limit` imports.
+    pub fn first(limit: usize) -> ImportPage {
+        ImportPage { after: None, limit }
+    }
+}
+
+/// Where a record stands in the list of imports: its value of the sort column, then its
+/// creation time and id, which break ties (in the same direction), so the order is total
+/// and a page can start after any record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportKey {
+    pub value: SortValue,
+    pub created: Timestamp,
+    pub id: ImportId,
+}
+
+/// A value of the sort column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SortValue {
+    Text(String),
+    Count(u64),
+    Time(Timestamp),
+}
+
+impl ImportKey {
+    /// The key of `r` in a list sorted by `sort`.
+    pub fn of(r: &ImportRecord, sort: ImportSort) -> ImportKey {
+        let value = match sort {
+            ImportSort::Source => SortValue::Text(r.source.clone()),
+            ImportSort::Name => SortValue::Text(r.file_name.clone()),
+            ImportSort::Imported => SortValue::Count(r.imported),
+            ImportSort::Total => SortValue::Count(r.total),
+            ImportSort::Created => SortValue::Time(r.created),
+        };
+        ImportKey {
+            value,
+            created: r.created,
+            id: r.id,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Order {
     Asc,

@@ -652,6 +652,7 @@ impl Run<'_> {
             finished: Timestamp::now(),
         };
         if let Some(message) = fatal_message {
+            let message = bounded_message(message);
             finish.status = ImportStatus::Failed;
             finish.imported = 0;
             finish.unchanged = 0;
@@ -703,11 +704,30 @@ impl Run<'_> {
             invalid: self.invalid,
             unchanged: 0,
             upgraded: 0,
-            message: Some(message),
+            message: Some(bounded_message(message)),
             error_path: None,
             finished: Timestamp::now(),
         }
     }
+}
+
+/// The most bytes of an import's message that are kept (for 30 days, in every list of
+/// imports): whatever made it longer, the start says what went wrong.
+pub const MAX_MESSAGE_BYTES: usize = 4096;
+
+/// `m`, cut to [`MAX_MESSAGE_BYTES`] with a note of how long it was.
+pub fn bounded_message(mut m: String) -> String {
+    if m.len() <= MAX_MESSAGE_BYTES {
+        return m;
+    }
+    let len = m.len();
+    let mut cut = MAX_MESSAGE_BYTES;
+    while !m.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    m.truncate(cut);
+    m.push_str(&format!("… (cut: the whole message was {len} bytes)"));
+    m
 }
 
 fn disk_fault(path: &Path, e: io::Error) -> StoreError {

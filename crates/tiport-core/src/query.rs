@@ -12,6 +12,11 @@ use store::{ObjectFilter, ObservableKey, Store, StoreError, StoredObject, Worksp
 /// The most objects one page holds.
 pub const MAX_LIMIT: usize = 1000;
 pub const DEFAULT_LIMIT: usize = 100;
+/// The most bytes of stored JSON one page holds (a page always holds at least one object, as
+/// large as it may be): objects are up to 16 MiB each, and a page of a thousand of them
+/// would be held whole while it is answered. A page cut short by it has a `next` cursor like
+/// any other.
+pub const MAX_PAGE_BYTES: usize = 4 << 20;
 
 /// Why a query is refused (a 400 at the HTTP edge, except `Store`).
 #[derive(Debug, thiserror::Error)]
@@ -91,17 +96,27 @@ pub fn list(
         },
         after,
     };
-    let mut objects = Vec::with_capacity(limit.min(64) + 1);
+    let mut objects: Vec<StoredObject> = Vec::with_capacity(limit.min(64));
+    let mut bytes = 0usize;
+    // Whether an object past the page was seen: then there is a next page.
+    let mut more = false;
+    let mut take = |o: StoredObject| -> bool {
+        if !objects.is_empty() && (objects.len() == limit || bytes + o.json.len() > MAX_PAGE_BYTES)
+        {
+            more = true;
+            return false;
+        }
+        bytes += o.json.len();
+        objects.push(o);
+        true
+    };
     match params
         .observable
         .as_deref()
         .filter(|s| !s.trim().is_empty())
     {
         None => {
-            store.scan_current(workspace, &filter, &mut |o| {
-                objects.push(o);
-                objects.len() <= limit
-            })?;
+            store.scan_current(workspace, &filter, &mut take)?;
         }
         Some(value) => {
             let key = crate::record::ip_key(value).unwrap_or_else(|| ObservableKey::text(value));
@@ -116,19 +131,14 @@ pub fn list(
                     continue;
                 }
                 if let Some(o) = store.current(workspace, &id)? {
-                    if matches(&filter, &o) {
-                        objects.push(o);
-                        if objects.len() > limit {
-                            break;
-                        }
+                    if matches(&filter, &o) && !take(o) {
+                        break;
                     }
                 }
             }
         }
     }
-    // One more than the page was read: whether there is a next page.
-    let next = if objects.len() > limit {
-        objects.truncate(limit);
+    let next = if more {
         objects.last().map(|o| encode_cursor(&o.id))
     } else {
         None
@@ -160,4 +170,169 @@ fn decode_cursor(c: &str) -> Option<StixId> {
 /// A STIX id from a path, or a 400.
 pub fn parse_id(id: &str) -> Result<StixId, QueryError> {
     StixId::parse(id).map_err(|e| bad(format!("{id:?} is not a STIX id: {e}")))
+}
+
+/// The most import records one page of the list holds, and how many by default.
+pub const MAX_IMPORTS_LIMIT: usize = 1000;
+pub const DEFAULT_IMPORTS_LIMIT: usize = 100;
+
+/// A page of the list of imports, as its parameters arrive.
+#[derive(Debug, Clone, Default)]
+pub struct ImportListParams {
+    pub sort: Option<String>,
+    pub order: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+/// One page of the list of imports.
+pub struct ImportList {
+    pub records: Vec<store::ImportRecord>,
+    /// The cursor of the next page, if there may be one.
+    pub next: Option<String>,
+}
+
+/// Lists the workspace's imports, a page at a time (Manage file imports): sorted by `source`,
+/// `name`, `imported`, `total` or `created` (the default), `asc` or `desc` (the default). The
+/// cursor carries the sort it was made for, and is refused with another.
+pub fn imports(
+    store: &dyn Store,
+    workspace: WorkspaceId,
+    params: &ImportListParams,
+) -> Result<ImportList, QueryError> {
+    use store::{ImportKey, ImportPage, ImportSort, Order};
+    let sort = match params.sort.as_deref() {
+        None | Some("") => ImportSort::Created,
+        Some(s) => ImportSort::parse(s).ok_or_else(|| {
+            bad(format!(
+                "sort must be source, name, imported, total or created, not {s:?}"
+            ))
+        })?,
+    };
+    let order = match params.order.as_deref() {
+        None | Some("") => Order::Desc,
+        Some(o) => {
+            Order::parse(o).ok_or_else(|| bad(format!("order must be asc or desc, not {o:?}")))?
+        }
+    };
+    let limit = match params.limit.as_deref() {
+        None | Some("") => DEFAULT_IMPORTS_LIMIT,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=MAX_IMPORTS_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(bad(format!(
+                    "limit must be an integer from 1 to {MAX_IMPORTS_LIMIT}, not {l:?}"
+                )))
+            }
+        },
+    };
+    let after = match params.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(decode_import_cursor(c, sort, order).ok_or_else(|| {
+            bad(format!(
+                "cursor {c:?} is not one this service gave for sort={sort}&order={order}"
+            ))
+        })?),
+    };
+    // One more than the page: whether there is a next one.
+    let mut records = store.imports(
+        workspace,
+        sort,
+        order,
+        &ImportPage {
+            after,
+            limit: limit + 1,
+        },
+    )?;
+    let next = if records.len() > limit {
+        records.truncate(limit);
+        records
+            .last()
+            .map(|r| encode_import_cursor(&ImportKey::of(r, sort), sort, order))
+    } else {
+        None
+    };
+    Ok(ImportList { records, next })
+}
+
+/// `{sort} {order} {value} {created} {id}` as base64url; values are counts, timestamps, or
+/// text (which goes last but one, so it may hold spaces: the id is the last field).
+fn encode_import_cursor(
+    k: &store::ImportKey,
+    sort: store::ImportSort,
+    order: store::Order,
+) -> String {
+    let value = match &k.value {
+        store::SortValue::Text(t) => format!("t{t}"),
+        store::SortValue::Count(n) => format!("n{n}"),
+        store::SortValue::Time(t) => format!("c{t}"),
+    };
+    URL_SAFE_NO_PAD.encode(format!("{sort} {order} {} {} {value}", k.created, k.id))
+}
+
+fn decode_import_cursor(
+    c: &str,
+    sort: store::ImportSort,
+    order: store::Order,
+) -> Option<store::ImportKey> {
+    let bytes = URL_SAFE_NO_PAD.decode(c).ok()?;
+    let text = std::str::from_utf8(&bytes).ok()?;
+    let mut parts = text.splitn(5, ' ');
+    let (s, o, created, id, value) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    if s != sort.as_str() || o != order.as_str() {
+        return None;
+    }
+    let value = match value.split_at_checked(1)? {
+        ("t", t) => store::SortValue::Text(t.to_owned()),
+        ("n", n) => store::SortValue::Count(n.parse().ok()?),
+        ("c", t) => store::SortValue::Time(Timestamp::parse(t).ok()?),
+        _ => return None,
+    };
+    Some(store::ImportKey {
+        value,
+        created: Timestamp::parse(created).ok()?,
+        id: store::ImportId::parse(id).ok()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use store::{ImportId, ImportKey, ImportSort, Order, SortValue};
+
+    #[test]
+    fn import_cursors_round_trip_and_belong_to_their_sort() {
+        let created = Timestamp::parse("2024-05-06T07:08:09.123456789Z").unwrap();
+        for value in [
+            SortValue::Text("a feed, with spaces".into()),
+            SortValue::Count(42),
+            SortValue::Time(created),
+        ] {
+            let k = ImportKey {
+                value,
+                created,
+                id: ImportId::random(),
+            };
+            let c = encode_import_cursor(&k, ImportSort::Source, Order::Asc);
+            assert_eq!(
+                decode_import_cursor(&c, ImportSort::Source, Order::Asc),
+                Some(k.clone())
+            );
+            assert_eq!(decode_import_cursor(&c, ImportSort::Name, Order::Asc), None);
+            assert_eq!(
+                decode_import_cursor(&c, ImportSort::Source, Order::Desc),
+                None
+            );
+        }
+        assert_eq!(
+            decode_import_cursor("!!", ImportSort::Source, Order::Asc),
+            None
+        );
+    }
 }

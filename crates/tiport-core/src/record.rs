@@ -26,7 +26,7 @@ pub fn from_record(
     let json = rec.value.as_ref().map_err(|d| vec![d.to_string()])?;
     let report = stix::validate(json, opts, rec.container_version);
     if !report.is_valid() {
-        return Err(report.messages());
+        return Err(bounded_messages(report.messages()));
     }
     let obj = json.as_object().expect("a valid record is an object");
     match new_object(rec.index as u64, obj, &report, rec.bytes) {
@@ -35,6 +35,37 @@ pub fn from_record(
             stix::Diagnostic::new("record", m, "(not shown)").to_string()
         ]),
     }
+}
+
+/// The most messages kept for one record, in an upload's answer and an import's error file.
+pub const MAX_RECORD_MESSAGES: usize = 100;
+/// The longest message kept (values in messages are already cut to a few hundred bytes; a
+/// property name is not).
+pub const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// The first [`MAX_RECORD_MESSAGES`] of a record's messages, each at most
+/// [`MAX_MESSAGE_BYTES`], then one that counts the rest: a record of a million bad properties
+/// is explained, not copied.
+pub fn bounded_messages(mut messages: Vec<String>) -> Vec<String> {
+    let total = messages.len();
+    if total > MAX_RECORD_MESSAGES {
+        messages.truncate(MAX_RECORD_MESSAGES);
+        messages.push(format!(
+            "… and {} more problems in this record (the first {MAX_RECORD_MESSAGES} are shown)",
+            total - MAX_RECORD_MESSAGES
+        ));
+    }
+    for m in &mut messages {
+        if m.len() > MAX_MESSAGE_BYTES {
+            let mut cut = MAX_MESSAGE_BYTES;
+            while !m.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            m.truncate(cut);
+            m.push('…');
+        }
+    }
+    messages
 }
 
 pub fn new_object(

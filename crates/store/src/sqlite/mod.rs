@@ -1563,11 +1563,12 @@ impl Store for SqliteStore {
         })
     }
 
-    fn versions(
+    fn scan_versions(
         &self,
         workspace: WorkspaceId,
         id: &StixId,
-    ) -> Result<Vec<StoredObject>, StoreError> {
+        each: &mut dyn FnMut(StoredObject) -> bool,
+    ) -> Result<(), StoreError> {
         let ws = self.ws_key(workspace)?;
         self.read_objects(|c| {
             let mut st = c.prepare_cached(&format!(
@@ -1575,11 +1576,12 @@ impl Store for SqliteStore {
                  ORDER BY o.modified, o.modified_ns"
             ))?;
             let mut rows = st.query(params![ws, id.as_str()])?;
-            let mut out = Vec::new();
             while let Some(r) = rows.next()? {
-                out.push(read_object(r, &self.log)?);
+                if !each(read_object(r, &self.log)?) {
+                    break;
+                }
             }
-            Ok(out)
+            Ok(())
         })
     }
 
@@ -1729,6 +1731,7 @@ impl Store for SqliteStore {
         workspace: WorkspaceId,
         sort: ImportSort,
         order: Order,
+        page: &ImportPage,
     ) -> Result<Vec<ImportRecord>, StoreError> {
         let ws = self.ws_key(workspace)?;
         let column = match sort {
@@ -1738,17 +1741,32 @@ impl Store for SqliteStore {
             ImportSort::Total => "i.total",
             ImportSort::Created => "i.created",
         };
-        let dir = match order {
-            Order::Asc => "ASC",
-            Order::Desc => "DESC",
+        let (dir, cmp) = match order {
+            Order::Asc => ("ASC", ">"),
+            Order::Desc => ("DESC", "<"),
         };
+        let after = page.after.as_ref().map(|k| {
+            let value: rusqlite::types::Value = match &k.value {
+                SortValue::Text(t) => t.clone().into(),
+                SortValue::Count(n) => (*n as i64).into(),
+                SortValue::Time(t) => ts(t).into(),
+            };
+            (value, ts(&k.created), k.id.to_string())
+        });
+        let limit = page.limit.min(i64::MAX as usize) as i64;
         self.read(|c| {
-            // Ties are broken by creation time, newest first, then id, so the order is total.
+            // Keyset paging: the rows after the last one shown, in a total order.
             let mut st = c.prepare_cached(&format!(
                 "SELECT {IMPORT_COLUMNS} FROM imports i JOIN workspaces w ON w.ws = i.ws
-                 WHERE i.ws = ?1 ORDER BY {column} {dir}, i.created DESC, i.id"
+                 WHERE i.ws = ?1
+                   AND (?2 IS NULL OR ({column}, i.created, i.id) {cmp} (?3, ?4, ?5))
+                 ORDER BY {column} {dir}, i.created {dir}, i.id {dir} LIMIT ?6"
             ))?;
-            let mut rows = st.query([ws])?;
+            let (has, value, created, id) = match &after {
+                Some((v, c, i)) => (Some(1), Some(v.clone()), Some(c.as_str()), Some(i.as_str())),
+                None => (None, None, None, None),
+            };
+            let mut rows = st.query(params![ws, has, value, created, id, limit])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
                 out.push(read_import(r)?);

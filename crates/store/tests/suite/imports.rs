@@ -90,7 +90,13 @@ pub fn import_lifecycle_commit(f: Factory) {
     expect_running.owner = Some("node-2".into());
     assert_eq!(running, expect_running);
     assert_eq!(
-        s.imports(ws, ImportSort::Created, Order::Desc).unwrap(),
+        s.imports(
+            ws,
+            ImportSort::Created,
+            Order::Desc,
+            &ImportPage::first(1000)
+        )
+        .unwrap(),
         vec![running.clone()]
     );
 
@@ -445,7 +451,12 @@ pub fn import_duplicate_id_conflicts(f: Factory) {
     assert_eq!(s.import(ws, new.id).unwrap(), Some(rec));
     assert_eq!(s.import(other, new.id).unwrap(), None);
     assert!(s
-        .imports(other, ImportSort::Created, Order::Asc)
+        .imports(
+            other,
+            ImportSort::Created,
+            Order::Asc,
+            &ImportPage::first(1000)
+        )
         .unwrap()
         .is_empty());
 }
@@ -554,12 +565,58 @@ pub fn import_list_sorting(f: Factory) {
             (Order::Desc, asc.chars().rev().collect()),
         ] {
             let got: String = s
-                .imports(ws, sort, order)
+                .imports(ws, sort, order, &ImportPage::first(1000))
                 .unwrap()
                 .iter()
                 .map(|r| ids[&r.id])
                 .collect();
             assert_eq!(got, expect, "imports sorted by {sort} {order}");
+        }
+    }
+}
+
+pub fn import_list_pages(f: Factory) {
+    let env = Env::new(f);
+    let (s, ws) = (&*env.store, env.ws);
+    // 23 imports with many ties: three sources, two file names, counts that repeat, and
+    // creation times shared by several.
+    for i in 0..23u64 {
+        let mut n = new_import(ws, at((i % 5) as i64), "n");
+        n.source = ["a", "b", "c"][(i % 3) as usize].into();
+        n.file_name = ["x.csv", "y.json"][(i % 2) as usize].into();
+        s.create_import(&n).unwrap();
+        if i % 4 != 0 {
+            let fin = ImportFinish {
+                total: i % 6,
+                ..finish(ImportStatus::Succeeded, i % 3, at(100))
+            };
+            s.finish_import(n.id, &fin).unwrap();
+        }
+    }
+    for sort in [
+        ImportSort::Source,
+        ImportSort::Name,
+        ImportSort::Imported,
+        ImportSort::Total,
+        ImportSort::Created,
+    ] {
+        for order in [Order::Asc, Order::Desc] {
+            let whole = s
+                .imports(ws, sort, order, &ImportPage::first(1000))
+                .unwrap();
+            assert_eq!(whole.len(), 23);
+            for size in [1, 5, 7, 23] {
+                let mut paged = Vec::new();
+                let mut page = ImportPage::first(size);
+                loop {
+                    let got = s.imports(ws, sort, order, &page).unwrap();
+                    assert!(got.len() <= size);
+                    let Some(last) = got.last() else { break };
+                    page.after = Some(ImportKey::of(last, sort));
+                    paged.extend(got);
+                }
+                assert_eq!(paged, whole, "pages of {size} by {sort} {order}");
+            }
         }
     }
 }
@@ -684,11 +741,22 @@ pub fn import_sweep_retention(f: Factory) {
         }
     );
     assert_eq!(
-        s.imports(ws, ImportSort::Created, Order::Asc).unwrap(),
+        s.imports(
+            ws,
+            ImportSort::Created,
+            Order::Asc,
+            &ImportPage::first(1000)
+        )
+        .unwrap(),
         vec![open_before.clone()]
     );
     assert!(s
-        .imports(other, ImportSort::Created, Order::Asc)
+        .imports(
+            other,
+            ImportSort::Created,
+            Order::Asc,
+            &ImportPage::first(1000)
+        )
         .unwrap()
         .is_empty());
     assert_eq!(s.sweep(now, &zero).unwrap(), Swept::default());

@@ -63,6 +63,7 @@ macro_rules! store_suite {
                 imports::import_duplicate_id_conflicts,
                 imports::import_fail_abandoned,
                 imports::import_list_sorting,
+                imports::import_list_pages,
                 imports::import_sweep_retention,
                 observables::observable_text_exact_and_case_blind,
                 observables::observable_address_in_blocks,

@@ -61,7 +61,12 @@ pub fn workspace_unknown_is_not_found(f: Factory) {
     assert_not_found(s.find_observable(u, &ObservableKey::text("x"), 10));
     assert_not_found(s.create_import(&new_import(u, at(0), "me")));
     assert_not_found(s.import(u, ImportId::random()));
-    assert_not_found(s.imports(u, ImportSort::Created, Order::Desc));
+    assert_not_found(s.imports(
+        u,
+        ImportSort::Created,
+        Order::Desc,
+        &ImportPage::first(1000),
+    ));
     s.create_principal(&Principal {
         id: "alice".into(),
         kind: PrincipalKind::User,

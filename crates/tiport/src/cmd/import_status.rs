@@ -3,13 +3,16 @@
 //! `GET …/imports/{id}`: `{"id","source","fileName","format","mode","status","total",
 //! "imported","invalid","created","finished"}` (`finished` is `null` while an import runs).
 //!
+//! The list comes a page at a time, like the HTTP API's (`--limit`, default 100); when there
+//! is more, the command says on stderr which `--cursor` gives the next page.
+//!
 //! Like every command that opens the store, it first fails the imports whose process died, so
 //! an import interrupted by a crash shows `failed` here, never `running`.
 
 use anyhow::Result;
 use clap::ValueEnum;
 use std::process::ExitCode;
-use store::{ImportId, ImportRecord, ImportSort, Order, Store, WorkspaceId};
+use store::{ImportId, ImportRecord, Store, WorkspaceId};
 
 use super::store_args::StoreArgs;
 
@@ -27,6 +30,12 @@ pub struct Args {
     /// Ascending or descending.
     #[arg(long, value_enum, default_value_t = Direction::Desc)]
     order: Direction,
+    /// The most records to show (1 to 1000).
+    #[arg(long, default_value_t = tiport_core::query::DEFAULT_IMPORTS_LIMIT)]
+    limit: usize,
+    /// Where to start: the cursor a previous page named.
+    #[arg(long)]
+    cursor: Option<String>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -65,17 +74,34 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
         None => {
             let sort = match args.sort {
-                Sort::Source => ImportSort::Source,
-                Sort::Name => ImportSort::Name,
-                Sort::Imported => ImportSort::Imported,
-                Sort::Total => ImportSort::Total,
-                Sort::Created => ImportSort::Created,
+                Sort::Source => "source",
+                Sort::Name => "name",
+                Sort::Imported => "imported",
+                Sort::Total => "total",
+                Sort::Created => "created",
             };
             let order = match args.order {
-                Direction::Asc => Order::Asc,
-                Direction::Desc => Order::Desc,
+                Direction::Asc => "asc",
+                Direction::Desc => "desc",
             };
-            opened.store.imports(args.workspace, sort, order)?
+            let params = tiport_core::query::ImportListParams {
+                sort: Some(sort.into()),
+                order: Some(order.into()),
+                limit: Some(args.limit.to_string()),
+                cursor: args.cursor.clone(),
+            };
+            let page = match tiport_core::query::imports(&opened.store, args.workspace, &params) {
+                Ok(p) => p,
+                Err(tiport_core::query::QueryError::BadParameter(m)) => {
+                    eprintln!("tiport: {m}");
+                    return Ok(ExitCode::from(2));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(next) = &page.next {
+                eprintln!("tiport: more imports follow; the next page: --cursor {next}");
+            }
+            page.records
         }
     };
     for r in &records {
