@@ -56,7 +56,7 @@ enum Kind<W: Write> {
     },
     Csv {
         /// Boxed: the CSV writer carries its own buffer state, ten times the JSON variant.
-        w: Box<csv::Writer<W>>,
+        w: Box<csv::Writer<BomFirst<W>>>,
         /// The header row, neutralized, until it is written with the first entry or by
         /// `finish` (so that the constructors need not do I/O and cannot fail).
         header: Option<Vec<String>>,
@@ -82,7 +82,13 @@ impl<W: Write> ErrorFile<W> {
     /// The writer is flexible about row lengths, because an invalid row may have more or fewer
     /// cells than the header (that is often why it is invalid), and it is kept as it was.
     pub fn csv(w: W, header: &[String]) -> ErrorFile<W> {
-        let w = Box::new(csv::WriterBuilder::new().flexible(true).from_writer(w));
+        let w = Box::new(crate::csvmap::spreadsheet_safe_writer(
+            BomFirst {
+                inner: w,
+                bom_written: false,
+            },
+            true,
+        ));
         let header = CSV_LEADING
             .iter()
             .map(|h| (*h).to_owned())
@@ -172,23 +178,39 @@ impl<W: Write> ErrorFile<W> {
                 if let Some(h) = header {
                     write_csv_header(&mut w, &h)?;
                 }
-                w.into_inner().map_err(|e| e.into_error())
+                w.into_inner().map(|b| b.inner).map_err(|e| e.into_error())
             }
         }
     }
 }
 
-/// Writes the CSV form's first row, after a UTF-8 byte-order mark: without one, Excel reads a
-/// CSV file in the system's legacy code page and garbles every non-ASCII character (names,
-/// descriptions, internationalized domains). CSV readers, ours included, skip it.
-fn write_csv_header<W: Write>(w: &mut csv::Writer<W>, header: &[String]) -> io::Result<()> {
-    // The mark travels as the start of the first cell, which needs no quoting for it, so it
-    // is the file's first three bytes.
-    let mut cells = header.to_vec();
-    if let Some(first) = cells.first_mut() {
-        first.insert(0, '\u{feff}');
+/// The file under the CSV writer: a UTF-8 byte-order mark goes before its first byte. Without
+/// one, Excel reads a CSV file in the system's legacy code page and garbles every non-ASCII
+/// character (names, descriptions, internationalized domains). CSV readers, ours included,
+/// skip it. It goes under the writer, not into the first cell, because every cell is quoted
+/// and the mark must come before the quote.
+struct BomFirst<W> {
+    inner: W,
+    bom_written: bool,
+}
+
+impl<W: Write> Write for BomFirst<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if !self.bom_written {
+            self.inner.write_all("\u{feff}".as_bytes())?;
+            self.bom_written = true;
+        }
+        self.inner.write(buf)
     }
-    w.write_record(&cells).map_err(csv_io)
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes the CSV form's first row (after the byte-order mark, see [`BomFirst`]).
+fn write_csv_header<W: Write>(w: &mut csv::Writer<W>, header: &[String]) -> io::Result<()> {
+    w.write_record(header).map_err(csv_io)
 }
 
 /// The I/O error inside a CSV writer's or reader's error, or the error itself as an I/O error.
@@ -359,13 +381,13 @@ mod tests {
         let out = ErrorFile::csv(Vec::new(), &header).finish().unwrap();
         assert_eq!(
             text(out.clone()),
-            "\u{feff}line,errorMessages,validFrom,observableType\n"
+            "\u{feff}\"line\",\"errorMessages\",\"validFrom\",\"observableType\"\n"
         );
         assert!(preview_of(&out, 10).is_empty());
 
         // A file-level failure before any header was read.
         let out = ErrorFile::csv(Vec::new(), &[]).finish().unwrap();
-        assert_eq!(text(out), "\u{feff}line,errorMessages\n");
+        assert_eq!(text(out), "\u{feff}\"line\",\"errorMessages\"\n");
 
         // A file of zero bytes (an error file not yet written).
         assert!(preview_of(b"", 10).is_empty());
@@ -384,7 +406,7 @@ mod tests {
         let out = f.finish().unwrap();
         assert_eq!(
             text(out.clone()),
-            "\u{feff}line,errorMessages\n1,\"line 1: empty file, expected a header row\"\n"
+            "\u{feff}\"line\",\"errorMessages\"\n\"1\",\"line 1: empty file, expected a header row\"\n"
         );
         assert_eq!(
             preview_of(&out, 5),

@@ -66,7 +66,7 @@ pub fn stix_bundle(
 /// Writes the current indicators as csv-other rows (the template's header first). Imported
 /// into the same workspace under the same source, the file gives the same indicators again
 /// (the ids come from the patterns), except where a cell had to be neutralized for
-/// spreadsheets (a value starting with `=`, `+`, `-` or `@` gets a leading `'`).
+/// spreadsheets (see `ingest::csvmap::neutralize_cell`: a leading `'`).
 pub fn csv_other(
     store: &dyn Store,
     workspace: WorkspaceId,
@@ -74,7 +74,7 @@ pub fn csv_other(
     out: &mut dyn Write,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Exported, ExportError> {
-    let mut w = csv::Writer::from_writer(out);
+    let mut w = ingest::csvmap::spreadsheet_safe_writer(out, false);
     // `csv_row` writes its cells in this order.
     w.write_record(Template::CsvOther.column_names())
         .map_err(|e| io::Error::other(e.to_string()))?;

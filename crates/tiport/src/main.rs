@@ -54,6 +54,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Every file tiport makes (the store, import copies, error files, credentials) is its
+    // owner's alone, whatever the umask it was started with; the store's files are also made
+    // 0600 explicitly, for other users of the library.
+    // SAFETY: umask only changes this process's file-creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => cmd::validate::run(args),

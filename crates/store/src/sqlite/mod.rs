@@ -235,6 +235,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if need be) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path, opts: SqliteOptions) -> Result<SqliteStore, StoreError> {
+        create_private(path)?;
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(opts.busy_timeout)?;
         // The page size only takes effect on a new database, before it is put in WAL mode.
@@ -442,6 +443,53 @@ impl SqliteStore {
         self.ws_keys.write().expect("ws cache").insert(id, key);
         Ok(key)
     }
+}
+
+/// Creates the database file, if it does not exist, readable by its owner alone: it holds the
+/// token signing key and the argon2 hashes of every secret, and the intelligence may be
+/// TLP:RED. SQLite would make it 0644 (less the umask); its `-wal` and `-shm` files then take
+/// the database file's mode, and the version log is made 0600 by `log.rs`.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Backend(
+            format!("cannot create the database {}: {e}", path.display()).into(),
+        )),
+    }
+}
+
+/// The files of the store at `db` (the database, SQLite's `-wal` and `-shm`, the version log
+/// and its `-wait` file) that exist and that other users may read or write, with their modes.
+pub fn exposed_files(db: &Path) -> Vec<(PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let log = log::path_for(db);
+    let mut wait = log.clone().into_os_string();
+    wait.push("-wait");
+    let with = |suffix: &str| {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        PathBuf::from(p)
+    };
+    [
+        db.to_owned(),
+        with("-wal"),
+        with("-shm"),
+        log,
+        PathBuf::from(wait),
+    ]
+    .into_iter()
+    .filter_map(|p| {
+        let mode = std::fs::metadata(&p).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then_some((p, mode))
+    })
+    .collect()
 }
 
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {

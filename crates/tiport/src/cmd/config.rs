@@ -63,6 +63,12 @@ impl Value<'_> {
             .ok_or_else(|| self.wrong("a non-negative integer in range"))
     }
 
+    pub fn boolean(&self) -> Result<bool> {
+        self.value
+            .as_bool()
+            .ok_or_else(|| self.wrong("true or false"))
+    }
+
     pub fn duration(&self) -> Result<Duration> {
         humantime::parse_duration(self.text()?)
             .map_err(|e| self.wrong(&format!("a duration like \"30d\" ({e})")))

@@ -24,6 +24,43 @@ pub struct StoreArgs {
     #[arg(long, env = "TIPORT_IMPORT_FILE_RETENTION", value_name = "DURATION",
           default_value = "24h", value_parser = humantime::parse_duration)]
     import_file_retention: Duration,
+    /// Open a store whose files other users of this machine may read (they hold the token
+    /// signing key, the hashes of every secret and the intelligence): refused otherwise.
+    #[arg(long, env = "TIPORT_ALLOW_READABLE_STORE")]
+    allow_readable_store: bool,
+}
+
+impl StoreArgs {
+    /// Refuses a store whose files (or import area) other users may read, unless allowed.
+    fn refuse_exposed(&self, db: &std::path::Path, data_dir: &std::path::Path) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut exposed = store::sqlite::exposed_files(db);
+        let imports = data_dir.join("imports");
+        if let Ok(m) = std::fs::metadata(&imports) {
+            let mode = m.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                exposed.push((imports, mode));
+            }
+        }
+        if exposed.is_empty() {
+            return Ok(());
+        }
+        let list = exposed
+            .iter()
+            .map(|(p, m)| format!("{} (mode {m:04o})", p.display()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if self.allow_readable_store {
+            eprintln!("tiport: warning: other users may read the store: {list}");
+            return Ok(());
+        }
+        bail!(
+            "other users of this machine may read the store's files: {list}. They hold the token \
+             signing key, the hashes of every secret and the intelligence. Make them private \
+             (chmod 600 for files, 700 for directories), or pass --allow-readable-store to open \
+             the store anyway"
+        )
+    }
 }
 
 /// An open store with its data directory.
@@ -47,7 +84,11 @@ impl StoreArgs {
     ) -> Result<bool> {
         let known = matches!(
             key,
-            "data-dir" | "database" | "import-record-retention" | "import-file-retention"
+            "data-dir"
+                | "database"
+                | "import-record-retention"
+                | "import-file-retention"
+                | "allow-readable-store"
         );
         if !known || given {
             return Ok(known);
@@ -57,6 +98,7 @@ impl StoreArgs {
             "database" => self.database = Some(value.text()?.to_owned()),
             "import-record-retention" => self.import_record_retention = value.duration()?,
             "import-file-retention" => self.import_file_retention = value.duration()?,
+            "allow-readable-store" => self.allow_readable_store = value.boolean()?,
             _ => unreachable!("matched above"),
         }
         Ok(true)
@@ -102,6 +144,7 @@ impl StoreArgs {
         let data_dir = data_dir
             .canonicalize()
             .with_context(|| format!("cannot resolve the data directory {}", data_dir.display()))?;
+        self.refuse_exposed(&db, &data_dir)?;
         let store = SqliteStore::open(&db, SqliteOptions::default())
             .with_context(|| format!("cannot open the store {}", db.display()))?;
         let files = ImportFiles::new(&data_dir);

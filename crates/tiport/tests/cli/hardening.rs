@@ -1233,3 +1233,107 @@ fn import_records_are_bounded_and_the_list_comes_in_pages() {
     );
     assert_eq!(crate::helpers::stdout(&out).lines().count(), 8);
 }
+
+#[test]
+fn a_formula_after_a_separator_is_neutralized_in_error_files_and_exports() {
+    use crate::helpers::{create_workspace, data_dir, error_file, import, run_in};
+    let dir = data_dir();
+    let ws = create_workspace(dir.path(), "csv");
+    let csv = "name,description,observableType,observableValue,validFrom\n\
+               \"a;=1+1\",\"x,@SUM(1)\",ipv4-addr,198.51.100.7,2024-01-01T00:00:00Z\n\
+               \"b;=HYPERLINK(\"\"http://e.example\"\")\",ok,ipv4-addr,not-an-address,2024-01-01T00:00:00Z\n";
+    let file = dir.path().join("in.csv");
+    std::fs::write(&file, csv).unwrap();
+    let (_, summary) = import(dir.path(), &ws, &file, "csv feed", &[]);
+    assert_eq!(summary["invalid"], 1, "{summary}");
+    // The error file: the bad row's cells, each a quoted cell, the dangerous one prefixed.
+    let errors = std::fs::read(error_file(dir.path(), summary["id"].as_str().unwrap())).unwrap();
+    let text = String::from_utf8_lossy(&errors);
+    assert!(
+        text.contains("\"'b;=HYPERLINK(\"\"http://e.example\"\")\""),
+        "{text}"
+    );
+    assert!(!text.contains(",b;="), "{text}");
+    // The export: same rule.
+    let out = run_in(
+        dir.path(),
+        &["export", "--workspace", &ws, "--format", "csv"],
+    );
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\"'a;=1+1\""), "{text}");
+    assert!(text.contains("\"'x,@SUM(1)\""), "{text}");
+    // Every cell is quoted, so a spreadsheet that splits on ';' splits no cell of ours.
+    for line in text.lines() {
+        assert!(line.starts_with('"') && line.ends_with('"'), "{line}");
+    }
+}
+
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn the_store_is_private_and_a_readable_one_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // A data directory made beforehand, readable by everyone, as an operator might.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let s = Service::start_in(dir, &[], &[]);
+    let token = s.token();
+    let (status, queued) = s.import(
+        &token,
+        &[("source", "p")],
+        "p.csv",
+        b"observableType,observableValue,validFrom\nipv4-addr,198.51.100.1,2024-01-01T00:00:00Z\n",
+    );
+    assert_eq!(status, 202);
+    s.finished_import(&token, queued["id"].as_str().unwrap());
+    let d = s.dir.path().to_owned();
+    for f in [
+        "tiport.db",
+        "tiport.db-wal",
+        "tiport.db-shm",
+        "tiport.db-json",
+        "tiport.db-json-wait",
+        "initial-credentials.json",
+    ] {
+        assert_eq!(mode(&d.join(f)), 0o600, "{f}");
+    }
+    assert_eq!(mode(&d.join("imports")), 0o700);
+    let import_dir = d.join("imports").join(queued["id"].as_str().unwrap());
+    assert_eq!(mode(&import_dir), 0o700);
+    for f in std::fs::read_dir(&import_dir).unwrap() {
+        let f = f.unwrap().path();
+        assert_eq!(mode(&f), 0o600, "{}", f.display());
+    }
+    let dir = s.stop();
+    // A store someone made readable: every command refuses it, naming the file.
+    std::fs::set_permissions(
+        dir.path().join("tiport.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let out = crate::helpers::run_in(dir.path(), &["workspace", "list"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        crate::helpers::stderr(&out)
+    );
+    let err = crate::helpers::stderr(&out);
+    assert!(
+        err.contains("tiport.db (mode 0644)") && err.contains("--allow-readable-store"),
+        "{err}"
+    );
+    let out = crate::helpers::run_in(dir.path(), &["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success());
+    // Unless told to allow it.
+    let out = crate::helpers::run_in(dir.path(), &["workspace", "list", "--allow-readable-store"]);
+    assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
+}

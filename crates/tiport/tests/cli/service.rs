@@ -210,6 +210,18 @@ impl Service {
     }
 }
 
+impl Service {
+    /// Stops the service (SIGTERM, as an operator would) and hands its data directory on.
+    pub(crate) fn stop(mut self) -> tempfile::TempDir {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+}
+
 impl Drop for Service {
     fn drop(&mut self) {
         if let Ok(Some(_)) = self.child.try_wait() {
