@@ -17,6 +17,7 @@ use futures_util::StreamExt;
 use serde_json::json;
 use store::{Role, WorkspaceId};
 use tiport_core::auth::AuthError;
+use tiport_core::export::ObjectForm;
 use tiport_core::oidc::Refresh;
 use tiport_core::query::{ListParams, QueryError};
 use tiport_core::upload::UploadError;
@@ -545,6 +546,7 @@ async fn list_objects(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let workspace = reader(&app, &headers, &ws).await?;
+    let form = form_of(&q)?;
     let params = ListParams {
         object_type: q.get("type").cloned(),
         source: q.get("source").cloned(),
@@ -567,7 +569,7 @@ async fn list_objects(
         if i > 0 {
             body.push(',');
         }
-        body.push_str(&o.json);
+        body.push_str(&form.text(&o));
     }
     body.push_str("],\"next\":");
     body.push_str(&serde_json::to_string(&page.next).expect("a string or null"));
@@ -575,17 +577,30 @@ async fn list_objects(
     Ok(raw_json(body))
 }
 
+/// `?original=true`: objects as stored, not upgraded to valid STIX 2.1.
+fn form_of(q: &HashMap<String, String>) -> Result<ObjectForm, ApiError> {
+    match q.get("original").map(String::as_str) {
+        None | Some("") | Some("false") => Ok(ObjectForm::Stix21),
+        Some("true") => Ok(ObjectForm::Original),
+        Some(v) => Err(ApiError::BadRequest(format!(
+            "original must be true or false, not {v:?}"
+        ))),
+    }
+}
+
 async fn get_object(
     State(app): State<Arc<App>>,
     Path((ws, object)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let workspace = reader(&app, &headers, &ws).await?;
+    let form = form_of(&q)?;
     let id = tiport_core::query::parse_id(&object).map_err(query_error)?;
     let app2 = app.clone();
     let found = blocking(move || app2.store.current(workspace, &id)).await??;
     match found {
-        Some(o) => Ok(raw_json(o.json)),
+        Some(o) => Ok(raw_json(form.text(&o).into_owned())),
         None => Err(ApiError::NotFound(format!("object {object} not found"))),
     }
 }

@@ -5,8 +5,11 @@
 //! that START is before STOP, that REPEATS and WITHIN are positive, that MATCHES holds a valid
 //! regular expression, that one observation does not carry the same qualifier twice, and that
 //! 2.0 patterns do not use `EXISTS`. The strict profile adds what stix2-validator's `patterns`
-//! check requires: known or well-formed object types and first properties, and hash algorithm
-//! names from the vocabulary.
+//! check requires: known or well-formed object types and first properties. It does not judge
+//! hash algorithm names (`file:hashes.sha256` is as valid as `file:hashes.'SHA-256'`):
+//! stix2-validator checks properties only at the first step of a path (`hashes`), with its
+//! default options and with `--strict` alike, and the strict profile is what it accepts. A
+//! value under a name that spells a known algorithm is checked in both profiles.
 //!
 //! Every check appends to one list, so a pattern with three problems gets three messages.
 
@@ -187,9 +190,6 @@ impl<'s, 'p> Checker<'s, 'p> {
             self.first_property(c, known);
         }
         let hash = hash_name(c);
-        if let (Some(name), true) = (hash, self.strict()) {
-            self.hash_name(name, c.path.span);
-        }
         let ip = ip_kind(c);
         let (single, set): (_, &[(Literal<'p>, Span)]) = match &c.operand {
             Operand::None => (None, &[]),
@@ -286,44 +286,6 @@ impl<'s, 'p> Checker<'s, 'p> {
     }
 
     // ----- hashes ------------------------------------------------------------------------------
-
-    /// Strict: the algorithm name must be a vocabulary value, spelled as the vocabulary spells
-    /// it, or a custom name that follows the spec's dictionary-key rules.
-    fn hash_name(&mut self, name: &str, span: Span) {
-        let vocabulary = vocab::hash_vocabulary(self.opts.version);
-        if vocabulary.contains(&name) {
-            return;
-        }
-        if let Some(canonical) = vocabulary.iter().find(|v| vocab::same_algorithm(name, v)) {
-            self.error(
-                span,
-                format!(
-                    "hash algorithm '{}' is not spelled as in the hash-algorithm vocabulary: \
-                     write '{canonical}'",
-                    truncate(name)
-                ),
-            );
-            return;
-        }
-        let max = match self.opts.version {
-            SpecVersion::V20 => 256,
-            SpecVersion::V21 => 250,
-        };
-        let ok = (3..=max).contains(&name.len())
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !ok {
-            self.error(
-                span,
-                format!(
-                    "'{}' is not a valid hash algorithm name: use a hash-algorithm vocabulary \
-                     value or a custom name of 3 to {max} ASCII letters, digits, '-' or '_'",
-                    truncate(name)
-                ),
-            );
-        }
-    }
 
     /// Both profiles: a value for a recognised algorithm must have its form.
     fn hash_value(&mut self, name: &str, lit: &Literal<'_>, span: Span) {

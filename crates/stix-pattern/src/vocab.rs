@@ -189,37 +189,6 @@ pub(crate) fn observable_properties(
         .map(|(_, props)| *props)
 }
 
-/// `hash-algorithm-ov` in STIX 2.1.
-const HASH_ALGORITHMS_V21: &[&str] = &[
-    "MD5", "SHA-1", "SHA-256", "SHA-512", "SHA3-256", "SHA3-512", "SSDEEP", "TLSH",
-];
-
-/// `hash-algo-ov` in STIX 2.0 (note the lower-case `ssdeep`).
-const HASH_ALGORITHMS_V20: &[&str] = &[
-    "MD5",
-    "MD6",
-    "RIPEMD-160",
-    "SHA-1",
-    "SHA-224",
-    "SHA-256",
-    "SHA-384",
-    "SHA-512",
-    "SHA3-224",
-    "SHA3-256",
-    "SHA3-384",
-    "SHA3-512",
-    "ssdeep",
-    "WHIRLPOOL",
-];
-
-/// The hash-algorithm vocabulary of `version`.
-pub(crate) fn hash_vocabulary(version: SpecVersion) -> &'static [&'static str] {
-    match version {
-        SpecVersion::V20 => HASH_ALGORITHMS_V20,
-        SpecVersion::V21 => HASH_ALGORITHMS_V21,
-    }
-}
-
 /// What a hash value must look like.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum HashValue {

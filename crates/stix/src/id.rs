@@ -2,11 +2,16 @@
 
 use std::fmt;
 
-/// A syntactically valid STIX identifier. The type part follows the STIX 2.1 type-name rules
-/// (ASCII lower case, digits and hyphens, 3 to 250 characters) and the UUID part is
-/// `8-4-4-4-12` hexadecimal. Whether the UUID's version and variant are the ones STIX requires is
-/// a rule of the strict profile, not of this type: compatible feeds use other UUIDs and the value
-/// still identifies the object.
+/// A syntactically valid STIX identifier, in its canonical form. The type part follows the
+/// STIX 2.1 type-name rules (ASCII lower case, digits and hyphens, 3 to 250 characters) and the
+/// UUID part is `8-4-4-4-12` hexadecimal. Whether the UUID's version and variant are the ones
+/// STIX requires is a rule of the strict profile, not of this type: compatible feeds use other
+/// UUIDs and the value still identifies the object.
+///
+/// A UUID's hexadecimal digits are read in either case (RFC 9562, and stix2-validator accepts
+/// both), so `indicator--8E2E…` and `indicator--8e2e…` name the same object. The parsed id
+/// holds the UUID in lower case: two spellings of one id compare (and are stored) equal. The
+/// type part is not folded: an upper-case type is no type name at all.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StixId {
     text: Box<str>,
@@ -27,8 +32,13 @@ pub enum IdError {
 impl StixId {
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let id = IdRef::parse(s)?;
+        let text: Box<str> = if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            s.to_ascii_lowercase().into()
+        } else {
+            s.into()
+        };
         Ok(StixId {
-            text: s.into(),
+            text,
             type_len: id.type_len,
         })
     }
@@ -278,7 +288,13 @@ mod tests {
 
     #[test]
     fn parses_and_splits() {
+        let upper = StixId::parse("indicator--DBC48D87-B5E9-4380-85AE-E1184ABF5FF4").unwrap();
+        assert_eq!(
+            upper.as_str(),
+            "indicator--dbc48d87-b5e9-4380-85ae-e1184abf5ff4"
+        );
         let id = StixId::parse("indicator--dbc48d87-b5e9-4380-85ae-e1184abf5ff4").unwrap();
+        assert_eq!(upper, id);
         assert_eq!(id.object_type(), "indicator");
         assert_eq!(id.uuid_version(), 4);
         assert!(id.is_rfc4122_variant());

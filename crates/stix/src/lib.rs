@@ -24,7 +24,9 @@
 //! A record with `spec_version` is read as that version; one inside a container that declares a
 //! version is read as the container's; one with neither is 2.1, unless (in the compatible profile
 //! only) it is valid only as 2.0. The strict profile, like the reference validator, reads it as 2.1.
-//! A record read as 2.0 is stored as 2.1 by appending [`normalized_21_members`] to its text.
+//! A record read as 2.0 is stored as 2.1 by appending [`normalized_21_members`] to its text;
+//! [`upgrade`] makes a stored object valid STIX 2.1 for a 2.1 consumer (2.0's `labels` moved
+//! to 2.1's members, and so on) as it is exported or answered.
 //!
 //! # What this crate does not do
 //!
@@ -44,6 +46,7 @@ mod tlp;
 mod types20;
 mod types21;
 mod types_sco;
+pub mod upgrade;
 mod validate;
 pub mod vocab;
 

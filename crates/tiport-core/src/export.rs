@@ -24,11 +24,46 @@ pub enum ExportError {
     Io(#[from] io::Error),
 }
 
-/// Writes one bundle of the current version of every object that passes `filter`, streamed.
+/// The object as a valid STIX 2.1 object: its stored text, upgraded if it was read as STIX 2.0
+/// or names itself by a non-canonical id (see [`stix::upgrade`]). This is what exports and the
+/// API's object answers give, unless the stored text itself is asked for.
+pub fn stix21(o: &StoredObject) -> std::borrow::Cow<'_, str> {
+    if stix::upgrade::needs_upgrade(&o.json, &o.spec_version, o.id.as_str()) {
+        std::borrow::Cow::Owned(
+            stix::upgrade::upgrade(&o.json, o.spec_version == "2.0").into_text(),
+        )
+    } else {
+        std::borrow::Cow::Borrowed(&o.json)
+    }
+}
+
+/// How objects are written out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ObjectForm {
+    /// Valid STIX 2.1 ([`stix21`]).
+    #[default]
+    Stix21,
+    /// The stored text: what the producer sent (compact), with, for a record read as STIX 2.0,
+    /// the 2.1 members appended when it was stored.
+    Original,
+}
+
+impl ObjectForm {
+    pub fn text<'o>(self, o: &'o StoredObject) -> std::borrow::Cow<'o, str> {
+        match self {
+            ObjectForm::Stix21 => stix21(o),
+            ObjectForm::Original => std::borrow::Cow::Borrowed(&o.json),
+        }
+    }
+}
+
+/// Writes one bundle of the current version of every object that passes `filter`, streamed,
+/// each object in `form`.
 pub fn stix_bundle(
     store: &dyn Store,
     workspace: WorkspaceId,
     filter: &ObjectFilter,
+    form: ObjectForm,
     out: &mut dyn Write,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Exported, ExportError> {
@@ -43,7 +78,7 @@ pub fn stix_bundle(
         let sep = if n == 0 { "\n" } else { ",\n" };
         if let Err(e) = out
             .write_all(sep.as_bytes())
-            .and_then(|_| out.write_all(o.json.as_bytes()))
+            .and_then(|_| out.write_all(form.text(&o).as_bytes()))
         {
             io_err = Some(e);
             return false;

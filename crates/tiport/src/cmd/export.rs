@@ -1,5 +1,6 @@
-//! `tiport export --workspace ID [--format stix|csv] [--type T] [--source S]`: the current
-//! version of every object, as one STIX 2.1 bundle or as csv-other rows, on stdout.
+//! `tiport export --workspace ID [--format stix|csv] [--type T] [--source S] [--original]`: the
+//! current version of every object, as one STIX 2.1 bundle (each object valid STIX 2.1, or as
+//! stored with `--original`) or as csv-other rows, on stdout.
 
 use anyhow::{Context, Result};
 use clap::ValueEnum;
@@ -22,6 +23,10 @@ pub struct Args {
     /// Only objects from this source.
     #[arg(long, value_name = "S")]
     source: Option<String>,
+    /// Each object as it is stored (what its producer sent; a STIX 2.0 record with the 2.1
+    /// members it was stored with), not upgraded to valid STIX 2.1.
+    #[arg(long)]
+    original: bool,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -51,6 +56,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
             &opened.store,
             args.workspace,
             &filter,
+            if args.original {
+                export::ObjectForm::Original
+            } else {
+                export::ObjectForm::Stix21
+            },
             &mut out,
             &mut progress,
         ),

@@ -1337,3 +1337,103 @@ fn the_store_is_private_and_a_readable_one_is_refused() {
     let out = crate::helpers::run_in(dir.path(), &["workspace", "list", "--allow-readable-store"]);
     assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
 }
+
+#[test]
+fn identifiers_that_differ_only_in_case_are_one_object() {
+    let s = Service::start(&[]);
+    let token = s.token();
+    let ws = s.cred("workspace_id");
+    let lower = "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f";
+    let mut first = indicator(1);
+    first["id"] = json!(lower);
+    let mut second = first.clone();
+    second["id"] = json!(lower.to_uppercase().replacen("INDICATOR", "indicator", 1));
+    second["modified"] = json!("2024-02-01T00:00:00.000Z");
+    second["name"] = json!("newer");
+    for o in [&first, &second] {
+        let (status, answer) =
+            s.upload(&token, &json!({"sourcesystem": "case", "stixobjects": [o]}));
+        assert_eq!((status, answer.as_str()), (200, ""));
+    }
+    let (_, page) = s.get(
+        &format!("/workspaces/{ws}/threat-intelligence/objects"),
+        Some(&token),
+    );
+    let page: Value = serde_json::from_str(&page).unwrap();
+    assert_eq!(page["objects"].as_array().unwrap().len(), 1, "{page}");
+    for spelling in [lower.to_owned(), second["id"].as_str().unwrap().to_owned()] {
+        let (status, body) = s.get(
+            &format!("/workspaces/{ws}/threat-intelligence/objects/{spelling}/versions"),
+            Some(&token),
+        );
+        assert_eq!(status, 200, "{spelling}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            v["versions"].as_array().unwrap().len(),
+            2,
+            "{spelling}: {v}"
+        );
+        let (status, body) = s.get(
+            &format!("/workspaces/{ws}/threat-intelligence/objects/{spelling}"),
+            Some(&token),
+        );
+        assert_eq!(status, 200);
+        let current: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(current["name"], "newer");
+        // The answer names the object by its canonical id.
+        assert_eq!(current["id"], lower);
+    }
+}
+
+#[test]
+fn objects_are_answered_as_stix_2_1_and_as_stored_on_request() {
+    let s = Service::start(&[]);
+    let token = s.token();
+    let ws = s.cred("workspace_id");
+    // A STIX 2.0 malware, as MITRE ATT&CK's 2.0 bundle has them: no spec_version, `labels`,
+    // no `is_family`, timestamps to the second.
+    let id = "malware--92ec0cbd-2c30-44a2-b270-73f4ec949841";
+    let malware = json!({"type": "malware", "id": id, "name": "Emissary",
+        "created": "2017-05-31T21:32:40Z", "modified": "2018-10-17T00:14:20Z",
+        "labels": ["malware"]});
+    let (status, answer) = s.upload(
+        &token,
+        &json!({"sourcesystem": "attack", "stixobjects": [malware]}),
+    );
+    assert_eq!((status, answer.as_str()), (200, ""));
+    let (_, body) = s.get(
+        &format!("/workspaces/{ws}/threat-intelligence/objects/{id}"),
+        Some(&token),
+    );
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["spec_version"], "2.1");
+    assert_eq!(v["malware_types"], json!(["malware"]));
+    assert_eq!(v["is_family"], true);
+    assert_eq!(v["created"], "2017-05-31T21:32:40.000Z");
+    assert!(v.get("labels").is_none());
+    let (_, page) = s.get(
+        &format!("/workspaces/{ws}/threat-intelligence/objects"),
+        Some(&token),
+    );
+    let page: Value = serde_json::from_str(&page).unwrap();
+    assert_eq!(page["objects"][0], v, "the list answers the same form");
+    // The stored text on request, and in the versions.
+    let (_, body) = s.get(
+        &format!("/workspaces/{ws}/threat-intelligence/objects/{id}?original=true"),
+        Some(&token),
+    );
+    let stored: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(stored["labels"], json!(["malware"]));
+    assert_eq!(stored["created"], "2017-05-31T21:32:40Z");
+    let (_, body) = s.get(
+        &format!("/workspaces/{ws}/threat-intelligence/objects/{id}/versions"),
+        Some(&token),
+    );
+    let versions: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(versions["versions"][0], stored);
+    let (status, _) = s.get(
+        &format!("/workspaces/{ws}/threat-intelligence/objects/{id}?original=maybe"),
+        Some(&token),
+    );
+    assert_eq!(status, 400);
+}

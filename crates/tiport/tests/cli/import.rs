@@ -1231,10 +1231,23 @@ fn stix_20_records_are_stored_as_21_and_counted() {
     }
     let indicator = objects.iter().find(|o| o["type"] == "indicator").unwrap();
     assert_eq!(indicator["pattern_type"], "stix");
+    // Exported as 2.1 has it: 2.0's `labels` of an indicator are 2.1's `indicator_types`.
+    assert_eq!(indicator["indicator_types"][0], "malicious-activity");
+    let malware = objects.iter().find(|o| o["type"] == "malware").unwrap();
+    assert_eq!(malware["is_family"], true);
+    // The stored JSON is the producer's, with the 2.1 members appended.
+    let out = run_in(dir.path(), &["export", "--workspace", &ws, "--original"]);
+    let bundle: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let indicator = bundle["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["type"] == "indicator")
+        .unwrap()
+        .clone();
     assert_eq!(
         indicator["labels"][0], "malicious-activity",
         "the original JSON is kept"
     );
-    let malware = objects.iter().find(|o| o["type"] == "malware").unwrap();
-    assert_eq!(malware["is_family"], true);
+    assert_eq!(indicator["pattern_type"], "stix");
 }
