@@ -26,6 +26,12 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     /// Throttled: retry after this many seconds.
     TooManyRequests(u64),
+    /// The service has no room for the work now (a full queue of imports): 429 with
+    /// `Retry-After`, in the service's own words rather than the throttling message.
+    Busy {
+        message: String,
+        retry_after: u64,
+    },
     /// A fault of the service; the detail is logged with the request id, not sent.
     Internal(String),
 }
@@ -42,7 +48,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType")
             }
-            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
+            ApiError::TooManyRequests(_) | ApiError::Busy { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests")
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError"),
         }
     }
@@ -73,6 +81,16 @@ impl ApiError {
                 let mut r = (status, axum::Json(body)).into_response();
                 r.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                r
+            }
+            ApiError::Busy {
+                message,
+                retry_after,
+            } => {
+                let body = json!({"error": {"code": code, "message": message}});
+                let mut r = (status, axum::Json(body)).into_response();
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
                 r
             }
             ApiError::Unauthorized => {

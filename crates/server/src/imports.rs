@@ -49,6 +49,15 @@ pub async fn create(
     // An import is a request like any other: it counts against the principal's rate.
     crate::routes::throttle(&app, &principal)?;
     let workspace = authorize(&app, &ws, &principal, Role::Contributor).await?;
+    // A place in the queue before the body is read: a refused import costs no disk, leaves no
+    // record. (With the embedded store, recording an import waits for one that is writing,
+    // so imports being posted count as waiting too.)
+    let place = app.imports.reserve().map_err(|waiting| ApiError::Busy {
+        message: format!(
+            "{waiting} imports are already waiting to run; try again when some have finished"
+        ),
+        retry_after: 30,
+    })?;
     let boundary = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -224,36 +233,34 @@ pub async fn create(
         }
         Err(e) => return Err(ApiError::Internal(e.to_string())),
     };
-    let app2 = app.clone();
-    let thread = std::thread::Builder::new()
-        .name(format!("import-{}", record.id))
-        .spawn(move || {
-            let id = job.id;
-            let started = std::time::Instant::now();
-            let status = match import::run(&*app2.store, &job, &mut |f| Box::new(f)) {
-                Ok(ended) => {
-                    tracing::info!(import = %id, status = %ended.finish.status,
-                        total = ended.finish.total, imported = ended.finish.imported,
-                        invalid = ended.finish.invalid, "import ended");
-                    ended.finish.status.as_str().to_owned()
-                }
-                Err(e) => {
-                    tracing::error!(import = %id, error = %e, "import failed");
-                    "failed".to_owned()
-                }
-            };
-            app2.metrics
-                .import_seconds
-                .get_or_create(&crate::metrics::ImportLabels { status })
-                .observe(started.elapsed().as_secs_f64());
-        })
-        .map_err(|e| ApiError::Internal(format!("cannot start the import: {e}")))?;
-    app.imports.track(thread);
+    app.imports.submit(&app, job, place);
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"id": record.id.to_string(), "status": record.status.as_str()})),
     )
         .into_response())
+}
+
+/// Runs one import on a worker of the queue, at background priority.
+pub(crate) fn run_one(app: &App, job: &import::ImportJob) {
+    let id = job.id;
+    let started = std::time::Instant::now();
+    let status = match import::run(&*app.store, job, &mut |f| Box::new(f)) {
+        Ok(ended) => {
+            tracing::info!(import = %id, status = %ended.finish.status,
+                total = ended.finish.total, imported = ended.finish.imported,
+                invalid = ended.finish.invalid, "import ended");
+            ended.finish.status.as_str().to_owned()
+        }
+        Err(e) => {
+            tracing::error!(import = %id, error = %e, "import failed");
+            "failed".to_owned()
+        }
+    };
+    app.metrics
+        .import_seconds
+        .get_or_create(&crate::metrics::ImportLabels { status })
+        .observe(started.elapsed().as_secs_f64());
 }
 
 /// A part's name as an error message quotes it.

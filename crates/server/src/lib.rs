@@ -62,39 +62,136 @@ pub struct App {
     pub guard: tiport_core::guard::SignInGuard,
 }
 
-/// File imports over HTTP: where their files go, their size limits, and the threads running
-/// them (joined at shutdown, so that an import in flight finishes rather than being cut).
+/// File imports over HTTP: where their files go, their size limits, and the queue that runs
+/// them: at most `max_running` at once, on worker threads at background priority (so that
+/// uploads keep their latency), and at most `max_waiting` queued behind them (each holds a
+/// copy of its file on disk); more is refused with 429.
 pub struct Imports {
     pub files: ImportFiles,
     pub limits: FileLimits,
     /// This process, as the owner recorded on the imports it runs.
     pub owner: String,
-    running: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    max_running: usize,
+    max_waiting: usize,
+    queue: Mutex<ImportQueue>,
+}
+
+#[derive(Default)]
+struct ImportQueue {
+    waiting: std::collections::VecDeque<tiport_core::import::ImportJob>,
+    /// Imports being posted: their place is kept while the file arrives and is recorded.
+    reserved: usize,
+    running: usize,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    /// Set at shutdown: workers take no new imports.
+    stopping: bool,
 }
 
 impl Imports {
     pub fn new(files: ImportFiles, limits: FileLimits) -> Imports {
+        Imports::with_queue(files, limits, 1, 20)
+    }
+
+    /// At most `max_running` imports at once (at least one), `max_waiting` more queued.
+    pub fn with_queue(
+        files: ImportFiles,
+        limits: FileLimits,
+        max_running: usize,
+        max_waiting: usize,
+    ) -> Imports {
         Imports {
             files,
             limits,
             owner: tiport_core::owner::current(),
-            running: Mutex::new(Vec::new()),
+            max_running: max_running.max(1),
+            max_waiting,
+            queue: Mutex::new(ImportQueue::default()),
         }
     }
 
-    /// Keeps the thread of an import, dropping those that ended.
-    fn track(&self, thread: std::thread::JoinHandle<()>) {
-        let mut running = self.running.lock().expect("import threads");
-        running.retain(|t| !t.is_finished());
-        running.push(thread);
+    /// A place for an import being posted, if the queue has room; if not, how many wait.
+    fn reserve(&self) -> Result<Place<'_>, usize> {
+        let mut q = self.queue.lock().expect("import queue");
+        let waiting = q.waiting.len() + q.reserved;
+        if waiting + q.running.min(self.max_running) >= self.max_running + self.max_waiting {
+            return Err(waiting);
+        }
+        q.reserved += 1;
+        Ok(Place(self))
     }
 
-    /// Waits for every import still running.
-    pub fn wait(&self) {
-        let threads = std::mem::take(&mut *self.running.lock().expect("import threads"));
-        for t in threads {
+    /// Queues `job` (recorded `queued`) in the place reserved for it, starting a worker if
+    /// fewer than the most run.
+    fn submit(&self, app: &Arc<App>, job: tiport_core::import::ImportJob, place: Place<'_>) {
+        let mut q = self.queue.lock().expect("import queue");
+        q.reserved -= 1;
+        std::mem::forget(place);
+        q.workers.retain(|t| !t.is_finished());
+        q.waiting.push_back(job);
+        if q.running >= self.max_running {
+            return;
+        }
+        q.running += 1;
+        let app = app.clone();
+        let spawned = std::thread::Builder::new()
+            .name("import-worker".into())
+            .spawn(move || {
+                tiport_core::priority::background();
+                loop {
+                    let job = {
+                        let mut q = app.imports.queue.lock().expect("import queue");
+                        match q.waiting.pop_front().filter(|_| !q.stopping) {
+                            Some(j) => j,
+                            None => {
+                                q.running -= 1;
+                                return;
+                            }
+                        }
+                    };
+                    imports::run_one(&app, &job);
+                }
+            });
+        match spawned {
+            Ok(t) => q.workers.push(t),
+            Err(e) => {
+                q.running -= 1;
+                tracing::error!(error = %e, "cannot start an import worker; the import waits for one");
+            }
+        }
+    }
+
+    /// Lets the imports that run finish, and ends those still waiting as failed (the service is
+    /// stopping; their files are kept until retention removes them).
+    pub fn wait(&self, store: &dyn Store) {
+        let (waiting, workers) = {
+            let mut q = self.queue.lock().expect("import queue");
+            q.stopping = true;
+            (
+                std::mem::take(&mut q.waiting),
+                std::mem::take(&mut q.workers),
+            )
+        };
+        for job in waiting {
+            if let Err(e) = tiport_core::import::fail_queued(
+                store,
+                &job,
+                "the service stopped before the import started; import the file again",
+            ) {
+                tracing::warn!(import = %job.id, error = %e, "cannot mark a waiting import failed");
+            }
+        }
+        for t in workers {
             let _ = t.join();
         }
+    }
+}
+
+/// An import's place in the queue while it is posted; given back if the post fails.
+struct Place<'a>(&'a Imports);
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.0.queue.lock().expect("import queue").reserved -= 1;
     }
 }
 

@@ -408,6 +408,135 @@ mod sqlite_engine {
         assert!(json_of(&*r, ws, &after).contains("a1"));
     }
 
+    /// Runs `f` on another thread; `Some(result)` if it returns within `within`, else `None`
+    /// (the thread is left to finish).
+    fn within<T: Send + 'static>(
+        within: std::time::Duration,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> (Option<T>, std::sync::mpsc::Receiver<T>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        (rx.recv_timeout(within).ok(), rx)
+    }
+
+    #[test]
+    fn uploads_of_other_workspaces_go_on_while_an_import_runs() {
+        let (_dir, s, a) = setup();
+        let b = WorkspaceId::random();
+        s.create_workspace(b, "other").unwrap();
+        let x = indicator(1);
+        let new = new_import(a, at(100), "node-1");
+        s.create_import(&new).unwrap();
+        let mut w = s.begin_import(new.id, "node-1").unwrap();
+        w.push(vec![obj(&x, at(2), false, "imported x2")]).unwrap();
+        w.flush().unwrap();
+        // The import's transaction is open: another workspace's upload is answered meanwhile.
+        let s2 = s.clone();
+        let (other, _) = within(std::time::Duration::from_secs(5), move || {
+            write(
+                &*s2,
+                b,
+                vec![obj(&indicator(2), at(1), false, "uploaded to b")],
+            )
+        });
+        assert_eq!(other, Some(vec![stored(true)]), "the upload to b waited");
+        // An upload to the import's own workspace waits for it, and is decided against what
+        // the import wrote: an older version of x is history, not current.
+        let s2 = s.clone();
+        let (same, rx) = within(std::time::Duration::from_millis(300), move || {
+            write(&*s2, a, vec![obj(&x, at(1), false, "uploaded x1")])
+        });
+        assert_eq!(
+            same, None,
+            "the upload to the import's workspace was decided before it ended"
+        );
+        w.commit(&crate::suite::finish(ImportStatus::Succeeded, 1, at(200)))
+            .unwrap();
+        let same = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+        assert_eq!(same, vec![stored(false)]);
+        let x = indicator(1);
+        assert!(json_of(&*s, a, &x).contains("imported x2"));
+        assert_eq!(s.versions(a, &sid(&x)).unwrap().len(), 2);
+        assert!(json_of(&*s, b, &indicator(2)).contains("uploaded to b"));
+    }
+
+    /// An import into `a` of twenty objects of 300 KB (several extents), with uploads into
+    /// `b` answered between its batches; the import is ended by `end`.
+    fn import_between_uploads(
+        s: &store::sqlite::SqliteStore,
+        a: WorkspaceId,
+        b: WorkspaceId,
+        end: impl FnOnce(Box<dyn ImportWriter>),
+    ) -> Vec<String> {
+        let new = new_import(a, at(100), "node-1");
+        s.create_import(&new).unwrap();
+        let mut w = s.begin_import(new.id, "node-1").unwrap();
+        let big = "i".repeat(300_000);
+        let mut uploaded = Vec::new();
+        for batch in 0..4u32 {
+            let objects = (0..5)
+                .map(|i| obj(&indicator(1000 + batch * 10 + i), at(1), false, &big))
+                .collect();
+            w.push(objects).unwrap();
+            w.flush().unwrap();
+            let id = indicator(batch);
+            assert_eq!(
+                write(
+                    s,
+                    b,
+                    vec![obj(&id, at(1), false, &format!("upload {batch}"))]
+                ),
+                vec![stored(true)]
+            );
+            uploaded.push(id);
+        }
+        end(w);
+        uploaded
+    }
+
+    #[test]
+    fn uploads_answered_during_an_import_survive_a_crash_whether_it_committed_or_not() {
+        for commit in [false, true] {
+            let (dir, s, a) = lazy_setup();
+            let b = WorkspaceId::random();
+            s.create_workspace(b, "other").unwrap();
+            let uploaded = import_between_uploads(&s, a, b, |w| {
+                if commit {
+                    w.commit(&crate::suite::finish(ImportStatus::Succeeded, 20, at(200)))
+                        .unwrap();
+                } else {
+                    // The importing process dies: its writer goes without a word.
+                    drop(w);
+                }
+            });
+            s.crash();
+            let r = open(dir.path());
+            for (i, id) in uploaded.iter().enumerate() {
+                assert!(
+                    json_of(&*r, b, id).contains(&format!("upload {i}")),
+                    "commit={commit}: upload {i} lost"
+                );
+            }
+            let imported = r.current(a, &sid(&indicator(1000))).unwrap();
+            assert_eq!(imported.is_some(), commit, "commit={commit}");
+            if commit {
+                assert!(json_of(&*r, a, &indicator(1031)).starts_with('{'));
+            }
+            drop(r);
+            // And again: applied once, stepped over once more, nothing cut that was kept.
+            let r = open(dir.path());
+            assert_eq!(
+                r.current(a, &sid(&indicator(1000))).unwrap().is_some(),
+                commit
+            );
+            assert!(json_of(&*r, b, &uploaded[3]).contains("upload 3"));
+            write(&*r, b, vec![obj(&indicator(99), at(1), false, "after")]);
+            assert!(json_of(&*r, b, &indicator(99)).contains("after"));
+        }
+    }
+
     #[test]
     fn an_import_beside_an_unbroken_stream_of_uploads_gets_its_turn() {
         // As `tiport import` beside a busy `tiport serve`: the uploading handle always has

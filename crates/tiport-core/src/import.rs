@@ -711,6 +711,25 @@ impl Run<'_> {
     }
 }
 
+/// Ends an import that was queued and never ran (the service stopped first) as failed, with
+/// `message`.
+pub fn fail_queued(store: &dyn Store, job: &ImportJob, message: &str) -> Result<(), StoreError> {
+    store.finish_import(
+        job.id,
+        &ImportFinish {
+            status: ImportStatus::Failed,
+            total: 0,
+            imported: 0,
+            invalid: 0,
+            unchanged: 0,
+            upgraded: 0,
+            message: Some(message.to_owned()),
+            error_path: None,
+            finished: Timestamp::now(),
+        },
+    )
+}
+
 /// The most bytes of an import's message that are kept (for 30 days, in every list of
 /// imports): whatever made it longer, the start says what went wrong.
 pub const MAX_MESSAGE_BYTES: usize = 4096;

@@ -21,6 +21,7 @@ pub mod guard;
 pub mod import;
 pub mod oidc;
 pub mod owner;
+pub mod priority;
 pub mod query;
 pub mod record;
 pub mod source;

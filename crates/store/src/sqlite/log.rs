@@ -12,22 +12,25 @@
 //! # How it stays consistent with the database
 //!
 //! The committed length of the log is a row of the database (`json_log.end_at`), updated in the
-//! same transaction as the rows that point into the log. Past it there are only two kinds of
-//! bytes: redo frames of uploads that were answered but whose rows are not yet committed
-//! (`redo.rs`, `upload.rs`), and the bytes of an import that has not committed (or never
-//! will). Whoever appends past the committed length holds the log's file lock, taken before
-//! SQLite's write lock, so that processes take turns without deadlock; whoever takes the lock
-//! first applies the intact frames found there (they are acknowledged writes of a process that
-//! crashed) and cuts what follows them. So:
-//! - every row a reader can see points below the committed length, at bytes already durable;
-//! - an import (this file's [`LogWriter`]) appends only under the lock and SQLite's write
-//!   lock, from the committed length, and makes the log durable (`fdatasync`) before the
-//!   transaction commits; its bytes past the committed length belong to no committed
-//!   transaction until then, and the next writer cuts them;
+//! same transaction as the rows that point into the log. Past it there are only records
+//! (`redo.rs`): redo frames of uploads that were answered but whose rows are not yet committed
+//! (`upload.rs`), and the extents of imports, which hold their versions' JSON. Whoever appends
+//! past the committed length holds the log's file lock, taken before SQLite's write lock, so
+//! that processes take turns without deadlock; whoever takes the lock first applies the intact
+//! frames found there (they are acknowledged writes of a process that crashed), steps over
+//! extents, and cuts what follows the last intact record. Within the holder, frames and extents
+//! are reserved one after another from one position ([`Space`], `mod.rs`), so that uploads go
+//! on while an import runs. So:
+//! - every row a reader can see points at bytes already durable: below the committed length,
+//!   or in an extent of an import that committed (made durable before its transaction was);
+//! - an import (this file's [`LogWriter`]) appends only into extents it reserved, and makes the
+//!   log durable (`fdatasync`) before its transaction commits; an import that did not commit
+//!   leaves extents nothing points into, which scans step over (or, if nothing was reserved
+//!   after them, cuts);
+//! - the committed length moves past an import's extents when its transaction commits, if
+//!   no frame is waiting to be applied before them; otherwise when those frames are applied;
 //! - a transaction's end (commit or discard) waits until none of its writes is still queued,
-//!   so none can land after the lock has passed to another process;
-//! - a discard after a failed begin, or after the committed length was updated (COMMIT may
-//!   still have reported an error while the WAL holds the transaction), cuts nothing.
+//!   so none can land after the lock has passed to another process.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -93,21 +96,49 @@ const PART: usize = 1 << 20;
 /// it there.
 const WRITEBACK_STEP: u64 = 16 << 20;
 
+/// Where records go past the committed length: the holder of the log's lock reserves space
+/// for frames and extents from one position, in order (`mod.rs` implements it).
+pub trait Space {
+    /// Reserves an extent of `len` payload bytes and writes its header; returns where the
+    /// header is (the payload follows it).
+    fn reserve_extent(&self, len: u64) -> Result<u64, StoreError>;
+    /// If no upload frame waits to be applied and the extent whose header is at `header` (and
+    /// whose reserved space ends at `reserved_end`) is the last record: rewrites that header
+    /// to end at `used_end`, so the next record goes right after what was written, and
+    /// answers true. Checked and done at once, so no frame can be reserved in between.
+    fn trim_tail(&self, header: u64, reserved_end: u64, used_end: u64) -> bool;
+    /// Under the same condition: gives back everything from `from` (the next record goes
+    /// there, and the file is cut there), and answers true. The caller's writes must all be
+    /// done.
+    fn give_back(&self, from: u64, reserved_end: u64) -> bool;
+}
+
+/// The first extent of an import, and the most any one grows to: small imports waste little
+/// of an extent they do not fill, large ones reserve rarely.
+const FIRST_EXTENT: u64 = 256 << 10;
+const LARGEST_EXTENT: u64 = 16 << 20;
+
 /// The writer's side, owned by the store's writer thread. The bytes are written by a thread of
 /// its own: the store's writer only hands over the strings (no copy), and the copying into the
 /// page cache, about a fifth of an import's writing time, happens on the other core.
 pub struct LogWriter {
     path: PathBuf,
     /// While a transaction is open (from a successful [`LogWriter::begin`] to its commit or
-    /// discard): the committed length read when it began. `None` otherwise, so that a discard
-    /// after a failed begin or after a commit never cuts committed bytes.
-    open_at: Option<u64>,
+    /// discard).
+    open: bool,
+    /// Where this transaction's first extent begins (its header), once it has one, and where
+    /// its current one's header is.
+    first_extent: Option<u64>,
+    last_extent: u64,
     /// Whether this transaction handed bytes to the log thread: then its end must wait for them
     /// (a write still queued when SQLite's lock is released could land on bytes another process
     /// commits next).
     handed: bool,
-    /// Where the next append goes.
+    /// Where the next append goes, and where the current extent ends.
     pos: u64,
+    extent_end: u64,
+    /// The size of the next extent to reserve.
+    next_extent: u64,
     /// Appends not yet handed to the log thread, which begin at `pending_at`.
     pending: Vec<String>,
     pending_at: u64,
@@ -121,15 +152,14 @@ enum LogJob {
         at: u64,
         parts: Vec<String>,
     },
-    /// Cuts the file to `len` if longer; answers the length it had.
-    Truncate {
-        len: u64,
-        reply: SyncSender<std::io::Result<u64>>,
-    },
     /// Answers once everything written so far is durable, or with the first failure since the
     /// last truncation.
     Sync {
         reply: SyncSender<std::io::Result<()>>,
+    },
+    /// Answers once every write queued before it is done (not necessarily durable).
+    Barrier {
+        reply: SyncSender<()>,
     },
 }
 
@@ -149,9 +179,13 @@ impl LogWriter {
             .map_err(|e| io_error(&path, "start the writer of", e))?;
         Ok(LogWriter {
             path,
-            open_at: None,
+            open: false,
+            first_extent: None,
+            last_extent: 0,
             handed: false,
             pos: 0,
+            extent_end: 0,
+            next_extent: FIRST_EXTENT,
             pending: Vec::new(),
             pending_at: 0,
             pending_bytes: 0,
@@ -178,28 +212,32 @@ impl LogWriter {
         )
     }
 
-    fn truncate(&self, len: u64) -> Result<u64, StoreError> {
+    /// Waits until every write handed over so far is done.
+    fn barrier(&self) -> Result<(), StoreError> {
         let (reply, answer) = mpsc::sync_channel(1);
-        self.send(LogJob::Truncate { len, reply })?;
-        answer
-            .recv()
-            .map_err(|_| self.thread_gone())?
-            .map_err(|e| io_error(&self.path, "truncate", e))
+        self.send(LogJob::Barrier { reply })?;
+        answer.recv().map_err(|_| self.thread_gone())
     }
 
-    /// Starts appending for a transaction; call it inside the transaction (the write lock held),
-    /// before the first append.
+    /// Starts appending for a transaction; call it inside the transaction (the write lock and
+    /// the log's lock held), before the first append.
     pub fn begin(&mut self, conn: &Connection) -> Result<(), StoreError> {
-        self.open_at = None;
+        self.open = false;
+        self.first_extent = None;
         self.handed = false;
         self.pending.clear();
         self.pending_bytes = 0;
+        self.pos = 0;
+        self.extent_end = 0;
+        self.next_extent = FIRST_EXTENT;
         let end: i64 = conn.query_row("SELECT end_at FROM json_log", [], |r| r.get(0))?;
         let end = u64::try_from(end)
             .map_err(|_| StoreError::Corrupt(format!("version log length {end}")))?;
-        // Bytes past `end` were left by a transaction that did not commit; nothing points there.
-        // The truncation also waits for every write queued before it.
-        let len = self.truncate(end)?;
+        // Queued writes of an earlier transaction are done before this one reads the length.
+        self.barrier()?;
+        let len = std::fs::metadata(&self.path)
+            .map_err(|e| io_error(&self.path, "read the length of", e))?
+            .len();
         if len < end {
             return Err(StoreError::Corrupt(format!(
                 "the version log {} is {len} bytes, shorter than the {end} the database has \
@@ -207,17 +245,29 @@ impl LogWriter {
                 self.path.display()
             )));
         }
-        self.open_at = Some(end);
-        self.pos = end;
-        self.pending_at = end;
+        self.open = true;
         Ok(())
     }
 
-    /// Appends `json`; returns where it goes, as stored in `json_at` and `json_len`.
-    pub fn append(&mut self, json: String) -> Result<(i64, i64), StoreError> {
-        let (at, len) = (self.pos, json.len());
-        self.pos += len as u64;
-        self.pending_bytes += len;
+    /// Appends `json` into this transaction's extents (reserving one from `space` when the
+    /// current one is full); returns where it goes, as stored in `json_at` and `json_len`.
+    pub fn append(&mut self, space: &dyn Space, json: String) -> Result<(i64, i64), StoreError> {
+        let len = json.len() as u64;
+        if self.pos + len > self.extent_end {
+            // The bytes so far are contiguous from `pending_at`; the next extent is elsewhere.
+            self.hand_over()?;
+            let size = self.next_extent.max(len);
+            let header = space.reserve_extent(size)?;
+            self.first_extent.get_or_insert(header);
+            self.last_extent = header;
+            self.pos = header + crate::sqlite::redo::HEADER as u64;
+            self.extent_end = self.pos + size;
+            self.pending_at = self.pos;
+            self.next_extent = (self.next_extent * 2).min(LARGEST_EXTENT);
+        }
+        let at = self.pos;
+        self.pos += len;
+        self.pending_bytes += json.len();
         self.pending.push(json);
         if self.pending_bytes >= PART {
             self.hand_over()?;
@@ -240,52 +290,57 @@ impl LogWriter {
         Ok(())
     }
 
-    /// Makes this transaction's appends durable and records the new committed length; call it
-    /// inside the transaction, just before COMMIT. When it returns, no write of this
-    /// transaction is still queued.
-    pub fn commit(&mut self, conn: &Connection) -> Result<(), StoreError> {
-        let Some(start) = self.open_at else {
+    /// Makes this transaction's appends durable and, if nothing but its own extents lies past
+    /// the committed length, moves the committed length past them; call it inside the
+    /// transaction, just before COMMIT. When it returns, no write of this transaction is still
+    /// queued.
+    pub fn commit(&mut self, space: &dyn Space, conn: &Connection) -> Result<(), StoreError> {
+        if !self.open {
             return Err(StoreError::State(
                 "the version log was not begun for this transaction".into(),
             ));
-        };
-        if self.pos == start {
-            // Nothing to keep; bytes handed over and then rolled back to a savepoint are cut
-            // (which also waits for them).
-            if self.handed {
-                self.truncate(start)?;
-            }
-            self.open_at = None;
-            return Ok(());
         }
         self.hand_over()?;
+        if self.first_extent.is_none() {
+            // Nothing appended: nothing to keep.
+            if self.handed {
+                self.barrier()?;
+            }
+            self.open = false;
+            return Ok(());
+        }
         let (reply, answer) = mpsc::sync_channel(1);
         self.send(LogJob::Sync { reply })?;
         answer
             .recv()
             .map_err(|_| self.thread_gone())?
             .map_err(|e| io_error(&self.path, "write", e))?;
-        conn.execute("UPDATE json_log SET end_at = ?1", [self.pos as i64])?;
+        if space.trim_tail(self.last_extent, self.extent_end, self.pos) {
+            // Nothing else lies past the committed length: it moves past the extents, whose
+            // last one gave back what it did not fill.
+            conn.execute("UPDATE json_log SET end_at = ?1", [self.pos as i64])?;
+        }
         // From here the bytes may be committed even if COMMIT reports an error (the WAL can
-        // hold the transaction after all), so a discard must not cut them; the next begin reads
-        // what was really committed.
-        self.open_at = None;
+        // hold the transaction after all), so a discard must not cut them.
+        self.open = false;
         Ok(())
     }
 
-    /// Drops this transaction's appends from the file and waits for its queued writes; call it
-    /// before ROLLBACK, while the write lock is still held. After a failed begin, or after
-    /// [`LogWriter::commit`], it does nothing. Best effort: the next [`LogWriter::begin`]
-    /// truncates anyway.
-    pub fn discard(&mut self) {
+    /// Drops this transaction's appends and waits for its queued writes; call it before
+    /// ROLLBACK, while the write lock is still held. Its extents are given back (and cut from
+    /// the file) if nothing was reserved after them; otherwise they stay, stepped over by
+    /// scans. After a failed begin, or after [`LogWriter::commit`], it does nothing.
+    pub fn discard(&mut self, space: &dyn Space) {
         self.pending.clear();
         self.pending_bytes = 0;
-        if let Some(start) = self.open_at.take() {
-            if self.handed || self.pos != start {
-                let _ = self.truncate(start);
-            }
-            self.pos = start;
-            self.pending_at = start;
+        if !std::mem::take(&mut self.open) {
+            return;
+        }
+        if self.handed {
+            let _ = self.barrier();
+        }
+        if let Some(first) = self.first_extent.take() {
+            space.give_back(first, self.extent_end);
         }
     }
 }
@@ -335,24 +390,19 @@ fn log_thread(file: File, wal_path: PathBuf, jobs: Receiver<LogJob>) {
                     }
                 }
             }
-            LogJob::Truncate { len, reply } => {
-                failed = None;
-                wal = None;
-                writeback_from = len;
-                let result = file.metadata().and_then(|m| {
-                    if m.len() > len {
-                        file.set_len(len)?;
-                    }
-                    Ok(m.len())
-                });
-                let _ = reply.send(result);
-            }
             LogJob::Sync { reply } => {
                 let result = match failed.take() {
                     Some(e) => Err(e),
                     None => file.sync_data(),
                 };
                 let _ = reply.send(result);
+            }
+            LogJob::Barrier { reply } => {
+                // A transaction ends (or begins): a failure of the one before is not this one's,
+                // and SQLite may have made its WAL anew.
+                failed = None;
+                wal = None;
+                let _ = reply.send(());
             }
         }
     }

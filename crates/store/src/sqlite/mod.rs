@@ -30,7 +30,7 @@ mod redo;
 mod schema;
 mod upload;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -93,12 +93,16 @@ impl Default for SqliteOptions {
     }
 }
 
-/// The most rows waiting for the applier before answers wait for it: about three seconds of
-/// uploads at 30,000 objects a second, room for its commits (a few hundred milliseconds each)
-/// without holding answers back, and tens of megabytes of memory. Measured without a bound:
-/// wrk's closed loop was answered at 85,000 objects a second while the applier fell 30 s
-/// behind and the service grew to 3.7 GB.
-const MAX_QUEUED_ROWS: u64 = 100_000;
+/// The most rows waiting for the applier before answers wait for it: about sixteen seconds of
+/// uploads at 30,000 objects a second. The applier takes none while it writes an import
+/// (one SQLite transaction), and uploads of other workspaces go on meanwhile: two 50 MB CSV
+/// imports took 8 s, and with room for three seconds (100,000 rows) the uploads' p99 was
+/// 754 ms, with room for this many 46 ms (BENCHMARKS.md, "Uploads while imports run"). A
+/// queued row holds its decided columns, not its JSON (which is in the log): a few hundred
+/// bytes, so the bound is a few hundred megabytes. Measured without a bound: wrk's closed loop
+/// was answered at 85,000 objects a second while the applier fell 30 s behind and the service
+/// grew to 3.7 GB.
+const MAX_QUEUED_ROWS: u64 = 500_000;
 
 /// How much of the database a reader maps: SQLite's default ceiling (`SQLITE_MAX_MMAP_SIZE`, just
 /// under 2 GiB); pages past it are read by copying, as without a map.
@@ -139,7 +143,8 @@ enum ApplyJob {
         owner: String,
         rx: Receiver<ImportMsg>,
         reply: Reply<()>,
-        done: SyncSender<()>,
+        /// The import's workspace, counted in `Shared::importing` until the import ends.
+        ws: Option<i64>,
     },
     /// Take the log's lock (applying first any frames a crashed writer left); answers where the
     /// next frame goes.
@@ -184,16 +189,93 @@ struct Shared {
     rows_taken: std::sync::Condvar,
     /// Set by [`SqliteStore::crash`]: the applier stops without committing.
     crashed: std::sync::atomic::AtomicBool,
+    /// Workspaces an import has been handed to the applier for, and how many: the decider
+    /// holds back their uploads until those imports end (the rules must see what an import
+    /// wrote), and decides every other workspace's meanwhile.
+    importing: Mutex<HashMap<i64, usize>>,
+}
+
+impl log::Space for Shared {
+    fn reserve_extent(&self, len: u64) -> Result<u64, StoreError> {
+        let len32 = u32::try_from(len)
+            .map_err(|_| StoreError::State(format!("an extent of {len} bytes")))?;
+        let mut st = self.log.lock().expect("log state");
+        if !st.held {
+            return Err(StoreError::State(
+                "an import reserved log space without holding the log".into(),
+            ));
+        }
+        let at = st.next_at;
+        // Written now, under the state's lock: every record reserved after this one is made
+        // durable after it, so no scan meets an acknowledged frame behind an unreadable header.
+        self.file
+            .write_all_at(&redo::extent_header(len32), at)
+            .map_err(|e| {
+                StoreError::Backend(format!("cannot write to the version log: {e}").into())
+            })?;
+        st.next_at = at + redo::HEADER as u64 + len;
+        Ok(at)
+    }
+
+    fn trim_tail(&self, header: u64, reserved_end: u64, used_end: u64) -> bool {
+        let mut st = self.log.lock().expect("log state");
+        if st.frames_uncommitted != 0 || st.next_at != reserved_end {
+            return false;
+        }
+        let used = used_end - header - redo::HEADER as u64;
+        if used_end < reserved_end {
+            let Ok(used) = u32::try_from(used) else {
+                return false;
+            };
+            if self
+                .file
+                .write_all_at(&redo::extent_header(used), header)
+                .is_err()
+            {
+                return false;
+            }
+        }
+        st.next_at = used_end;
+        true
+    }
+
+    fn give_back(&self, from: u64, reserved_end: u64) -> bool {
+        let mut st = self.log.lock().expect("log state");
+        if st.frames_uncommitted != 0 || st.next_at != reserved_end {
+            return false;
+        }
+        // Cut under the state's lock: no frame can be reserved there before the cut.
+        if self.file.set_len(from).is_err() {
+            return false;
+        }
+        st.next_at = from;
+        true
+    }
+}
+
+impl Shared {
+    /// Counts an import handed to the applier for workspace `ws`.
+    fn importing(&self, ws: i64, delta: isize) {
+        let mut m = self.importing.lock().expect("importing");
+        let n = m.entry(ws).or_default();
+        *n = n.saturating_add_signed(delta);
+        if *n == 0 {
+            m.remove(&ws);
+        }
+    }
 }
 
 struct LogState {
     /// Whether this handle holds the log's file lock.
     held: bool,
-    /// Where the next frame goes (meaningful while `held`).
+    /// Where the next record (frame or extent) goes (meaningful while `held`).
     next_at: u64,
-    /// Groups the decider began or answered whose rows are not yet committed; the lock is kept
-    /// until there are none.
+    /// Groups the decider began or answered whose rows are not yet committed, and imports
+    /// handed to the applier and not yet ended; the lock is kept until there are none.
     pending: u64,
+    /// Groups whose frames were reserved and whose rows are not yet committed: while there
+    /// are any, an import's commit leaves the committed length where it is (`log.rs`).
+    frames_uncommitted: u64,
 }
 
 impl Shared {
@@ -271,7 +353,7 @@ impl SqliteStore {
         // Bytes past it that are no frame (an import running in another process) are no
         // reason to wait.
         let committed: i64 = conn.query_row("SELECT end_at FROM json_log", [], |r| r.get(0))?;
-        let frames = !matches!(redo::read_at(&file, committed as u64), Ok(None));
+        let frames = !matches!(redo::frames_after(&file, committed as u64), Ok(false));
         if frames && lock_log(&file, &waiting, opts.busy_timeout)? {
             let recovered = upload::recover(&mut conn, &file);
             let _ = file.unlock();
@@ -290,6 +372,7 @@ impl SqliteStore {
                 held: false,
                 next_at: 0,
                 pending: 0,
+                frames_uncommitted: 0,
             }),
             decided: AtomicU64::new(0),
             committed: AtomicU64::new(0),
@@ -298,6 +381,7 @@ impl SqliteStore {
             queued_rows: Mutex::new(0),
             rows_taken: std::sync::Condvar::new(),
             crashed: Default::default(),
+            importing: Mutex::new(HashMap::new()),
         });
         let read_conn = open_reader(path)?;
         let (apply_tx, apply_rx) = mpsc::sync_channel(4096);
@@ -552,12 +636,39 @@ fn decider_loop(
 ) {
     let mut next: Option<Job> = None;
     let mut seq = 0u64;
+    // Writes to a workspace an import runs on, held back in order until it ends.
+    let mut held_back: VecDeque<GroupEntry> = VecDeque::new();
+    let mut closed = false;
     loop {
+        if !held_back.is_empty() {
+            let ready = take_ready(&mut held_back, shared, max_group);
+            if !ready.is_empty() {
+                seq += 1;
+                run_group(&mut decider, shared, sync, apply, seq, ready);
+                continue;
+            }
+        }
         let job = match next.take() {
             Some(j) => j,
-            None => match rx.recv() {
+            // The store is closing: what was held back is still answered, once its import ends.
+            None if closed => {
+                if held_back.is_empty() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            }
+            None if held_back.is_empty() => match rx.recv() {
                 Ok(j) => j,
                 Err(_) => break,
+            },
+            None => match rx.recv_timeout(Duration::from_millis(5)) {
+                Ok(j) => j,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => {
+                    closed = true;
+                    continue;
+                }
             },
         };
         match job {
@@ -567,23 +678,35 @@ fn decider_loop(
                 rx,
                 reply,
             } => {
+                // The import holds the log until it ends, so that the uploads of other
+                // workspaces decided meanwhile never wait for the lock behind it.
+                if let Err(e) = hold_log(shared, apply) {
+                    let _ = reply.send(Err(e));
+                    continue;
+                }
+                let ws = decider.import_workspace(import).ok().flatten();
+                if let Some(ws) = ws {
+                    shared.importing(ws, 1);
+                }
                 // Every answered frame reaches the applier before the import, which begins by
-                // committing them (else it would cut them as bytes past the committed length),
-                // and nothing is decided while it runs: its rows change what the rules see.
+                // committing them: its rules must see them.
                 let (flushed, wait) = mpsc::sync_channel(1);
                 if sync.send(SyncJob::Flush(flushed)).is_ok() {
                     let _ = wait.recv();
                 }
-                let (done, finished) = mpsc::sync_channel(1);
                 let job = ApplyJob::Import {
                     import,
                     owner,
                     rx,
                     reply,
-                    done,
+                    ws,
                 };
-                if apply.send(job).is_ok() {
-                    let _ = finished.recv();
+                if let Err(mpsc::SendError(ApplyJob::Import { reply, ws, .. })) = apply.send(job) {
+                    let _ = reply.send(Err(StoreError::Closed));
+                    if let Some(ws) = ws {
+                        shared.importing(ws, -1);
+                    }
+                    end_hold(shared);
                 }
             }
             Job::Write {
@@ -609,11 +732,69 @@ fn decider_loop(
                         Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                     }
                 }
-                seq += 1;
-                run_group(&mut decider, shared, sync, apply, seq, group);
+                // A workspace an import runs on waits for it; so do later writes of a workspace
+                // with writes held back, to keep their order.
+                let ready: Vec<GroupEntry> = {
+                    let importing = shared.importing.lock().expect("importing");
+                    let (ready, wait): (Vec<_>, Vec<_>) = group.into_iter().partition(|w| {
+                        !importing.contains_key(&w.0) && !held_back.iter().any(|h| h.0 == w.0)
+                    });
+                    held_back.extend(wait);
+                    ready
+                };
+                if !ready.is_empty() {
+                    seq += 1;
+                    run_group(&mut decider, shared, sync, apply, seq, ready);
+                }
             }
         }
     }
+}
+
+/// The held-back writes whose workspace no import runs on any more, oldest first, at most
+/// `max`; the others stay, in order.
+fn take_ready(
+    held_back: &mut VecDeque<GroupEntry>,
+    shared: &Shared,
+    max: usize,
+) -> Vec<GroupEntry> {
+    let importing = shared.importing.lock().expect("importing");
+    let mut ready = Vec::new();
+    let mut keep = VecDeque::with_capacity(held_back.len());
+    for w in held_back.drain(..) {
+        if ready.len() < max && !importing.contains_key(&w.0) {
+            ready.push(w);
+        } else {
+            keep.push_back(w);
+        }
+    }
+    *held_back = keep;
+    ready
+}
+
+/// Makes sure this handle holds the log's lock, and counts one more user of it (a group, or an
+/// import), which [`end_hold`] or the commit that ends it uncounts.
+fn hold_log(shared: &Shared, apply: &SyncSender<ApplyJob>) -> Result<(), StoreError> {
+    loop {
+        {
+            let mut st = shared.log.lock().expect("log state");
+            if st.held {
+                st.pending += 1;
+                return Ok(());
+            }
+        }
+        let (reply, answer) = mpsc::sync_channel(1);
+        apply
+            .send(ApplyJob::Acquire(reply))
+            .map_err(|_| StoreError::Closed)?;
+        answer.recv().map_err(|_| StoreError::Closed)??;
+    }
+}
+
+/// Uncounts a user of the log that wrote no frames (an import, which the applier ends).
+fn end_hold(shared: &Shared) {
+    let mut st = shared.log.lock().expect("log state");
+    st.pending = st.pending.saturating_sub(1);
 }
 
 fn fail_replies(replies: Vec<Reply<Vec<Outcome>>>, e: &StoreError) {
@@ -658,22 +839,8 @@ fn run_group(
     }
     // Hold the log's lock from before the snapshot the rules read until the frames are applied:
     // no other writer may change what they decided on, or cut the frames.
-    loop {
-        {
-            let mut st = shared.log.lock().expect("log state");
-            if st.held {
-                st.pending += 1;
-                break;
-            }
-        }
-        let (reply, answer) = mpsc::sync_channel(1);
-        let acquired = apply
-            .send(ApplyJob::Acquire(reply))
-            .map_err(|_| StoreError::Closed)
-            .and_then(|()| answer.recv().map_err(|_| StoreError::Closed)?);
-        if let Err(e) = acquired {
-            return fail_replies(replies, &e);
-        }
+    if let Err(e) = hold_log(shared, apply) {
+        return fail_replies(replies, &e);
     }
     let committed = shared.committed.load(Ordering::Acquire);
     let n = writes.len();
@@ -690,6 +857,9 @@ fn run_group(
             let mut st = shared.log.lock().expect("log state");
             let at = st.next_at;
             st.next_at += d.bytes.len() as u64;
+            if !d.bytes.is_empty() {
+                st.frames_uncommitted += 1;
+            }
             let frames = d
                 .frames
                 .into_iter()
@@ -782,6 +952,10 @@ fn syncer_loop(shared: &Shared, rx: Receiver<SyncJob>, apply: &SyncSender<ApplyJ
                     ..
                 } => {
                     if let Err(e) = &written {
+                        if !frames.is_empty() {
+                            let mut st = shared.log.lock().expect("log state");
+                            st.frames_uncommitted = st.frames_uncommitted.saturating_sub(1);
+                        }
                         end_pending(1);
                         fail_replies(replies, &StoreError::Backend(e.clone().into()));
                         continue;
@@ -884,7 +1058,7 @@ fn applier_loop(
                 }
             }
             if !conn.is_autocommit() {
-                log.discard();
+                log.discard(shared);
                 let _ = conn.execute_batch("ROLLBACK");
             }
         }
@@ -1021,21 +1195,25 @@ fn run_apply_job(
             owner,
             rx,
             reply,
-            done,
+            ws,
         } => {
             commit_uploads(conn, shared, open);
+            // The decider took the log for the import (`hold_log`) before handing it here.
             let ready = match shared.broken() {
                 Some(e) => Err(e),
-                None => mode.set(conn, false).and_then(|()| acquire(conn, shared)),
+                None => mode.set(conn, false),
             };
             match ready {
-                Ok(_) => run_import(conn, log, import, &owner, rx, reply),
+                Ok(()) => run_import(conn, log, shared, import, &owner, rx, reply),
                 Err(e) => {
                     let _ = reply.send(Err(e));
                 }
             }
+            if let Some(ws) = ws {
+                shared.importing(ws, -1);
+            }
+            end_hold(shared);
             release_if_idle(shared);
-            let _ = done.send(());
         }
         ApplyJob::Acquire(reply) => {
             commit_uploads(conn, shared, open);
@@ -1077,6 +1255,7 @@ fn commit_uploads(conn: &mut Connection, shared: &Shared, open: &mut Option<Open
             let more = {
                 let mut st = shared.log.lock().expect("log state");
                 st.pending -= o.groups;
+                st.frames_uncommitted = st.frames_uncommitted.saturating_sub(o.groups);
                 st.pending > 0
             };
             // Also when none is pending: the next group would otherwise take the lock again
@@ -1179,6 +1358,7 @@ fn release_if_idle(shared: &Shared) {
 fn run_import(
     conn: &mut Connection,
     log: &mut LogWriter,
+    shared: &Shared,
     import: ImportId,
     owner: &str,
     rx: Receiver<ImportMsg>,
@@ -1238,7 +1418,7 @@ fn run_import(
     let end = {
         let mut w = match log.begin(conn).and_then(|()| {
             origin = origin_id(conn, &provenance.origin)?;
-            let mut w = ObjectWriter::new(conn, &mut *log)?;
+            let mut w = ObjectWriter::new(conn, &mut *log, shared)?;
             w.check_fresh(conn, ws)?;
             w.begin_bulk();
             Ok(w)
@@ -1288,20 +1468,20 @@ fn run_import(
     match end {
         Some((true, finish, reply)) if fault.is_none() => {
             let result = (|| {
-                log.commit(conn)?;
+                log.commit(shared, conn)?;
                 write_finish(conn, import, &finish)?;
                 conn.execute_batch("COMMIT")?;
                 Ok(())
             })();
             if let Err(e) = &result {
-                log.discard();
+                log.discard(shared);
                 let _ = conn.execute_batch("ROLLBACK");
                 let _ = mark_failed(conn, import, &format!("the import could not commit: {e}"));
             }
             let _ = reply.send(result);
         }
         Some((commit, mut finish, reply)) => {
-            log.discard();
+            log.discard(shared);
             let _ = conn.execute_batch("ROLLBACK");
             if commit {
                 // A fault while writing: nothing of the file stays, and the record says why.
@@ -1316,7 +1496,7 @@ fn run_import(
             });
         }
         None => {
-            log.discard();
+            log.discard(shared);
             let _ = conn.execute_batch("ROLLBACK");
             let _ = mark_failed(
                 conn,

@@ -6,7 +6,7 @@ use std::hash::BuildHasher;
 use rusqlite::{params, Connection, OptionalExtension, Row, Statement};
 use stix::{StixId, Timestamp, Tlp};
 
-use super::log::{LogReader, LogWriter};
+use super::log::{LogReader, LogWriter, Space};
 use crate::model::{
     ContentHash, NewObject, ObservableKey, Origin, Outcome, Provenance, StoredObject,
 };
@@ -88,6 +88,8 @@ pub const REVOKED_BEFORE: &str = "SELECT modified, modified_ns FROM objects WHER
 /// The prepared statements of one transaction's object writes.
 pub struct ObjectWriter<'c> {
     log: &'c mut LogWriter,
+    /// Where the log reserves this transaction's extents.
+    space: &'c dyn Space,
     head: Statement<'c>,
     has_version: Statement<'c>,
     unrevoked_after: Statement<'c>,
@@ -164,9 +166,14 @@ impl History for Hist<'_, '_> {
 
 impl<'c> ObjectWriter<'c> {
     /// Prepares the writes of a transaction; `log` must have begun it ([`LogWriter::begin`]).
-    pub fn new(conn: &'c Connection, log: &'c mut LogWriter) -> Result<Self, StoreError> {
+    pub fn new(
+        conn: &'c Connection,
+        log: &'c mut LogWriter,
+        space: &'c dyn Space,
+    ) -> Result<Self, StoreError> {
         Ok(ObjectWriter {
             log,
+            space,
             head: conn.prepare(
                 "SELECT vid, modified, modified_ns, created, revoked, content_hash, observables
                  FROM objects WHERE ws = ?1 AND stix_id = ?2
@@ -302,7 +309,7 @@ impl<'c> ObjectWriter<'c> {
             _ => (std::mem::take(&mut o.json), o.created),
         };
         let keys = (current && !o.observables.is_empty()).then(|| encode_keys(&o.observables));
-        let (json_at, json_len) = self.log.append(json)?;
+        let (json_at, json_len) = self.log.append(self.space, json)?;
         let vid = self.insert.insert(params![
             ws,
             id,

@@ -10,24 +10,86 @@
 //! the JSON's offset in it), so applying a frame, the first time or again at recovery, never
 //! writes the JSON anywhere else.
 //!
-//! # Why a frame cannot be confused with anything else in the log
+//! # Extents
 //!
-//! Past the committed length the log holds only frames, or the bytes of an import that did not
-//! commit. A frame is recognised only where one ends or the committed length is, and a stored
-//! version's JSON always begins with `{`, which `MAGIC` does not; after that the length and the
-//! checksum must both hold. A torn frame (a crash while writing it) fails the checksum and ends
-//! the scan; it was never acknowledged.
+//! An import's JSON goes into *extents*: a header (`EXTENT_MAGIC`, the payload's length, a
+//! CRC-32 of those twelve bytes), then the payload, which the import fills with the JSON of its
+//! versions. Frames and extents are laid out one after another past the committed length, in
+//! the order they were reserved, so that uploads of other workspaces go on while an import
+//! runs: a scan (recovery) applies frames and steps over extents, whatever became of their
+//! import. An extent's header is written when it is reserved, before any later record is made
+//! durable, so a scan never finds an acknowledged frame behind a header it cannot read.
+//!
+//! # Why a record cannot be confused with anything else in the log
+//!
+//! Past the committed length the log holds only frames and extents. A record is recognised
+//! only where one ends or the committed length is, and a stored version's JSON always begins
+//! with `{`, which neither magic does; after that the length and the checksum must both hold. A
+//! torn frame (a crash while writing it) fails the checksum and ends the scan; it was never
+//! acknowledged.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
 /// The version of this layout, recorded in the database (`redo_format`), which a build
-/// refuses to open if it differs.
-pub const FORMAT: i64 = 1;
+/// refuses to open if it differs. 2: extents (a build that knew only frames would cut the
+/// frames behind an extent).
+pub const FORMAT: i64 = 2;
 
 /// The first bytes of every frame. Not `{`, which every stored JSON begins with.
 pub const MAGIC: &[u8; 8] = b"TPREDO01";
-const HEADER: usize = 16;
+/// The first bytes of every extent.
+pub const EXTENT_MAGIC: &[u8; 8] = b"TPXTNT01";
+/// The length of a frame's header, and of an extent's.
+pub const HEADER: usize = 16;
+
+/// An extent's header: the magic, the payload's length, a checksum of both.
+pub fn extent_header(len: u32) -> [u8; HEADER] {
+    let mut h = [0u8; HEADER];
+    h[..8].copy_from_slice(EXTENT_MAGIC);
+    h[8..12].copy_from_slice(&len.to_le_bytes());
+    let crc = crc32fast::hash(&h[..12]);
+    h[12..].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// What a scan finds at a position of the log.
+#[derive(Debug)]
+pub enum Record {
+    /// A frame and its whole length.
+    Frame(Entry, u64),
+    /// An extent: its whole length (header and payload), to step over.
+    Extent(u64),
+}
+
+/// The record at `at`, if an intact one is there: a frame (checked whole) or an extent
+/// (its header checked; its payload is the import's business). `None` at the end of the file,
+/// or where no intact record is.
+pub fn record_at(file: &File, at: u64) -> std::io::Result<Option<Record>> {
+    let mut header = [0u8; HEADER];
+    match file.read_exact_at(&mut header, at) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    if &header[..8] == EXTENT_MAGIC {
+        let len = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
+        return Ok((header == extent_header(len))
+            .then_some(Record::Extent(HEADER as u64 + u64::from(len))));
+    }
+    Ok(read_at(file, at)?.map(|(e, len)| Record::Frame(e, len)))
+}
+
+/// Whether an intact frame follows `at`, after any extents.
+pub fn frames_after(file: &File, mut at: u64) -> std::io::Result<bool> {
+    loop {
+        match record_at(file, at)? {
+            Some(Record::Frame(..)) => return Ok(true),
+            Some(Record::Extent(len)) => at += len,
+            None => return Ok(false),
+        }
+    }
+}
 
 /// The largest payload a frame may have: far above one upload request (whose body is limited to
 /// tens of megabytes), and a bound on what a damaged length can make recovery allocate.

@@ -129,6 +129,12 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO redo_format VALUES (1, 1);
     "#,
+    // 4: imports write their JSON into extents of the version log (redo.rs), between the
+    // frames of uploads that go on meanwhile; a build that knew only frames would cut the
+    // frames behind an extent, so it must refuse the database.
+    r#"
+    UPDATE redo_format SET version = 2;
+    "#,
 ];
 
 /// The schema version this build writes.

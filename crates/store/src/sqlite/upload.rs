@@ -222,6 +222,15 @@ impl Decider {
         result
     }
 
+    /// The workspace (row number) of import `import`, if it is recorded.
+    pub fn import_workspace(&self, import: crate::ImportId) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT ws FROM imports WHERE id = ?1")?
+            .query_row([import.to_string()], |r| r.get(0))
+            .optional()?)
+    }
+
     /// Forgets what group `seq` decided: its frames were not written.
     pub fn undo(&mut self, seq: u64) {
         self.overlay.undo_since(seq, 0);
@@ -475,9 +484,10 @@ pub fn apply_entry(conn: &Connection, frame_at: u64, entry: &Entry) -> Result<()
     Ok(())
 }
 
-/// Applies, in one transaction, every intact frame past the committed length, moves the
-/// committed length past them, and cuts what follows (a torn frame, or an import that did not
-/// commit); returns the new committed length. The caller holds the log's file lock.
+/// Applies, in one transaction, every intact frame past the committed length (stepping over
+/// extents), moves the committed length past the last record, and cuts what follows (a torn
+/// frame, or the end of an extent that was not reserved); returns where the next record goes.
+/// The caller holds the log's file lock.
 pub fn recover(conn: &mut Connection, file: &File) -> Result<u64, StoreError> {
     let io = |what: &str, e: std::io::Error| {
         if e.kind() == std::io::ErrorKind::InvalidData {
@@ -490,12 +500,21 @@ pub fn recover(conn: &mut Connection, file: &File) -> Result<u64, StoreError> {
     let start: i64 = tx.query_row("SELECT end_at FROM json_log", [], |r| r.get(0))?;
     let start =
         u64::try_from(start).map_err(|_| StoreError::Corrupt(format!("log length {start}")))?;
+    // Frames are applied, extents stepped over (an import's JSON, committed or not: whatever
+    // points into them is already in the database, or will never be).
     let mut end = start;
-    while let Some((entry, len)) = redo::read_at(file, end).map_err(|e| io("read", e))? {
-        apply_entry(&tx, end, &entry)?;
-        end += len;
+    let mut applied = false;
+    while let Some(record) = redo::record_at(file, end).map_err(|e| io("read", e))? {
+        match record {
+            redo::Record::Frame(entry, len) => {
+                apply_entry(&tx, end, &entry)?;
+                applied = true;
+                end += len;
+            }
+            redo::Record::Extent(len) => end += len,
+        }
     }
-    if end != start {
+    if applied {
         // A crashed process may have written frames it never made durable.
         file.sync_data().map_err(|e| io("sync", e))?;
         tx.execute("UPDATE json_log SET end_at = ?1", [end as i64])?;
@@ -516,6 +535,8 @@ pub fn recover(conn: &mut Connection, file: &File) -> Result<u64, StoreError> {
         // So that no old frame can ever follow a new one.
         file.set_len(end).map_err(|e| io("truncate", e))?;
     }
+    // The next record goes after the last intact one (an extent may end past the file's end,
+    // if its import filled only part of it).
     Ok(end)
 }
 

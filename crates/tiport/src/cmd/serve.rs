@@ -81,6 +81,14 @@ pub struct Args {
     /// which `serve` raises to the most it may.
     #[arg(long, env = "TIPORT_MAX_CONNECTIONS", default_value_t = server::ConnLimits::default().max_connections)]
     max_connections: usize,
+    /// File imports that run at once; more wait, `queued`. The embedded store writes one
+    /// import at a time whatever this says.
+    #[arg(long, env = "TIPORT_MAX_RUNNING_IMPORTS", default_value_t = 1)]
+    max_running_imports: usize,
+    /// File imports that may wait to run (each keeps its file on disk meanwhile); past that,
+    /// an import is refused with 429 and Retry-After.
+    #[arg(long, env = "TIPORT_MAX_WAITING_IMPORTS", default_value_t = 20)]
+    max_waiting_imports: usize,
     /// How long a connection may take to send a request's head (the request line and headers)
     /// once it is ready for one; an idle keep-alive connection is closed after as long.
     #[arg(long, env = "TIPORT_HEADER_TIMEOUT", default_value = "30s",
@@ -119,6 +127,8 @@ impl Args {
                     | "housekeeping-interval"
                     | "max-connections"
                     | "header-timeout"
+                    | "max-running-imports"
+                    | "max-waiting-imports"
             );
             if !known || given {
                 return Ok(known);
@@ -135,6 +145,8 @@ impl Args {
                 "housekeeping-interval" => self.housekeeping_interval = v.duration()?,
                 "max-connections" => self.max_connections = v.integer()?,
                 "header-timeout" => self.header_timeout = v.duration()?,
+                "max-running-imports" => self.max_running_imports = v.integer()?,
+                "max-waiting-imports" => self.max_waiting_imports = v.integer()?,
                 "tls-cert" => self.tls_cert = Some(v.text()?.into()),
                 "tls-key" => self.tls_key = Some(v.text()?.into()),
                 "trust-issuer" => self.trust_issuer = v.parsed_each()?,
@@ -215,7 +227,12 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
             max_upload_bytes: args.max_upload_bytes,
         };
         tracing::info!(%addr, tenant = authority.tenant(), "listening on {scheme}://{addr}");
-        let imports = server::Imports::new(files.clone(), file_limits);
+        let imports = server::Imports::with_queue(
+            files.clone(),
+            file_limits,
+            args.max_running_imports,
+            args.max_waiting_imports,
+        );
         // Opening the store swept once; a service that runs for weeks must keep doing it, or
         // uploaded files and error files outlive their retention. Off the async threads.
         let sweeper_store = store.clone();
@@ -280,7 +297,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         // Imports still running finish before the process ends (their records then say how
         // they ended; a kill instead leaves them to be failed at the next start).
         let waiting = app.clone();
-        tokio::task::spawn_blocking(move || waiting.imports.wait()).await?;
+        tokio::task::spawn_blocking(move || waiting.imports.wait(&*waiting.store)).await?;
         tracing::info!("stopped; in-flight requests finished");
         anyhow::Ok(())
     })?;

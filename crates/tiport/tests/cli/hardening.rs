@@ -1437,3 +1437,78 @@ fn objects_are_answered_as_stix_2_1_and_as_stored_on_request() {
     );
     assert_eq!(status, 400);
 }
+
+/// A csv-other file of `rows` indicators.
+fn csv_of(rows: u32) -> Vec<u8> {
+    let mut csv = String::from("observableType,observableValue,validFrom,description\n");
+    for i in 0..rows {
+        csv.push_str(&format!(
+            "ipv4-addr,10.{}.{}.{},2024-01-01T00:00:00Z,row {i} of a file of some size\n",
+            i >> 16,
+            (i >> 8) & 255,
+            i & 255
+        ));
+    }
+    csv.into_bytes()
+}
+
+#[test]
+fn imports_count_against_the_rate_and_wait_in_a_bounded_queue() {
+    // Throttling: an import is a request like an upload.
+    let s = Service::start(&["--requests-per-minute", "3"]);
+    let token = s.token();
+    for i in 0..2 {
+        assert_eq!(
+            s.upload(
+                &token,
+                &json!({"sourcesystem": "t", "stixobjects": [indicator(i)]})
+            )
+            .0,
+            200
+        );
+    }
+    let (status, _) = s.import(&token, &[("source", "r")], "a.csv", &csv_of(1));
+    assert_eq!(status, 202);
+    let (status, answer) = s.import(&token, &[("source", "r")], "a.csv", &csv_of(1));
+    assert_eq!(status, 429, "{answer}");
+    drop(s);
+
+    // One runs, one waits, the next is refused until there is room.
+    let s = Service::start(&["--max-running-imports", "1", "--max-waiting-imports", "1"]);
+    let token = s.token();
+    let (status, first) = s.import(&token, &[("source", "q")], "big.csv", &csv_of(100_000));
+    assert_eq!(status, 202, "{first}");
+    // The second is accepted (its answer comes once the store can record it).
+    let second = std::thread::scope(|scope| {
+        let second = scope.spawn(|| s.import(&token, &[("source", "q")], "small.csv", &csv_of(3)));
+        std::thread::sleep(Duration::from_millis(300));
+        // The third finds no room, at once, without sending its file.
+        let started = Instant::now();
+        let url = format!(
+            "{}/workspaces/{}/threat-intelligence/imports",
+            s.base,
+            s.cred("workspace_id")
+        );
+        let (content_type, body) =
+            crate::service::form(&[("source", "q")], "third.csv", &csv_of(3));
+        let r = s
+            .agent
+            .post(&url)
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", &content_type)
+            .send(&body[..])
+            .unwrap();
+        assert_eq!(r.status(), 429);
+        assert!(r.headers().get("retry-after").is_some());
+        assert!(started.elapsed() < Duration::from_secs(2));
+        second.join().unwrap()
+    });
+    assert_eq!(second.0, 202, "{}", second.1);
+    for id in [&first["id"], &second.1["id"]] {
+        let r = s.finished_import(&token, id.as_str().unwrap());
+        assert_eq!(r["status"], "succeeded", "{r}");
+    }
+    // With room again, another is accepted.
+    let (status, _) = s.import(&token, &[("source", "q")], "fourth.csv", &csv_of(3));
+    assert_eq!(status, 202);
+}
