@@ -426,6 +426,9 @@ mod sqlite_engine {
         let (_dir, s, a) = setup();
         let b = WorkspaceId::random();
         s.create_workspace(b, "other").unwrap();
+        let c = WorkspaceId::random();
+        s.create_workspace(c, "third").unwrap();
+        write(&*s, c, vec![obj(&indicator(3), at(1), false, "c before")]);
         let x = indicator(1);
         let new = new_import(a, at(100), "node-1");
         s.create_import(&new).unwrap();
@@ -442,6 +445,16 @@ mod sqlite_engine {
             )
         });
         assert_eq!(other, Some(vec![stored(true)]), "the upload to b waited");
+        // Reads of a workspace without uploads waiting to be committed do not wait for the
+        // import (b's do: its upload is committed after the import).
+        for ws in [c, a] {
+            let s2 = s.clone();
+            let (read, _) = within(std::time::Duration::from_secs(2), move || {
+                s2.scan_current(ws, &ObjectFilter::default(), &mut |_| true)
+                    .is_ok()
+            });
+            assert_eq!(read, Some(true), "a read of {ws} waited for the import");
+        }
         // An upload to the import's own workspace waits for it, and is decided against what
         // the import wrote: an older version of x is history, not current.
         let s2 = s.clone();

@@ -315,6 +315,13 @@ impl LogWriter {
             .recv()
             .map_err(|_| self.thread_gone())?
             .map_err(|e| io_error(&self.path, "write", e))?;
+        // Recovery never cuts below this, whatever it finds before it: an upload frame
+        // reserved before these extents may not be written yet (its syncer is behind), and a
+        // crash then would leave a hole in front of bytes this transaction commits.
+        conn.execute(
+            "UPDATE json_log SET keep_at = max(keep_at, ?1)",
+            [self.pos as i64],
+        )?;
         if space.trim_tail(self.last_extent, self.extent_end, self.pos) {
             // Nothing else lies past the committed length: it moves past the extents, whose
             // last one gave back what it did not fill.
@@ -357,7 +364,7 @@ impl Drop for LogWriter {
 fn log_thread(file: File, wal_path: PathBuf, jobs: Receiver<LogJob>) {
     let mut buf: Vec<u8> = Vec::with_capacity(2 * PART);
     let mut failed: Option<std::io::Error> = None;
-    let mut writeback_from = 0u64;
+    let mut writeback_from = u64::MAX;
     // SQLite deletes and recreates its WAL file between uses: opened afresh per transaction.
     let mut wal: Option<File> = None;
     for job in jobs {
@@ -399,9 +406,11 @@ fn log_thread(file: File, wal_path: PathBuf, jobs: Receiver<LogJob>) {
             }
             LogJob::Barrier { reply } => {
                 // A transaction ends (or begins): a failure of the one before is not this one's,
-                // and SQLite may have made its WAL anew.
+                // SQLite may have made its WAL anew, and the next transaction's writeback
+                // starts from its own first write.
                 failed = None;
                 wal = None;
+                writeback_from = u64::MAX;
                 let _ = reply.send(());
             }
         }

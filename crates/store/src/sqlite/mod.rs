@@ -123,6 +123,8 @@ enum Job {
     },
     Import {
         import: ImportId,
+        /// The import's workspace (row number).
+        ws: i64,
         owner: String,
         rx: Receiver<ImportMsg>,
         reply: Reply<()>,
@@ -144,7 +146,7 @@ enum ApplyJob {
         rx: Receiver<ImportMsg>,
         reply: Reply<()>,
         /// The import's workspace, counted in `Shared::importing` until the import ends.
-        ws: Option<i64>,
+        ws: i64,
     },
     /// Take the log's lock (applying first any frames a crashed writer left); answers where the
     /// next frame goes.
@@ -175,8 +177,10 @@ struct Shared {
     /// Set when another handle waits: the decider lets the lock go before its next group.
     yield_log: std::sync::atomic::AtomicBool,
     log: Mutex<LogState>,
-    /// The last group answered, and the last group committed.
-    decided: AtomicU64,
+    /// The last group answered with frames, per workspace, and the last group committed: a
+    /// read of a workspace waits for a commit only if that workspace has answered frames the
+    /// applier has not committed (an import elsewhere would hold it up for its whole run).
+    decided: Mutex<HashMap<i64, u64>>,
     committed: AtomicU64,
     /// Set when applying answered frames failed: no more writes until the store is opened
     /// again (the frames are kept, and opening applies them).
@@ -374,7 +378,7 @@ impl SqliteStore {
                 pending: 0,
                 frames_uncommitted: 0,
             }),
-            decided: AtomicU64::new(0),
+            decided: Mutex::new(HashMap::new()),
             committed: AtomicU64::new(0),
             broken: Mutex::new(None),
             busy_timeout: opts.busy_timeout,
@@ -498,11 +502,18 @@ impl SqliteStore {
     /// must not pay for it: an upload's own role check would otherwise force a commit.
     fn read_objects<T>(
         &self,
+        ws: i64,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        if self.shared.decided.load(Ordering::Acquire)
-            > self.shared.committed.load(Ordering::Acquire)
-        {
+        let decided = self
+            .shared
+            .decided
+            .lock()
+            .expect("decided")
+            .get(&ws)
+            .copied()
+            .unwrap_or(0);
+        if decided > self.shared.committed.load(Ordering::Acquire) {
             let (reply, answer) = mpsc::sync_channel(1);
             self.send_apply(ApplyJob::Barrier(reply))?;
             answer.recv().map_err(|_| StoreError::Closed)??;
@@ -636,21 +647,26 @@ fn decider_loop(
 ) {
     let mut next: Option<Job> = None;
     let mut seq = 0u64;
-    // Writes to a workspace an import runs on, held back in order until it ends.
-    let mut held_back: VecDeque<GroupEntry> = VecDeque::new();
+    // Writes (and imports behind them) of a workspace an import runs on, in arrival order,
+    // until it ends.
+    let mut held_back: VecDeque<Held> = VecDeque::new();
     let mut closed = false;
     loop {
-        if !held_back.is_empty() {
-            let ready = take_ready(&mut held_back, shared, max_group);
-            if !ready.is_empty() {
+        match take_ready(&mut held_back, shared, max_group) {
+            Some(Ready::Writes(group)) => {
                 seq += 1;
-                run_group(&mut decider, shared, sync, apply, seq, ready);
+                run_group(&mut decider, shared, sync, apply, seq, group);
                 continue;
             }
+            Some(Ready::Import(job)) => {
+                start_import(shared, sync, apply, job);
+                continue;
+            }
+            None => {}
         }
         let job = match next.take() {
             Some(j) => j,
-            // The store is closing: what was held back is still answered, once its import ends.
+            // The store is closing: what was held back is still done, once its import ends.
             None if closed => {
                 if held_back.is_empty() {
                     break;
@@ -674,39 +690,23 @@ fn decider_loop(
         match job {
             Job::Import {
                 import,
+                ws,
                 owner,
                 rx,
                 reply,
             } => {
-                // The import holds the log until it ends, so that the uploads of other
-                // workspaces decided meanwhile never wait for the lock behind it.
-                if let Err(e) = hold_log(shared, apply) {
-                    let _ = reply.send(Err(e));
-                    continue;
-                }
-                let ws = decider.import_workspace(import).ok().flatten();
-                if let Some(ws) = ws {
-                    shared.importing(ws, 1);
-                }
-                // Every answered frame reaches the applier before the import, which begins by
-                // committing them: its rules must see them.
-                let (flushed, wait) = mpsc::sync_channel(1);
-                if sync.send(SyncJob::Flush(flushed)).is_ok() {
-                    let _ = wait.recv();
-                }
-                let job = ApplyJob::Import {
+                let job = HeldImport {
                     import,
+                    ws,
                     owner,
                     rx,
                     reply,
-                    ws,
                 };
-                if let Err(mpsc::SendError(ApplyJob::Import { reply, ws, .. })) = apply.send(job) {
-                    let _ = reply.send(Err(StoreError::Closed));
-                    if let Some(ws) = ws {
-                        shared.importing(ws, -1);
-                    }
-                    end_hold(shared);
+                // Behind the writes of its workspace already held back, in order.
+                if held_back.iter().any(|h| h.ws() == ws) {
+                    held_back.push_back(Held::Import(job));
+                } else {
+                    start_import(shared, sync, apply, job);
                 }
             }
             Job::Write {
@@ -733,13 +733,17 @@ fn decider_loop(
                     }
                 }
                 // A workspace an import runs on waits for it; so do later writes of a workspace
-                // with writes held back, to keep their order.
+                // with something held back, to keep their order.
                 let ready: Vec<GroupEntry> = {
                     let importing = shared.importing.lock().expect("importing");
-                    let (ready, wait): (Vec<_>, Vec<_>) = group.into_iter().partition(|w| {
-                        !importing.contains_key(&w.0) && !held_back.iter().any(|h| h.0 == w.0)
-                    });
-                    held_back.extend(wait);
+                    let mut ready = Vec::with_capacity(group.len());
+                    for w in group {
+                        if importing.contains_key(&w.0) || held_back.iter().any(|h| h.ws() == w.0) {
+                            held_back.push_back(Held::Write(w));
+                        } else {
+                            ready.push(w);
+                        }
+                    }
                     ready
                 };
                 if !ready.is_empty() {
@@ -751,25 +755,114 @@ fn decider_loop(
     }
 }
 
-/// The held-back writes whose workspace no import runs on any more, oldest first, at most
-/// `max`; the others stay, in order.
-fn take_ready(
-    held_back: &mut VecDeque<GroupEntry>,
-    shared: &Shared,
-    max: usize,
-) -> Vec<GroupEntry> {
+/// An import waiting behind writes of its workspace.
+struct HeldImport {
+    import: ImportId,
+    ws: i64,
+    owner: String,
+    rx: Receiver<ImportMsg>,
+    reply: Reply<()>,
+}
+
+/// Something the decider holds back until its workspace's import ends.
+enum Held {
+    Write(GroupEntry),
+    Import(HeldImport),
+}
+
+impl Held {
+    fn ws(&self) -> i64 {
+        match self {
+            Held::Write(w) => w.0,
+            Held::Import(i) => i.ws,
+        }
+    }
+}
+
+/// What the decider may do next of what it held back.
+enum Ready {
+    Writes(Vec<GroupEntry>),
+    Import(HeldImport),
+}
+
+/// The first thing held back whose workspace no import runs on any more: an import, or the
+/// writes (at most `max`) that come before anything else still held back of their workspace.
+fn take_ready(held_back: &mut VecDeque<Held>, shared: &Shared, max: usize) -> Option<Ready> {
+    if held_back.is_empty() {
+        return None;
+    }
     let importing = shared.importing.lock().expect("importing");
-    let mut ready = Vec::new();
+    let first = held_back
+        .iter()
+        .position(|h| !importing.contains_key(&h.ws()))?;
+    if matches!(held_back[first], Held::Import(_)) {
+        let Some(Held::Import(job)) = held_back.remove(first) else {
+            unreachable!("matched above");
+        };
+        return Some(Ready::Import(job));
+    }
+    let mut writes = Vec::new();
+    // Workspaces whose next held item stays: nothing after it of the same workspace goes first.
+    let mut stopped: Vec<i64> = Vec::new();
     let mut keep = VecDeque::with_capacity(held_back.len());
-    for w in held_back.drain(..) {
-        if ready.len() < max && !importing.contains_key(&w.0) {
-            ready.push(w);
-        } else {
-            keep.push_back(w);
+    for h in held_back.drain(..) {
+        let ws = h.ws();
+        match h {
+            Held::Write(w)
+                if writes.len() < max && !importing.contains_key(&ws) && !stopped.contains(&ws) =>
+            {
+                writes.push(w);
+            }
+            other => {
+                if !stopped.contains(&ws) {
+                    stopped.push(ws);
+                }
+                keep.push_back(other);
+            }
         }
     }
     *held_back = keep;
-    ready
+    Some(Ready::Writes(writes))
+}
+
+/// Hands an import to the applier: the log held for it, its workspace counted as importing,
+/// and every answered frame before it (its rules must see them).
+fn start_import(
+    shared: &Shared,
+    sync: &SyncSender<SyncJob>,
+    apply: &SyncSender<ApplyJob>,
+    job: HeldImport,
+) {
+    let HeldImport {
+        import,
+        ws,
+        owner,
+        rx,
+        reply,
+    } = job;
+    // The import holds the log until it ends, so that the uploads of other workspaces decided
+    // meanwhile never wait for the lock behind it.
+    if let Err(e) = hold_log(shared, apply) {
+        let _ = reply.send(Err(e));
+        return;
+    }
+    shared.importing(ws, 1);
+    let (flushed, wait) = mpsc::sync_channel(1);
+    if sync.send(SyncJob::Flush(flushed)).is_ok() {
+        let _ = wait.recv();
+    }
+    let job = ApplyJob::Import {
+        import,
+        owner,
+        rx,
+        reply,
+        ws,
+    };
+    if let Err(mpsc::SendError(ApplyJob::Import { reply, ws, .. })) = apply.send(job) {
+        let _ = reply.send(Err(StoreError::Closed));
+        shared.importing(ws, -1);
+        end_hold(shared);
+    }
 }
 
 /// Makes sure this handle holds the log's lock, and counts one more user of it (a group, or an
@@ -788,6 +881,21 @@ fn hold_log(shared: &Shared, apply: &SyncSender<ApplyJob>) -> Result<(), StoreEr
             .send(ApplyJob::Acquire(reply))
             .map_err(|_| StoreError::Closed)?;
         answer.recv().map_err(|_| StoreError::Closed)??;
+    }
+}
+
+/// Ends the applier's part in an import, whatever way it ends: its workspace's uploads are
+/// decided again, and its hold on the log is given back.
+struct ImportEnded<'a> {
+    shared: &'a Shared,
+    ws: i64,
+}
+
+impl Drop for ImportEnded<'_> {
+    fn drop(&mut self) {
+        self.shared.importing(self.ws, -1);
+        end_hold(self.shared);
+        release_if_idle(self.shared);
     }
 }
 
@@ -823,7 +931,11 @@ fn run_group(
     if let Some(e) = shared.broken() {
         return fail_replies(replies, &e);
     }
-    if shared.yield_log.swap(false, Ordering::AcqRel) {
+    // While an import runs, the log cannot be let go (the import holds it), and waiting to
+    // hand it over would stop every workspace's uploads behind the import: the hand-over
+    // waits until the import ends.
+    let importing = !shared.importing.lock().expect("importing").is_empty();
+    if !importing && shared.yield_log.swap(false, Ordering::AcqRel) {
         // Another handle waits for the log: every group before this one answered and handed
         // on, then committed and the lock freed, then a head start for the other over this
         // handle's own polling.
@@ -933,11 +1045,9 @@ fn syncer_loop(shared: &Shared, rx: Receiver<SyncJob>, apply: &SyncSender<ApplyJ
         }
         if let Err(e) = &written {
             // A failed write or sync leaves the log's state uncertain: no more writes until the
-            // store is opened again, which applies the frames that were answered before.
+            // store is opened again, which applies the frames that were answered before (the
+            // unanswered ones are not cut here: an import's extents may follow them).
             shared.set_broken(&format!("cannot write the version log: {e}"));
-            if let Some(at) = first_at {
-                let _ = shared.file.set_len(at);
-            }
         }
         for job in batch {
             match job {
@@ -963,7 +1073,12 @@ fn syncer_loop(shared: &Shared, rx: Receiver<SyncJob>, apply: &SyncSender<ApplyJ
                     if frames.is_empty() {
                         end_pending(1);
                     } else {
-                        shared.decided.store(seq, Ordering::Release);
+                        {
+                            let mut decided = shared.decided.lock().expect("decided");
+                            for f in &frames {
+                                decided.insert(f.2.ws, seq);
+                            }
+                        }
                         let rows: u64 = frames.iter().map(|f| f.2.rows.len() as u64).sum();
                         {
                             let mut queued = shared.queued_rows.lock().expect("queued rows");
@@ -1198,7 +1313,9 @@ fn run_apply_job(
             ws,
         } => {
             commit_uploads(conn, shared, open);
-            // The decider took the log for the import (`hold_log`) before handing it here.
+            // The decider took the log for the import (`hold_log`) before handing it here, and
+            // counted its workspace; both are given back however the import ends, a panic too.
+            let _ended = ImportEnded { shared, ws };
             let ready = match shared.broken() {
                 Some(e) => Err(e),
                 None => mode.set(conn, false),
@@ -1209,11 +1326,6 @@ fn run_apply_job(
                     let _ = reply.send(Err(e));
                 }
             }
-            if let Some(ws) = ws {
-                shared.importing(ws, -1);
-            }
-            end_hold(shared);
-            release_if_idle(shared);
         }
         ApplyJob::Acquire(reply) => {
             commit_uploads(conn, shared, open);
@@ -1465,6 +1577,11 @@ fn run_import(
             }
         }
     };
+    // A store that stopped taking writes (the log could not be written) commits no import
+    // either: what the log holds is uncertain until it is opened again.
+    if let (Some(e), None) = (shared.broken(), &fault) {
+        fault = Some(e.to_string());
+    }
     match end {
         Some((true, finish, reply)) if fault.is_none() => {
             let result = (|| {
@@ -1762,11 +1879,24 @@ impl Store for SqliteStore {
         import: ImportId,
         owner: &str,
     ) -> Result<Box<dyn ImportWriter>, StoreError> {
+        // The workspace, read here: the decider holds that workspace's uploads back while the
+        // import runs, so it must know it for certain.
+        let ws: i64 = self
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT ws FROM imports WHERE id = ?1",
+                    [import.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()?)
+            })?
+            .ok_or_else(|| StoreError::NotFound(format!("import {import}")))?;
         // Eight batches in flight: enough to keep the writer busy, bounded memory.
         let (tx, rx) = mpsc::sync_channel(8);
         let (reply, answer) = mpsc::sync_channel(1);
         self.send(Job::Import {
             import,
+            ws,
             owner: owner.to_owned(),
             rx,
             reply,
@@ -1781,7 +1911,7 @@ impl Store for SqliteStore {
         id: &StixId,
     ) -> Result<Option<StoredObject>, StoreError> {
         let ws = self.ws_key(workspace)?;
-        self.read_objects(|c| {
+        self.read_objects(ws, |c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM {FROM} WHERE o.ws = ?1 AND o.stix_id = ?2
                  ORDER BY o.modified DESC, o.modified_ns DESC LIMIT 1"
@@ -1798,7 +1928,7 @@ impl Store for SqliteStore {
         each: &mut dyn FnMut(StoredObject) -> bool,
     ) -> Result<(), StoreError> {
         let ws = self.ws_key(workspace)?;
-        self.read_objects(|c| {
+        self.read_objects(ws, |c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM {FROM} WHERE o.ws = ?1 AND o.stix_id = ?2
                  ORDER BY o.modified, o.modified_ns"
@@ -1820,7 +1950,7 @@ impl Store for SqliteStore {
         each: &mut dyn FnMut(StoredObject) -> bool,
     ) -> Result<(), StoreError> {
         let ws = self.ws_key(workspace)?;
-        self.read_objects(|c| {
+        self.read_objects(ws, |c| {
             let mut st = c.prepare(&format!(
                 "SELECT {COLUMNS} FROM {FROM} WHERE o.ws = ?1 AND o.is_current = 1
                  AND (?2 IS NULL OR o.type = ?2) AND (?3 IS NULL OR o.source = ?3)
@@ -1852,7 +1982,7 @@ impl Store for SqliteStore {
 
     fn count(&self, workspace: WorkspaceId) -> Result<Counts, StoreError> {
         let ws = self.ws_key(workspace)?;
-        self.read_objects(|c| {
+        self.read_objects(ws, |c| {
             Ok(c.query_row(
                 "SELECT count(*), coalesce(sum(is_current), 0) FROM objects WHERE ws = ?1",
                 [ws],
@@ -1883,7 +2013,7 @@ impl Store for SqliteStore {
                 .collect(),
             ObservableKey::Text(_) => vec![key.to_bytes()],
         };
-        self.read_objects(|c| {
+        self.read_objects(ws, |c| {
             let mut st = c.prepare_cached(
                 "SELECT o.stix_id FROM observables k JOIN objects o ON o.vid = k.vid
                  WHERE k.ws = ?1 AND k.key = ?2",

@@ -131,9 +131,12 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 4: imports write their JSON into extents of the version log (redo.rs), between the
     // frames of uploads that go on meanwhile; a build that knew only frames would cut the
-    // frames behind an extent, so it must refuse the database.
+    // frames behind an extent, so it must refuse the database. `keep_at`: the end of the
+    // bytes of the last import that committed, which recovery never cuts, whatever it finds
+    // (or does not find) before them.
     r#"
     UPDATE redo_format SET version = 2;
+    ALTER TABLE json_log ADD COLUMN keep_at INTEGER NOT NULL DEFAULT 0;
     "#,
 ];
 

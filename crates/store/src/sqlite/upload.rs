@@ -222,15 +222,6 @@ impl Decider {
         result
     }
 
-    /// The workspace (row number) of import `import`, if it is recorded.
-    pub fn import_workspace(&self, import: crate::ImportId) -> Result<Option<i64>, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT ws FROM imports WHERE id = ?1")?
-            .query_row([import.to_string()], |r| r.get(0))
-            .optional()?)
-    }
-
     /// Forgets what group `seq` decided: its frames were not written.
     pub fn undo(&mut self, seq: u64) {
         self.overlay.undo_since(seq, 0);
@@ -485,9 +476,16 @@ pub fn apply_entry(conn: &Connection, frame_at: u64, entry: &Entry) -> Result<()
 }
 
 /// Applies, in one transaction, every intact frame past the committed length (stepping over
-/// extents), moves the committed length past the last record, and cuts what follows (a torn
-/// frame, or the end of an extent that was not reserved); returns where the next record goes.
-/// The caller holds the log's file lock.
+/// extents) up to the first place where no intact record is, moves the committed length past
+/// them, and cuts what follows; returns where the next record goes. The caller holds the log's
+/// file lock.
+///
+/// Nothing after the first place without an intact record was acknowledged: frames are made
+/// durable, and answered, in the order their space was reserved, and an extent's header is
+/// written when it is reserved, so a later frame's `fdatasync` made every record before it
+/// durable. What may lie after it is the extents of an import that committed while a frame
+/// reserved before them was still to be written: `json_log.keep_at` marks the end of those
+/// bytes, and nothing below it is cut.
 pub fn recover(conn: &mut Connection, file: &File) -> Result<u64, StoreError> {
     let io = |what: &str, e: std::io::Error| {
         if e.kind() == std::io::ErrorKind::InvalidData {
@@ -497,31 +495,13 @@ pub fn recover(conn: &mut Connection, file: &File) -> Result<u64, StoreError> {
         }
     };
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let start: i64 = tx.query_row("SELECT end_at FROM json_log", [], |r| r.get(0))?;
+    let (start, keep): (i64, i64) =
+        tx.query_row("SELECT end_at, keep_at FROM json_log", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
     let start =
         u64::try_from(start).map_err(|_| StoreError::Corrupt(format!("log length {start}")))?;
-    // Frames are applied, extents stepped over (an import's JSON, committed or not: whatever
-    // points into them is already in the database, or will never be).
-    let mut end = start;
-    let mut applied = false;
-    while let Some(record) = redo::record_at(file, end).map_err(|e| io("read", e))? {
-        match record {
-            redo::Record::Frame(entry, len) => {
-                apply_entry(&tx, end, &entry)?;
-                applied = true;
-                end += len;
-            }
-            redo::Record::Extent(len) => end += len,
-        }
-    }
-    if applied {
-        // A crashed process may have written frames it never made durable.
-        file.sync_data().map_err(|e| io("sync", e))?;
-        tx.execute("UPDATE json_log SET end_at = ?1", [end as i64])?;
-        tx.commit()?;
-    } else {
-        drop(tx);
-    }
+    let keep = u64::try_from(keep).unwrap_or(0);
     let len = file
         .metadata()
         .map_err(|e| io("read the length of", e))?
@@ -531,18 +511,161 @@ pub fn recover(conn: &mut Connection, file: &File) -> Result<u64, StoreError> {
             "the version log is {len} bytes, shorter than the {start} the database has committed"
         )));
     }
-    if len > end {
-        // So that no old frame can ever follow a new one.
-        file.set_len(end).map_err(|e| io("truncate", e))?;
+    // Frames are applied, extents stepped over (an import's JSON, committed or not: whatever
+    // points into them is already in the database, or will never be).
+    let mut at = start;
+    let mut applied = false;
+    while let Some(record) = redo::record_at(file, at).map_err(|e| io("read", e))? {
+        match record {
+            redo::Record::Frame(entry, frame_len) => {
+                apply_entry(&tx, at, &entry)?;
+                applied = true;
+                at += frame_len;
+            }
+            redo::Record::Extent(extent_len) => at += extent_len,
+        }
     }
-    // The next record goes after the last intact one (an extent may end past the file's end,
-    // if its import filled only part of it).
-    Ok(end)
+    // The committed length goes past the last intact record, and past a committed import's
+    // bytes; not past the file's end, which an extent's reserved space may (its import filled
+    // part of it). The next record goes there: an extent header below the committed length is
+    // never read again, so the space it reserved and did not fill may be used.
+    let next = at.max(keep);
+    let committed = next.min(len);
+    if applied || committed > start {
+        if applied {
+            // A crashed process may have written frames it never made durable.
+            file.sync_data().map_err(|e| io("sync", e))?;
+        }
+        tx.execute("UPDATE json_log SET end_at = ?1", [committed as i64])?;
+        tx.commit()?;
+    } else {
+        drop(tx);
+    }
+    if len > next {
+        // So that no old frame can ever follow a new one.
+        file.set_len(next).map_err(|e| io("truncate", e))?;
+    }
+    Ok(committed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::FileExt;
+
+    /// A fresh database with its schema, the log file beside it, and one workspace (row 1).
+    fn db() -> (tempfile::TempDir, Connection, File) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("t.db")).unwrap();
+        super::super::schema::migrate(&mut conn).unwrap();
+        conn.execute(
+            "INSERT INTO workspaces (ws, id, name, created) VALUES (1, 'w', 'w', 't')",
+            [],
+        )
+        .unwrap();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.path().join("t.db-json"))
+            .unwrap();
+        (dir, conn, file)
+    }
+
+    /// A frame of one row for workspace 1.
+    fn frame(id: &str) -> Vec<u8> {
+        let mut f = FrameBuilder::new(1, 0, "s", "request:r", 1);
+        let mut row = redo::Row {
+            stix_id: id.into(),
+            object_type: "indicator".into(),
+            modified: 1,
+            modified_ns: 0,
+            spec_version: "2.1".into(),
+            created: 1,
+            revoked: false,
+            valid_from: None,
+            valid_until: None,
+            confidence: None,
+            tlp: None,
+            labels: None,
+            content_hash: None,
+            observables: None,
+            current: true,
+            had_head: false,
+            json_off: 0,
+            json_len: 0,
+        };
+        f.push(&mut row, r#"{"id":"x"}"#);
+        f.finish().unwrap()
+    }
+
+    fn committed(conn: &Connection) -> u64 {
+        conn.query_row("SELECT end_at FROM json_log", [], |r| r.get::<_, i64>(0))
+            .unwrap() as u64
+    }
+
+    fn rows(conn: &Connection) -> i64 {
+        conn.query_row("SELECT count(*) FROM objects", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_hole_before_a_committed_imports_extents_does_not_cut_them() {
+        // A frame reserved at 0 was never written (its syncer was behind); an import's extent
+        // after it committed (keep_at past it); then the process died.
+        let (_dir, mut conn, file) = db();
+        let hole = frame("indicator--a").len() as u64;
+        let payload = br#"{"type":"indicator","id":"indicator--b"}"#;
+        let at = hole;
+        file.write_all_at(&redo::extent_header(payload.len() as u32), at)
+            .unwrap();
+        file.write_all_at(payload, at + redo::HEADER as u64)
+            .unwrap();
+        let keep = at + redo::HEADER as u64 + payload.len() as u64;
+        conn.execute("UPDATE json_log SET keep_at = ?1", [keep as i64])
+            .unwrap();
+        let next = recover(&mut conn, &file).unwrap();
+        assert_eq!(next, keep);
+        assert_eq!(committed(&conn), keep);
+        assert_eq!(
+            file.metadata().unwrap().len(),
+            keep,
+            "the import's bytes stay"
+        );
+        let mut back = vec![0; payload.len()];
+        file.read_exact_at(&mut back, at + redo::HEADER as u64)
+            .unwrap();
+        assert_eq!(&back[..], payload);
+        assert_eq!(rows(&conn), 0, "the unwritten frame was never answered");
+    }
+
+    #[test]
+    fn a_partly_filled_last_extent_leaves_the_committed_length_inside_the_file() {
+        // An answered frame, then the last extent of an import that filled part of what it
+        // reserved: the file ends inside the extent.
+        let (_dir, mut conn, file) = db();
+        let f = frame("indicator--a");
+        file.write_all_at(&f, 0).unwrap();
+        let at = f.len() as u64;
+        file.write_all_at(&redo::extent_header(1 << 20), at)
+            .unwrap();
+        file.write_all_at(b"{\"partly\":1}", at + redo::HEADER as u64)
+            .unwrap();
+        let len = file.metadata().unwrap().len();
+        let next = recover(&mut conn, &file).unwrap();
+        assert_eq!(rows(&conn), 1, "the frame was applied");
+        assert_eq!(
+            committed(&conn),
+            len,
+            "the committed length is not past the file's end"
+        );
+        // The extent's header is below it now, never read again: what follows goes there.
+        assert_eq!(next, len);
+        // And the next recovery (nothing new) finds the same.
+        assert_eq!(recover(&mut conn, &file).unwrap(), next);
+        assert_eq!(rows(&conn), 1);
+    }
 
     fn seen(seq: u64) -> Seen {
         Seen {
