@@ -221,7 +221,8 @@ async fn http<I>(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .max_buf_size(limits.max_head_bytes);
+        .max_header_size(limits.max_head_bytes)
+        .max_buf_size(limits.max_head_bytes.max(8192));
     let serving = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(serving);
     tokio::select! {

@@ -37,16 +37,22 @@ pub struct Uploaded {
     pub errors: Vec<RecordError>,
 }
 
-/// Validates and stores the objects of an upload body (current `stixobjects` or legacy
-/// `value`/`indicators`, keys in any case). The accepted ones are durable when it returns.
-/// `request` names the request in the stored versions' origin.
-pub fn upload(
-    store: &dyn Store,
-    workspace: WorkspaceId,
-    body: &[u8],
-    request: &str,
-    max_objects: usize,
-) -> Result<Uploaded, UploadError> {
+/// An upload body read and validated, not yet stored.
+#[derive(Debug)]
+pub struct Read {
+    pub source: SourceName,
+    /// The valid objects, each knowing its record index.
+    pub valid: Vec<NewObject>,
+    /// The invalid records.
+    pub errors: Vec<RecordError>,
+    /// How many records the body held.
+    pub count: usize,
+}
+
+/// Reads an upload body (current `stixobjects` or legacy `value`/`indicators`, keys in any
+/// case) and validates every record: no I/O, no store. A body-level problem refuses the whole
+/// request.
+pub fn read(body: &[u8], max_objects: usize) -> Result<Read, UploadError> {
     let mut records = JsonRecords::new(body, Limits::default()).upload_only();
     let opts = Options {
         observables: true,
@@ -91,6 +97,29 @@ pub fn upload(
             max: max_objects,
         });
     }
+    Ok(Read {
+        source,
+        valid,
+        errors,
+        count,
+    })
+}
+
+/// Validates and stores the objects of an upload body ([`read`]). The accepted ones are
+/// durable when it returns. `request` names the request in the stored versions' origin.
+pub fn upload(
+    store: &dyn Store,
+    workspace: WorkspaceId,
+    body: &[u8],
+    request: &str,
+    max_objects: usize,
+) -> Result<Uploaded, UploadError> {
+    let Read {
+        source,
+        valid,
+        mut errors,
+        count,
+    } = read(body, max_objects)?;
     if !valid.is_empty() {
         let indexes: Vec<u64> = valid.iter().map(|o| o.record).collect();
         let outcomes = store.write(

@@ -4,8 +4,10 @@
 
 mod bad_input;
 mod differential;
+mod faults;
 mod hardening;
 mod helpers;
+mod hostile;
 mod import;
 mod seeds;
 mod service;
