@@ -42,4 +42,11 @@ else
   rm -rf "$merged"
 fi
 echo "$target: $(ls "$corpus" | wc -l) corpus inputs; artifacts: $(ls "$artifacts" | wc -l)"
+if [ "$status" != 0 ]; then
+  # The run's own output ends with libFuzzer's stack; the panic's message is what says why.
+  for a in "$artifacts"/*; do
+    echo "== $a"
+    "$bin" "$a" 2>&1 | grep -A3 "panicked" || true
+  done
+fi
 exit $status

@@ -612,9 +612,12 @@ impl<R: Read> JsonRecords<R> {
         if b != b'"' {
             return Err(self.syntax(format!("expected a member name, found {}", describe(b))));
         }
-        let key_start = self.pos;
+        // Positions as file offsets: reading on may move the buffer (what lies before `keep`
+        // is dropped when it is refilled), never these bytes, which lie after `keep`.
+        let key_start = self.base + self.pos as u64;
         self.skip_value()?;
-        let key: String = serde_json::from_slice(&self.buf[key_start..self.pos])
+        let key_at = (key_start - self.base) as usize;
+        let key: String = serde_json::from_slice(&self.buf[key_at..self.pos])
             .map_err(|_| self.syntax("malformed member name"))?;
         match self.peek_non_ws()? {
             Some(b':') => self.pos += 1,
@@ -660,9 +663,9 @@ impl<R: Read> JsonRecords<R> {
             self.state = State::InArray { first: true };
             return Ok(None);
         }
-        let value_start = self.pos;
+        let value_start = self.base + self.pos as u64;
         self.skip_value()?;
-        let value = &self.buf[value_start..self.pos];
+        let value = &self.buf[(value_start - self.base) as usize..self.pos];
         // `sourcesystem` is read whatever its length (the body's own limit bounds it), so that
         // a long one is refused for its length rather than taken for missing.
         let wanted = match lower.as_str() {
@@ -1215,6 +1218,45 @@ mod tests {
         })
         .unwrap();
         assert_eq!(got, vec![r#"{"a":"\"x\\"}"#, r#"{"b":[1,2,{"c":"}"}]}"#]);
+    }
+
+    #[test]
+    fn members_after_the_records_survive_the_buffer_moving() {
+        // Found by fuzzing: a member after the records array whose value needs another read
+        // (which moves the buffer) was sliced at its old position: a panic, a 500 from the
+        // service. The input arrives in two reads, split inside that value.
+        struct Chunks(Vec<Vec<u8>>);
+        impl Read for Chunks {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                let Some(mut chunk) = (!self.0.is_empty()).then(|| self.0.remove(0)) else {
+                    return Ok(0);
+                };
+                let n = chunk.len().min(out.len());
+                out[..n].copy_from_slice(&chunk[..n]);
+                if n < chunk.len() {
+                    self.0.insert(0, chunk.split_off(n));
+                }
+                Ok(n)
+            }
+        }
+        let source = "s".repeat(3000);
+        let head = r#"{"stixobjects":[{"a":1},{"b":2}],"sourcesystem":"ss"#;
+        let tail = format!(r#"{}"}}"#, &source[2..]);
+        for keys in [
+            [head.to_owned(), tail.clone()],
+            [format!("{head}{tail}"), String::new()],
+        ] {
+            let chunks = keys.iter().map(|k| k.as_bytes().to_vec()).collect();
+            let mut r = JsonRecords::new(Chunks(chunks), Limits::default()).upload_only();
+            let mut n = 0;
+            r.for_each(|_| {
+                n += 1;
+                Ok::<(), ReadError>(())
+            })
+            .unwrap();
+            assert_eq!(n, 2);
+            assert_eq!(r.container().sourcesystem, Some(serde_json::json!(source)));
+        }
     }
 
     fn minified(src: &[u8]) -> String {
