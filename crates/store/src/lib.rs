@@ -45,6 +45,28 @@ pub use model::*;
 
 use stix::{StixId, Timestamp};
 
+/// Makes the calling thread background work: nice 10 (the lowest priority a thread may set
+/// itself without the privilege to undo it) and the idle I/O class. The SQLite engine's
+/// applier runs so, and so do the service's file imports (through `tiport-core`): nobody waits
+/// for either, and an upload's answer waits for threads that must not compete with them.
+pub fn background() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: system calls about the calling thread itself; no memory is passed. Failures are
+    // ignored: this is an optimization.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+        const IOPRIO_WHO_PROCESS: libc::c_long = 1;
+        const IOPRIO_CLASS_IDLE: libc::c_long = 3 << 13;
+        libc::syscall(
+            libc::SYS_ioprio_set,
+            IOPRIO_WHO_PROCESS,
+            libc::c_long::from(tid),
+            IOPRIO_CLASS_IDLE,
+        );
+    }
+}
+
 /// The store. See the crate documentation.
 pub trait Store: Send + Sync {
     // --- Workspaces ---

@@ -384,6 +384,23 @@ pub struct ImportFinish {
     pub finished: Timestamp,
 }
 
+impl ImportFinish {
+    /// The end of an import that failed before it wrote anything: `message` says why.
+    pub fn failed(message: &str, finished: Timestamp) -> ImportFinish {
+        ImportFinish {
+            status: ImportStatus::Failed,
+            total: 0,
+            imported: 0,
+            invalid: 0,
+            unchanged: 0,
+            upgraded: 0,
+            message: Some(message.to_owned()),
+            error_path: None,
+            finished,
+        }
+    }
+}
+
 /// An import record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportRecord {

@@ -714,20 +714,7 @@ impl Run<'_> {
 /// Ends an import that was queued and never ran (the service stopped first) as failed, with
 /// `message`.
 pub fn fail_queued(store: &dyn Store, job: &ImportJob, message: &str) -> Result<(), StoreError> {
-    store.finish_import(
-        job.id,
-        &ImportFinish {
-            status: ImportStatus::Failed,
-            total: 0,
-            imported: 0,
-            invalid: 0,
-            unchanged: 0,
-            upgraded: 0,
-            message: Some(message.to_owned()),
-            error_path: None,
-            finished: Timestamp::now(),
-        },
-    )
+    store.finish_import(job.id, &ImportFinish::failed(message, Timestamp::now()))
 }
 
 /// The most bytes of an import's message that are kept (for 30 days, in every list of

@@ -1191,30 +1191,16 @@ fn applier_loop(
     // here could wait for another process's transaction.
 }
 
-/// Makes the calling thread, the applier, background work: the lowest CPU priority it can set
-/// itself (nice 10) and the idle I/O class. Nothing is answered after the applier's work, while
-/// an answer waits for the decider, the syncer's `fdatasync` and the request's own thread;
-/// when the applier's commit and checkpoint (about a hundred megabytes written every second
-/// under load) competed with them as equals, p99 of the upload benchmark was 46–63 ms, and as
-/// background work 31 ms (BENCHMARKS.md). The idle class cannot starve it: the block layer's
-/// schedulers serve idle requests that have waited long enough (mq-deadline: 10 s), and a
-/// backlog only makes its transactions bigger, which makes them cheaper per object.
+/// The applier is background work ([`crate::background`]). Nothing is answered after the
+/// applier's work, while an answer waits for the decider, the syncer's `fdatasync` and the
+/// request's own thread; when the applier's commit and checkpoint (about a hundred megabytes
+/// written every second under load) competed with them as equals, p99 of the upload benchmark
+/// was 46–63 ms, and as background work 31 ms (BENCHMARKS.md). The idle I/O class cannot
+/// starve it: the block layer's schedulers serve idle requests that have waited long enough
+/// (mq-deadline: 10 s), and a backlog only makes its transactions bigger, which makes them
+/// cheaper per object.
 fn yield_to_answers() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: system calls about the calling thread itself; no memory is passed. Failures are
-    // ignored: this is an optimization.
-    unsafe {
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
-        const IOPRIO_WHO_PROCESS: libc::c_long = 1;
-        const IOPRIO_CLASS_IDLE: libc::c_long = 3 << 13;
-        libc::syscall(
-            libc::SYS_ioprio_set,
-            IOPRIO_WHO_PROCESS,
-            libc::c_long::from(tid),
-            IOPRIO_CLASS_IDLE,
-        );
-    }
+    crate::background();
 }
 
 /// The applier's settings.
@@ -1644,17 +1630,7 @@ fn mark_failed(conn: &mut Connection, import: ImportId, message: &str) -> Result
     write_finish_tx(
         conn,
         import,
-        &ImportFinish {
-            status: ImportStatus::Failed,
-            total: 0,
-            imported: 0,
-            invalid: 0,
-            unchanged: 0,
-            upgraded: 0,
-            message: Some(message.to_owned()),
-            error_path: None,
-            finished: Timestamp::now(),
-        },
+        &ImportFinish::failed(message, Timestamp::now()),
     )
 }
 

@@ -254,12 +254,7 @@ fn a_body_trickled_in_is_cut_off() {
 #[test]
 fn slow_handshakes_do_not_keep_tls_clients_out() {
     let dir = tempfile::tempdir().unwrap();
-    let key =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .unwrap();
-    let (cert, private) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert, key.cert.pem()).unwrap();
-    std::fs::write(&private, key.signing_key.serialize_pem()).unwrap();
+    let (cert, private) = crate::service::tls_files(dir.path());
     let s = Service::start(&[
         "--tls-cert",
         cert.to_str().unwrap(),
@@ -784,12 +779,7 @@ fn a_token_whose_header_names_a_critical_extension_is_refused() {
 #[test]
 fn discovery_names_the_address_the_client_used() {
     let dir = tempfile::tempdir().unwrap();
-    let key =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .unwrap();
-    let (cert, private) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert, key.cert.pem()).unwrap();
-    std::fs::write(&private, key.signing_key.serialize_pem()).unwrap();
+    let (cert, private) = crate::service::tls_files(dir.path());
     let tls = [
         "--tls-cert",
         cert.to_str().unwrap(),

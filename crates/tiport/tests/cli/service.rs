@@ -1362,12 +1362,7 @@ fn a_config_file_sits_between_the_defaults_and_the_environment() {
 #[test]
 fn https_from_serve_itself() {
     let dir = tempfile::tempdir().unwrap();
-    let key =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .unwrap();
-    let (cert, private) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert, key.cert.pem()).unwrap();
-    std::fs::write(&private, key.signing_key.serialize_pem()).unwrap();
+    let (cert, private) = crate::service::tls_files(dir.path());
     let s = Service::start(&[
         "--tls-cert",
         cert.to_str().unwrap(),
@@ -1778,6 +1773,18 @@ fn tokens_of_a_trusted_external_issuer() {
 }
 
 /// The service's peak resident memory so far, in kilobytes (Linux's VmHWM).
+/// A self-signed certificate for 127.0.0.1 and localhost, and its key, written into `dir`:
+/// the files `serve --tls-cert --tls-key` reads.
+pub(crate) fn tls_files(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let key =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
+    let (cert, private) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, key.cert.pem()).unwrap();
+    std::fs::write(&private, key.signing_key.serialize_pem()).unwrap();
+    (cert, private)
+}
+
 pub(crate) fn peak_rss_kb(s: &Service) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", s.child.id())).unwrap();
     status
