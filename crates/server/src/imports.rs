@@ -18,8 +18,8 @@ use tiport_core::source::{SourceError, SourceName};
 use tokio::io::AsyncWriteExt;
 
 use crate::error::ApiError;
-use crate::routes::{authenticate, authorize, blocking};
-use crate::App;
+use crate::routes::{authenticate, authorize, blocking, large_reader, reader};
+use crate::{App, NoPlace};
 
 /// Bounds of the import form, which a client could otherwise make as large as it likes
 /// before the service even knows whether there is a file in it: 80,000 text fields of 3 KB
@@ -52,11 +52,23 @@ pub async fn create(
     // A place in the queue before the body is read: a refused import costs no disk, leaves no
     // record. (With the embedded store, recording an import waits for one that is writing,
     // so imports being posted count as waiting too.)
-    let place = app.imports.reserve().map_err(|waiting| ApiError::Busy {
-        message: format!(
-            "{waiting} imports are already waiting to run; try again when some have finished"
-        ),
-        retry_after: 30,
+    let place = crate::Imports::reserve(&app, &principal).map_err(|why| match why {
+        NoPlace::Full(waiting) => ApiError::Busy {
+            message: format!(
+                "{waiting} imports are already waiting to run; try again when some have finished"
+            ),
+            retry_after: 30,
+        },
+        NoPlace::Posting => ApiError::Busy {
+            message: "you are already posting as many imports at once as one client may; \
+                      try again when one of them has been accepted"
+                .into(),
+            retry_after: 10,
+        },
+        NoPlace::Stopping => ApiError::Busy {
+            message: "the service is stopping; post the import again when it is back".into(),
+            retry_after: 30,
+        },
     })?;
     let boundary = headers
         .get(header::CONTENT_TYPE)
@@ -73,7 +85,70 @@ pub async fn create(
         .incoming()
         .map_err(|e| ApiError::Internal(format!("cannot make the upload area: {e}")))?;
     // Whatever happens below, the streamed file does not stay.
-    let _cleanup = RemoveOnDrop(incoming.clone());
+    let cleanup = RemoveOnDrop(incoming.clone());
+    // The whole form must arrive within the deadline: the minimum rate alone would let one
+    // client take days over a file at the size limit, holding its place in the queue.
+    let form = tokio::time::timeout(FORM_DEADLINE, read_form(&app, boundary, body, &incoming))
+        .await
+        .map_err(|_| {
+            ApiError::Timeout(format!(
+                "the form did not arrive within {} minutes; an import's file must be sent \
+                 faster than that",
+                FORM_DEADLINE.as_secs() / 60
+            ))
+        })??;
+    let request = form.request(workspace)?;
+    // The import is recorded and queued by a task of its own: if the client hangs up now, the
+    // import still runs (and is in the list), rather than being recorded and never run.
+    let recorded = tokio::task::spawn_blocking(move || {
+        let app = place.app.clone();
+        let i = &app.imports;
+        let queued = import::queue(
+            &*app.store,
+            &i.files,
+            &request,
+            &incoming,
+            &i.limits,
+            &i.owner,
+        );
+        drop(cleanup);
+        let (record, job) = queued?;
+        crate::Imports::submit(place, job);
+        Ok::<_, QueueError>(record)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("the import could not be recorded: {e}")))?;
+    let record = match recorded {
+        Ok(r) => r,
+        Err(e @ QueueError::TooLarge { .. }) => return Err(ApiError::TooLarge(e.to_string())),
+        Err(QueueError::UnknownWorkspace(w)) => {
+            return Err(ApiError::NotFound(format!("workspace {w} not found")))
+        }
+        Err(e) => return Err(ApiError::Internal(e.to_string())),
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"id": record.id.to_string(), "status": record.status.as_str()})),
+    )
+        .into_response())
+}
+
+/// The longest an import's form may take to arrive.
+const FORM_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// An import form as read: its file is on disk.
+struct ImportForm {
+    fields: HashMap<String, String>,
+    file_name: Option<String>,
+}
+
+/// Reads the form, streaming its file to `incoming`.
+async fn read_form(
+    app: &App,
+    boundary: String,
+    body: Body,
+    incoming: &std::path::Path,
+) -> Result<ImportForm, ApiError> {
     let limit = app
         .imports
         .limits
@@ -133,7 +208,7 @@ pub async fn create(
                 return Err(ApiError::BadRequest("more than one file field".into()));
             }
             file_name = Some(field.file_name().unwrap_or("upload").to_owned());
-            let mut out = tokio::fs::File::create(&incoming)
+            let mut out = tokio::fs::File::create(incoming)
                 .await
                 .map_err(|e| ApiError::Internal(format!("cannot store the upload: {e}")))?;
             while let Some(chunk) = field.chunk().await.map_err(bad)? {
@@ -179,66 +254,54 @@ pub async fn create(
             }
         }
     }
-    let file_name =
-        file_name.ok_or_else(|| ApiError::BadRequest("the form has no file field".into()))?;
-    let source = match SourceName::parse(fields.get("source").map_or("", String::as_str)) {
-        Ok(s) => s,
-        Err(SourceError::Empty) => {
-            return Err(ApiError::BadRequest(
-                "the form needs a non-empty source field".into(),
-            ))
-        }
-        Err(e) => return Err(ApiError::BadRequest(format!("the source field {e}"))),
-    };
-    let format = match fields.get("format").map(|f| f.trim().to_ascii_lowercase()) {
-        None => None,
-        Some(f) if f.is_empty() || f == "auto" => None,
-        Some(f) if f == "csv" => Some(ImportFormat::Csv),
-        Some(f) if f == "json" => Some(ImportFormat::Json),
-        Some(f) => {
-            return Err(ApiError::BadRequest(format!(
-                "format must be csv or json, not {f:?}"
-            )))
-        }
-    };
-    let mode = match fields.get("mode").map(|m| m.trim().to_ascii_lowercase()) {
-        None => ImportMode::ValidOnly,
-        Some(m) if m.is_empty() || m == "valid-only" => ImportMode::ValidOnly,
-        Some(m) if m == "all-or-nothing" => ImportMode::AllOrNothing,
-        Some(m) => {
-            return Err(ApiError::BadRequest(format!(
-                "mode must be valid-only or all-or-nothing, not {m:?}"
-            )))
-        }
-    };
-    let request = FileImport {
-        workspace,
-        source,
-        file_name,
-        format,
-        mode,
-    };
-    let app2 = app.clone();
-    let path = incoming.clone();
-    let queued = blocking(move || {
-        let i = &app2.imports;
-        import::queue(&*app2.store, &i.files, &request, &path, &i.limits, &i.owner)
-    })
-    .await?;
-    let (record, job) = match queued {
-        Ok(q) => q,
-        Err(e @ QueueError::TooLarge { .. }) => return Err(ApiError::TooLarge(e.to_string())),
-        Err(QueueError::UnknownWorkspace(w)) => {
-            return Err(ApiError::NotFound(format!("workspace {w} not found")))
-        }
-        Err(e) => return Err(ApiError::Internal(e.to_string())),
-    };
-    app.imports.submit(&app, job, place);
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"id": record.id.to_string(), "status": record.status.as_str()})),
-    )
-        .into_response())
+    Ok(ImportForm { fields, file_name })
+}
+
+impl ImportForm {
+    /// The import the form asks for, or what is wrong with its fields.
+    fn request(self, workspace: store::WorkspaceId) -> Result<FileImport, ApiError> {
+        let fields = self.fields;
+        let file_name = self
+            .file_name
+            .ok_or_else(|| ApiError::BadRequest("the form has no file field".into()))?;
+        let source = match SourceName::parse(fields.get("source").map_or("", String::as_str)) {
+            Ok(s) => s,
+            Err(SourceError::Empty) => {
+                return Err(ApiError::BadRequest(
+                    "the form needs a non-empty source field".into(),
+                ))
+            }
+            Err(e) => return Err(ApiError::BadRequest(format!("the source field {e}"))),
+        };
+        let format = match fields.get("format").map(|f| f.trim().to_ascii_lowercase()) {
+            None => None,
+            Some(f) if f.is_empty() || f == "auto" => None,
+            Some(f) if f == "csv" => Some(ImportFormat::Csv),
+            Some(f) if f == "json" => Some(ImportFormat::Json),
+            Some(f) => {
+                return Err(ApiError::BadRequest(format!(
+                    "format must be csv or json, not {f:?}"
+                )))
+            }
+        };
+        let mode = match fields.get("mode").map(|m| m.trim().to_ascii_lowercase()) {
+            None => ImportMode::ValidOnly,
+            Some(m) if m.is_empty() || m == "valid-only" => ImportMode::ValidOnly,
+            Some(m) if m == "all-or-nothing" => ImportMode::AllOrNothing,
+            Some(m) => {
+                return Err(ApiError::BadRequest(format!(
+                    "mode must be valid-only or all-or-nothing, not {m:?}"
+                )))
+            }
+        };
+        Ok(FileImport {
+            workspace,
+            source,
+            file_name,
+            format,
+            mode,
+        })
+    }
 }
 
 /// Runs one import on a worker of the queue, at background priority.
@@ -271,7 +334,9 @@ fn shorten(name: &str) -> String {
 /// Counts the bytes multer reads while it looks for a part's head, and fails the stream past
 /// [`MAX_PART_HEAD_BYTES`]: multer buffers a head until its blank line, however long. The
 /// first chunk read in a search is not counted: it usually holds the head and the start of
-/// the part's data, and its size is bounded by the connection's read buffer.
+/// the part's data, and its size is bounded by the connection's read buffer
+/// ([`crate::ConnLimits::max_head_bytes`], 64 KiB). So multer holds at most that plus
+/// [`MAX_PART_HEAD_BYTES`] (80 KiB) while it looks for a head.
 #[derive(Default)]
 struct HeadBudget {
     reading: std::sync::atomic::AtomicBool,
@@ -337,8 +402,7 @@ pub async fn list(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let principal = authenticate(&app, &headers).await?;
-    let workspace = authorize(&app, &ws, &principal, Role::Reader).await?;
+    let (workspace, permit) = large_reader(&app, &headers, &ws).await?;
     let params = ImportListParams {
         sort: q.get("sort").cloned(),
         order: q.get("order").cloned(),
@@ -372,7 +436,7 @@ pub async fn list(
             response.headers_mut().insert(header::LINK, v);
         }
     }
-    Ok(response)
+    Ok(permit.hold(response))
 }
 
 /// `v` safe in a query string (the list's own parameters are plain words and numbers).
@@ -387,12 +451,9 @@ fn form_urlencoded(v: &str) -> String {
 
 async fn record(
     app: &Arc<App>,
-    headers: &HeaderMap,
-    ws: &str,
+    workspace: store::WorkspaceId,
     id: &str,
 ) -> Result<store::ImportRecord, ApiError> {
-    let principal = authenticate(app, headers).await?;
-    let workspace = authorize(app, ws, &principal, Role::Reader).await?;
     let not_found = || ApiError::NotFound(format!("import {id} not found"));
     let id = ImportId::parse(id).map_err(|_| not_found())?;
     let app2 = app.clone();
@@ -407,7 +468,8 @@ pub async fn get(
     Path((ws, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let r = record(&app, &headers, &ws, &id).await?;
+    let workspace = reader(&app, &headers, &ws).await?;
+    let r = record(&app, workspace, &id).await?;
     Ok(Json(RecordView::of(&r)).into_response())
 }
 
@@ -418,7 +480,8 @@ pub async fn errors(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let r = record(&app, &headers, &ws, &id).await?;
+    let (workspace, permit) = large_reader(&app, &headers, &ws).await?;
+    let r = record(&app, workspace, &id).await?;
     let Some(path) = r.error_path.clone() else {
         return Err(ApiError::NotFound(format!(
             "import {id} has no error file (no invalid records, not finished, or expired)"
@@ -431,7 +494,7 @@ pub async fn errors(
         let entries = blocking(move || ingest::errorfile::preview(&path, n))
             .await?
             .map_err(|e| ApiError::Internal(format!("cannot read the error file: {e}")))?;
-        return Ok(Json(entries).into_response());
+        return Ok(permit.hold(Json(entries).into_response()));
     }
     let file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
@@ -450,17 +513,19 @@ pub async fn errors(
         ImportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
         ImportFormat::Json => ("application/json", "json"),
     };
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type.to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"errors-{id}.{ext}\""),
-            ),
-        ],
-        Body::from_stream(tokio_util::io::ReaderStream::new(file)),
-    )
-        .into_response())
+    Ok(permit.hold(
+        (
+            [
+                (header::CONTENT_TYPE, content_type.to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"errors-{id}.{ext}\""),
+                ),
+            ],
+            Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+        )
+            .into_response(),
+    ))
 }
 
 /// `GET /templates/{name}`: `csv-file`, `csv-other` or `json`. No token needed: they are

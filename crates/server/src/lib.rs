@@ -12,6 +12,7 @@
 //! or foreign workspace, 403 for a reader), body size (413, read at most up to the limit, never
 //! buffered whole), then the body itself (400 or per-record errors).
 
+mod answers;
 pub mod error;
 mod imports;
 pub mod listener;
@@ -36,6 +37,8 @@ pub struct Limits {
     pub requests_per_minute: u32,
     /// The largest upload body accepted, in bytes.
     pub max_upload_bytes: usize,
+    /// The memory all upload bodies being read or worked on may hold together, in bytes.
+    pub upload_memory_bytes: usize,
 }
 
 impl Default for Limits {
@@ -46,6 +49,8 @@ impl Default for Limits {
             // 100 objects of up to ~1 MB each is far beyond any real request; the record limit
             // of the reader (16 MiB) is the other bound.
             max_upload_bytes: 32 << 20,
+            // Sixteen bodies at the size limit, or thousands of real ones.
+            upload_memory_bytes: 512 << 20,
         }
     }
 }
@@ -60,6 +65,8 @@ pub struct App {
     pub metrics: metrics::Metrics,
     /// Checks client secrets at the token endpoint: bounded work, failures throttled.
     pub guard: tiport_core::guard::SignInGuard,
+    pub(crate) large_answers: answers::LargeAnswers,
+    pub(crate) upload_memory: answers::UploadMemory,
 }
 
 /// File imports over HTTP: where their files go, their size limits, and the queue that runs
@@ -76,15 +83,32 @@ pub struct Imports {
     queue: Mutex<ImportQueue>,
 }
 
+/// Imports one principal may be posting at once. An import holds its place in the queue from
+/// the moment it is posted, so without this one client posting slowly could hold every place.
+const MAX_POSTING_PER_PRINCIPAL: usize = 2;
+
 #[derive(Default)]
 struct ImportQueue {
     waiting: std::collections::VecDeque<tiport_core::import::ImportJob>,
-    /// Imports being posted: their place is kept while the file arrives and is recorded.
+    /// Imports being posted, by principal: their place is kept while the file arrives and is
+    /// recorded.
+    posting: std::collections::HashMap<String, usize>,
     reserved: usize,
     running: usize,
     workers: Vec<std::thread::JoinHandle<()>>,
     /// Set at shutdown: workers take no new imports.
     stopping: bool,
+}
+
+/// Why an import could not have a place in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NoPlace {
+    /// The queue is full: this many imports are waiting or being posted.
+    Full(usize),
+    /// The principal is already posting as many imports as it may.
+    Posting,
+    /// The service is stopping.
+    Stopping,
 }
 
 impl Imports {
@@ -109,48 +133,53 @@ impl Imports {
         }
     }
 
-    /// A place for an import being posted, if the queue has room; if not, how many wait.
-    fn reserve(&self) -> Result<Place<'_>, usize> {
-        let mut q = self.queue.lock().expect("import queue");
-        let waiting = q.waiting.len() + q.reserved;
-        if waiting + q.running.min(self.max_running) >= self.max_running + self.max_waiting {
-            return Err(waiting);
+    /// A place for an import `principal` is posting, if the queue has room and the principal
+    /// is not already posting as many as it may.
+    fn reserve(app: &Arc<App>, principal: &str) -> Result<Place, NoPlace> {
+        let this = &app.imports;
+        let mut q = this.queue.lock().expect("import queue");
+        if q.stopping {
+            return Err(NoPlace::Stopping);
         }
+        let waiting = q.waiting.len() + q.reserved;
+        if waiting + q.running.min(this.max_running) >= this.max_running + this.max_waiting {
+            return Err(NoPlace::Full(waiting));
+        }
+        let posting = q.posting.entry(principal.to_owned()).or_default();
+        if *posting >= MAX_POSTING_PER_PRINCIPAL {
+            return Err(NoPlace::Posting);
+        }
+        *posting += 1;
         q.reserved += 1;
-        Ok(Place(self))
+        Ok(Place {
+            app: app.clone(),
+            principal: principal.to_owned(),
+            held: true,
+        })
     }
 
     /// Queues `job` (recorded `queued`) in the place reserved for it, starting a worker if
-    /// fewer than the most run.
-    fn submit(&self, app: &Arc<App>, job: tiport_core::import::ImportJob, place: Place<'_>) {
-        let mut q = self.queue.lock().expect("import queue");
-        q.reserved -= 1;
-        std::mem::forget(place);
+    /// fewer than the most run. If the service is stopping, the import ends failed instead.
+    fn submit(mut place: Place, job: tiport_core::import::ImportJob) {
+        let app = place.app.clone();
+        let this = &app.imports;
+        let mut q = this.queue.lock().expect("import queue");
+        place.give_back(&mut q);
+        if q.stopping {
+            drop(q);
+            fail_unstarted(&*app.store, &job);
+            return;
+        }
         q.workers.retain(|t| !t.is_finished());
         q.waiting.push_back(job);
-        if q.running >= self.max_running {
+        if q.running >= this.max_running {
             return;
         }
         q.running += 1;
-        let app = app.clone();
+        let worker = app.clone();
         let spawned = std::thread::Builder::new()
             .name("import-worker".into())
-            .spawn(move || {
-                tiport_core::priority::background();
-                loop {
-                    let job = {
-                        let mut q = app.imports.queue.lock().expect("import queue");
-                        match q.waiting.pop_front().filter(|_| !q.stopping) {
-                            Some(j) => j,
-                            None => {
-                                q.running -= 1;
-                                return;
-                            }
-                        }
-                    };
-                    imports::run_one(&app, &job);
-                }
-            });
+            .spawn(move || work(&worker));
         match spawned {
             Ok(t) => q.workers.push(t),
             Err(e) => {
@@ -172,13 +201,7 @@ impl Imports {
             )
         };
         for job in waiting {
-            if let Err(e) = tiport_core::import::fail_queued(
-                store,
-                &job,
-                "the service stopped before the import started; import the file again",
-            ) {
-                tracing::warn!(import = %job.id, error = %e, "cannot mark a waiting import failed");
-            }
+            fail_unstarted(store, &job);
         }
         for t in workers {
             let _ = t.join();
@@ -186,12 +209,79 @@ impl Imports {
     }
 }
 
-/// An import's place in the queue while it is posted; given back if the post fails.
-struct Place<'a>(&'a Imports);
+/// An import worker: runs queued imports, at background priority, until none is waiting.
+fn work(app: &Arc<App>) {
+    tiport_core::priority::background();
+    loop {
+        let job = {
+            let mut q = app.imports.queue.lock().expect("import queue");
+            match q.waiting.pop_front().filter(|_| !q.stopping) {
+                Some(j) => j,
+                None => {
+                    q.running -= 1;
+                    return;
+                }
+            }
+        };
+        // A bug that panics in one import must not take the worker with it: the import would
+        // stay `running` and the queue would count a worker that no longer exists, so no
+        // import would ever run again.
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            imports::run_one(app, &job);
+        }));
+        if ran.is_err() {
+            tracing::error!(import = %job.id, "the import stopped on an internal error");
+            if let Err(e) = tiport_core::import::fail(
+                &*app.store,
+                &job,
+                "tiport met an internal error running this import and stopped it; import the \
+                 file again, and report the problem if it happens again",
+            ) {
+                tracing::error!(import = %job.id, error = %e, "cannot mark the import failed");
+            }
+        }
+    }
+}
 
-impl Drop for Place<'_> {
+fn fail_unstarted(store: &dyn Store, job: &tiport_core::import::ImportJob) {
+    if let Err(e) = tiport_core::import::fail(
+        store,
+        job,
+        "the service stopped before the import started; import the file again",
+    ) {
+        tracing::warn!(import = %job.id, error = %e, "cannot mark a waiting import failed");
+    }
+}
+
+/// An import's place in the queue while it is posted; given back if the post fails.
+struct Place {
+    app: Arc<App>,
+    principal: String,
+    held: bool,
+}
+
+impl Place {
+    fn give_back(&mut self, q: &mut ImportQueue) {
+        if !std::mem::take(&mut self.held) {
+            return;
+        }
+        q.reserved -= 1;
+        if let Some(n) = q.posting.get_mut(&self.principal) {
+            *n -= 1;
+            if *n == 0 {
+                q.posting.remove(&self.principal);
+            }
+        }
+    }
+}
+
+impl Drop for Place {
     fn drop(&mut self) {
-        self.0.queue.lock().expect("import queue").reserved -= 1;
+        if self.held {
+            let app = self.app.clone();
+            let mut q = app.imports.queue.lock().expect("import queue");
+            self.give_back(&mut q);
+        }
     }
 }
 
@@ -212,6 +302,11 @@ impl App {
         App {
             store,
             authority,
+            // At least one body at the size limit must fit.
+            upload_memory: answers::UploadMemory::new(
+                limits.upload_memory_bytes.max(limits.max_upload_bytes),
+            ),
+            large_answers: answers::LargeAnswers::default(),
             limits,
             limiter,
             imports,

@@ -22,6 +22,7 @@ use tiport_core::oidc::Refresh;
 use tiport_core::query::{ListParams, QueryError};
 use tiport_core::upload::UploadError;
 
+use crate::answers::{read_upload, AnswerPermit};
 use crate::error::ApiError;
 use crate::listener::Secure;
 use crate::{imports, App};
@@ -37,7 +38,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/{id}/oauth2/v2.0/token",
             // A token request is a few hundred bytes of form.
-            post(token).layer(DefaultBodyLimit::max(64 << 10)),
+            post(token).layer(DefaultBodyLimit::max(16 << 10)),
         )
         .route(
             "/{id}/v2.0/.well-known/openid-configuration",
@@ -198,23 +199,34 @@ async fn token_answer(
             "client_id and client_secret are required",
         );
     };
-    let address = peer.ip().to_string();
-    if let Err(wait) = app.guard.admit(id, &address) {
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        tracing::warn!(client_id = ?shorten(id), %address, "token request refused: too many failed attempts");
-        return oauth_retry(
-            secs,
-            &format!(
-                "too many failed attempts; try again in {} seconds",
-                secs.max(1)
-            ),
-        );
-    }
+    let address = peer.ip();
+    let attempt = match app.guard.admit(id, address) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            tracing::warn!(client_id = ?shorten(id), %address, "token request refused: too many failed attempts");
+            return oauth_retry(
+                secs,
+                &format!(
+                    "too many failed attempts; try again in {} seconds",
+                    secs.max(1)
+                ),
+            );
+        }
+    };
+    // From here the attempt counts as a failure unless it succeeds: a client that hangs up
+    // before its answer has still had its guess checked.
     let (app2, id2) = (app.clone(), id.clone());
     let hash = match blocking(move || app2.authority.client_secret_hash(&*app2.store, &id2)).await {
         Ok(Ok(h)) => h,
-        Ok(Err(e)) => return ApiError::Internal(e.to_string()).into_response(),
-        Err(e) => return e.into_response(),
+        Ok(Err(e)) => {
+            attempt.withdraw();
+            return ApiError::Internal(e.to_string()).into_response();
+        }
+        Err(e) => {
+            attempt.withdraw();
+            return e.into_response();
+        }
     };
     // The hash is checked on the guard's threads: an unknown client costs what a known one
     // does, and no more checks run at once than there are threads.
@@ -226,13 +238,14 @@ async fn token_answer(
         })
         .is_err()
     {
+        // Nothing was checked: not a failure.
+        attempt.withdraw();
         return oauth_retry(
             1,
             "the service is busy checking other secrets; try again shortly",
         );
     }
     let Ok(true) = rx.await else {
-        app.guard.failed(id, &address);
         tracing::warn!(client_id = ?shorten(id), %address, "token request refused: unknown client or wrong secret");
         return oauth_error(
             StatusCode::UNAUTHORIZED,
@@ -240,6 +253,7 @@ async fn token_answer(
             "unknown client or wrong secret",
         );
     };
+    attempt.succeeded();
     match app.authority.token_for(id, &audience, base) {
         Ok(t) => Json(t).into_response(),
         Err(e) => ApiError::Internal(e.to_string()).into_response(),
@@ -276,20 +290,26 @@ async fn openid_configuration(
     // address we listen on, whose certificate it cannot verify.
     let base = client_base(&app, &headers, secure);
     let t = app.authority.tenant();
-    Ok(Json(json!({
-        "issuer": app.authority.issuer(&base),
-        "token_endpoint": format!("{base}/{t}/oauth2/v2.0/token"),
-        // MSAL-based clients look for it; tiport has no interactive sign-in for clients.
-        "authorization_endpoint": format!("{base}/{t}/oauth2/v2.0/authorize"),
-        "jwks_uri": format!("{base}/{t}/discovery/v2.0/keys"),
-        "response_types_supported": ["token"],
-        "grant_types_supported": ["client_credentials"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["ES256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_post"],
-        "tenant_region_scope": null,
-    }))
-    .into_response())
+    // The answer depends on the Host a client sent: a cache between clients and the service
+    // must neither keep it nor hand one client's answer to another.
+    let headers = [(header::CACHE_CONTROL, "no-store"), (header::VARY, "Host")];
+    Ok((
+        headers,
+        Json(json!({
+            "issuer": app.authority.issuer(&base),
+            "token_endpoint": format!("{base}/{t}/oauth2/v2.0/token"),
+            // MSAL-based clients look for it; tiport has no interactive sign-in for clients.
+            "authorization_endpoint": format!("{base}/{t}/oauth2/v2.0/authorize"),
+            "jwks_uri": format!("{base}/{t}/discovery/v2.0/keys"),
+            "response_types_supported": ["token"],
+            "grant_types_supported": ["client_credentials"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["ES256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post"],
+            "tenant_region_scope": null,
+        })),
+    )
+        .into_response())
 }
 
 async fn jwks(
@@ -349,12 +369,23 @@ async fn upload(
     let principal = authenticate(&app, &headers).await?;
     throttle(&app, &principal)?;
     let workspace = authorize(&app, &ws, &principal, Role::Contributor).await?;
-    let bytes = read_body(&headers, body, app.limits.max_upload_bytes).await?;
+    let content_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    // Held (with its share of the upload memory) until the upload is done with it.
+    let body = read_upload(
+        &app.upload_memory,
+        content_length,
+        body,
+        app.limits.max_upload_bytes,
+    )
+    .await?;
     let request = uuid::Uuid::new_v4().to_string();
     let max = app.limits.max_objects_per_request;
     let app2 = app.clone();
     let result = blocking(move || {
-        tiport_core::upload::upload(&*app2.store, workspace, &bytes, &request, max)
+        tiport_core::upload::upload(&*app2.store, workspace, &body.bytes, &request, max)
     })
     .await?;
     match result {
@@ -488,36 +519,6 @@ pub(crate) async fn authorize(
     }
 }
 
-/// The body, read up to `limit` bytes and no further: a larger one is a 413 without the
-/// service holding it.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::TooLarge(format!(
-            "the request body is larger than the {limit} bytes accepted"
-        ))
-    };
-    if let Some(len) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        if len > limit as u64 {
-            return Err(too_large());
-        }
-    }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        // `to_bytes` stops at the limit; any other failure is the client's connection.
-        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-        {
-            too_large()
-        } else if crate::error::is_too_slow(&e) {
-            ApiError::Timeout(e.to_string())
-        } else {
-            ApiError::BadRequest(format!("the request body could not be read: {e}"))
-        }
-    })
-}
-
 // --- Queries ---
 
 /// A JSON answer assembled from stored JSON texts, which are sent as they are (not parsed and
@@ -533,10 +534,26 @@ fn query_error(e: QueryError) -> ApiError {
     }
 }
 
-/// The principal of the request, allowed to read `ws`.
-async fn reader(app: &Arc<App>, headers: &HeaderMap, ws: &str) -> Result<WorkspaceId, ApiError> {
+/// The workspace `ws`, if the principal of the request may read it.
+pub(crate) async fn reader(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    ws: &str,
+) -> Result<WorkspaceId, ApiError> {
     let principal = authenticate(app, headers).await?;
     authorize(app, ws, &principal, Role::Reader).await
+}
+
+/// As [`reader`], for an answer that may be large: with the permit that counts it against
+/// the principal's large answers in progress.
+pub(crate) async fn large_reader(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    ws: &str,
+) -> Result<(WorkspaceId, AnswerPermit), ApiError> {
+    let principal = authenticate(app, headers).await?;
+    let workspace = authorize(app, ws, &principal, Role::Reader).await?;
+    Ok((workspace, AnswerPermit::take(app, &principal)?))
 }
 
 async fn list_objects(
@@ -545,7 +562,7 @@ async fn list_objects(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let workspace = reader(&app, &headers, &ws).await?;
+    let (workspace, permit) = large_reader(&app, &headers, &ws).await?;
     let form = form_of(&q)?;
     let params = ListParams {
         object_type: q.get("type").cloned(),
@@ -574,7 +591,7 @@ async fn list_objects(
     body.push_str("],\"next\":");
     body.push_str(&serde_json::to_string(&page.next).expect("a string or null"));
     body.push('}');
-    Ok(raw_json(body))
+    Ok(permit.hold(raw_json(body)))
 }
 
 /// `?original=true`: objects as stored, not upgraded to valid STIX 2.1.
@@ -610,49 +627,84 @@ async fn get_versions(
     Path((ws, object)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let workspace = reader(&app, &headers, &ws).await?;
+    let (workspace, permit) = large_reader(&app, &headers, &ws).await?;
     let id = tiport_core::query::parse_id(&object).map_err(query_error)?;
-    // Streamed, a version at a time: an object may have thousands of versions of megabytes
-    // each. The first version decides the status (none: 404); a failure after it can only
-    // cut the answer short.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let app2 = app.clone();
-    let scan = tokio::task::spawn_blocking(move || {
-        let mut first = true;
-        let scanned = app2.store.scan_versions(workspace, &id, &mut |o| {
-            let mut chunk = String::with_capacity(o.json.len() + 16);
-            chunk.push_str(if first { "{\"versions\":[" } else { "," });
-            first = false;
-            chunk.push_str(&o.json);
-            tx.blocking_send(Ok(Bytes::from(chunk))).is_ok()
-        });
-        match scanned {
-            Ok(()) if !first => {
-                let _ = tx.blocking_send(Ok(Bytes::from_static(b"]}")));
-                Ok(true)
-            }
-            Ok(()) => Ok(false),
-            Err(e) => {
-                if !first {
-                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-                }
-                Err(e)
+    // Streamed, a batch at a time: an object may have thousands of versions of megabytes
+    // each. Each batch is read on a blocking thread that is given back before the batch is
+    // sent, so a client that reads slowly holds neither a thread nor a read of the store.
+    // The first batch decides the status (none: 404); a failure after it can only cut the
+    // answer short.
+    let (app2, id2) = (app.clone(), id.clone());
+    let read = move |after: Option<stix::Timestamp>| {
+        let (app, id) = (app2.clone(), id2.clone());
+        blocking(move || version_batch(&*app.store, workspace, &id, after.as_ref()))
+    };
+    let (first, more) = read(None).await??;
+    let Some(last) = first.last().map(|o| o.modified) else {
+        return Err(ApiError::NotFound(format!("object {object} not found")));
+    };
+    let head = Bytes::from(versions_chunk("{\"versions\":[", &first));
+    // The state between batches: where the next begins, if there is one.
+    let next = more.then_some(last);
+    let rest = futures_util::stream::unfold(Some(next), move |state| {
+        let read = read.clone();
+        async move {
+            match state? {
+                None => Some((Ok(Bytes::from_static(b"]}")), None)),
+                Some(after) => match read(Some(after)).await {
+                    Ok(Ok((batch, more))) => {
+                        let next = batch.last().map(|o| o.modified).filter(|_| more);
+                        let chunk = Bytes::from(versions_chunk(",", &batch));
+                        Some((Ok(chunk), Some(next)))
+                    }
+                    Ok(Err(e)) => Some((Err(std::io::Error::other(e.to_string())), None)),
+                    Err(_) => Some((Err(std::io::Error::other("a blocking task failed")), None)),
+                },
             }
         }
     });
-    let Some(first) = rx.recv().await else {
-        // Nothing was sent: no version, or the scan failed before the first.
-        return match scan.await {
-            Ok(Ok(_)) => Err(ApiError::NotFound(format!("object {object} not found"))),
-            Ok(Err(e)) => Err(e.into()),
-            Err(e) => Err(ApiError::Internal(format!("a blocking task failed: {e}"))),
-        };
-    };
-    let rest = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    let body = Body::from_stream(futures_util::stream::once(async move { first }).chain(rest));
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    let body = Body::from_stream(futures_util::stream::once(async move { Ok(head) }).chain(rest));
+    Ok(permit.hold(([(header::CONTENT_TYPE, "application/json")], body).into_response()))
+}
+
+/// The most versions, and about the most bytes, read in one batch.
+const VERSION_BATCH: usize = 256;
+const VERSION_BATCH_BYTES: usize = 4 << 20;
+
+/// Up to a batch of the versions of `id` after `after` (all, from the first, without it),
+/// and whether there are more.
+fn version_batch(
+    store: &dyn store::Store,
+    workspace: WorkspaceId,
+    id: &stix::StixId,
+    after: Option<&stix::Timestamp>,
+) -> Result<(Vec<store::StoredObject>, bool), store::StoreError> {
+    let (mut batch, mut bytes, mut more) = (Vec::new(), 0, false);
+    store.scan_versions(workspace, id, after, &mut |o| {
+        if batch.len() >= VERSION_BATCH || bytes >= VERSION_BATCH_BYTES {
+            more = true;
+            return false;
+        }
+        bytes += o.json.len();
+        batch.push(o);
+        true
+    })?;
+    Ok((batch, more))
+}
+
+/// `lead` and the versions' texts, separated by commas.
+fn versions_chunk(lead: &str, versions: &[store::StoredObject]) -> String {
+    let mut chunk = String::with_capacity(
+        lead.len() + versions.iter().map(|o| o.json.len() + 1).sum::<usize>(),
+    );
+    chunk.push_str(lead);
+    for (i, o) in versions.iter().enumerate() {
+        if i > 0 {
+            chunk.push(',');
+        }
+        chunk.push_str(&o.json);
+    }
+    chunk
 }
 
 // --- Operations ---

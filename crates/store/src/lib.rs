@@ -101,13 +101,14 @@ pub trait Store: Send + Sync {
         workspace: WorkspaceId,
         id: &StixId,
     ) -> Result<Option<StoredObject>, StoreError>;
-    /// Calls `each` with every stored version of `id`, oldest first, until it returns
-    /// `false`: an object may have many large versions, and a caller that streams them holds
-    /// one at a time.
+    /// Calls `each` with every stored version of `id` (modified after `after`, if given),
+    /// oldest first, until it returns `false`: an object may have many large versions, and a
+    /// caller that streams them holds one at a time, or reads a batch and resumes after it.
     fn scan_versions(
         &self,
         workspace: WorkspaceId,
         id: &StixId,
+        after: Option<&Timestamp>,
         each: &mut dyn FnMut(StoredObject) -> bool,
     ) -> Result<(), StoreError>;
     /// Every stored version of `id`, oldest first.
@@ -117,7 +118,7 @@ pub trait Store: Send + Sync {
         id: &StixId,
     ) -> Result<Vec<StoredObject>, StoreError> {
         let mut out = Vec::new();
-        self.scan_versions(workspace, id, &mut |o| {
+        self.scan_versions(workspace, id, None, &mut |o| {
             out.push(o);
             true
         })?;

@@ -370,7 +370,13 @@ fn is_authority(a: &str) -> bool {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
     };
-    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.parse::<u16>().is_ok());
+    // Digits only: `u16::from_str` also takes a sign, and `+443` is no port.
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u16>().is_ok()
+    });
     host_ok && port_ok
 }
 
@@ -501,6 +507,7 @@ mod authority_tests {
             "a@b",
             "h\r\nX: y",
             "::1",
+            "x:+443",
         ] {
             assert!(!is_authority(bad), "{bad:?}");
         }

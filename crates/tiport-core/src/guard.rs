@@ -10,14 +10,25 @@
 //!   told to come back later ([`Busy`]) instead of queueing without bound.
 //! - **Failures are throttled per name and per address**, in sliding windows: past the limit,
 //!   every attempt for that name (or from that address) is refused without a hash being
-//!   checked, the right secret too, until the oldest failure leaves the window.
+//!   checked, the right secret too, until the oldest failure leaves the window. An attempt
+//!   counts as a failure from the moment it is let through ([`SignInGuard::admit`]) and is
+//!   given back only when it succeeds: a client that sends a guess and hangs up before the
+//!   answer has still cost a hash, and must not get it for free.
+//! - **An address is a network, not a host.** IPv6 hands each host a /64 to pick addresses
+//!   from, so the per-address count is kept per /64; an IPv4 address seen as IPv6
+//!   (`::ffff:a.b.c.d`) is the IPv4 address.
+//! - **A client that signed in from an address recently is not locked out by other
+//!   addresses' failures**: otherwise anyone who knows a client id could keep the real client
+//!   out with ten wrong guesses a minute. Its own failures still count against its address.
 //! - **An unknown name costs what a known one costs**: its secret is checked against a decoy
 //!   hash made at start with the same parameters, so the time of an answer does not say
 //!   whether the name exists.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::auth::{self, AuthError};
 use crate::throttle::Throttle;
@@ -53,7 +64,81 @@ pub struct SignInGuard {
     queue: SyncSender<Check>,
     by_name: Throttle,
     by_address: Throttle,
+    /// When each (name, address) pair last signed in.
+    trusted: Mutex<HashMap<(String, String), Instant>>,
     decoy: Arc<str>,
+}
+
+/// How long a successful sign-in from an address exempts that name there from the per-name
+/// lockout.
+const TRUSTED_FOR: Duration = Duration::from_secs(24 * 3600);
+
+/// At most this many (name, address) pairs are remembered; past it, the oldest are forgotten.
+const MAX_TRUSTED: usize = 16_384;
+
+/// An attempt let through by [`SignInGuard::admit`]: counted as a failure unless
+/// [`Attempt::succeeded`] is called.
+#[must_use = "an attempt counts as a failure unless it is marked as a success"]
+pub struct Attempt<'g> {
+    guard: &'g SignInGuard,
+    name: String,
+    address: String,
+    /// When its failure was counted against the name, if it was (a trusted pair's is not).
+    by_name: Option<Instant>,
+    by_address: Instant,
+}
+
+impl Attempt<'_> {
+    /// No secret was checked after all (the service was busy, or failed): the attempt is
+    /// not counted.
+    pub fn withdraw(self) {
+        self.give_back();
+    }
+
+    /// The secret was right: the attempt is not a failure after all, and the pair is trusted.
+    pub fn succeeded(self) {
+        self.give_back();
+        let g = self.guard;
+        let mut trusted = g.trusted.lock().expect("trusted pairs");
+        if trusted.len() >= MAX_TRUSTED {
+            let now = Instant::now();
+            trusted.retain(|_, at| now.duration_since(*at) < TRUSTED_FOR);
+            while trusted.len() >= MAX_TRUSTED {
+                let oldest = trusted
+                    .iter()
+                    .min_by_key(|(_, at)| **at)
+                    .map(|(k, _)| k.clone())
+                    .expect("not empty");
+                trusted.remove(&oldest);
+            }
+        }
+        trusted.insert((self.name, self.address), Instant::now());
+    }
+}
+
+impl Attempt<'_> {
+    fn give_back(&self) {
+        if let Some(at) = self.by_name {
+            self.guard.by_name.give_back(&self.name, at);
+        }
+        self.guard
+            .by_address
+            .give_back(&self.address, self.by_address);
+    }
+}
+
+/// The key an address is counted under: an IPv4 address, or an IPv6 address's /64.
+pub fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
 }
 
 impl SignInGuard {
@@ -86,6 +171,7 @@ impl SignInGuard {
             queue,
             by_name: Throttle::new(limits.per_name, limits.window),
             by_address: Throttle::new(limits.per_address, limits.window),
+            trusted: Mutex::new(HashMap::new()),
             decoy: decoy.into(),
         })
     }
@@ -98,15 +184,45 @@ impl SignInGuard {
         SignInGuard::new(threads, threads * 8, limits)
     }
 
-    /// Whether an attempt for `name` from `address` may be checked now; if not, how long
-    /// until it may.
-    pub fn admit(&self, name: &str, address: &str) -> Result<(), Duration> {
-        let by_name = self.by_name.peek(name);
-        let by_address = self.by_address.peek(address);
-        match (by_name, by_address) {
-            (Ok(()), Ok(())) => Ok(()),
-            (Err(a), Err(b)) => Err(a.max(b)),
-            (Err(w), _) | (_, Err(w)) => Err(w),
+    /// Lets an attempt for `name` from `address` be checked now, counting it as a failure
+    /// until it succeeds; or says how long until one may be.
+    pub fn admit(&self, name: &str, address: IpAddr) -> Result<Attempt<'_>, Duration> {
+        let address = address_key(address);
+        let trusted = self
+            .trusted
+            .lock()
+            .expect("trusted pairs")
+            .get(&(name.to_owned(), address.clone()))
+            .is_some_and(|at| at.elapsed() < TRUSTED_FOR);
+        let by_name = if trusted {
+            None
+        } else {
+            match self.by_name.take(name) {
+                Ok(at) => Some(at),
+                Err(wait) => {
+                    // Refused for the name; the address may be over its limit too.
+                    return Err(self
+                        .by_address
+                        .peek(&address)
+                        .err()
+                        .map_or(wait, |w| w.max(wait)));
+                }
+            }
+        };
+        match self.by_address.take(&address) {
+            Ok(by_address) => Ok(Attempt {
+                guard: self,
+                name: name.to_owned(),
+                address,
+                by_name,
+                by_address,
+            }),
+            Err(wait) => {
+                if let Some(at) = by_name {
+                    self.by_name.give_back(name, at);
+                }
+                Err(wait)
+            }
         }
     }
 
@@ -134,12 +250,6 @@ impl SignInGuard {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => Err(Busy),
         }
-    }
-
-    /// Counts a failed attempt for `name` from `address`.
-    pub fn failed(&self, name: &str, address: &str) {
-        self.by_name.record(name);
-        self.by_address.record(address);
     }
 }
 
@@ -189,16 +299,61 @@ mod tests {
         };
         let g = SignInGuard::new(1, 4, limits).unwrap();
         for _ in 0..3 {
-            assert!(g.admit("client", "10.0.0.1").is_ok());
-            g.failed("client", "10.0.0.1");
+            // Let through and never marked as a success: a failure (or a client that hung up).
+            let _failed = g.admit("client", ip("10.0.0.1")).unwrap();
         }
         // The name is locked, from any address; another name is not, until the address has
         // failed as often as it may.
-        assert!(g.admit("client", "10.0.0.2").is_err());
-        assert!(g.admit("other", "10.0.0.1").is_ok());
-        g.failed("other", "10.0.0.1");
-        g.failed("other", "10.0.0.1");
-        assert!(g.admit("third", "10.0.0.1").is_err());
-        assert!(g.admit("third", "10.0.0.3").is_ok());
+        assert!(g.admit("client", ip("10.0.0.2")).is_err());
+        let _ = g.admit("other", ip("10.0.0.1")).unwrap();
+        let _ = g.admit("other", ip("10.0.0.1")).unwrap();
+        assert!(g.admit("third", ip("10.0.0.1")).is_err());
+        assert!(g.admit("third", ip("10.0.0.3")).is_ok());
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_success_is_given_back_and_its_address_is_not_locked_out_by_others() {
+        let limits = FailureLimits {
+            per_name: 2,
+            per_address: 100,
+            window: Duration::from_secs(60),
+        };
+        let g = SignInGuard::new(1, 4, limits).unwrap();
+        // Successes do not count: the real client signs in as often as it likes.
+        for _ in 0..5 {
+            g.admit("client", ip("10.0.0.1")).unwrap().succeeded();
+        }
+        // Someone elsewhere guesses until the name is locked...
+        let _ = g.admit("client", ip("192.0.2.9")).unwrap();
+        let _ = g.admit("client", ip("192.0.2.9")).unwrap();
+        assert!(g.admit("client", ip("192.0.2.10")).is_err());
+        // ...but not for the address the client signed in from.
+        g.admit("client", ip("10.0.0.1")).unwrap().succeeded();
+    }
+
+    #[test]
+    fn an_ipv6_network_is_one_address_and_mapped_ipv4_is_ipv4() {
+        assert_eq!(
+            address_key(ip("2001:db8:1:2:aaaa::1")),
+            address_key(ip("2001:db8:1:2:bbbb::7"))
+        );
+        assert_ne!(
+            address_key(ip("2001:db8:1:2::1")),
+            address_key(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(address_key(ip("::ffff:10.1.2.3")), "10.1.2.3");
+        let limits = FailureLimits {
+            per_name: 100,
+            per_address: 2,
+            window: Duration::from_secs(60),
+        };
+        let g = SignInGuard::new(1, 4, limits).unwrap();
+        let _ = g.admit("a", ip("2001:db8::1")).unwrap();
+        let _ = g.admit("b", ip("2001:db8::2")).unwrap();
+        assert!(g.admit("c", ip("2001:db8::3")).is_err());
     }
 }

@@ -711,9 +711,9 @@ impl Run<'_> {
     }
 }
 
-/// Ends an import that was queued and never ran (the service stopped first) as failed, with
-/// `message`.
-pub fn fail_queued(store: &dyn Store, job: &ImportJob, message: &str) -> Result<(), StoreError> {
+/// Ends an import that did not end by itself as failed, with `message`: one that was queued
+/// and never ran (the service stopped first), or one stopped by a fault in tiport.
+pub fn fail(store: &dyn Store, job: &ImportJob, message: &str) -> Result<(), StoreError> {
     store.finish_import(job.id, &ImportFinish::failed(message, Timestamp::now()))
 }
 

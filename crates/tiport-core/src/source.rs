@@ -7,10 +7,14 @@
 //! byte comparison let `"Microsoft\u{a0}Sentinel"` (a no-break space) and
 //! `"Microsoft Sentinel\u{200b}"` (a zero-width space) through: names that read as the
 //! reserved one. A name is therefore compared in a folded form: Unicode compatibility
-//! normalization (NFKC, which turns a no-break space into a space and full-width letters into
-//! ASCII), format characters (general category Cf: zero-width spaces and joiners, direction
-//! marks, soft hyphens) removed, every run of white space one space, trimmed, lower case.
-//! Look-alike letters of other scripts (a Cyrillic "о") are not folded; no normalization does.
+//! normalization (NFKD, which turns a no-break space into a space, full-width letters into
+//! ASCII, and an accented letter into the letter and its mark), then removed: format
+//! characters (general category Cf: zero-width spaces and joiners, direction marks, soft
+//! hyphens), combining and enclosing marks (Mn, Me: "Micro\u{301}soft" reads as "Microsoft")
+//! and control characters; characters that show as blank though they are letters or symbols
+//! (the Hangul fillers, the blank Braille pattern) made spaces; every run of white space one
+//! space, trimmed, lower case. Look-alike letters of other scripts (a Cyrillic "о") are not
+//! folded; no normalization does.
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
@@ -80,17 +84,34 @@ pub fn is_reserved(name: &str) -> bool {
 
 /// The form names are compared in.
 fn fold(name: &str) -> String {
+    use GeneralCategory::{Control, EnclosingMark, Format, NonspacingMark};
     let visible: String = name
-        .nfkc()
-        .filter(|c| c.general_category() != GeneralCategory::Format)
+        .nfkd()
+        .filter_map(|c| {
+            if c.is_whitespace() || is_blank_letter(c) {
+                return Some(' ');
+            }
+            match c.general_category() {
+                Format | NonspacingMark | EnclosingMark | Control => None,
+                _ => Some(c),
+            }
+        })
         .collect();
-    // Removing a format character can bring two pieces together that normalize further.
+    // Removing a character can bring two pieces together that normalize further.
     let normalized: String = visible.nfkc().collect();
     normalized
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
         .to_lowercase()
+}
+
+/// Characters that are not white space but show as blank.
+fn is_blank_letter(c: char) -> bool {
+    matches!(
+        c,
+        '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' | '\u{2800}'
+    )
 }
 
 #[cfg(test)]
@@ -112,6 +133,14 @@ mod tests {
             "Ｍｉｃｒｏｓｏｆｔ Ｓｅｎｔｉｎｅｌ",
             "Microsoft\u{200d} Sentinel",
             "\u{202e}Microsoft Sentinel",
+            "Micro\u{301}soft Sentinel",
+            "Micr\u{f3}soft Sentinel",
+            "Microsoft Sentinel\u{34f}",
+            "Microsoft Sentinel\u{20dd}",
+            "Microsoft\u{3164}Sentinel",
+            "Microsoft\u{2800}Sentinel",
+            "Microsoft\u{ffa0}Sentinel",
+            "Microsoft\u{115f}\u{1160}Sentinel",
         ] {
             assert!(is_reserved(disguised), "{disguised:?}");
         }

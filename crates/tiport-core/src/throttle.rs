@@ -55,14 +55,19 @@ impl Throttle {
         self.check_at(key, Instant::now(), false)
     }
 
-    /// Counts an event of `key` now, even past the limit.
-    pub fn record(&self, key: &str) {
+    /// Counts an event of `key` now and answers its time (for [`Throttle::give_back`]), or
+    /// says how long until one would be let through.
+    pub fn take(&self, key: &str) -> Result<Instant, Duration> {
         let now = Instant::now();
+        self.check_at(key, now, true).map(|()| now)
+    }
+
+    /// Uncounts the event of `key` counted at `at` (if it is still in the window).
+    pub fn give_back(&self, key: &str, at: Instant) {
         let mut log = self.log.lock().expect("throttle log");
         let times = log.entry(key);
-        times.push_back(now);
-        if times.len() > self.limit {
-            times.pop_front();
+        if let Some(i) = times.iter().rposition(|t| *t == at) {
+            times.remove(i);
         }
     }
 
@@ -170,12 +175,15 @@ mod tests {
     }
 
     #[test]
-    fn peek_does_not_count_and_record_does() {
+    fn peek_does_not_count_take_does_and_give_back_uncounts() {
         let t = Throttle::new(2, Duration::from_secs(60));
         assert!(t.peek("a").is_ok());
-        t.record("a");
-        t.record("a");
+        let first = t.take("a").unwrap();
+        t.take("a").unwrap();
         assert!(t.peek("a").is_err());
+        assert!(t.take("a").is_err());
         assert!(t.peek("b").is_ok());
+        t.give_back("a", first);
+        assert!(t.peek("a").is_ok());
     }
 }

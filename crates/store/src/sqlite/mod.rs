@@ -1901,15 +1901,18 @@ impl Store for SqliteStore {
         &self,
         workspace: WorkspaceId,
         id: &StixId,
+        after: Option<&Timestamp>,
         each: &mut dyn FnMut(StoredObject) -> bool,
     ) -> Result<(), StoreError> {
         let ws = self.ws_key(workspace)?;
+        let (after, after_ns) = (after.map(micros), after.map(objects::sub_micro));
         self.read_objects(ws, |c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM {FROM} WHERE o.ws = ?1 AND o.stix_id = ?2
+                 AND (?3 IS NULL OR (o.modified, o.modified_ns) > (?3, ?4))
                  ORDER BY o.modified, o.modified_ns"
             ))?;
-            let mut rows = st.query(params![ws, id.as_str()])?;
+            let mut rows = st.query(params![ws, id.as_str(), after, after_ns])?;
             while let Some(r) = rows.next()? {
                 if !each(read_object(r, &self.log)?) {
                     break;

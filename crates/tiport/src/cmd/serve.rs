@@ -225,6 +225,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
             max_objects_per_request: args.max_objects_per_request,
             requests_per_minute: args.requests_per_minute,
             max_upload_bytes: args.max_upload_bytes,
+            ..server::Limits::default()
         };
         tracing::info!(%addr, tenant = authority.tenant(), "listening on {scheme}://{addr}");
         let imports = server::Imports::with_queue(

@@ -867,6 +867,25 @@ fn discovery_names_the_address_the_client_used() {
             .starts_with(&plain.base),
         "{config}"
     );
+    // The answer depends on the Host: no cache may keep it or give it to another client.
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+    assert_eq!(answer.header("vary"), Some("Host"));
+    // Nor is a port with a sign echoed.
+    let answer = raw(
+        &addr(&plain),
+        format!(
+            "GET /{}/v2.0/.well-known/openid-configuration HTTP/1.1\r\nHost: localhost:+80\r\n\
+             Connection: close\r\n\r\n",
+            plain.cred("tenant_id")
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let config: Value = serde_json::from_slice(&answer.body).unwrap();
+    assert!(
+        !config["token_endpoint"].as_str().unwrap().contains('+'),
+        "{config}"
+    );
     drop(plain);
 
     // --public-url pins every URL, whatever the client used.
@@ -1501,4 +1520,147 @@ fn imports_count_against_the_rate_and_wait_in_a_bounded_queue() {
     // With room again, another is accepted.
     let (status, _) = s.import(&token, &[("source", "q")], "fourth.csv", &csv_of(3));
     assert_eq!(status, 202);
+}
+
+/// Sends a GET for `path` with `token` and reads nothing of the answer, on a connection whose
+/// receive buffer is small (left to itself, Linux lets it grow to 32 MB on loopback).
+fn unread_get(s: &Service, path: &str, token: &str) -> TcpStream {
+    use std::os::fd::AsRawFd;
+    let mut conn = TcpStream::connect(addr(s)).unwrap();
+    let size: libc::c_int = 64 << 10;
+    // SAFETY: a valid socket, and a pointer to an int with its length.
+    let r = unsafe {
+        libc::setsockopt(
+            conn.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0);
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    conn
+}
+
+#[test]
+fn a_reader_that_reads_nothing_cannot_hold_many_large_answers() {
+    let s = Service::start(&[]);
+    let token = s.token();
+    let ws = s.cred("workspace_id");
+    // Forty versions of a megabyte: far more than the sockets between us can buffer.
+    upload_in_parts(
+        &s,
+        &token,
+        (1..=40).map(|v| big_indicator(7, v, 1024)).collect(),
+    );
+    let versions = format!(
+        "/workspaces/{ws}/threat-intelligence/objects/{}/versions",
+        indicator(7)["id"].as_str().unwrap()
+    );
+    let held: Vec<TcpStream> = (0..16).map(|_| unread_get(&s, &versions, &token)).collect();
+    // Each answer has begun (so each is counted) before the next request is made.
+    for h in &held {
+        h.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut start = [0u8; 12];
+        let n = h.peek(&mut start).unwrap();
+        assert_eq!(&start[..n], b"HTTP/1.1 200");
+    }
+    // Each of the sixteen answers is stuck in its socket; a seventeenth large answer to the
+    // same client waits for them, with a short Retry-After.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let refused = loop {
+        let answer = raw(
+            &addr(&s),
+            format!(
+                "GET /workspaces/{ws}/threat-intelligence/objects?limit=1 HTTP/1.1\r\nHost: x\r\n\
+                 Authorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        if answer.status == 429 || Instant::now() > deadline {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let said: String = refused.text().chars().take(300).collect();
+    assert_eq!(refused.status, 429, "{said}");
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert!(said.contains("still being sent"), "{said}");
+    // Another client is not affected, nor are small answers to this one.
+    let other = s.token_of(&s.new_client("reader"));
+    let (status, _) = s.get(
+        &format!("/workspaces/{ws}/threat-intelligence/objects?limit=1"),
+        Some(&other),
+    );
+    assert_eq!(status, 200);
+    let (status, _) = s.get(
+        &format!(
+            "/workspaces/{ws}/threat-intelligence/objects/{}",
+            indicator(7)["id"].as_str().unwrap()
+        ),
+        Some(&token),
+    );
+    assert_eq!(status, 200);
+    // Once the client hangs up, its answers are given up and it may ask again.
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, _) = s.get(
+            &format!("/workspaces/{ws}/threat-intelligence/objects?limit=1"),
+            Some(&token),
+        );
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still refused: {status}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn one_client_posting_imports_slowly_cannot_hold_the_queue() {
+    let s = Service::start(&[]);
+    let token = s.token();
+    let ws = s.cred("workspace_id");
+    // Two imports whose forms arrive slowly (the head, then nothing yet).
+    let posting: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut conn = TcpStream::connect(addr(&s)).unwrap();
+            write!(
+                conn,
+                "POST /workspaces/{ws}/threat-intelligence/imports HTTP/1.1\r\nHost: x\r\n\
+                 Authorization: Bearer {token}\r\n\
+                 Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n\
+                 --b\r\nContent-Disposition: form-data; name=\"source\"\r\n\r\nslow\r\n"
+            )
+            .unwrap();
+            conn
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // A third from the same client is refused at once; another client's is accepted.
+    let (status, answer) = s.import(&token, &[("source", "third")], "a.csv", &csv_of(3));
+    assert_eq!(status, 429, "{answer}");
+    assert!(answer.to_string().contains("already posting"), "{answer}");
+    let other = s.token_of(&s.new_client("contributor"));
+    let (status, answer) = s.import(&other, &[("source", "other")], "a.csv", &csv_of(3));
+    assert_eq!(status, 202, "{answer}");
+    // The slow forms given up, the client may post again.
+    drop(posting);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, answer) = s.import(&token, &[("source", "again")], "a.csv", &csv_of(3));
+        if status == 202 {
+            break;
+        }
+        assert_eq!(status, 429, "{answer}");
+        assert!(Instant::now() < deadline, "still refused: {answer}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
