@@ -3,8 +3,8 @@
 # needs nightly; the instrumentation it asks rustc for is stable): builds fuzz/ with coverage
 # instrumentation, runs for SECONDS on the committed corpus fuzz/corpus/TARGET (new inputs are
 # added to it), then merges the corpus down to the inputs that add coverage. A crash is saved
-# in fuzz/artifacts/TARGET/ and ends the run with status 1; copy it into the corpus (and make a
-# regression test of it) once fixed.
+# in fuzz/artifacts/TARGET/ and ends the run with status 1; copy it into the corpus as
+# regression-<what> (and make a regression test of it) once fixed.
 #
 #   scripts/fuzz.sh TARGET SECONDS        TARGET: pattern | json_records | csv_mapper | upload_body
 #   scripts/fuzz.sh all SECONDS           each target in turn, SECONDS each
@@ -33,9 +33,11 @@ dict=()
 status=0
 "$bin" "$corpus" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
   -artifact_prefix="$artifacts/" -print_final_stats=1 "${dict[@]}" 2>&1 | tail -25 || status=$?
-# Keep only the inputs that add coverage (the committed corpus stays small).
+# Keep only the inputs that add coverage, a smallest set of them, each at most 4 KiB (the
+# committed corpus stays small; regression-* inputs, findings once fixed, are kept as named).
 merged=$(mktemp -d)
-"$bin" -merge=1 "$merged" "$corpus" >/dev/null 2>&1 || true
+"$bin" -set_cover_merge=1 -max_len=4096 "$merged" "$corpus" >/dev/null 2>&1 || true
+cp "$corpus"/regression-* "$merged"/ 2>/dev/null || true
 if [ -n "$(ls -A "$merged")" ]; then
   rm -rf "$corpus" && mv "$merged" "$corpus"
 else

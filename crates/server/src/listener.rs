@@ -108,8 +108,12 @@ pub struct Secure(pub bool);
 
 /// The answer to a request body that arrived too slowly (see [`MinRate`]).
 #[derive(Debug, thiserror::Error)]
-#[error("the request body arrived more slowly than {0} bytes a second")]
-pub struct BodyTooSlow(pub u64);
+pub enum BodyTooSlow {
+    #[error("the request body arrived more slowly than {0} bytes a second")]
+    Rate(u64),
+    #[error("the request body paused for more than {0} seconds")]
+    Gap(u64),
+}
 
 /// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown` completes;
 /// requests in flight then get up to 30 seconds to finish.
@@ -550,9 +554,15 @@ where
                 // pause may be longer than the gap.
                 let allowed =
                     this.grace + Duration::from_secs_f64(this.bytes as f64 / this.rate as f64);
-                let deadline = (since + allowed.saturating_sub(this.waited)).min(since + this.gap);
+                let by_rate = since + allowed.saturating_sub(this.waited);
+                let by_gap = since + this.gap;
+                let (deadline, why) = if by_gap < by_rate {
+                    (by_gap, BodyTooSlow::Gap(this.gap.as_secs()))
+                } else {
+                    (by_rate, BodyTooSlow::Rate(this.rate))
+                };
                 if now >= deadline {
-                    return Poll::Ready(Some(Err(Box::new(BodyTooSlow(this.rate)))));
+                    return Poll::Ready(Some(Err(Box::new(why))));
                 }
                 let timer = this
                     .timer
@@ -561,7 +571,7 @@ where
                     timer.as_mut().reset(deadline);
                 }
                 if timer.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Some(Err(Box::new(BodyTooSlow(this.rate)))));
+                    return Poll::Ready(Some(Err(Box::new(why))));
                 }
                 Poll::Pending
             }
@@ -859,7 +869,10 @@ mod tests {
             "waiting on the client"
         );
         let (after, r) = reading.await.unwrap();
-        assert!(r.is_err());
+        assert_eq!(
+            r.unwrap_err(),
+            "the request body paused for more than 20 seconds"
+        );
         assert_eq!(after.as_secs(), l.body_gap.as_secs());
         assert_eq!(
             conn.body_waits.load(Ordering::Acquire),
