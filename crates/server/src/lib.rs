@@ -302,9 +302,9 @@ impl App {
         App {
             store,
             authority,
-            // At least one body at the size limit must fit.
             upload_memory: answers::UploadMemory::new(
-                limits.upload_memory_bytes.max(limits.max_upload_bytes),
+                limits.upload_memory_bytes,
+                limits.max_upload_bytes,
             ),
             large_answers: answers::LargeAnswers::default(),
             limits,

@@ -174,7 +174,7 @@ pub async fn serve(
         let closed = conns.closed.notified();
         tokio::pin!(closed);
         closed.as_mut().enable();
-        if conns.open() == 0 || tokio::time::Instant::now() >= deadline {
+        if conns.tasks.load(Ordering::Acquire) == 0 || tokio::time::Instant::now() >= deadline {
             break;
         }
         let _ = tokio::time::timeout_at(deadline, closed).await;
@@ -297,6 +297,9 @@ struct Conns {
     live: Mutex<Live>,
     /// Notified when a connection closes (shutdown waits for the last one).
     closed: Notify,
+    /// Connections still open, counted until their task ends: one closed for room is out of
+    /// `live` at once, but may finish a request for up to 30 s (shutdown waits for it too).
+    tasks: AtomicUsize,
     epoch: Instant,
 }
 
@@ -355,6 +358,7 @@ impl Drop for Slot {
             .expect("connections")
             .conns
             .remove(&self.id);
+        self.conns.tasks.fetch_sub(1, Ordering::AcqRel);
         self.conns.closed.notify_waiters();
     }
 }
@@ -368,10 +372,12 @@ impl Conns {
                 conns: HashMap::new(),
             }),
             closed: Notify::new(),
+            tasks: AtomicUsize::new(0),
             epoch: Instant::now(),
         }
     }
 
+    #[cfg(test)]
     fn open(&self) -> usize {
         self.live.lock().expect("connections").conns.len()
     }
@@ -408,6 +414,7 @@ impl Conns {
             epoch: self.epoch,
         });
         live.conns.insert(id, conn.clone());
+        self.tasks.fetch_add(1, Ordering::AcqRel);
         Some(Slot {
             id,
             conn,

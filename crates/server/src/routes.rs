@@ -376,6 +376,7 @@ async fn upload(
     // Held (with its share of the upload memory) until the upload is done with it.
     let body = read_upload(
         &app.upload_memory,
+        &principal,
         content_length,
         body,
         app.limits.max_upload_bytes,
@@ -652,6 +653,11 @@ async fn get_versions(
             match state? {
                 None => Some((Ok(Bytes::from_static(b"]}")), None)),
                 Some(after) => match read(Some(after)).await {
+                    // Nothing after `after` any more (nothing deletes versions today, but a
+                    // batch found empty must still end the answer as valid JSON).
+                    Ok(Ok((batch, _))) if batch.is_empty() => {
+                        Some((Ok(Bytes::from_static(b"]}")), None))
+                    }
                     Ok(Ok((batch, more))) => {
                         let next = batch.last().map(|o| o.modified).filter(|_| more);
                         let chunk = Bytes::from(versions_chunk(",", &batch));

@@ -10,10 +10,12 @@
 //! normalization (NFKD, which turns a no-break space into a space, full-width letters into
 //! ASCII, and an accented letter into the letter and its mark), then removed: format
 //! characters (general category Cf: zero-width spaces and joiners, direction marks, soft
-//! hyphens), combining and enclosing marks (Mn, Me: "Micro\u{301}soft" reads as "Microsoft")
+//! hyphens), every default-ignorable code point (assigned or not: what a renderer shows as
+//! nothing), combining and enclosing marks (Mn, Me: "Micro\u{301}soft" reads as "Microsoft")
 //! and control characters; characters that show as blank though they are letters or symbols
-//! (the Hangul fillers, the blank Braille pattern) made spaces; every run of white space one
-//! space, trimmed, lower case. Look-alike letters of other scripts (a Cyrillic "о") are not
+//! (the Hangul fillers, the blank Braille pattern) made spaces, and for the fillers, which
+//! some fonts draw as nothing, also removed (either reading counts); every run of white space
+//! one space, trimmed, lower case. Look-alike letters of other scripts (a Cyrillic "о") are not
 //! folded; no normalization does.
 
 use unicode_normalization::UnicodeNormalization;
@@ -79,17 +81,26 @@ impl SourceName {
 
 /// Whether `name` reads as the reserved name (see the module documentation).
 pub fn is_reserved(name: &str) -> bool {
-    fold(name) == RESERVED.to_lowercase()
+    let reserved = RESERVED.to_lowercase();
+    // The Hangul fillers are drawn as a wide blank by some fonts and as nothing by others:
+    // either reading may be the one a person sees.
+    fold(name, Some(' ')) == reserved || fold(name, None) == reserved
 }
 
-/// The form names are compared in.
-fn fold(name: &str) -> String {
+/// The form names are compared in, with the blank letters made `blank` (or removed).
+fn fold(name: &str, blank: Option<char>) -> String {
     use GeneralCategory::{Control, EnclosingMark, Format, NonspacingMark};
     let visible: String = name
         .nfkd()
         .filter_map(|c| {
-            if c.is_whitespace() || is_blank_letter(c) {
+            if is_blank_letter(c) {
+                return blank;
+            }
+            if c.is_whitespace() {
                 return Some(' ');
+            }
+            if is_default_ignorable(c) {
+                return None;
             }
             match c.general_category() {
                 Format | NonspacingMark | EnclosingMark | Control => None,
@@ -106,11 +117,37 @@ fn fold(name: &str) -> String {
         .to_lowercase()
 }
 
-/// Characters that are not white space but show as blank.
+/// Characters that are not white space but show as blank (or as nothing).
 fn is_blank_letter(c: char) -> bool {
     matches!(
         c,
         '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' | '\u{2800}'
+    )
+}
+
+/// Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt, 15.1): what a renderer
+/// shows as nothing when it does not support it, assigned or not (general categories do not
+/// cover the unassigned ones, such as U+E0080).
+fn is_default_ignorable(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD
+            | 0x034F
+            | 0x061C
+            | 0x115F..=0x1160
+            | 0x17B4..=0x17B5
+            | 0x180B..=0x180F
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x206F
+            | 0x3164
+            | 0xFE00..=0xFE0F
+            | 0xFEFF
+            | 0xFFA0
+            | 0xFFF0..=0xFFF8
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0000..=0xE0FFF
     )
 }
 
@@ -141,6 +178,12 @@ mod tests {
             "Microsoft\u{2800}Sentinel",
             "Microsoft\u{ffa0}Sentinel",
             "Microsoft\u{115f}\u{1160}Sentinel",
+            "Micro\u{3164}soft Sentinel",
+            "Microsoft Sentinel\u{e0080}",
+            "Microsoft\u{2065} Sentinel",
+            "Microsoft Sentinel\u{fff0}",
+            "Microsoft Sentinel\u{fe0f}",
+            "Microsoft \u{1d173}Sentinel",
         ] {
             assert!(is_reserved(disguised), "{disguised:?}");
         }

@@ -1649,7 +1649,7 @@ fn write_finish(conn: &Connection, import: ImportId, f: &ImportFinish) -> Result
     let n = conn.execute(
         "UPDATE imports SET status = ?2, total = ?3, imported = ?4, invalid = ?5, unchanged = ?6,
            upgraded = ?7, message = ?8, error_path = ?9, finished = ?10, owner = NULL
-         WHERE id = ?1",
+         WHERE id = ?1 AND status IN ('queued', 'running')",
         params![
             import.to_string(),
             f.status.as_str(),
@@ -1664,7 +1664,18 @@ fn write_finish(conn: &Connection, import: ImportId, f: &ImportFinish) -> Result
         ],
     )?;
     if n == 0 {
-        return Err(StoreError::NotFound(format!("import {import}")));
+        // An import that has ended keeps how it ended: a late "failed" (from a fault after
+        // the end) must not overwrite a success.
+        let exists: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM imports WHERE id = ?1)",
+            [import.to_string()],
+            |r| r.get(0),
+        )?;
+        return Err(if exists {
+            StoreError::Conflict(format!("import {import} has already ended"))
+        } else {
+            StoreError::NotFound(format!("import {import}"))
+        });
     }
     Ok(())
 }
@@ -1905,20 +1916,41 @@ impl Store for SqliteStore {
         each: &mut dyn FnMut(StoredObject) -> bool,
     ) -> Result<(), StoreError> {
         let ws = self.ws_key(workspace)?;
-        let (after, after_ns) = (after.map(micros), after.map(objects::sub_micro));
         self.read_objects(ws, |c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM {FROM} WHERE o.ws = ?1 AND o.stix_id = ?2
-                 AND (?3 IS NULL OR (o.modified, o.modified_ns) > (?3, ?4))
-                 ORDER BY o.modified, o.modified_ns"
-            ))?;
-            let mut rows = st.query(params![ws, id.as_str(), after, after_ns])?;
-            while let Some(r) = rows.next()? {
-                if !each(read_object(r, &self.log)?) {
-                    break;
+            // Two statements rather than `?3 IS NULL OR …`, which would keep SQLite from
+            // starting the index range at `after`.
+            let mut drain = |mut rows: rusqlite::Rows<'_>| -> Result<(), StoreError> {
+                while let Some(r) = rows.next()? {
+                    if !each(read_object(r, &self.log)?) {
+                        break;
+                    }
+                }
+                Ok(())
+            };
+            match after {
+                None => {
+                    let mut st = c.prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM {FROM} WHERE o.ws = ?1 AND o.stix_id = ?2
+                         ORDER BY o.modified, o.modified_ns"
+                    ))?;
+                    let done = drain(st.query(params![ws, id.as_str()])?);
+                    done
+                }
+                Some(t) => {
+                    let mut st = c.prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM {FROM} WHERE o.ws = ?1 AND o.stix_id = ?2
+                         AND (o.modified, o.modified_ns) > (?3, ?4)
+                         ORDER BY o.modified, o.modified_ns"
+                    ))?;
+                    let done = drain(st.query(params![
+                        ws,
+                        id.as_str(),
+                        micros(t),
+                        objects::sub_micro(t)
+                    ])?);
+                    done
                 }
             }
-            Ok(())
         })
     }
 

@@ -761,3 +761,22 @@ pub fn import_sweep_retention(f: Factory) {
         .is_empty());
     assert_eq!(s.sweep(now, &zero).unwrap(), Swept::default());
 }
+
+/// An import that has ended keeps how it ended: finishing it again (a late "failed" after a
+/// fault) is a conflict and changes nothing.
+pub fn import_ended_is_final(f: Factory) {
+    let env = Env::new(f);
+    let (s, ws) = (&*env.store, env.ws);
+    let new = new_import(ws, at(1), "n");
+    s.create_import(&new).unwrap();
+    s.finish_import(new.id, &finish(ImportStatus::Succeeded, 7, at(2)))
+        .unwrap();
+    let ended = record(s, ws, new.id);
+    let again = s.finish_import(new.id, &finish(ImportStatus::Failed, 0, at(3)));
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    assert_eq!(record(s, ws, new.id), ended);
+    assert!(matches!(
+        s.finish_import(ImportId::random(), &finish(ImportStatus::Failed, 0, at(3))),
+        Err(StoreError::NotFound(_))
+    ));
+}

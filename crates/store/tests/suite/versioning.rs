@@ -420,3 +420,40 @@ pub fn versioning_derived_change_keeps_first_created(f: Factory) {
         .collect();
     assert_eq!(created, vec![first, first, first]);
 }
+
+/// A scan of versions resumes exactly after the one given, versions a nanosecond apart too
+/// (the HTTP edge streams versions in batches, each resuming after the last).
+pub fn versioning_scan_resumes_after_a_version(f: Factory) {
+    let env = Env::new(f);
+    let (s, ws) = (&*env.store, env.ws);
+    let a = indicator(1);
+    let base = at(10);
+    let nanos = |n: u32| Timestamp::from_unix(base.unix_seconds(), n);
+    // Versions that differ below the microsecond, and one a second later.
+    let times = [nanos(0), nanos(1), nanos(999), nanos(1_000), at(11)];
+    for t in times {
+        write(s, ws, vec![obj(&a, t, false, "v")]);
+    }
+    let after = |t: Option<Timestamp>| {
+        let mut seen = Vec::new();
+        s.scan_versions(ws, &sid(&a), t.as_ref(), &mut |o| {
+            seen.push(o.modified.unix_nanos());
+            true
+        })
+        .unwrap();
+        seen
+    };
+    let all: Vec<i64> = times.iter().map(|t| t.unix_nanos()).collect();
+    assert_eq!(after(None), all);
+    for (i, t) in times.iter().enumerate() {
+        assert_eq!(after(Some(*t)), all[i + 1..].to_vec(), "after {t}");
+    }
+    // Stopping early stops the scan.
+    let mut first = Vec::new();
+    s.scan_versions(ws, &sid(&a), None, &mut |o| {
+        first.push(o.modified);
+        false
+    })
+    .unwrap();
+    assert_eq!(first, vec![times[0]]);
+}
