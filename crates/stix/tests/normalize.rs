@@ -14,8 +14,11 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 use stix::{Json, Options, SpecVersion};
 
+/// The project's shared/ folder: `TIPORT_SHARED`, or `../shared` beside the repository.
 fn shared_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+    std::env::var_os("TIPORT_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
 }
 
 /// Appends the members to the object's text, as a caller storing the record does: before the

@@ -43,8 +43,11 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The project's shared/ folder: `TIPORT_SHARED`, or `../shared` beside the repository.
 fn shared_dir() -> PathBuf {
-    repo_root().join("../shared")
+    std::env::var_os("TIPORT_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared"))
 }
 
 struct Case {

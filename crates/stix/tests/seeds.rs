@@ -5,8 +5,13 @@ use std::path::PathBuf;
 
 use stix::{Json, Options};
 
+/// The seed samples in the project's shared/ folder: `TIPORT_SHARED`, or `../shared` beside
+/// the repository.
 fn samples_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/seed-samples")
+    std::env::var_os("TIPORT_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+        .join("data/seed-samples")
 }
 
 fn read(name: &str) -> String {
