@@ -576,9 +576,11 @@ impl<'a> Lexer<'a> {
 
     /// `t'YYYY-MM-DDThh:mm:ss(.f+)?Z'` with the field ranges the grammar enforces.
     fn timestamp(&self, start: usize) -> Result<(Tok, usize), Error> {
-        let body = &self.bytes[start + 2..];
-        match crate::timestamp::syntax_len(body) {
-            Some(n) if body.get(n) == Some(&b'\'') => Ok((Tok::Timestamp, n + 3)),
+        let body = start + 2;
+        match memchr::memchr(b'\'', &self.bytes[body..]) {
+            Some(n) if crate::timestamp::is_literal_syntax(&self.src[body..body + n]) => {
+                Ok((Tok::Timestamp, n + 3))
+            }
             _ => Err(self.malformed(start, "timestamp", "t'YYYY-MM-DDThh:mm:ss[.fraction]Z'")),
         }
     }

@@ -20,6 +20,10 @@
 //! assert!(validate("[app:id = 'x']", strict).is_err());
 //! ```
 //!
+//! Two lexical rules patterns share with STIX objects live here, the lowest crate, so that each
+//! has one implementation: [`timestamp`] (RFC 3339 parsing and the calendar; `stix::Timestamp`
+//! is built on it) and [`is_type_name`] (which `stix` re-exports).
+//!
 //! # Grammar
 //!
 //! The oracle is the OASIS ANTLR grammar shipped in `stix2-patterns` 2.1.2; this crate accepts
@@ -123,7 +127,8 @@ mod error;
 mod lexer;
 mod observable;
 mod parser;
-mod timestamp;
+pub mod timestamp;
+mod type_name;
 mod vocab;
 
 use std::fmt;
@@ -136,6 +141,7 @@ pub use error::Error;
 pub use observable::Observable;
 pub use parser::MAX_DEPTH;
 pub use timestamp::Timestamp;
+pub use type_name::is_type_name;
 
 /// Which rules [`Pattern::check`] applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]

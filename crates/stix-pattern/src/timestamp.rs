@@ -1,11 +1,20 @@
-//! Timestamps as they appear in `t'…'` literals: RFC 3339 in UTC with a `Z` suffix.
+//! RFC 3339 timestamps as STIX writes them: one parser and one calendar for the pattern
+//! language (`t'…'` literals) and for objects (`created`, `modified`, …; `stix::Timestamp` is
+//! built on [`parse_with`]), so that the two cannot disagree on what a date is.
+//!
+//! Three stages, each with its own error: the shape (`YYYY-MM-DDThh:mm:ss[.fraction]` then `Z`
+//! or, where allowed, `±hh:mm`), the field ranges (month 01–12, day 01–31, hour 00–23, minute
+//! 00–59, second 00–60), and the calendar (the day exists in its month; a leap second only at
+//! 23:59:60 UTC, the one place RFC 3339 puts it). The pattern grammar treats the first two as
+//! syntax and the third as a semantic check; objects refuse all three alike.
 
 use std::cmp::Ordering;
 
-/// A validated timestamp from a `t'…'` literal.
+/// A timestamp's fields exactly as written.
 ///
-/// Fields are exactly as written; `fraction` holds the digits after the `.` (possibly empty) so
-/// that no precision is lost. Comparison orders instants, so `…:00.5Z` equals `…:00.50Z`.
+/// For a `t'…'` literal these are in UTC. `fraction` holds the digits after the `.` (possibly
+/// empty) so that no precision is lost. Comparison orders instants, so `…:00.5Z` equals
+/// `…:00.50Z`.
 #[derive(Clone, Copy, Debug)]
 pub struct Timestamp<'a> {
     pub year: u16,
@@ -13,66 +22,186 @@ pub struct Timestamp<'a> {
     pub day: u8,
     pub hour: u8,
     pub minute: u8,
-    /// 0 to 60; 60 is a leap second, accepted only at 23:59.
+    /// 0 to 60; 60 is a leap second, accepted only at 23:59 UTC.
     pub second: u8,
     /// The fractional-second digits, without the dot; empty when there is none.
     pub fraction: &'a str,
 }
 
-fn digit(b: u8) -> Option<u8> {
-    b.is_ascii_digit().then(|| b - b'0')
+/// Why a text is not a timestamp, by stage (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimestampError {
+    /// Not of the form `YYYY-MM-DDThh:mm:ss[.fraction]Z` (or `±hh:mm` where allowed), or more
+    /// fraction digits than allowed.
+    Shape,
+    /// A numeric offset where only `Z` is allowed.
+    NotUtc,
+    /// A field outside its range (month 13, hour 24, …).
+    Range,
+    /// A day its month does not have.
+    NoSuchDay { year: u16, month: u8, days: u8 },
+    /// A leap second (`:60`) anywhere but at 23:59 UTC.
+    LeapSecond,
 }
 
-fn two(bytes: &[u8], i: usize) -> Option<u8> {
-    Some(digit(*bytes.get(i)?)? * 10 + digit(*bytes.get(i + 1)?)?)
+/// What [`parse_with`] accepts beyond `YYYY-MM-DDThh:mm:ss[.fraction]Z`.
+#[derive(Clone, Copy, Debug)]
+pub struct Rules {
+    /// A numeric offset (`+02:00`) instead of `Z`.
+    pub allow_offset: bool,
+    /// The most fraction digits (STIX objects: 9; pattern literals: any).
+    pub max_fraction_digits: usize,
 }
 
-/// The length of a timestamp at the start of `s` (up to and including its `Z`) when it matches
-/// the grammar's `TimestampLiteral` body: field ranges are checked (month 01–12, day 01–31,
-/// hour 00–23, minute 00–59, second 00–60), calendar validity is not.
-pub(crate) fn syntax_len(s: &[u8]) -> Option<usize> {
-    let year_ok = s.len() >= 20 && s[..4].iter().all(u8::is_ascii_digit);
-    if !year_ok || s[4] != b'-' || s[7] != b'-' || s[10] != b'T' || s[13] != b':' {
-        return None;
+/// Parses the whole of `text`: its fields as written and its offset east of UTC in seconds
+/// (0 for `Z`). The instant is the fields' time minus the offset.
+pub fn parse_with(text: &str, rules: Rules) -> Result<(Timestamp<'_>, i32), TimestampError> {
+    let b = text.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return Err(TimestampError::Shape);
     }
-    if s[16] != b':' {
-        return None;
+    // The fourteen digits, checked as three words with the separators read as `0`: bytes
+    // 0..8 (`YYYY-MM-`), 8..16 (`DDThh:mm`) and 11..19 (`hh:mm:ss`). Objects carry several
+    // timestamps each, so this is on validation's hot path.
+    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+    const SEP_0: u64 = 0xFF00_00FF_0000_0000;
+    const SEP_1: u64 = 0x0000_FF00_00FF_0000;
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    let digits = |w: u64, sep: u64| all_digits((w & !sep) | (ZEROS & sep));
+    if !(digits(word(0), SEP_0) && digits(word(8), SEP_1) && digits(word(11), SEP_1)) {
+        return Err(TimestampError::Shape);
     }
-    let month = two(s, 5)?;
-    let day = two(s, 8)?;
-    let hour = two(s, 11)?;
-    let minute = two(s, 14)?;
-    let second = two(s, 17)?;
-    let ranges_ok = (1..=12).contains(&month)
-        && (1..=31).contains(&day)
-        && hour <= 23
-        && minute <= 59
-        && second <= 60;
-    if !ranges_ok {
-        return None;
-    }
-    let mut i = 19;
-    if s.get(i) == Some(&b'.') {
-        let n = s[i + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
-        if n == 0 {
-            return None;
+    let d = |i: usize| b[i] - b'0';
+    let two = |i: usize| d(i) * 10 + d(i + 1);
+    let ts = Timestamp {
+        year: u16::from(two(0)) * 100 + u16::from(two(2)),
+        month: two(5),
+        day: two(8),
+        hour: two(11),
+        minute: two(14),
+        second: two(17),
+        fraction: "",
+    };
+    let mut end = 19;
+    let mut fraction = "";
+    if b[end] == b'.' {
+        let n = b[end + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        if n == 0 || n > rules.max_fraction_digits {
+            return Err(TimestampError::Shape);
         }
-        i += 1 + n;
+        fraction = &text[end + 1..end + 1 + n];
+        end += 1 + n;
     }
-    (s.get(i) == Some(&b'Z')).then_some(i + 1)
+    let offset = offset_seconds(&b[end..])?;
+    if offset.is_some_and(|_| !rules.allow_offset) {
+        return Err(TimestampError::NotUtc);
+    }
+    let offset = offset.unwrap_or(0);
+    let ts = Timestamp { fraction, ..ts };
+    if !(1..=12).contains(&ts.month)
+        || !(1..=31).contains(&ts.day)
+        || ts.hour > 23
+        || ts.minute > 59
+        || ts.second > 60
+    {
+        return Err(TimestampError::Range);
+    }
+    let days = days_in_month(ts.year, ts.month);
+    if ts.day > days {
+        return Err(TimestampError::NoSuchDay {
+            year: ts.year,
+            month: ts.month,
+            days,
+        });
+    }
+    let minute_of_day = i32::from(ts.hour) * 60 + i32::from(ts.minute);
+    if ts.second == 60 && (minute_of_day * 60 - offset).rem_euclid(86_400) != 86_340 {
+        return Err(TimestampError::LeapSecond);
+    }
+    Ok((ts, offset))
+}
+
+/// `Z` (None) or `±hh:mm` (its seconds east of UTC); anything else is no timestamp's end.
+fn offset_seconds(tail: &[u8]) -> Result<Option<i32>, TimestampError> {
+    match tail {
+        b"Z" => Ok(None),
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2]
+            if [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()) =>
+        {
+            let (h, m) = (
+                i32::from((h1 - b'0') * 10 + (h2 - b'0')),
+                i32::from((m1 - b'0') * 10 + (m2 - b'0')),
+            );
+            if h > 23 || m > 59 {
+                return Err(TimestampError::Shape);
+            }
+            let seconds = h * 3600 + m * 60;
+            Ok(Some(if *sign == b'+' { seconds } else { -seconds }))
+        }
+        _ => Err(TimestampError::Shape),
+    }
+}
+
+/// Whether all eight bytes of `w` are ASCII digits.
+fn all_digits(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES * 0x80;
+    // For bytes below 0x80, adding 0x50 sets a byte's high bit exactly when it is >= '0', and
+    // adding 0x46 exactly when it is > '9'; no addition carries into the next byte.
+    let ge0 = w.wrapping_add(ONES * 0x50);
+    let gt9 = w.wrapping_add(ONES * 0x46);
+    w & HIGH == 0 && ge0 & !gt9 & HIGH == HIGH
 }
 
 fn is_leap(year: u16) -> bool {
     (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
 }
 
-fn days_in_month(year: u16, month: u8) -> u8 {
+/// The days of `month` (1–12) in `year`, in the proleptic Gregorian calendar.
+pub fn days_in_month(year: u16, month: u8) -> u8 {
     match month {
         2 if is_leap(year) => 29,
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
     }
+}
+
+// Howard Hinnant's days_from_civil / civil_from_days: exact for the proleptic Gregorian
+// calendar, no tables.
+
+/// Days since 1970-01-01 of a date (month 1–12).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date (year, month 1–12, day) `z` days after 1970-01-01.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 const MONTHS: [&str; 12] = [
@@ -90,6 +219,21 @@ const MONTHS: [&str; 12] = [
     "December",
 ];
 
+/// A `t'…'` literal: UTC (`Z`), any number of fraction digits.
+const LITERAL: Rules = Rules {
+    allow_offset: false,
+    max_fraction_digits: usize::MAX,
+};
+
+/// Whether `text`, the inside of a `t'…'` literal, is a timestamp as far as the grammar says:
+/// its shape and field ranges. Whether the day exists is [`Timestamp::parse_explained`]'s.
+pub(crate) fn is_literal_syntax(text: &str) -> bool {
+    !matches!(
+        parse_with(text, LITERAL),
+        Err(TimestampError::Shape | TimestampError::NotUtc | TimestampError::Range)
+    )
+}
+
 impl<'a> Timestamp<'a> {
     /// Parses the text inside `t'…'`, e.g. `2016-06-01T01:30:00.123Z`, checking that the date
     /// exists. Returns `None` for anything else.
@@ -99,54 +243,27 @@ impl<'a> Timestamp<'a> {
 
     /// Like [`Timestamp::parse`], but says what is wrong.
     pub(crate) fn parse_explained(text: &'a str) -> Result<Self, String> {
-        let s = text.as_bytes();
-        if syntax_len(s) != Some(s.len()) {
-            return Err("it is not of the form YYYY-MM-DDThh:mm:ss[.fraction]Z".to_owned());
+        match parse_with(text, LITERAL) {
+            Ok((ts, _)) => Ok(ts),
+            Err(TimestampError::NoSuchDay { year, month, days }) => Err(format!(
+                "{} {year} has only {days} days",
+                MONTHS[usize::from(month - 1)]
+            )),
+            Err(TimestampError::LeapSecond) => {
+                Err("a leap second (:60) can only follow 23:59".to_owned())
+            }
+            Err(_) => Err("it is not of the form YYYY-MM-DDThh:mm:ss[.fraction]Z".to_owned()),
         }
-        let year = s[..4]
-            .iter()
-            .fold(0u16, |acc, &b| acc * 10 + u16::from(b - b'0'));
-        // `syntax_len` has checked every digit, so these cannot fail.
-        let field = |i| two(s, i).unwrap_or(0);
-        let ts = Timestamp {
-            year,
-            month: field(5),
-            day: field(8),
-            hour: field(11),
-            minute: field(14),
-            second: field(17),
-            fraction: if s.len() > 20 {
-                &text[20..text.len() - 1]
-            } else {
-                ""
-            },
-        };
-        let dim = days_in_month(ts.year, ts.month);
-        if ts.day > dim {
-            return Err(format!(
-                "{} {} has only {} days",
-                MONTHS[usize::from(ts.month - 1)],
-                ts.year,
-                dim
-            ));
-        }
-        if ts.second == 60 && (ts.hour != 23 || ts.minute != 59) {
-            return Err("a leap second (:60) can only follow 23:59".to_owned());
-        }
-        Ok(ts)
     }
 
-    /// Seconds since 1970-01-01T00:00:00Z (a leap second counts as the next second's start).
+    /// Seconds since 1970-01-01T00:00:00 of the fields as written (a leap second counts as the
+    /// next second's start).
     pub fn unix_seconds(&self) -> i64 {
-        // Howard Hinnant's days-from-civil algorithm: exact for the proleptic Gregorian calendar.
-        let y = i64::from(self.year) - i64::from(self.month <= 2);
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let m = i64::from(self.month);
-        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(self.day) - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        let days = era * 146_097 + doe - 719_468;
-        days * 86_400
+        days_from_civil(
+            i64::from(self.year),
+            u32::from(self.month),
+            u32::from(self.day),
+        ) * 86_400
             + i64::from(self.hour) * 3600
             + i64::from(self.minute) * 60
             + i64::from(self.second)
@@ -154,16 +271,10 @@ impl<'a> Timestamp<'a> {
 
     /// The fractional second in nanoseconds (digits beyond the ninth are truncated).
     pub fn nanos(&self) -> u32 {
-        let mut n = 0u32;
-        for i in 0..9 {
-            let d = self
-                .fraction
-                .as_bytes()
-                .get(i)
-                .map_or(0, |b| u32::from(b - b'0'));
-            n = n * 10 + d;
-        }
-        n
+        let digits = self.fraction.as_bytes();
+        (0..9).fold(0u32, |n, i| {
+            n * 10 + digits.get(i).map_or(0, |b| u32::from(b - b'0'))
+        })
     }
 }
 
@@ -221,8 +332,12 @@ mod tests {
 
     #[test]
     fn syntax() {
-        assert_eq!(syntax_len(b"2016-01-01T00:00:00Z"), Some(20));
-        assert_eq!(syntax_len(b"2016-01-01T00:00:00.123Z'"), Some(24));
+        assert!(is_literal_syntax("2016-01-01T00:00:00Z"));
+        assert!(is_literal_syntax("2016-01-01T00:00:00.123456789012Z"));
+        assert!(
+            is_literal_syntax("2016-02-30T00:00:00Z"),
+            "the calendar is not syntax"
+        );
         for bad in [
             "2016-00-01T00:00:00Z",
             "2016-13-01T00:00:00Z",
@@ -233,11 +348,45 @@ mod tests {
             "2016-01-01T00:00:61Z",
             "2016-01-01T00:00:00.Z",
             "2016-01-01T00:00:00",
+            "2016-01-01T00:00:00+01:00",
             "2016-01-01t00:00:00Z",
             "2016/01/01T00:00:00Z",
             "not-a-timestamp",
         ] {
-            assert_eq!(syntax_len(bad.as_bytes()), None, "{bad}");
+            assert!(!is_literal_syntax(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn offsets_and_leap_seconds() {
+        let objects = Rules {
+            allow_offset: true,
+            max_fraction_digits: 9,
+        };
+        let (ts, offset) = parse_with("2016-12-31T23:59:60.5+00:00", objects).unwrap();
+        assert_eq!((ts.second, ts.fraction, offset), (60, "5", 0));
+        assert_eq!(
+            parse_with("2017-01-01T01:59:60+02:00", objects).unwrap().1,
+            7200
+        );
+        assert_eq!(
+            parse_with("2017-01-01T00:59:60+02:00", objects).unwrap_err(),
+            TimestampError::LeapSecond
+        );
+        assert_eq!(
+            parse_with("2016-01-01T00:00:00.1234567890Z", objects).unwrap_err(),
+            TimestampError::Shape
+        );
+        assert_eq!(
+            parse_with("2016-01-01T00:00:00+24:00", objects).unwrap_err(),
+            TimestampError::Shape
+        );
+        assert_eq!(
+            parse_with("2016-01-01T00:00:00-01:00", LITERAL).unwrap_err(),
+            TimestampError::NotUtc
+        );
+        for (y, m, d) in [(1970, 1, 1), (2000, 2, 29), (1969, 12, 31), (2400, 12, 31)] {
+            assert_eq!(civil_from_days(days_from_civil(y, m, d)), (y, m, d));
         }
     }
 

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+pub use stix_pattern::is_type_name;
+
 /// A syntactically valid STIX identifier, in its canonical form. The type part follows the
 /// STIX 2.1 type-name rules (ASCII lower case, digits and hyphens, 3 to 250 characters) and the
 /// UUID part is `8-4-4-4-12` hexadecimal. Whether the UUID's version and variant are the ones
@@ -84,10 +86,13 @@ const UUID_TAIL: usize = 2 + 36;
 
 impl<'s> IdRef<'s> {
     pub(crate) fn parse(s: &'s str) -> Result<Self, IdError> {
-        // The usual case, decided at fixed offsets: a valid type part contains no `--` and does
-        // not end in `-`, so the `--` before the UUID is then the first one, as below.
+        // The type part ends at the first `--`, as stix2-validator reads it: a type name may
+        // end in a hyphen, but `abc---<uuid>` is the type `abc` and no UUID, not `abc-`.
+        // The usual case is decided at fixed offsets: a type part without `--` that does not
+        // end in `-` makes the `--` before a 36-character tail the first one.
         if let Some(type_len) = s.len().checked_sub(UUID_TAIL) {
             if s.as_bytes()[type_len..type_len + 2] == *b"--"
+                && s.as_bytes().get(type_len.wrapping_sub(1)) != Some(&b'-')
                 && is_type_name(&s[..type_len])
                 && is_uuid(&s[type_len + 2..])
             {
@@ -130,55 +135,6 @@ impl fmt::Display for StixId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
     }
-}
-
-/// STIX 2.1 type names: ASCII lower case letters, digits and hyphens, 3–250 characters, no
-/// leading or trailing hyphen, no two hyphens in a row (which would make `--` ambiguous).
-pub fn is_type_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    if !(3..=250).contains(&b.len()) || b[0] == b'-' || b[b.len() - 1] == b'-' {
-        return false;
-    }
-    if b.len() < 8 {
-        return type_chars_ok(b);
-    }
-    // Windows of eight bytes starting every seven, and the last eight: every byte and every
-    // pair of neighbours lies inside one of them.
-    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
-    let mut at = 0;
-    while at + 8 < b.len() {
-        if !type_word_ok(word(at)) {
-            return false;
-        }
-        at += 7;
-    }
-    type_word_ok(word(b.len() - 8))
-}
-
-/// Lowercase letters, digits and single hyphens, byte by byte.
-fn type_chars_ok(b: &[u8]) -> bool {
-    let mut after_hyphen = false;
-    for &c in b {
-        if c == b'-' {
-            if after_hyphen {
-                return false;
-            }
-            after_hyphen = true;
-        } else if c.is_ascii_lowercase() || c.is_ascii_digit() {
-            after_hyphen = false;
-        } else {
-            return false;
-        }
-    }
-    true
-}
-
-/// [`type_chars_ok`] of the eight bytes of `w`.
-fn type_word_ok(w: u64) -> bool {
-    let lower = within(w, b'a', b'z');
-    let digit = within(w, b'0', b'9');
-    let hyphen = within(w, b'-', b'-');
-    w & HIGH == 0 && (lower | digit | hyphen) == HIGH && hyphen & (hyphen >> 8) == 0
 }
 
 /// The high bit of each byte of `x` (all below 0x80) that lies in `lo..=hi`: adding 0x80 - lo
@@ -251,42 +207,6 @@ mod tests {
     }
 
     #[test]
-    fn type_name_check_agrees_with_a_byte_by_byte_one() {
-        let slow = |b: &[u8]| {
-            (3..=250).contains(&b.len())
-                && b[0] != b'-'
-                && b[b.len() - 1] != b'-'
-                && type_chars_ok(b)
-        };
-        for base in [
-            "marking-definition",
-            "x-acme-widget-thing",
-            "abcdefgh",
-            "abc",
-            "ab-cd-ef",
-        ] {
-            let base = base.as_bytes();
-            for i in 0..base.len() {
-                for c in 0u8..128 {
-                    let mut b = base.to_vec();
-                    b[i] = c;
-                    let s = std::str::from_utf8(&b).unwrap();
-                    assert_eq!(is_type_name(s), slow(&b), "{s:?}");
-                }
-                // A second hyphen next to each position.
-                let mut b = base.to_vec();
-                b[i] = b'-';
-                if i + 1 < b.len() {
-                    b[i + 1] = b'-';
-                }
-                let s = std::str::from_utf8(&b).unwrap();
-                assert_eq!(is_type_name(s), slow(&b), "{s:?}");
-            }
-        }
-        assert!(!is_type_name("marking-definitioné"));
-    }
-
-    #[test]
     fn parses_and_splits() {
         let upper = StixId::parse("indicator--DBC48D87-B5E9-4380-85AE-E1184ABF5FF4").unwrap();
         assert_eq!(
@@ -301,21 +221,24 @@ mod tests {
     }
 
     #[test]
-    fn in_place_reading_agrees_with_splitting() {
-        for s in [
-            "indicator--dbc48d87-b5e9-4380-85ae-e1184abf5ff4",
-            "a--b--dbc48d87-b5e9-4380-85ae-e1184abf5ff4",
-            "abc---dbc48d87-b5e9-4380-85ae-e1184abf5ff4",
-            "abc-d--dbc48d87-b5e9-4380-85ae-e1184abf5ff4",
-            "x-foo--dbc48d87-b5e9-4380-85ae-e1184abf5ff4--dbc48d87-b5e9-4380-85ae-e1184abf5ff4",
-            "ab--dbc48d87-b5e9-4380-85ae-e1184abf5ff4",
-            "Abc--dbc48d87-b5e9-4380-85ae-e1184abf5ff4",
-            "abc--dbc48d87-b5e9-4380-85ae-e1184abf5ffg",
-            "abc--dbc48d87-b5e9-4380-85ae-e1184abf5ff",
-            "--------------------------------------------",
-            "",
+    fn in_place_reading_agrees_with_splitting_at_the_first_separator() {
+        let u = "dbc48d87-b5e9-4380-85ae-e1184abf5ff4";
+        for (s, expected) in [
+            (format!("indicator--{u}"), Ok("indicator")),
+            (format!("-abc--{u}"), Ok("-abc")),
+            (format!("abc-d--{u}"), Ok("abc-d")),
+            (format!("abc---{u}"), Err(IdError::Uuid)),
+            (format!("a--b--{u}"), Err(IdError::TypePart)),
+            (format!("x-foo--{u}--{u}"), Err(IdError::Uuid)),
+            (format!("ab--{u}"), Err(IdError::TypePart)),
+            (format!("Abc--{u}"), Err(IdError::TypePart)),
+            (format!("abc--{}g", &u[..35]), Err(IdError::Uuid)),
+            (format!("abc--{}", &u[..35]), Err(IdError::Uuid)),
+            ("-".repeat(44), Err(IdError::TypePart)),
+            (format!("indicator-{u}"), Err(IdError::Shape)),
+            (String::new(), Err(IdError::Shape)),
         ] {
-            let expected = s
+            let split = s
                 .split_once("--")
                 .ok_or(IdError::Shape)
                 .and_then(|(ty, uuid)| {
@@ -324,15 +247,13 @@ mod tests {
                     } else if !is_uuid(uuid) {
                         Err(IdError::Uuid)
                     } else {
-                        Ok(ty.len())
+                        Ok(ty)
                     }
                 });
-            assert_eq!(IdRef::parse(s).map(|id| id.type_len), expected, "{s}");
+            let parsed = IdRef::parse(&s).map(|id| id.object_type());
+            assert_eq!(parsed, split, "{s}");
+            assert_eq!(parsed, expected, "{s}");
         }
-        assert!(is_type_name("a-b-c"));
-        assert!(!is_type_name("a--bc"));
-        assert!(!is_type_name("abc-"));
-        assert!(!is_type_name("-abc"));
     }
 
     #[test]

@@ -3,10 +3,13 @@
 //! STIX 2.1 (3.2) requires RFC 3339 in UTC with a `Z` and at most nine fraction digits; the
 //! compatible profile also accepts a numeric UTC offset, which it converts, because feeds send
 //! them and the instant they name is unambiguous. The calendar is checked (no 30 February),
-//! which a regular expression alone cannot do.
+//! which a regular expression alone cannot do. The parsing and the calendar are
+//! `stix_pattern::timestamp`'s, shared with pattern literals; this type holds the instant.
 
 use std::cmp::Ordering;
 use std::fmt;
+
+use stix_pattern::timestamp::{self, civil_from_days, Rules};
 
 /// An instant with nanosecond resolution, parsed from a STIX timestamp.
 ///
@@ -48,104 +51,21 @@ impl Timestamp {
     }
 
     fn parse_with(s: &str, allow_offset: bool) -> Result<Self, TimestampError> {
-        let b = s.as_bytes();
-        if b.len() < 20 {
-            return Err(TimestampError::Format);
-        }
-        if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
-            return Err(TimestampError::Format);
-        }
-        // The fourteen digits, checked as three words with the separators read as `0`: bytes
-        // 0..8 (`YYYY-MM-`), 8..16 (`DDThh:mm`) and 11..19 (`hh:mm:ss`).
-        let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
-        const SEP_0: u64 = 0xFF00_00FF_0000_0000;
-        const SEP_1: u64 = 0x0000_FF00_00FF_0000;
-        const ZEROS: u64 = 0x3030_3030_3030_3030;
-        let digits = |w: u64, sep: u64| all_digits((w & !sep) | (ZEROS & sep));
-        if !(digits(word(0), SEP_0) && digits(word(8), SEP_1) && digits(word(11), SEP_1)) {
-            return Err(TimestampError::Format);
-        }
-        let d = |i: usize| u32::from(b[i] - b'0');
-        let year = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3);
-        let (month, day) = (d(5) * 10 + d(6), d(8) * 10 + d(9));
-        let (hour, minute, second) = (d(11) * 10 + d(12), d(14) * 10 + d(15), d(17) * 10 + d(18));
-        let mut i = 19;
-        let mut nanos = 0u32;
-        let mut digits = 0u8;
-        if b[i] == b'.' {
-            i += 1;
-            let start = i;
-            while i < b.len() && b[i].is_ascii_digit() {
-                if i - start < 9 {
-                    nanos = nanos * 10 + u32::from(b[i] - b'0');
-                }
-                i += 1;
-            }
-            let n = i - start;
-            if n == 0 || n > 9 {
-                return Err(TimestampError::Format);
-            }
-            digits = n as u8;
-            const SCALE: [u32; 10] = [
-                1_000_000_000,
-                100_000_000,
-                10_000_000,
-                1_000_000,
-                100_000,
-                10_000,
-                1_000,
-                100,
-                10,
-                1,
-            ];
-            nanos *= SCALE[n];
-        }
-        let offset_secs: i64 = match &b[i..] {
-            b"Z" => 0,
-            [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-                let digit = |c: u8| -> Result<i64, TimestampError> {
-                    if c.is_ascii_digit() {
-                        Ok(i64::from(c - b'0'))
-                    } else {
-                        Err(TimestampError::Format)
-                    }
-                };
-                let (h, m) = (
-                    digit(*h1)? * 10 + digit(*h2)?,
-                    digit(*m1)? * 10 + digit(*m2)?,
-                );
-                if h > 23 || m > 59 {
-                    return Err(TimestampError::Format);
-                }
-                if !allow_offset {
-                    return Err(TimestampError::NotUtc);
-                }
-                let off = h * 3600 + m * 60;
-                if *sign == b'+' {
-                    off
-                } else {
-                    -off
-                }
-            }
-            _ => return Err(TimestampError::Format),
+        let rules = Rules {
+            allow_offset,
+            max_fraction_digits: 9,
         };
-        if !(1..=12).contains(&month)
-            || day == 0
-            || day > days_in_month(year, month)
-            || hour > 23
-            || minute > 59
-            || second > 60
-        {
-            return Err(TimestampError::Calendar);
-        }
-        let days = days_from_civil(i64::from(year), month, day);
-        let secs =
-            days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second)
-                - offset_secs;
+        let (written, offset) = timestamp::parse_with(s, rules).map_err(|e| match e {
+            timestamp::TimestampError::Shape => TimestampError::Format,
+            timestamp::TimestampError::NotUtc => TimestampError::NotUtc,
+            timestamp::TimestampError::Range
+            | timestamp::TimestampError::NoSuchDay { .. }
+            | timestamp::TimestampError::LeapSecond => TimestampError::Calendar,
+        })?;
         Ok(Timestamp {
-            secs,
-            nanos,
-            digits,
+            secs: written.unix_seconds() - i64::from(offset),
+            nanos: written.nanos(),
+            digits: written.fraction.len() as u8,
         })
     }
 
@@ -238,55 +158,6 @@ impl fmt::Display for Timestamp {
         let frac = format!("{:09}", self.nanos);
         write!(f, ".{}Z", &frac[..digits])
     }
-}
-
-fn is_leap(y: u32) -> bool {
-    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
-}
-
-/// Whether all eight bytes of `w` are ASCII digits.
-fn all_digits(w: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = ONES * 0x80;
-    // For bytes below 0x80, adding 0x50 sets a byte's high bit exactly when it is >= '0', and
-    // adding 0x46 exactly when it is > '9'; no addition carries into the next byte.
-    let ge0 = w.wrapping_add(ONES * 0x50);
-    let gt9 = w.wrapping_add(ONES * 0x46);
-    w & HIGH == 0 && ge0 & !gt9 & HIGH == HIGH
-}
-
-fn days_in_month(y: u32, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(y) => 29,
-        _ => 28,
-    }
-}
-
-// Howard Hinnant's days_from_civil / civil_from_days: exact for the proleptic Gregorian
-// calendar, no tables.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]

@@ -277,6 +277,16 @@ fn targeted_cases_agree_with_stix2_validator() {
         "relationship_type": "indicates",
         "source_ref": "indicator--8E2E2D2B-17D4-4CBF-938F-98EE46B3CD3F",
         "target_ref": "malware--31B940D4-6F7F-459A-80EA-9C1F17B5891B"}));
+    // Type names at the edges of the rule: a hyphen first or last is allowed, two in a row
+    // are not; the identifier's type part is what precedes its fixed-length UUID.
+    for (i, ty) in ["x-acme-widget-", "-x-acme-widget", "x-acme--widget", "xa"]
+        .into_iter()
+        .enumerate()
+    {
+        objects.push(json!({"type": ty, "spec_version": "2.1",
+            "id": format!("{ty}--{i:08x}-2222-4222-8222-222222222222"),
+            "created": ts, "modified": ts, "name": "widget"}));
+    }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("targeted.json");
     std::fs::write(&file, serde_json::to_vec(&objects).unwrap()).unwrap();
