@@ -717,7 +717,6 @@ fn marking_definition(obj: &Fields<'_, '_>, ctx: &mut Ctx) {
                 obj.get("definition").unwrap_or(&Json::Null),
             );
         }
-        return;
     } else {
         if let Some(d) = dt {
             if d.as_str().is_none() {
@@ -730,14 +729,7 @@ fn marking_definition(obj: &Fields<'_, '_>, ctx: &mut Ctx) {
             }
         }
     }
-    let needs_definition = !ctx.v21() || !obj.contains_key("extensions");
-    if needs_definition {
-        for k in ["definition", "definition_type"] {
-            if !obj.contains_key(k) {
-                ctx.missing(&Path::Root(k));
-            }
-        }
-    }
+    // A missing definition or definition_type is reported in both profiles (extra.rs).
 }
 
 fn tlp_marking_ok(obj: &Fields<'_, '_>, v21: bool) -> bool {

@@ -9,17 +9,9 @@
 //! have no 2.0 record, so they are not used here.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use serde_json::{json, Value};
 use stix::{Json, Options, SpecVersion};
-
-/// The project's shared/ folder: `TIPORT_SHARED`, or `../shared` beside the repository.
-fn shared_dir() -> PathBuf {
-    std::env::var_os("TIPORT_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
 
 /// Appends the members to the object's text, as a caller storing the record does: before the
 /// final `}`, after a comma unless the object is empty.
@@ -206,7 +198,7 @@ const SPEC_VERSION_20: &str = "the object has \"spec_version\": \"2.0\" (STIX 2.
 
 #[test]
 fn oasis_20_cases_become_valid_21() {
-    let path = shared_dir().join("data/oasis-conformance/validator_upstream_cases.jsonl");
+    let path = test_support::shared().join("data/oasis-conformance/validator_upstream_cases.jsonl");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let cannot: BTreeMap<(u64, usize), &str> =

@@ -13,7 +13,6 @@
 //! environment variable `TIPORT_REFERENCE_VENV`, or `<repo>/.reference-venv`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use stix::{Json, Options, SpecVersion};
@@ -39,17 +38,6 @@ const KNOWN: &[(u32, &str)] = &[
 /// The share of cases that must agree.
 const MIN_AGREEMENT: f64 = 0.99;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The project's shared/ folder: `TIPORT_SHARED`, or `../shared` beside the repository.
-fn shared_dir() -> PathBuf {
-    std::env::var_os("TIPORT_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared"))
-}
-
 struct Case {
     number: u32,
     version: Option<String>,
@@ -57,7 +45,7 @@ struct Case {
 }
 
 fn load_cases() -> Vec<Case> {
-    let path = shared_dir().join("data/oasis-conformance/validator_upstream_cases.jsonl");
+    let path = test_support::shared().join("data/oasis-conformance/validator_upstream_cases.jsonl");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     text.lines()
@@ -73,24 +61,10 @@ fn load_cases() -> Vec<Case> {
         .collect()
 }
 
-fn python() -> PathBuf {
-    let venv = std::env::var_os("TIPORT_REFERENCE_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".reference-venv"));
-    let python = venv.join("bin/python");
-    assert!(
-        python.exists(),
-        "the reference validator's virtualenv is missing ({}): run the README's test command, \
-         which creates it with shared/tools/reference-tools.sh (or set TIPORT_REFERENCE_VENV)",
-        venv.display()
-    );
-    python
-}
-
 /// The reference validator's verdict per case: valid iff every record of the case is.
 fn oracle_verdicts(cases: &[Case]) -> BTreeMap<u32, bool> {
-    let python = python();
-    let script = shared_dir().join("tools/oracle_validate.py");
+    let python = test_support::reference_python();
+    let script = test_support::shared().join("tools/oracle_validate.py");
     let root = std::env::temp_dir().join(format!("stix-conformance-{}", std::process::id()));
     let mut verdicts = BTreeMap::new();
     let mut groups: BTreeMap<Option<&str>, Vec<&Case>> = BTreeMap::new();

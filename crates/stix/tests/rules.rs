@@ -6,10 +6,23 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 use stix::{Json, Options, Profile, SpecVersion};
 
+/// Asserts that `errors` refuses `property` for the rule `rule` names (a fragment of its
+/// message), not merely that there is some error: `why` says what the case breaks.
+#[track_caller]
+fn refused(errors: &[String], property: &str, rule: &str, why: &str) {
+    let prefix = format!("Error for Property={property}: ");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with(&prefix) && e.contains(rule)),
+        "{why}: expected an error for {property} saying {rule:?}, got {errors:?}"
+    );
+}
+
 fn run(record: &Value, profile: Profile) -> Vec<String> {
     let text = record.to_string();
     let json = Json::parse(&text).expect("test record parses");
-    stix::validate(
+    let messages = stix::validate(
         &json,
         Options {
             profile,
@@ -17,7 +30,13 @@ fn run(record: &Value, profile: Profile) -> Vec<String> {
         },
         None,
     )
-    .messages()
+    .messages();
+    // Every problem once: a message repeated is noise the reader must see through.
+    let mut seen = std::collections::HashSet::new();
+    for m in &messages {
+        assert!(seen.insert(m), "reported twice: {m} (for {record})");
+    }
+    messages
 }
 
 fn strict(record: &Value) -> Vec<String> {
@@ -176,7 +195,12 @@ fn each_required_property_is_required() {
             }
         }
         let v = without(minimal(ty), "spec_version");
-        assert!(!strict(&v).is_empty(), "{ty}: strict requires spec_version");
+        refused(
+            &strict(&v),
+            "spec_version",
+            "Required property is missing",
+            "{ty}: strict requires spec_version",
+        );
     }
 }
 
@@ -258,32 +282,50 @@ fn both_profiles_refuse_what_cannot_be_stored() {
 #[test]
 fn cross_property_rules() {
     let loc = minimal("location");
-    assert!(
-        !strict(&without(loc.clone(), "country")).is_empty(),
-        "location needs a place"
+    refused(
+        &strict(&without(loc.clone(), "country")),
+        "region",
+        "One of region, country, or latitude and longitude",
+        "location needs a place",
     );
     let lat_only = with(loc.clone(), "latitude", json!(10.0));
-    assert!(!strict(&lat_only).is_empty(), "latitude needs longitude");
+    refused(
+        &strict(&lat_only),
+        "longitude",
+        "when latitude is present",
+        "latitude needs longitude",
+    );
     let precision = with(loc, "precision", json!(1.0));
-    assert!(
-        !strict(&precision).is_empty(),
-        "precision needs coordinates"
+    refused(
+        &strict(&precision),
+        "precision",
+        "Requires latitude and longitude",
+        "precision needs coordinates",
     );
     let family = with(minimal("malware"), "is_family", json!(true));
-    assert!(!strict(&family).is_empty(), "a malware family needs a name");
+    refused(
+        &strict(&family),
+        "name",
+        "Required property is missing",
+        "a malware family needs a name",
+    );
     let ma = without(minimal("malware-analysis"), "result");
-    assert!(
-        !strict(&ma).is_empty(),
-        "malware-analysis needs result or analysis_sco_refs"
+    refused(
+        &strict(&ma),
+        "result",
+        "One of result or analysis_sco_refs",
+        "malware-analysis needs result or analysis_sco_refs",
     );
     let od = with(
         minimal("observed-data"),
         "objects",
         json!({"0": {"type": "ipv4-addr", "value": "1.2.3.4"}}),
     );
-    assert!(
-        !strict(&od).is_empty(),
-        "objects and object_refs are exclusive"
+    refused(
+        &strict(&od),
+        "object_refs",
+        "Exactly one of objects and object_refs",
+        "objects and object_refs are exclusive",
     );
     let last = with(
         minimal("campaign"),
@@ -291,26 +333,40 @@ fn cross_property_rules() {
         json!("2020-01-02T00:00:00Z"),
     );
     let last = with(last, "last_seen", json!("2020-01-01T00:00:00Z"));
-    assert!(!strict(&last).is_empty(), "last_seen before first_seen");
+    refused(
+        &strict(&last),
+        "last_seen",
+        "later than or equal to first_seen",
+        "last_seen before first_seen",
+    );
     let rel = with(
         minimal("relationship"),
         "source_ref",
         json!("sighting--0c7b5b88-8ff7-4a4d-aa9d-feb398cd0061"),
     );
-    assert!(
-        !strict(&rel).is_empty(),
-        "relationships do not link sightings"
+    refused(
+        &strict(&rel),
+        "source_ref",
+        "Must not reference an object of type relationship, sighting",
+        "relationships do not link sightings",
     );
     let rel = with(minimal("relationship"), "relationship_type", json!("Uses"));
-    assert!(!strict(&rel).is_empty(), "relationship_type is lowercase");
+    refused(
+        &strict(&rel),
+        "relationship_type",
+        "lowercase letters, digits and hyphens",
+        "relationship_type is lowercase",
+    );
     let ext = with(
         minimal("extension-definition"),
         "extension_properties",
         json!(["x_y"]),
     );
-    assert!(
-        !strict(&ext).is_empty(),
-        "extension_properties only for toplevel extensions"
+    refused(
+        &strict(&ext),
+        "extension_properties",
+        "toplevel-property-extension",
+        "extension_properties only for toplevel extensions",
     );
 }
 
@@ -321,13 +377,23 @@ fn external_references_and_markings_in_strict() {
         "external_references",
         json!([{"source_name": "capec", "external_id": "163"}]),
     );
-    assert!(!strict(&bad_capec).is_empty());
+    refused(
+        &strict(&bad_capec),
+        "external_references[0]",
+        "CAPEC-N form",
+        "",
+    );
     let bare = with(
         indicator(),
         "external_references",
         json!([{"source_name": "somewhere"}]),
     );
-    assert!(!strict(&bare).is_empty());
+    refused(
+        &strict(&bare),
+        "external_references[0]",
+        "one of external_id, description or url",
+        "",
+    );
     let good = with(
         indicator(),
         "external_references",
@@ -339,9 +405,11 @@ fn external_references_and_markings_in_strict() {
         "granular_markings",
         json!([{"marking_ref": "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da", "selectors": ["description"]}]),
     );
-    assert!(
-        !strict(&gm).is_empty(),
-        "selector must select a present property"
+    refused(
+        &strict(&gm),
+        "granular_markings[0].selectors[0]",
+        "does not select a property",
+        "selector must select a present property",
     );
     let gm = with(gm, "description", json!("d"));
     assert_eq!(strict(&gm), Vec::<String>::new());
@@ -350,9 +418,11 @@ fn external_references_and_markings_in_strict() {
         "granular_markings",
         json!([{"lang": "en", "selectors": ["pattern"]}]),
     );
-    assert!(
-        !strict(&lang_only).is_empty(),
-        "the validator's schema requires marking_ref"
+    refused(
+        &strict(&lang_only),
+        "granular_markings[0].marking_ref",
+        "Required property is missing",
+        "the validator's schema requires marking_ref",
     );
 }
 
@@ -365,7 +435,12 @@ fn tlp_marking_definitions() {
         "name": "TLP:GREEN", "definition": {"tlp": "green"}
     });
     assert_eq!(strict(&green), Vec::<String>::new());
-    assert!(!strict(&with(green.clone(), "definition", json!({"tlp": "red"}))).is_empty());
+    refused(
+        &strict(&with(green.clone(), "definition", json!({"tlp": "red"}))),
+        "definition",
+        "exactly the ones the STIX specification defines",
+        "",
+    );
     let statement = json!({
         "type": "marking-definition", "spec_version": "2.1",
         "id": "marking-definition--0c7b5b88-8ff7-4a4d-aa9d-feb398cd0061",
@@ -373,31 +448,60 @@ fn tlp_marking_definitions() {
         "definition": {"statement": "Copyright"}
     });
     assert_eq!(strict(&statement), Vec::<String>::new());
-    assert!(!strict(&without(statement, "definition")).is_empty());
+    refused(
+        &strict(&without(statement, "definition")),
+        "definition",
+        "Required property is missing",
+        "",
+    );
 }
 
 #[test]
 fn cyber_observables_in_strict() {
     let ip = json!({"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd", "value": "198.51.100.3"});
     assert_eq!(strict(&ip), Vec::<String>::new());
-    assert!(!strict(&with(ip.clone(), "value", json!("999.1.1.1"))).is_empty());
+    refused(
+        &strict(&with(ip.clone(), "value", json!("999.1.1.1"))),
+        "value",
+        "IPv4 address or CIDR block",
+        "",
+    );
     let nt = json!({"type": "network-traffic", "spec_version": "2.1", "id": "network-traffic--280d1c0d-51d1-5ee8-951f-1fb434a38686", "protocols": ["tcp"], "src_ref": "ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd"});
     assert_eq!(strict(&nt), Vec::<String>::new());
-    assert!(
-        !strict(&without(nt.clone(), "src_ref")).is_empty(),
-        "src_ref or dst_ref"
+    refused(
+        &strict(&without(nt.clone(), "src_ref")),
+        "src_ref",
+        "At least one of src_ref, dst_ref",
+        "src_ref or dst_ref",
     );
-    assert!(!strict(&with(nt, "src_port", json!(70000))).is_empty());
+    refused(
+        &strict(&with(nt, "src_port", json!(70000))),
+        "src_port",
+        "integer in range",
+        "",
+    );
     let email = json!({"type": "email-message", "spec_version": "2.1", "id": "email-message--d3f4ef30-b14e-59c5-92d5-946e150e4ca3", "is_multipart": false, "body": "hi"});
     assert_eq!(strict(&email), Vec::<String>::new());
-    assert!(!strict(&with(email, "body_multipart", json!([{"body": "x"}]))).is_empty());
+    refused(
+        &strict(&with(email, "body_multipart", json!([{"body": "x"}]))),
+        "body_multipart",
+        "Must not be present when is_multipart is false",
+        "",
+    );
     let file = json!({"type": "file", "spec_version": "2.1", "id": "file--ff1e0780-358c-5808-a8c7-d0fca4ef6ef4", "name": "a.zip", "extensions": {"archive-ext": {"contains_refs": ["file--ff1e0780-358c-5808-a8c7-d0fca4ef6ef4"]}}});
     assert_eq!(strict(&file), Vec::<String>::new());
-    assert!(!strict(&with(file, "extensions", json!({"archive-ext": {}}))).is_empty());
+    refused(
+        &strict(&with(file, "extensions", json!({"archive-ext": {}}))),
+        "extensions.archive-ext",
+        "Must not be empty",
+        "",
+    );
     let process = json!({"type": "process", "spec_version": "2.1", "id": "process--ff1e0780-358c-5808-a8c7-d0fca4ef6ef4", "pid": 1});
-    assert!(
-        !strict(&process).is_empty(),
-        "a process id must be a UUIDv4"
+    refused(
+        &strict(&process),
+        "id",
+        "version 4 UUID",
+        "a process id must be a UUIDv4",
     );
 }
 

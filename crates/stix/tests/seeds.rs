@@ -1,21 +1,10 @@
 //! The seed documents' own examples: every input must be valid in the compatible profile, and
 //! the upload API's error example must be answered exactly as the seed shows.
 
-use std::path::PathBuf;
-
 use stix::{Json, Options};
 
-/// The seed samples in the project's shared/ folder: `TIPORT_SHARED`, or `../shared` beside
-/// the repository.
-fn samples_dir() -> PathBuf {
-    std::env::var_os("TIPORT_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-        .join("data/seed-samples")
-}
-
 fn read(name: &str) -> String {
-    let path = samples_dir().join(name);
+    let path = test_support::seed_samples().join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
@@ -36,7 +25,7 @@ fn records<'a>(doc: &'a Json<'a>) -> Vec<&'a Json<'a>> {
 #[test]
 fn every_seed_input_is_valid_in_the_compatible_profile() {
     let mut checked = 0;
-    let mut names: Vec<String> = std::fs::read_dir(samples_dir())
+    let mut names: Vec<String> = std::fs::read_dir(test_support::seed_samples())
         .expect("seed samples directory")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".json") && !n.ends_with("response.json"))

@@ -174,13 +174,15 @@ fn acknowledged_versions_survive_ten_kills_at_random_moments() {
                 scope.spawn(move || client(s, token, round, c, seed, acked));
             }
             std::thread::sleep(kill_after);
-            // SIGKILL: no chance to finish anything.
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", &s.child.id().to_string()])
-                .status();
+            // SIGKILL: no chance to finish anything. The clients are still sending, so the
+            // child is borrowed; kill(2) through its pid, checked.
+            let pid = libc::pid_t::try_from(s.child.id()).expect("a pid");
+            // SAFETY: a pid this test spawned and has not reaped.
+            let sent = unsafe { libc::kill(pid, libc::SIGKILL) };
+            assert_eq!(sent, 0, "SIGKILL: {}", std::io::Error::last_os_error());
         });
         let mut s = s;
-        let _ = s.child.wait();
+        s.child.wait().expect("wait for the killed serve");
         dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
         drop(s);
         let acked_now = acked.lock().unwrap().clone();

@@ -42,51 +42,28 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repo root")
-}
+pub use test_support::{reference_python, repo_root, seed_samples, shared, test_data};
 
-/// The project's shared/ folder: `TIPORT_SHARED`, or `../shared` beside the repository.
-pub fn shared() -> PathBuf {
-    std::env::var_os("TIPORT_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared"))
-}
-
-pub fn seed_samples() -> PathBuf {
-    shared().join("data/seed-samples")
-}
-
-/// The reference tools' python, or a failure that says how to get it. Never a skip: a test
-/// that cannot run is a failing test.
-pub fn reference_python() -> PathBuf {
-    let venv = std::env::var_os("TIPORT_REFERENCE_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".reference-venv"));
-    let py = venv.join("bin/python");
-    assert!(
-        py.exists(),
-        "the OASIS reference tools are not installed at {}; run scripts/test.sh (the README's test command), which installs them",
-        venv.display()
+/// Sends SIGTERM to `child`, as an operator's `kill` would; the test fails if it cannot be sent
+/// (the child must still be there to be stopped).
+pub fn sigterm(child: &std::process::Child) {
+    let pid = libc::pid_t::try_from(child.id()).expect("a pid");
+    // SAFETY: kill(2) with a pid this test spawned and has not waited for, so not reused.
+    let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert_eq!(
+        sent,
+        0,
+        "SIGTERM to {pid}: {}",
+        std::io::Error::last_os_error()
     );
-    py
 }
 
-/// A generated test input made by scripts/test.sh.
-pub fn test_data(name: &str) -> PathBuf {
-    let dir = std::env::var_os("TIPORT_TEST_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".test-data"));
-    let p = dir.join(name);
-    assert!(
-        p.exists(),
-        "test input {} is missing; run scripts/test.sh (the README's test command), which makes it",
-        p.display()
-    );
-    p
+/// Sends SIGKILL to `child` (no chance to finish anything); the test fails if it cannot.
+pub fn sigkill(child: &mut std::process::Child) {
+    let pid = child.id();
+    child
+        .kill()
+        .unwrap_or_else(|e| panic!("SIGKILL to {pid}: {e}"));
 }
 
 /// The JSON lines of `--output json`.

@@ -213,11 +213,8 @@ impl Service {
 impl Service {
     /// Stops the service (SIGTERM, as an operator would) and hands its data directory on.
     pub(crate) fn stop(mut self) -> tempfile::TempDir {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.wait();
+        crate::helpers::sigterm(&self.child);
+        self.child.wait().expect("wait for serve to stop");
         std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }
 }
@@ -227,11 +224,12 @@ impl Drop for Service {
         if let Ok(Some(_)) = self.child.try_wait() {
             return;
         }
-        // SIGTERM: the service stops gracefully.
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .stderr(Stdio::null())
-            .status();
+        // SIGTERM: the service stops gracefully. A drop cannot fail the test, so a signal
+        // that cannot be sent only ends in the SIGKILL below.
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: kill(2) with a pid this test spawned and has not reaped (try_wait above).
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -1479,10 +1477,8 @@ fn every_acknowledged_object_survives_a_kill() {
     }
     std::thread::sleep(Duration::from_millis(1500));
     let mut s = s;
-    let _ = Command::new("kill")
-        .args(["-KILL", &s.child.id().to_string()])
-        .status();
-    let _ = s.child.wait();
+    crate::helpers::sigkill(&mut s.child);
+    s.child.wait().expect("wait for the killed serve");
     for c in clients {
         c.join().unwrap();
     }
@@ -1543,8 +1539,26 @@ fn sigterm_lets_an_import_in_flight_finish() {
     let (status, queued) = s.import(&token, &[("source", "sig")], "ten.json", file.as_bytes());
     assert_eq!(status, 202, "{queued}");
     let id = queued["id"].as_str().unwrap().to_owned();
+    // The signal must find the import running, or the test shows nothing: wait until it is.
+    let path = format!(
+        "/workspaces/{}/threat-intelligence/imports/{id}",
+        s.cred("workspace_id")
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = s.get(&path, Some(&token));
+        assert_eq!(status, 200, "{body}");
+        let r: Value = serde_json::from_str(&body).unwrap();
+        match r["status"].as_str().unwrap() {
+            "running" => break,
+            "queued" => {}
+            other => panic!("the import ended ({other}) before the signal could find it running"),
+        }
+        assert!(Instant::now() < deadline, "the import did not start: {r}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let mut s = s;
-    let _ = Command::new("kill").arg(s.child.id().to_string()).status();
+    crate::helpers::sigterm(&s.child);
     let exited = s.child.wait().unwrap();
     assert!(exited.success(), "a clean stop: {exited:?}");
     // After a restart the import is finished, not failed as interrupted.
