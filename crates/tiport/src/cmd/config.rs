@@ -71,7 +71,7 @@ impl Value<'_> {
 
     pub fn duration(&self) -> Result<Duration> {
         humantime::parse_duration(self.text()?)
-            .map_err(|e| self.wrong(&format!("a duration like \"30d\" ({e})")))
+            .map_err(|_| self.wrong("a duration such as 30s, 10m, 24h or 30d"))
     }
 
     pub fn parsed<T: std::str::FromStr>(&self) -> Result<T>
@@ -112,4 +112,12 @@ pub fn apply(
         }
     }
     Ok(())
+}
+
+/// A duration as a person writes it (`30s`, `10m`, `24h`, `30d`, `1h 30m`), for flags, the
+/// environment and the file alike; the error says what is expected, since humantime's own
+/// ("expected number at 0") does not.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("\"{text}\" is not a duration such as 30s, 10m, 24h or 30d ({e})"))
 }

@@ -64,7 +64,7 @@ pub struct Args {
     tls_key: Option<std::path::PathBuf>,
     /// How long an issued token is valid, e.g. `1h`.
     #[arg(long, env = "TIPORT_TOKEN_LIFETIME", default_value = "1h",
-          value_parser = humantime::parse_duration)]
+          value_parser = crate::cmd::config::parse_duration)]
     token_lifetime: Duration,
     /// An external OpenID Connect issuer whose tokens are accepted: its issuer URL (the
     /// tokens' `iss`) and its JWKS URL, separated by a space. Repeatable; in the environment,
@@ -92,12 +92,12 @@ pub struct Args {
     /// How long a connection may take to send a request's head (the request line and headers)
     /// once it is ready for one; an idle keep-alive connection is closed after as long.
     #[arg(long, env = "TIPORT_HEADER_TIMEOUT", default_value = "30s",
-          value_parser = humantime::parse_duration)]
+          value_parser = crate::cmd::config::parse_duration)]
     header_timeout: Duration,
     /// How often the running service applies the retention periods and fails imports whose
     /// process is gone, e.g. `10m`.
     #[arg(long, env = "TIPORT_HOUSEKEEPING_INTERVAL", default_value = "10m",
-          value_parser = humantime::parse_duration)]
+          value_parser = crate::cmd::config::parse_duration)]
     housekeeping_interval: Duration,
 }
 

@@ -18,11 +18,11 @@ pub struct StoreArgs {
     database: Option<String>,
     /// How long import records are kept, e.g. `30d`.
     #[arg(long, env = "TIPORT_IMPORT_RECORD_RETENTION", value_name = "DURATION",
-          default_value = "30d", value_parser = humantime::parse_duration)]
+          default_value = "30d", value_parser = crate::cmd::config::parse_duration)]
     import_record_retention: Duration,
     /// How long an import's file and error file are kept, e.g. `24h`.
     #[arg(long, env = "TIPORT_IMPORT_FILE_RETENTION", value_name = "DURATION",
-          default_value = "24h", value_parser = humantime::parse_duration)]
+          default_value = "24h", value_parser = crate::cmd::config::parse_duration)]
     import_file_retention: Duration,
     /// Open a store whose files other users of this machine may read (they hold the token
     /// signing key, the hashes of every secret and the intelligence): refused otherwise.

@@ -9,5 +9,6 @@ mod hardening;
 mod helpers;
 mod hostile;
 mod import;
+mod messages;
 mod seeds;
 mod service;
