@@ -3,7 +3,7 @@
 //! Each subcommand lives in its own module under `cmd/` and turns flags into calls of the
 //! library crates; no validation or storage logic lives here.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
 mod cmd;
@@ -45,6 +45,10 @@ enum Command {
     /// Export a workspace's current objects as a STIX bundle or CSV.
     Export(cmd::export::Args),
     /// Run the HTTP service (upload API, tokens).
+    ///
+    /// A flag given twice takes its last value, so the command line overrides the settings of
+    /// a `--config` file, which are put in before it.
+    #[command(args_override_self = true)]
     Serve(cmd::serve::Args),
     /// Create clients: applications that get tokens with an id and a secret.
     Client(cmd::client::Args),
@@ -61,7 +65,15 @@ fn main() -> ExitCode {
     unsafe {
         libc::umask(0o077);
     }
-    let cli = Cli::parse();
+    let argv = match cmd::config::with_file_settings(std::env::args_os().collect(), &Cli::command())
+    {
+        Ok(argv) => argv,
+        Err(e) => {
+            eprintln!("tiport: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(argv);
     let result = match cli.command {
         Command::Validate(args) => cmd::validate::run(args),
         Command::Template(args) => cmd::template::run(args),

@@ -15,8 +15,10 @@ use super::store_args::StoreArgs;
 #[derive(clap::Args)]
 pub struct Args {
     /// A TOML file of settings (keys as the flags, e.g. `requests-per-minute = 100`); the
-    /// environment and flags override it.
+    /// environment and flags override it. Read before the command line is parsed
+    /// (`config::with_file_settings`), so the field itself is not used.
     #[arg(long, env = "TIPORT_CONFIG", value_name = "FILE")]
+    #[allow(dead_code)]
     config: Option<std::path::PathBuf>,
     #[command(flatten)]
     store: StoreArgs,
@@ -101,67 +103,7 @@ pub struct Args {
     housekeeping_interval: Duration,
 }
 
-impl Args {
-    /// Fills what neither a flag nor the environment gave from the `--config` file.
-    fn configure(&mut self, matches: &clap::ArgMatches) -> Result<()> {
-        let Some(file) = self.config.clone() else {
-            return Ok(());
-        };
-        super::config::apply(&file, matches, |key, v, given| {
-            if self.store.configure(key, v, given)? {
-                return Ok(true);
-            }
-            let known = matches!(
-                key,
-                "listen"
-                    | "requests-per-minute"
-                    | "max-objects-per-request"
-                    | "max-upload-bytes"
-                    | "max-csv-bytes"
-                    | "max-json-bytes"
-                    | "public-url"
-                    | "token-lifetime"
-                    | "tls-cert"
-                    | "tls-key"
-                    | "trust-issuer"
-                    | "housekeeping-interval"
-                    | "max-connections"
-                    | "header-timeout"
-                    | "max-running-imports"
-                    | "max-waiting-imports"
-            );
-            if !known || given {
-                return Ok(known);
-            }
-            match key {
-                "listen" => self.listen = v.parsed()?,
-                "requests-per-minute" => self.requests_per_minute = v.integer()?,
-                "max-objects-per-request" => self.max_objects_per_request = v.integer()?,
-                "max-upload-bytes" => self.max_upload_bytes = v.integer()?,
-                "max-csv-bytes" => self.max_csv_bytes = v.integer()?,
-                "max-json-bytes" => self.max_json_bytes = v.integer()?,
-                "public-url" => self.public_url = Some(v.text()?.to_owned()),
-                "token-lifetime" => self.token_lifetime = v.duration()?,
-                "housekeeping-interval" => self.housekeeping_interval = v.duration()?,
-                "max-connections" => self.max_connections = v.integer()?,
-                "header-timeout" => self.header_timeout = v.duration()?,
-                "max-running-imports" => self.max_running_imports = v.integer()?,
-                "max-waiting-imports" => self.max_waiting_imports = v.integer()?,
-                "tls-cert" => self.tls_cert = Some(v.text()?.into()),
-                "tls-key" => self.tls_key = Some(v.text()?.into()),
-                "trust-issuer" => self.trust_issuer = v.parsed_each()?,
-                _ => unreachable!("matched above"),
-            }
-            Ok(true)
-        })
-    }
-}
-
-pub fn run(mut args: Args) -> Result<ExitCode> {
-    let matches = <crate::Cli as clap::CommandFactory>::command().get_matches();
-    if let Some(serve) = matches.subcommand_matches("serve") {
-        args.configure(serve)?;
-    }
+pub fn run(args: Args) -> Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

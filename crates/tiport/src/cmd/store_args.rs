@@ -74,36 +74,6 @@ pub struct Opened {
 }
 
 impl StoreArgs {
-    /// Takes `key` from a configuration file unless a flag or the environment gave it
-    /// (`given`); returns whether the key is one of these flags.
-    pub fn configure(
-        &mut self,
-        key: &str,
-        value: &super::config::Value,
-        given: bool,
-    ) -> Result<bool> {
-        let known = matches!(
-            key,
-            "data-dir"
-                | "database"
-                | "import-record-retention"
-                | "import-file-retention"
-                | "allow-readable-store"
-        );
-        if !known || given {
-            return Ok(known);
-        }
-        match key {
-            "data-dir" => self.data_dir = Some(value.text()?.into()),
-            "database" => self.database = Some(value.text()?.to_owned()),
-            "import-record-retention" => self.import_record_retention = value.duration()?,
-            "import-file-retention" => self.import_file_retention = value.duration()?,
-            "allow-readable-store" => self.allow_readable_store = value.boolean()?,
-            _ => unreachable!("matched above"),
-        }
-        Ok(true)
-    }
-
     /// Opens the store, creating the data directory if need be, and does the housekeeping
     /// every opening does (abandoned imports failed, retention applied).
     pub fn open(&self) -> Result<Opened> {
