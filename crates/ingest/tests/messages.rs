@@ -51,10 +51,7 @@ fn csv_report(text: &str) -> String {
 }
 
 fn data(name: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    test_support::read_data(env!("CARGO_MANIFEST_DIR"), name)
 }
 
 #[test]
@@ -69,8 +66,7 @@ fn csv_file_rows() {
 
 #[test]
 fn csv_headers() {
-    let mut out = String::new();
-    for header in [
+    let headers = [
         "",
         "name,description",
         "observableType,observableValue",
@@ -82,11 +78,12 @@ fn csv_headers() {
         "validFrom,observableType,observableValue,,",
         "\u{feff}validFrom,observableType,observableValue",
         "{\"type\": \"indicator\"}",
-    ] {
-        let text = format!("{header}\n2024-01-01T00:00:00Z,domain-name,example.com\n");
-        writeln!(out, "{header:?}\n    {}", csv_report(&text).trim_end()).unwrap();
-    }
-    insta::assert_snapshot!(out);
+    ];
+    insta::assert_snapshot!(test_support::table(headers, |header| {
+        csv_report(&format!(
+            "{header}\n2024-01-01T00:00:00Z,domain-name,example.com\n"
+        ))
+    }));
 }
 
 /// What the JSON record reader says of a file: each record's verdict, then how it ended.
@@ -104,23 +101,22 @@ fn json_report(text: &str) -> String {
         };
         writeln!(
             out,
-            "    record {} at line {}, column {}: {said}",
+            "record {} at line {}, column {}: {said}",
             rec.index, rec.line, rec.column
         )
         .unwrap();
         Ok(())
     });
     match ended {
-        Ok(()) => writeln!(out, "    end").unwrap(),
-        Err(e) => writeln!(out, "    the file is refused: {e}").unwrap(),
+        Ok(()) => writeln!(out, "end").unwrap(),
+        Err(e) => writeln!(out, "the file is refused: {e}").unwrap(),
     }
     out
 }
 
 #[test]
 fn json_containers_and_records() {
-    let mut out = String::new();
-    for text in [
+    let texts = [
         "",
         "   ",
         "42",
@@ -139,9 +135,6 @@ fn json_containers_and_records() {
         "{\"type\": \"indicator\", \"name\": \"one object\"}",
         "\u{feff}[{\"type\": \"indicator\"}]",
         "[{\"type\": \"indicator\"}, {\"type\": \"indi\ncator\"}]",
-    ] {
-        writeln!(out, "{text:?}").unwrap();
-        out.push_str(&json_report(text));
-    }
-    insta::assert_snapshot!(out);
+    ];
+    insta::assert_snapshot!(test_support::table(texts, json_report));
 }

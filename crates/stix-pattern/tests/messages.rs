@@ -74,10 +74,7 @@ fn report<'a>(patterns: impl Iterator<Item = &'a str>) -> String {
 }
 
 fn data(name: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    test_support::read_data(env!("CARGO_MANIFEST_DIR"), name)
 }
 
 #[test]

@@ -74,3 +74,61 @@ pub fn test_data(name: &str) -> PathBuf {
     );
     p
 }
+
+/// A file of the calling crate's `tests/data/` folder (pass `env!("CARGO_MANIFEST_DIR")`).
+pub fn read_data(manifest_dir: &str, name: &str) -> String {
+    let path = Path::new(manifest_dir).join("tests/data").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// Runs `script` with the reference tools' python and returns what it printed; a script that
+/// fails fails the test, with what it said.
+pub fn run_reference_script<A: AsRef<std::ffi::OsStr>>(script: &Path, args: &[A]) -> Vec<u8> {
+    let out = std::process::Command::new(reference_python())
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// splitmix64: a small, well-mixed, seeded generator, so that a randomized test (mutations,
+/// kill times) is the same run every time for the same seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+}
+
+/// A snapshot's text for a table of cases: each case as a quoted line, then what `say` makes
+/// of it, indented.
+pub fn table<'a>(
+    cases: impl IntoIterator<Item = &'a str>,
+    mut say: impl FnMut(&str) -> String,
+) -> String {
+    let mut out = String::new();
+    for case in cases {
+        out.push_str(&format!("{case:?}\n"));
+        for line in say(case).lines() {
+            out.push_str(&format!("    {line}\n"));
+        }
+    }
+    out
+}

@@ -220,42 +220,29 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_are_refused_by_name() {
-        let e = settings("requests-per-minut = 2\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.ends_with("tiport.toml: unknown setting \"requests-per-minut\""),
-            "{e}"
-        );
-        let e = settings("config = \"other.toml\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(e.ends_with("unknown setting \"config\""), "{e}");
-        let e = settings("header-timeout = \"soon\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("tiport.toml: header-timeout: \"soon\" is not a duration"),
-            "{e}"
-        );
-        let e = settings("requests-per-minute = \"many\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("tiport.toml: requests-per-minute: invalid digit"),
-            "{e}"
-        );
-        let e = settings("listen = [\"a\", \"b\"]\n")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("listen must be one value"), "{e}");
-        let e = settings("allow-readable-store = 1\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("allow-readable-store must be true or false"),
-            "{e}"
-        );
+        for (toml, said) in [
+            (
+                "requests-per-minut = 2\n",
+                "tiport.toml: unknown setting \"requests-per-minut\"",
+            ),
+            ("config = \"other.toml\"\n", "unknown setting \"config\""),
+            (
+                "header-timeout = \"soon\"\n",
+                "tiport.toml: header-timeout: \"soon\" is not a duration",
+            ),
+            (
+                "requests-per-minute = \"many\"\n",
+                "tiport.toml: requests-per-minute: invalid digit",
+            ),
+            ("listen = [\"a\", \"b\"]\n", "listen must be one value"),
+            (
+                "allow-readable-store = 1\n",
+                "allow-readable-store must be true or false",
+            ),
+        ] {
+            let e = settings(toml).unwrap_err().to_string();
+            assert!(e.contains(said), "{toml}: {e}");
+        }
     }
 
     #[test]

@@ -36,18 +36,8 @@ const DELIBERATE: &[(&str, &str)] = &[
 ];
 
 fn oracle(script: &str, args: &[&Path]) -> Vec<Value> {
-    let py = reference_python();
-    let out = Command::new(py)
-        .arg(shared().join("tools").join(script))
-        .args(args)
-        .output()
-        .expect("run the oracle");
-    assert!(
-        out.status.success(),
-        "{script} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
+    let out = test_support::run_reference_script(&shared().join("tools").join(script), args);
+    String::from_utf8(out)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

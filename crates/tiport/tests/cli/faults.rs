@@ -15,22 +15,7 @@ use serde_json::{json, Value};
 use crate::helpers::{import_records, run_in};
 use crate::service::Service;
 
-/// splitmix64, seeded: the kill times and the clients' choices.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+use test_support::Rng;
 
 /// A version a client was told is stored.
 type Acked = (String, String);
@@ -68,12 +53,12 @@ fn client(s: &Service, token: &str, round: u64, client: u64, seed: u64, acked: &
         }
         // Newer versions of objects stored before, by this client.
         for _ in 0..mine.len().min(5) {
-            let id = mine[rng.below(mine.len() as u64) as usize].clone();
+            let id = mine[rng.below(mine.len())].clone();
             let modified = format!(
                 "2024-02-{:02}T00:{:02}:{:02}.{:03}Z",
                 1 + round % 28,
                 request % 60,
-                client * 10 + rng.below(10),
+                client * 10 + rng.below(10) as u64,
                 rng.below(1000)
             );
             if ids.iter().any(|(i, m)| *i == id && *m == modified) {
@@ -161,16 +146,16 @@ fn acknowledged_versions_survive_ten_kills_at_random_moments() {
             &token,
             &[("source", "faults import")],
             "faults.csv",
-            &csv(round, 2_000 + rng.below(20_000)),
+            &csv(round, 2_000 + rng.below(20_000) as u64),
         );
         if status == 202 {
             imports += 1;
         }
-        let kill_after = Duration::from_millis(150 + rng.below(1_200));
+        let kill_after = Duration::from_millis(150 + rng.below(1_200) as u64);
         std::thread::scope(|scope| {
             for c in 0..3u64 {
                 let (s, token, acked) = (&s, &token, &*acked);
-                let seed = rng.next();
+                let seed = rng.next_u64();
                 scope.spawn(move || client(s, token, round, c, seed, acked));
             }
             std::thread::sleep(kill_after);
