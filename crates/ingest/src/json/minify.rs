@@ -1,4 +1,4 @@
-//! [`minify`]: a record's text without its insignificant whitespace, as the store keeps it.
+//! [`minify()`]: a record's text without its insignificant whitespace, as the store keeps it.
 //!
 //! Invariants: only whitespace between tokens is removed; strings (escapes included), numbers
 //! and literals are copied byte for byte, so the output parses to the same value and keeps the

@@ -23,7 +23,7 @@
 //!   upload body's members, the records array's commas and brackets.
 //! * `scan.rs`: the structural scanner and the buffer: skipping a value, reading more input,
 //!   line and column.
-//! * `minify.rs`: [`minify`], the compact text of a record already known to be valid.
+//! * `minify.rs`: [`minify()`], the compact text of a record already known to be valid.
 
 mod container;
 mod minify;
@@ -188,9 +188,9 @@ pub struct JsonRecords<R> {
     object_start: Option<(usize, u64, u64)>,
     /// Whether the top-level object had a records array.
     object_has_records: bool,
-    /// The container's keys met so far, by kind ([`ContainerKey`]): the first spelling of each
-    /// and how often it came. Only these kinds are counted, so a single object of a million
-    /// keys costs nothing here.
+    /// The container's keys met so far, by kind (`ContainerKey`, in `container.rs`): the first
+    /// spelling of each and how often it came. Only these kinds are counted, so a single object
+    /// of a million keys costs nothing here.
     container_keys: [(u32, Vec<String>); 4],
     open: Vec<u8>,
     /// Set when the records array was expected to be an upload body (`--format upload`).
