@@ -446,6 +446,12 @@ impl<'o, 'a> Fields<'o, 'a> {
     }
 
     /// Finds the members `table` lists, for [`Fields::get`] and [`Fields::check_own`].
+    ///
+    /// `#[inline]`: it runs once per record from `validate::check`, in another module; without
+    /// the hint, whether it was inlined there depended on how the crate's modules happened to
+    /// be grouped into codegen units, and splitting `types_sco` into files regrouped them and
+    /// cost validation about 0.7% of its instructions.
+    #[inline]
     pub(crate) fn find_own(&mut self, table: &'static Table) {
         self.own_table = table;
         for (n, (k, v)) in self.obj.iter().enumerate() {

@@ -3,7 +3,7 @@
 //!
 //! The reference validator checks a record in two steps: the OASIS JSON schemas
 //! (`cti-stix2-json-schemas`, shipped inside it) and a list of MUST functions (`musts.py`). The
-//! property tables (`types21.rs`, `types20.rs`, `types_sco.rs`) hold the per-type part of the
+//! property tables (`types21.rs`, `types20.rs`, `types_sco/`) hold the per-type part of the
 //! schemas; this module holds the rest, each function naming the schema or MUST it mirrors:
 //! the generic property-name and value rules (`properties.json`), reserved property names,
 //! `extensions`, external references, granular markings and their selectors, language codes,
