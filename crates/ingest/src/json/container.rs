@@ -269,9 +269,15 @@ impl<R: Read> JsonRecords<R> {
         self.state = State::Done;
         match self.peek_non_ws()? {
             None => Ok(()),
+            // What follows is shown as the character it starts with, not read as a value: a
+            // word after the end (`] trailing`) is no boolean, whatever its first letter.
             Some(b) => Err(self.syntax(format!(
-                "unexpected {} after the end of the top-level value",
-                describe(b)
+                "unexpected text after the end of the top-level value, starting with {}; a \
+                 file holds one JSON value",
+                match b {
+                    0x20..=0x7e => format!("'{}'", b as char),
+                    _ => format!("byte 0x{b:02X}"),
+                }
             ))),
         }
     }

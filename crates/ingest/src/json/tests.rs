@@ -85,7 +85,11 @@ fn structural_errors_name_line_and_column() {
         (b"[{\"a\":[1}]", "line 1, column 9: '}' does not close an open bracket"),
         (b"\"just a string\"", "line 1, column 1: the top-level value is a string; expected a JSON array of STIX objects, a bundle or an upload-API body"),
         (b"", "line 1, column 1: empty input: expected a JSON array of STIX objects, a bundle or an upload-API body"),
-        (b"[] x", "line 1, column 4: unexpected 'x' after the end of the top-level value"),
+        (
+            b"[] x",
+            "line 1, column 4: unexpected text after the end of the top-level value, starting \
+             with 'x'; a file holds one JSON value",
+        ),
         (b"\xFF\xFE[", "line 1, column 1: the file is UTF-16; save it as UTF-8"),
     ];
     for (input, want) in cases {
