@@ -15,7 +15,7 @@ use ingest::{JsonRecords, Limits, ReadError};
 use stix::{Diagnostic, Options, Timestamp};
 use store::{
     ImportFinish, ImportFormat, ImportId, ImportMode, ImportRecord, ImportStatus, ImportWriter,
-    NewImport, NewObject, Store, StoreError, WorkspaceId,
+    NewImport, NewObject, Store, StoreError, WorkspaceId, WriteSummary,
 };
 
 use crate::files::ImportFiles;
@@ -551,23 +551,37 @@ impl Run<'_> {
     fn finish(mut self, fatal: Fatal) -> Result<Ended, StoreError> {
         self.send();
         let mut writer = self.writer.take().expect("writer present until finish");
-        let summary = match self.fault.take() {
-            Some(e) => {
-                let _ = writer.abort(&self.failed(format!("the import failed: {e}")));
-                return Err(e);
-            }
+        let flushed = match self.fault.take() {
+            Some(e) => Err(e),
             None => writer.flush(),
         };
-        let summary = match summary {
+        let summary = match flushed {
             Ok(s) => s,
-            Err(e) => {
-                let _ = writer.abort(&self.failed(format!("the import failed: {e}")));
-                return Err(e);
-            }
+            Err(e) => return Err(self.abort(writer, e)),
         };
-        // Records the store refused (versioning rules) come after the validation errors, which
-        // were written as the file was read; each with its line. Rows merged into a refused row
-        // are refused with it.
+        let rejected = self.report_rejected(&summary);
+        let fatal_message = fatal.map(|(at, message)| self.report_fatal(at, message));
+        let error_path = match self.close_error_file() {
+            Ok(path) => path,
+            Err(e) => return Err(self.abort(writer, e)),
+        };
+        if let Some(e) = self.fault.take() {
+            return Err(self.abort(writer, e));
+        }
+        let finish = self.end_record(&summary, rejected, error_path);
+        self.settle(writer, finish, fatal_message)
+    }
+
+    /// Rolls back after `fault`, recording the import failed, and gives the fault back.
+    fn abort(&self, writer: Box<dyn ImportWriter>, fault: StoreError) -> StoreError {
+        let _ = writer.abort(&self.failed(format!("the import failed: {fault}")));
+        fault
+    }
+
+    /// Writes the records the store refused (versioning rules) to the error file, after the
+    /// validation errors, which were written as the file was read; each with its line. Rows
+    /// merged into a refused row are refused with it. Returns how many records were refused.
+    fn report_rejected(&mut self, summary: &WriteSummary) -> u64 {
         let mut rejected = summary.rejected.len() as u64;
         for (index, message) in &summary.rejected {
             let line = self
@@ -585,41 +599,43 @@ impl Run<'_> {
             }
             self.error_entry(*index, line, None, std::slice::from_ref(&message));
         }
-        let mut fatal_message = None;
-        if let Some((at, message)) = fatal {
-            // A problem of one record (a truncated last element) is an entry of the error
-            // file; a problem of the whole file (not JSON, no header) has no record to name
-            // and is told by the import record's message alone.
-            if let Some((index, line)) = at {
-                self.total += 1;
-                self.invalid += 1;
-                self.error_entry(index, line, None, std::slice::from_ref(&message));
-            }
-            fatal_message = Some(message);
+        rejected
+    }
+
+    /// Counts a file-level problem and returns its message. A problem of one record (a
+    /// truncated last element) is an entry of the error file; a problem of the whole file (not
+    /// JSON, no header) has no record to name and is told by the import record's message
+    /// alone.
+    fn report_fatal(&mut self, at: Option<(u64, Option<u64>)>, message: String) -> String {
+        if let Some((index, line)) = at {
+            self.total += 1;
+            self.invalid += 1;
+            self.error_entry(index, line, None, std::slice::from_ref(&message));
         }
-        let error_path = match self.errors.take() {
-            None => None,
-            // Synced before the record that names it is committed, so the record never points
-            // at an error file a power cut emptied.
-            Some(ef) => match ef
-                .finish()
-                .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
-                .and_then(|f| f.sync_all())
-            {
-                Ok(()) => Some(self.job.error_path.clone()),
-                Err(e) => {
-                    let e = disk_fault(&self.job.error_path, e);
-                    let _ = writer.abort(&self.failed(format!("the import failed: {e}")));
-                    return Err(e);
-                }
-            },
+        message
+    }
+
+    /// Finishes the error file, if there is one, and returns where it is. It is synced before
+    /// the record that names it is committed, so the record never points at an error file a
+    /// power cut emptied.
+    fn close_error_file(&mut self) -> Result<Option<PathBuf>, StoreError> {
+        let Some(ef) = self.errors.take() else {
+            return Ok(None);
         };
-        if let Some(e) = self.fault.take() {
-            let _ = writer.abort(&self.failed(format!("the import failed: {e}")));
-            return Err(e);
-        }
-        let invalid = self.invalid + rejected;
-        let imported = summary.stored + summary.unchanged + self.merged;
+        ef.finish()
+            .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+            .and_then(|f| f.sync_all())
+            .map(|()| Some(self.job.error_path.clone()))
+            .map_err(|e| disk_fault(&self.job.error_path, e))
+    }
+
+    /// The record of an import that read its whole file, as if it succeeded (`settle` decides).
+    fn end_record(
+        &self,
+        summary: &WriteSummary,
+        rejected: u64,
+        error_path: Option<PathBuf>,
+    ) -> ImportFinish {
         let merge_note = self
             .first_merge
             .filter(|_| self.merged > 0)
@@ -631,11 +647,11 @@ impl Run<'_> {
                     self.merged
                 )
             });
-        let mut finish = ImportFinish {
+        ImportFinish {
             status: ImportStatus::Succeeded,
             total: self.total,
-            imported,
-            invalid,
+            imported: summary.stored + summary.unchanged + self.merged,
+            invalid: self.invalid + rejected,
             unchanged: summary.unchanged + self.merged,
             upgraded: self
                 .upgraded
@@ -650,14 +666,28 @@ impl Run<'_> {
             message: merge_note,
             error_path,
             finished: Timestamp::now(),
-        };
-        if let Some(message) = fatal_message {
-            let message = bounded_message(message);
+        }
+    }
+
+    /// Commits or rolls back as `finish` and the mode say: a file that could not be read
+    /// (`fatal_message`), or invalid records in all-or-nothing mode, or nothing valid at all,
+    /// fail with nothing stored; some invalid records are a partial success.
+    fn settle(
+        &self,
+        writer: Box<dyn ImportWriter>,
+        mut finish: ImportFinish,
+        fatal_message: Option<String>,
+    ) -> Result<Ended, StoreError> {
+        let (invalid, imported) = (finish.invalid, finish.imported);
+        let failed = |finish: &mut ImportFinish, message: String| {
             finish.status = ImportStatus::Failed;
             finish.imported = 0;
             finish.unchanged = 0;
             finish.upgraded = 0;
             finish.message = Some(message);
+        };
+        if let Some(message) = fatal_message {
+            failed(&mut finish, bounded_message(message));
             writer.abort(&finish)?;
             return Ok(Ended {
                 finish,
@@ -665,8 +695,7 @@ impl Run<'_> {
             });
         }
         if invalid > 0 && (self.job.mode == ImportMode::AllOrNothing || imported == 0) {
-            finish.status = ImportStatus::Failed;
-            finish.message = Some(if self.job.mode == ImportMode::AllOrNothing {
+            let message = if self.job.mode == ImportMode::AllOrNothing {
                 format!(
                     "{invalid} of {} records are invalid; in all-or-nothing mode nothing was \
                      imported (the error file lists them)",
@@ -674,10 +703,8 @@ impl Run<'_> {
                 )
             } else {
                 "every record is invalid (the error file lists them)".to_owned()
-            });
-            finish.imported = 0;
-            finish.unchanged = 0;
-            finish.upgraded = 0;
+            };
+            failed(&mut finish, message);
             writer.abort(&finish)?;
             return Ok(Ended {
                 finish,
