@@ -18,9 +18,10 @@ use store::{
     NewImport, NewObject, Store, StoreError, WorkspaceId, WriteSummary,
 };
 
+use crate::error::{DomainError, ErrorKind};
 use crate::files::ImportFiles;
 use crate::record;
-use crate::source::SourceName;
+use crate::source::{SourceError, SourceName};
 
 /// Objects per batch handed to the store's writer.
 const BATCH: usize = 1024;
@@ -49,6 +50,11 @@ impl FileLimits {
             ImportFormat::Json => self.json_bytes,
         }
     }
+
+    /// The larger of the two: the most a file may be before its format is known.
+    pub fn largest(&self) -> u64 {
+        self.csv_bytes.max(self.json_bytes)
+    }
 }
 
 /// Why a file was not even queued. Everything after queueing is told by the import record.
@@ -73,6 +79,18 @@ pub enum QueueError {
     Store(#[from] StoreError),
 }
 
+impl DomainError for QueueError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            QueueError::UnknownWorkspace(_) => ErrorKind::NotFound,
+            QueueError::TooLarge { .. } => ErrorKind::TooLarge,
+            // The workspace was checked first: a failure of the store or the disk here is a
+            // fault, whatever the store said.
+            QueueError::Io { .. } | QueueError::Store(_) => ErrorKind::Internal,
+        }
+    }
+}
+
 /// `50000000` as "50 MB (50000000 bytes)", small limits as bytes.
 fn bytes_text(n: u64) -> String {
     if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
@@ -92,6 +110,72 @@ pub struct FileImport {
     /// `None`: decide from the content.
     pub format: Option<ImportFormat>,
     pub mode: ImportMode,
+}
+
+/// An import as a form asks for it (the service's import form): each field's text as sent,
+/// `None` for a field not sent.
+#[derive(Debug, Clone, Default)]
+pub struct ImportForm {
+    /// The name of the file sent, or `None` if the form had no file.
+    pub file_name: Option<String>,
+    pub source: Option<String>,
+    /// `csv`, `json`, or `auto` (or empty, or none): decide from the content.
+    pub format: Option<String>,
+    /// `valid-only` (or empty, or none) or `all-or-nothing`.
+    pub mode: Option<String>,
+}
+
+/// What is wrong with an import form's fields.
+#[derive(Debug, thiserror::Error)]
+pub enum FormError {
+    #[error("the form has no file field")]
+    NoFile,
+    #[error("the form needs a non-empty source field")]
+    NoSource,
+    #[error("the source field {0}")]
+    Source(SourceError),
+    #[error("format must be csv or json, not {0:?}")]
+    Format(String),
+    #[error("mode must be valid-only or all-or-nothing, not {0:?}")]
+    Mode(String),
+}
+
+impl DomainError for FormError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::BadRequest
+    }
+}
+
+impl ImportForm {
+    /// The import the form asks for into `workspace`, or what is wrong with its fields.
+    pub fn request(self, workspace: WorkspaceId) -> Result<FileImport, FormError> {
+        let file_name = self.file_name.ok_or(FormError::NoFile)?;
+        let source =
+            SourceName::parse(self.source.as_deref().unwrap_or("")).map_err(|e| match e {
+                SourceError::Empty => FormError::NoSource,
+                e => FormError::Source(e),
+            })?;
+        let format = match self.format.map(|f| f.trim().to_ascii_lowercase()) {
+            None => None,
+            Some(f) if f.is_empty() || f == "auto" => None,
+            Some(f) if f == "csv" => Some(ImportFormat::Csv),
+            Some(f) if f == "json" => Some(ImportFormat::Json),
+            Some(f) => return Err(FormError::Format(f)),
+        };
+        let mode = match self.mode.map(|m| m.trim().to_ascii_lowercase()) {
+            None => ImportMode::ValidOnly,
+            Some(m) if m.is_empty() || m == "valid-only" => ImportMode::ValidOnly,
+            Some(m) if m == "all-or-nothing" => ImportMode::AllOrNothing,
+            Some(m) => return Err(FormError::Mode(m)),
+        };
+        Ok(FileImport {
+            workspace,
+            source,
+            file_name,
+            format,
+            mode,
+        })
+    }
 }
 
 /// A queued import, ready to run.
