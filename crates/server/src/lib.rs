@@ -2,7 +2,7 @@
 //!
 //! # Key decision: a thin edge
 //!
-//! Each handler reads its input (path, query string through [`params`], headers, body),
+//! Each handler reads its input (path, query string through `params::Params`, headers, body),
 //! calls one use case (on a blocking thread: the store is synchronous, and a write returns
 //! only once it is durable), and shapes the answer. Use cases return errors that name their
 //! kind (`tiport_core::error::DomainError`); handlers pass them on with `?`, and one table
