@@ -27,6 +27,8 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use tiport_core::error::ErrorKind;
+
 use crate::error::ApiError;
 use crate::App;
 
@@ -56,13 +58,13 @@ impl AnswerPermit {
         let mut m = app.large_answers.0.lock().expect("large answers");
         let n = m.entry(principal.to_owned()).or_default();
         if *n >= MAX_LARGE_ANSWERS {
-            return Err(ApiError::Busy {
-                message: format!(
+            return Err(ApiError::busy(
+                format!(
                     "{MAX_LARGE_ANSWERS} large answers to this client are still being sent; \
                      read them before asking for more"
                 ),
-                retry_after: 1,
-            });
+                1,
+            ));
         }
         *n += 1;
         Ok(AnswerPermit {
@@ -192,12 +194,11 @@ impl Share {
             let mut held = self.budget.held.lock().expect("upload memory");
             let mine = held.entry(self.principal.clone()).or_default();
             if *mine + more > self.budget.per_principal {
-                return Err(ApiError::Busy {
-                    message: "your upload bodies being read or worked on hold as much memory \
-                              as one client's may; send the next when one is answered"
-                        .into(),
-                    retry_after: 1,
-                });
+                return Err(ApiError::busy(
+                    "your upload bodies being read or worked on hold as much memory as one \
+                     client's may; send the next when one is answered",
+                    1,
+                ));
             }
             *mine += more;
         }
@@ -213,12 +214,10 @@ impl Share {
             // Not taken from the total: only the principal's count is to be given back.
             self.units -= more;
             self.give_back_principal(more);
-            return Err(ApiError::Busy {
-                message: "the service is holding as many upload bodies as it may; try again \
-                          shortly"
-                    .into(),
-                retry_after: 1,
-            });
+            return Err(ApiError::busy(
+                "the service is holding as many upload bodies as it may; try again shortly",
+                1,
+            ));
         };
         match &mut self.permit {
             Some(p) => p.merge(got),
@@ -267,9 +266,10 @@ pub async fn read_upload(
     limit: usize,
 ) -> Result<UploadBody, ApiError> {
     let too_large = || {
-        ApiError::TooLarge(format!(
-            "the request body is larger than the {limit} bytes accepted"
-        ))
+        ApiError::new(
+            ErrorKind::TooLarge,
+            format!("the request body is larger than the {limit} bytes accepted"),
+        )
     };
     if content_length.is_some_and(|len| len > limit as u64) {
         return Err(too_large());
@@ -286,9 +286,12 @@ pub async fn read_upload(
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| {
                 if crate::error::is_too_slow(&e) {
-                    ApiError::Timeout(e.to_string())
+                    ApiError::new(ErrorKind::TooSlow, e.to_string())
                 } else {
-                    ApiError::BadRequest(format!("the request body could not be read: {e}"))
+                    ApiError::new(
+                        ErrorKind::BadRequest,
+                        format!("the request body could not be read: {e}"),
+                    )
                 }
             })?;
             let Ok(data) = frame.into_data() else {
@@ -316,10 +319,13 @@ pub async fn read_upload(
     let buf = tokio::time::timeout(UPLOAD_BODY_DEADLINE, reading)
         .await
         .map_err(|_| {
-            ApiError::Timeout(format!(
-                "the request body did not arrive within {} minutes",
-                UPLOAD_BODY_DEADLINE.as_secs() / 60
-            ))
+            ApiError::new(
+                ErrorKind::TooSlow,
+                format!(
+                    "the request body did not arrive within {} minutes",
+                    UPLOAD_BODY_DEADLINE.as_secs() / 60
+                ),
+            )
         })??;
     Ok(UploadBody {
         bytes: Bytes::from(buf),
@@ -348,7 +354,7 @@ mod tests {
         // `a` holds its quarter: its next body is refused at once, whatever is free.
         let started = tokio::time::Instant::now();
         let refused = read_upload(&memory, "a", None, body(KIB), 64 * KIB).await;
-        assert!(matches!(refused, Err(ApiError::Busy { .. })));
+        assert!(refused.is_err_and(|e| e.kind() == ErrorKind::Busy));
         assert_eq!(started.elapsed(), Duration::ZERO);
         let held: Vec<UploadBody> = futures_util::future::join_all(
             ["b", "c", "d"].map(|p| read_upload(&memory, p, None, body(64 * KIB), 64 * KIB)),
@@ -359,7 +365,7 @@ mod tests {
         .collect();
         // The whole budget is held: another principal waits no longer than it may.
         let refused = read_upload(&memory, "e", None, body(KIB), 64 * KIB).await;
-        assert!(matches!(refused, Err(ApiError::Busy { .. })));
+        assert!(refused.is_err_and(|e| e.kind() == ErrorKind::Busy));
         assert_eq!(started.elapsed(), UPLOAD_MEMORY_WAIT);
         // Once a body is done with, its share is free again, for anyone.
         drop(a);
@@ -374,9 +380,9 @@ mod tests {
     async fn a_body_past_the_limit_is_too_large_declared_or_not() {
         let memory = UploadMemory::new(1 << 20, 1 << 20);
         let declared = read_upload(&memory, "a", Some(2000), body(10), 1000).await;
-        assert!(matches!(declared, Err(ApiError::TooLarge(_))));
+        assert!(declared.is_err_and(|e| e.kind() == ErrorKind::TooLarge));
         let sent = read_upload(&memory, "a", None, body(2000), 1000).await;
-        assert!(matches!(sent, Err(ApiError::TooLarge(_))));
+        assert!(sent.is_err_and(|e| e.kind() == ErrorKind::TooLarge));
         // Nothing of them is still held: a body at the size limit fits.
         let whole = read_upload(&memory, "a", None, body(1 << 20), 1 << 20).await;
         assert!(whole.is_ok());
@@ -402,7 +408,7 @@ mod tests {
         });
         let started = tokio::time::Instant::now();
         let r = read_upload(&memory, "a", None, Body::from_stream(stream), 1 << 20).await;
-        assert!(matches!(r, Err(ApiError::Timeout(_))));
+        assert!(r.is_err_and(|e| e.kind() == ErrorKind::TooSlow));
         assert_eq!(started.elapsed(), UPLOAD_BODY_DEADLINE);
         feeding.abort();
     }

@@ -2,10 +2,13 @@
 //!
 //! # Key decision: a thin edge
 //!
-//! Each handler reads its input, calls one use case (on a blocking thread: the store is
-//! synchronous, and a write returns only once it is durable), and writes the answer. Every
-//! error goes through one table ([`error::ApiError`]) from kind to status and body; HTTP types
-//! appear nowhere else in the workspace.
+//! Each handler reads its input (path, query string through `params::Params`, headers, body),
+//! calls one use case (on a blocking thread: the store is synchronous, and a write returns
+//! only once it is durable), and shapes the answer. Use cases return errors that name their
+//! kind (`tiport_core::error::DomainError`); handlers pass them on with `?`, and one table
+//! ([`error::status_and_code`]) turns a kind into a status and a stable code. HTTP types
+//! appear nowhere else in the workspace. The edge opens no file: the core hands it the files
+//! it streams (an import's incoming file, an error file).
 //!
 //! The order of checks on an upload is fixed and tested: `api-version` (400), content type
 //! (415), token (401), throttling per principal (429), workspace and role (404 for an unknown
@@ -17,14 +20,15 @@ pub mod error;
 mod imports;
 pub mod listener;
 pub mod metrics;
+mod params;
 mod routes;
+mod token;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use store::Store;
 use tiport_core::auth::Authority;
-use tiport_core::files::ImportFiles;
-use tiport_core::import::FileLimits;
+use tiport_core::import_queue::ImportQueue;
 
 pub use listener::ConnLimits;
 
@@ -61,7 +65,8 @@ pub struct App {
     pub authority: Authority,
     pub limits: Limits,
     limiter: Option<tiport_core::throttle::Throttle>,
-    pub imports: Imports,
+    /// File imports posted to the service, and the queue that runs them.
+    pub imports: Arc<ImportQueue>,
     pub metrics: metrics::Metrics,
     /// Checks client secrets at the token endpoint: bounded work, failures throttled.
     pub guard: tiport_core::guard::SignInGuard,
@@ -69,228 +74,14 @@ pub struct App {
     pub(crate) upload_memory: answers::UploadMemory,
 }
 
-/// File imports over HTTP: where their files go, their size limits, and the queue that runs
-/// them: at most `max_running` at once, on worker threads at background priority (so that
-/// uploads keep their latency), and at most `max_waiting` queued behind them (each holds a
-/// copy of its file on disk); more is refused with 429.
-pub struct Imports {
-    pub files: ImportFiles,
-    pub limits: FileLimits,
-    /// This process, as the owner recorded on the imports it runs.
-    pub owner: String,
-    max_running: usize,
-    max_waiting: usize,
-    queue: Mutex<ImportQueue>,
-}
-
-/// Imports one principal may be posting at once. An import holds its place in the queue from
-/// the moment it is posted, so without this one client posting slowly could hold every place.
-const MAX_POSTING_PER_PRINCIPAL: usize = 2;
-
-#[derive(Default)]
-struct ImportQueue {
-    waiting: std::collections::VecDeque<tiport_core::import::ImportJob>,
-    /// Imports being posted, by principal: their place is kept while the file arrives and is
-    /// recorded.
-    posting: std::collections::HashMap<String, usize>,
-    reserved: usize,
-    running: usize,
-    workers: Vec<std::thread::JoinHandle<()>>,
-    /// Set at shutdown: workers take no new imports.
-    stopping: bool,
-}
-
-/// Why an import could not have a place in the queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum NoPlace {
-    /// The queue is full: this many imports are waiting or being posted.
-    Full(usize),
-    /// The principal is already posting as many imports as it may.
-    Posting,
-    /// The service is stopping.
-    Stopping,
-}
-
-impl Imports {
-    pub fn new(files: ImportFiles, limits: FileLimits) -> Imports {
-        Imports::with_queue(files, limits, 1, 20)
-    }
-
-    /// At most `max_running` imports at once (at least one), `max_waiting` more queued.
-    pub fn with_queue(
-        files: ImportFiles,
-        limits: FileLimits,
-        max_running: usize,
-        max_waiting: usize,
-    ) -> Imports {
-        Imports {
-            files,
-            limits,
-            owner: tiport_core::owner::current(),
-            max_running: max_running.max(1),
-            max_waiting,
-            queue: Mutex::new(ImportQueue::default()),
-        }
-    }
-
-    /// A place for an import `principal` is posting, if the queue has room and the principal
-    /// is not already posting as many as it may.
-    fn reserve(app: &Arc<App>, principal: &str) -> Result<Place, NoPlace> {
-        let this = &app.imports;
-        let mut q = this.queue.lock().expect("import queue");
-        if q.stopping {
-            return Err(NoPlace::Stopping);
-        }
-        let waiting = q.waiting.len() + q.reserved;
-        if waiting + q.running.min(this.max_running) >= this.max_running + this.max_waiting {
-            return Err(NoPlace::Full(waiting));
-        }
-        let posting = q.posting.entry(principal.to_owned()).or_default();
-        if *posting >= MAX_POSTING_PER_PRINCIPAL {
-            return Err(NoPlace::Posting);
-        }
-        *posting += 1;
-        q.reserved += 1;
-        Ok(Place {
-            app: app.clone(),
-            principal: principal.to_owned(),
-            held: true,
-        })
-    }
-
-    /// Queues `job` (recorded `queued`) in the place reserved for it, starting a worker if
-    /// fewer than the most run. If the service is stopping, the import ends failed instead.
-    fn submit(mut place: Place, job: tiport_core::import::ImportJob) {
-        let app = place.app.clone();
-        let this = &app.imports;
-        let mut q = this.queue.lock().expect("import queue");
-        place.give_back(&mut q);
-        if q.stopping {
-            drop(q);
-            fail_unstarted(&*app.store, &job);
-            return;
-        }
-        q.workers.retain(|t| !t.is_finished());
-        q.waiting.push_back(job);
-        if q.running >= this.max_running {
-            return;
-        }
-        q.running += 1;
-        let worker = app.clone();
-        let spawned = std::thread::Builder::new()
-            .name("import-worker".into())
-            .spawn(move || work(&worker));
-        match spawned {
-            Ok(t) => q.workers.push(t),
-            Err(e) => {
-                q.running -= 1;
-                tracing::error!(error = %e, "cannot start an import worker; the import waits for one");
-            }
-        }
-    }
-
-    /// Lets the imports that run finish, and ends those still waiting as failed (the service is
-    /// stopping; their files are kept until retention removes them).
-    pub fn wait(&self, store: &dyn Store) {
-        let (waiting, workers) = {
-            let mut q = self.queue.lock().expect("import queue");
-            q.stopping = true;
-            (
-                std::mem::take(&mut q.waiting),
-                std::mem::take(&mut q.workers),
-            )
-        };
-        for job in waiting {
-            fail_unstarted(store, &job);
-        }
-        for t in workers {
-            let _ = t.join();
-        }
-    }
-}
-
-/// An import worker: runs queued imports, at background priority, until none is waiting.
-fn work(app: &Arc<App>) {
-    tiport_core::priority::background();
-    loop {
-        let job = {
-            let mut q = app.imports.queue.lock().expect("import queue");
-            match q.waiting.pop_front().filter(|_| !q.stopping) {
-                Some(j) => j,
-                None => {
-                    q.running -= 1;
-                    return;
-                }
-            }
-        };
-        // A bug that panics in one import must not take the worker with it: the import would
-        // stay `running` and the queue would count a worker that no longer exists, so no
-        // import would ever run again.
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            imports::run_one(app, &job);
-        }));
-        if ran.is_err() {
-            tracing::error!(import = %job.id, "the import stopped on an internal error");
-            if let Err(e) = tiport_core::import::fail(
-                &*app.store,
-                &job,
-                "tiport met an internal error running this import and stopped it; import the \
-                 file again, and report the problem if it happens again",
-            ) {
-                tracing::error!(import = %job.id, error = %e, "cannot mark the import failed");
-            }
-        }
-    }
-}
-
-fn fail_unstarted(store: &dyn Store, job: &tiport_core::import::ImportJob) {
-    if let Err(e) = tiport_core::import::fail(
-        store,
-        job,
-        "the service stopped before the import started; import the file again",
-    ) {
-        tracing::warn!(import = %job.id, error = %e, "cannot mark a waiting import failed");
-    }
-}
-
-/// An import's place in the queue while it is posted; given back if the post fails.
-struct Place {
-    app: Arc<App>,
-    principal: String,
-    held: bool,
-}
-
-impl Place {
-    fn give_back(&mut self, q: &mut ImportQueue) {
-        if !std::mem::take(&mut self.held) {
-            return;
-        }
-        q.reserved -= 1;
-        if let Some(n) = q.posting.get_mut(&self.principal) {
-            *n -= 1;
-            if *n == 0 {
-                q.posting.remove(&self.principal);
-            }
-        }
-    }
-}
-
-impl Drop for Place {
-    fn drop(&mut self) {
-        if self.held {
-            let app = self.app.clone();
-            let mut q = app.imports.queue.lock().expect("import queue");
-            self.give_back(&mut q);
-        }
-    }
-}
-
 impl App {
+    /// The service over `store`; each import of `imports` that ends is counted in the
+    /// metrics.
     pub fn new(
         store: Arc<dyn Store>,
         authority: Authority,
         limits: Limits,
-        imports: Imports,
+        imports: ImportQueue,
         guard: tiport_core::guard::SignInGuard,
     ) -> App {
         let limiter = (limits.requests_per_minute > 0).then(|| {
@@ -299,6 +90,15 @@ impl App {
                 std::time::Duration::from_secs(60),
             )
         });
+        let metrics = metrics::Metrics::new();
+        let import_seconds = metrics.import_seconds.clone();
+        let imports = imports.with_on_end(Box::new(move |status, took| {
+            import_seconds
+                .get_or_create(&metrics::ImportLabels {
+                    status: status.as_str().to_owned(),
+                })
+                .observe(took.as_secs_f64());
+        }));
         App {
             store,
             authority,
@@ -309,8 +109,8 @@ impl App {
             large_answers: answers::LargeAnswers::default(),
             limits,
             limiter,
-            imports,
-            metrics: metrics::Metrics::new(),
+            imports: Arc::new(imports),
+            metrics,
             guard,
         }
     }

@@ -32,6 +32,7 @@ use std::time::Duration;
 use stix::Timestamp;
 use store::{Principal, PrincipalKind, Role, Store, StoreError, WorkspaceId};
 
+use crate::error::{DomainError, ErrorKind};
 use crate::oidc::{External, Refresh, TrustedIssuer};
 
 /// The audiences the hosted API accepts, which its clients ask for.
@@ -63,6 +64,65 @@ pub enum AuthError {
     UnknownKey { issuer: String, kid: String },
     #[error("cannot fetch the JWKS {url}: {message}")]
     Jwks { url: String, message: String },
+}
+
+impl DomainError for AuthError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            AuthError::BadCredentials | AuthError::BadToken(_) | AuthError::UnknownKey { .. } => {
+                ErrorKind::Unauthenticated
+            }
+            AuthError::Store(_) | AuthError::Key(_) | AuthError::Jwks { .. } => ErrorKind::Internal,
+        }
+    }
+}
+
+/// Why a principal may not act on a workspace.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// Not a workspace id: no workspace by that name. The id as the caller wrote it.
+    #[error("workspace {0} not found")]
+    Unknown(String),
+    /// The principal has no role on the workspace, or there is no such workspace: the same
+    /// answer for both, so that workspaces cannot be discovered. The id as the caller wrote it.
+    #[error("workspace {shown} not found")]
+    NoRole {
+        shown: String,
+        workspace: WorkspaceId,
+    },
+    #[error("the reader role cannot upload; a contributor role on the workspace is needed")]
+    ReaderCannotWrite,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl DomainError for AccessError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            AccessError::Unknown(_) | AccessError::NoRole { .. } => ErrorKind::NotFound,
+            AccessError::ReaderCannotWrite => ErrorKind::Forbidden,
+            AccessError::Store(e) => e.kind(),
+        }
+    }
+}
+
+/// The workspace named `ws` (as the caller wrote it), if `principal` has at least `needed` on
+/// it. Roles are read on every call, so that revoking one takes effect at once.
+pub fn authorize(
+    store: &dyn Store,
+    ws: &str,
+    principal: &str,
+    needed: Role,
+) -> Result<WorkspaceId, AccessError> {
+    let workspace = WorkspaceId::parse(ws).map_err(|_| AccessError::Unknown(ws.to_owned()))?;
+    match (store.role(workspace, principal)?, needed) {
+        (None, _) => Err(AccessError::NoRole {
+            shown: ws.to_owned(),
+            workspace,
+        }),
+        (Some(Role::Reader), Role::Contributor) => Err(AccessError::ReaderCannotWrite),
+        (Some(_), _) => Ok(workspace),
+    }
 }
 
 /// The identity a valid token carries.
@@ -202,9 +262,12 @@ impl Authority {
             .map_or(Refresh::Recent, External::begin_refresh)
     }
 
-    /// Whether a fetch of `issuer`'s keys is under way.
-    pub fn fetch_in_flight(&self, issuer: &str) -> bool {
-        self.external(issuer).is_some_and(External::in_flight)
+    /// Waits, holding no thread, until no fetch of `issuer`'s keys is under way (at once if
+    /// none is, or if the issuer is not trusted): for callers told [`Refresh::InFlight`].
+    pub async fn fetch_finished(&self, issuer: &str) {
+        if let Some(e) = self.external(issuer) {
+            e.fetch_finished().await;
+        }
     }
 
     /// Fetches `issuer`'s JWKS (blocking I/O); only after [`Authority::begin_refresh`] answered

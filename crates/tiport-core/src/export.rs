@@ -55,6 +55,16 @@ impl ObjectForm {
             ObjectForm::Original => std::borrow::Cow::Borrowed(&o.json),
         }
     }
+
+    /// The object's text in this form, taking the stored text rather than copying it when it
+    /// is given as stored.
+    pub fn into_text(self, o: StoredObject) -> String {
+        let upgraded = match self.text(&o) {
+            std::borrow::Cow::Owned(text) => Some(text),
+            std::borrow::Cow::Borrowed(_) => None,
+        };
+        upgraded.unwrap_or(o.json)
+    }
 }
 
 /// Writes one bundle of the current version of every object that passes `filter`, streamed,

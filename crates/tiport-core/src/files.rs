@@ -29,6 +29,14 @@ impl ImportFiles {
         Ok(dir.join(uuid::Uuid::new_v4().to_string()))
     }
 
+    /// A new file in [`ImportFiles::incoming`], created empty and private and opened for
+    /// writing: where a file posted to the service is received before it becomes an import.
+    pub fn receive(&self) -> io::Result<(Incoming, fs::File)> {
+        let path = self.incoming()?;
+        let file = create_private(&path)?;
+        Ok((Incoming { path }, file))
+    }
+
     /// The directory of one import.
     pub fn dir(&self, id: ImportId) -> PathBuf {
         self.root.join(id.to_string())
@@ -99,6 +107,25 @@ impl ImportFiles {
 fn private(path: &Path) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+}
+
+/// A file being received for an import ([`ImportFiles::receive`]), deleted when dropped: an
+/// import that is queued has its own copy by then, and one that is refused leaves nothing.
+#[derive(Debug)]
+pub struct Incoming {
+    path: PathBuf,
+}
+
+impl Incoming {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
 }
 
 /// Creates `dir` and its missing parents readable by the owner only.

@@ -15,12 +15,13 @@ use ingest::{JsonRecords, Limits, ReadError};
 use stix::{Diagnostic, Options, Timestamp};
 use store::{
     ImportFinish, ImportFormat, ImportId, ImportMode, ImportRecord, ImportStatus, ImportWriter,
-    NewImport, NewObject, Store, StoreError, WorkspaceId,
+    NewImport, NewObject, Store, StoreError, WorkspaceId, WriteSummary,
 };
 
+use crate::error::{DomainError, ErrorKind};
 use crate::files::ImportFiles;
 use crate::record;
-use crate::source::SourceName;
+use crate::source::{SourceError, SourceName};
 
 /// Objects per batch handed to the store's writer.
 const BATCH: usize = 1024;
@@ -49,6 +50,11 @@ impl FileLimits {
             ImportFormat::Json => self.json_bytes,
         }
     }
+
+    /// The larger of the two: the most a file may be before its format is known.
+    pub fn largest(&self) -> u64 {
+        self.csv_bytes.max(self.json_bytes)
+    }
 }
 
 /// Why a file was not even queued. Everything after queueing is told by the import record.
@@ -73,6 +79,18 @@ pub enum QueueError {
     Store(#[from] StoreError),
 }
 
+impl DomainError for QueueError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            QueueError::UnknownWorkspace(_) => ErrorKind::NotFound,
+            QueueError::TooLarge { .. } => ErrorKind::TooLarge,
+            // The workspace was checked first: a failure of the store or the disk here is a
+            // fault, whatever the store said.
+            QueueError::Io { .. } | QueueError::Store(_) => ErrorKind::Internal,
+        }
+    }
+}
+
 /// `50000000` as "50 MB (50000000 bytes)", small limits as bytes.
 fn bytes_text(n: u64) -> String {
     if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
@@ -92,6 +110,72 @@ pub struct FileImport {
     /// `None`: decide from the content.
     pub format: Option<ImportFormat>,
     pub mode: ImportMode,
+}
+
+/// An import as a form asks for it (the service's import form): each field's text as sent,
+/// `None` for a field not sent.
+#[derive(Debug, Clone, Default)]
+pub struct ImportForm {
+    /// The name of the file sent, or `None` if the form had no file.
+    pub file_name: Option<String>,
+    pub source: Option<String>,
+    /// `csv`, `json`, or `auto` (or empty, or none): decide from the content.
+    pub format: Option<String>,
+    /// `valid-only` (or empty, or none) or `all-or-nothing`.
+    pub mode: Option<String>,
+}
+
+/// What is wrong with an import form's fields.
+#[derive(Debug, thiserror::Error)]
+pub enum FormError {
+    #[error("the form has no file field")]
+    NoFile,
+    #[error("the form needs a non-empty source field")]
+    NoSource,
+    #[error("the source field {0}")]
+    Source(SourceError),
+    #[error("format must be csv or json, not {0:?}")]
+    Format(String),
+    #[error("mode must be valid-only or all-or-nothing, not {0:?}")]
+    Mode(String),
+}
+
+impl DomainError for FormError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::BadRequest
+    }
+}
+
+impl ImportForm {
+    /// The import the form asks for into `workspace`, or what is wrong with its fields.
+    pub fn request(self, workspace: WorkspaceId) -> Result<FileImport, FormError> {
+        let file_name = self.file_name.ok_or(FormError::NoFile)?;
+        let source =
+            SourceName::parse(self.source.as_deref().unwrap_or("")).map_err(|e| match e {
+                SourceError::Empty => FormError::NoSource,
+                e => FormError::Source(e),
+            })?;
+        let format = match self.format.map(|f| f.trim().to_ascii_lowercase()) {
+            None => None,
+            Some(f) if f.is_empty() || f == "auto" => None,
+            Some(f) if f == "csv" => Some(ImportFormat::Csv),
+            Some(f) if f == "json" => Some(ImportFormat::Json),
+            Some(f) => return Err(FormError::Format(f)),
+        };
+        let mode = match self.mode.map(|m| m.trim().to_ascii_lowercase()) {
+            None => ImportMode::ValidOnly,
+            Some(m) if m.is_empty() || m == "valid-only" => ImportMode::ValidOnly,
+            Some(m) if m == "all-or-nothing" => ImportMode::AllOrNothing,
+            Some(m) => return Err(FormError::Mode(m)),
+        };
+        Ok(FileImport {
+            workspace,
+            source,
+            file_name,
+            format,
+            mode,
+        })
+    }
 }
 
 /// A queued import, ready to run.
@@ -551,23 +635,37 @@ impl Run<'_> {
     fn finish(mut self, fatal: Fatal) -> Result<Ended, StoreError> {
         self.send();
         let mut writer = self.writer.take().expect("writer present until finish");
-        let summary = match self.fault.take() {
-            Some(e) => {
-                let _ = writer.abort(&self.failed(format!("the import failed: {e}")));
-                return Err(e);
-            }
+        let flushed = match self.fault.take() {
+            Some(e) => Err(e),
             None => writer.flush(),
         };
-        let summary = match summary {
+        let summary = match flushed {
             Ok(s) => s,
-            Err(e) => {
-                let _ = writer.abort(&self.failed(format!("the import failed: {e}")));
-                return Err(e);
-            }
+            Err(e) => return Err(self.abort(writer, e)),
         };
-        // Records the store refused (versioning rules) come after the validation errors, which
-        // were written as the file was read; each with its line. Rows merged into a refused row
-        // are refused with it.
+        let rejected = self.report_rejected(&summary);
+        let fatal_message = fatal.map(|(at, message)| self.report_fatal(at, message));
+        let error_path = match self.close_error_file() {
+            Ok(path) => path,
+            Err(e) => return Err(self.abort(writer, e)),
+        };
+        if let Some(e) = self.fault.take() {
+            return Err(self.abort(writer, e));
+        }
+        let finish = self.end_record(&summary, rejected, error_path);
+        self.settle(writer, finish, fatal_message)
+    }
+
+    /// Rolls back after `fault`, recording the import failed, and gives the fault back.
+    fn abort(&self, writer: Box<dyn ImportWriter>, fault: StoreError) -> StoreError {
+        let _ = writer.abort(&self.failed(format!("the import failed: {fault}")));
+        fault
+    }
+
+    /// Writes the records the store refused (versioning rules) to the error file, after the
+    /// validation errors, which were written as the file was read; each with its line. Rows
+    /// merged into a refused row are refused with it. Returns how many records were refused.
+    fn report_rejected(&mut self, summary: &WriteSummary) -> u64 {
         let mut rejected = summary.rejected.len() as u64;
         for (index, message) in &summary.rejected {
             let line = self
@@ -585,41 +683,43 @@ impl Run<'_> {
             }
             self.error_entry(*index, line, None, std::slice::from_ref(&message));
         }
-        let mut fatal_message = None;
-        if let Some((at, message)) = fatal {
-            // A problem of one record (a truncated last element) is an entry of the error
-            // file; a problem of the whole file (not JSON, no header) has no record to name
-            // and is told by the import record's message alone.
-            if let Some((index, line)) = at {
-                self.total += 1;
-                self.invalid += 1;
-                self.error_entry(index, line, None, std::slice::from_ref(&message));
-            }
-            fatal_message = Some(message);
+        rejected
+    }
+
+    /// Counts a file-level problem and returns its message. A problem of one record (a
+    /// truncated last element) is an entry of the error file; a problem of the whole file (not
+    /// JSON, no header) has no record to name and is told by the import record's message
+    /// alone.
+    fn report_fatal(&mut self, at: Option<(u64, Option<u64>)>, message: String) -> String {
+        if let Some((index, line)) = at {
+            self.total += 1;
+            self.invalid += 1;
+            self.error_entry(index, line, None, std::slice::from_ref(&message));
         }
-        let error_path = match self.errors.take() {
-            None => None,
-            // Synced before the record that names it is committed, so the record never points
-            // at an error file a power cut emptied.
-            Some(ef) => match ef
-                .finish()
-                .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
-                .and_then(|f| f.sync_all())
-            {
-                Ok(()) => Some(self.job.error_path.clone()),
-                Err(e) => {
-                    let e = disk_fault(&self.job.error_path, e);
-                    let _ = writer.abort(&self.failed(format!("the import failed: {e}")));
-                    return Err(e);
-                }
-            },
+        message
+    }
+
+    /// Finishes the error file, if there is one, and returns where it is. It is synced before
+    /// the record that names it is committed, so the record never points at an error file a
+    /// power cut emptied.
+    fn close_error_file(&mut self) -> Result<Option<PathBuf>, StoreError> {
+        let Some(ef) = self.errors.take() else {
+            return Ok(None);
         };
-        if let Some(e) = self.fault.take() {
-            let _ = writer.abort(&self.failed(format!("the import failed: {e}")));
-            return Err(e);
-        }
-        let invalid = self.invalid + rejected;
-        let imported = summary.stored + summary.unchanged + self.merged;
+        ef.finish()
+            .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+            .and_then(|f| f.sync_all())
+            .map(|()| Some(self.job.error_path.clone()))
+            .map_err(|e| disk_fault(&self.job.error_path, e))
+    }
+
+    /// The record of an import that read its whole file, as if it succeeded (`settle` decides).
+    fn end_record(
+        &self,
+        summary: &WriteSummary,
+        rejected: u64,
+        error_path: Option<PathBuf>,
+    ) -> ImportFinish {
         let merge_note = self
             .first_merge
             .filter(|_| self.merged > 0)
@@ -631,11 +731,11 @@ impl Run<'_> {
                     self.merged
                 )
             });
-        let mut finish = ImportFinish {
+        ImportFinish {
             status: ImportStatus::Succeeded,
             total: self.total,
-            imported,
-            invalid,
+            imported: summary.stored + summary.unchanged + self.merged,
+            invalid: self.invalid + rejected,
             unchanged: summary.unchanged + self.merged,
             upgraded: self
                 .upgraded
@@ -650,14 +750,28 @@ impl Run<'_> {
             message: merge_note,
             error_path,
             finished: Timestamp::now(),
-        };
-        if let Some(message) = fatal_message {
-            let message = bounded_message(message);
+        }
+    }
+
+    /// Commits or rolls back as `finish` and the mode say: a file that could not be read
+    /// (`fatal_message`), or invalid records in all-or-nothing mode, or nothing valid at all,
+    /// fail with nothing stored; some invalid records are a partial success.
+    fn settle(
+        &self,
+        writer: Box<dyn ImportWriter>,
+        mut finish: ImportFinish,
+        fatal_message: Option<String>,
+    ) -> Result<Ended, StoreError> {
+        let (invalid, imported) = (finish.invalid, finish.imported);
+        let failed = |finish: &mut ImportFinish, message: String| {
             finish.status = ImportStatus::Failed;
             finish.imported = 0;
             finish.unchanged = 0;
             finish.upgraded = 0;
             finish.message = Some(message);
+        };
+        if let Some(message) = fatal_message {
+            failed(&mut finish, bounded_message(message));
             writer.abort(&finish)?;
             return Ok(Ended {
                 finish,
@@ -665,8 +779,7 @@ impl Run<'_> {
             });
         }
         if invalid > 0 && (self.job.mode == ImportMode::AllOrNothing || imported == 0) {
-            finish.status = ImportStatus::Failed;
-            finish.message = Some(if self.job.mode == ImportMode::AllOrNothing {
+            let message = if self.job.mode == ImportMode::AllOrNothing {
                 format!(
                     "{invalid} of {} records are invalid; in all-or-nothing mode nothing was \
                      imported (the error file lists them)",
@@ -674,10 +787,8 @@ impl Run<'_> {
                 )
             } else {
                 "every record is invalid (the error file lists them)".to_owned()
-            });
-            finish.imported = 0;
-            finish.unchanged = 0;
-            finish.upgraded = 0;
+            };
+            failed(&mut finish, message);
             writer.abort(&finish)?;
             return Ok(Ended {
                 finish,

@@ -1,24 +1,34 @@
-//! tiport's use cases, on top of the [`store::Store`] interface: queue and run a file import,
-//! export a workspace, and keep the data directory tidy.
+//! tiport's use cases, on top of the [`store::Store`] interface: queue and run a file import
+//! (and, in a service, the queue of imports posted to it), upload objects, answer queries,
+//! export a workspace, check who may do what, and keep the data directory tidy.
 //!
 //! # Key decision: one import path for every caller
 //!
-//! The CLI and (next) the HTTP service import a file the same way: [`import::queue`] checks
+//! The CLI and the HTTP service import a file the same way: [`import::queue`] checks
 //! the file and records the import, [`import::run`] reads it, validates every record with the
 //! compatible profile, hands the valid ones to the store in batches inside one transaction, and
 //! records the end. So an import looks the same in the list of imports however it was started,
 //! and the rules about invalid records, modes and error files live in one place.
 //!
+//! # Errors
+//!
+//! Every use case's error implements [`error::DomainError`]: it names its kind (not found, bad
+//! request, busy, …), and its `Display` is the message a client is shown. Callers map kinds
+//! in one place (the HTTP edge's table of statuses).
+//!
 //! # What this crate does not do
 //!
 //! It knows no engine (only the `Store` trait), no HTTP, no terminal: progress is a callback,
-//! output a `Write`.
+//! output a `Write`, an error a kind. It depends on tokio's runtime-free `sync` module only,
+//! for waits that must hold no thread.
 
 pub mod auth;
+pub mod error;
 pub mod export;
 pub mod files;
 pub mod guard;
 pub mod import;
+pub mod import_queue;
 pub mod oidc;
 pub mod owner;
 pub mod priority;

@@ -15,7 +15,9 @@
 //!   [`MIN_REFETCH`] per issuer and one at a time, so a stream of bogus tokens (which need no
 //!   valid signature to name a key) cannot make tiport hammer the issuer or tie up threads.
 //!   Fetching is blocking I/O and is left to the caller to run off the async runtime; callers
-//!   that find a fetch under way wait for it without a thread ([`Refresh::InFlight`]).
+//!   that find a fetch under way wait for it without a thread ([`Refresh::InFlight`],
+//!   [`crate::auth::Authority::fetch_finished`]): the fetch's end wakes them, through a
+//!   `tokio::sync::watch` of whether one is under way.
 //! - The JWKS is fetched over HTTPS (plain HTTP only from a loopback address), without
 //!   following redirects, with a 10 s timeout and a 1 MB cap.
 //! - The principal of an external token is `<sub>@<issuer>`: roles are granted to it like to a
@@ -23,7 +25,6 @@
 //!   with the same `sub` of another issuer.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
@@ -111,10 +112,11 @@ pub(crate) struct External {
     jwks_url: String,
     agent: ureq::Agent,
     keys: RwLock<Keys>,
-    /// Set while a fetch is under way: at most one per issuer, so a stream of tokens naming
+    /// Whether a fetch is under way: at most one per issuer, so a stream of tokens naming
     /// made-up keys costs at most one blocked thread and one request to the issuer per
-    /// [`MIN_REFETCH`].
-    in_flight: AtomicBool,
+    /// [`MIN_REFETCH`]. A watch rather than a flag, so that callers waiting for the fetch are
+    /// woken when it ends.
+    in_flight: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Default)]
@@ -143,7 +145,7 @@ impl External {
             jwks_url: t.jwks_url.clone(),
             agent,
             keys: RwLock::new(Keys::default()),
-            in_flight: AtomicBool::new(false),
+            in_flight: tokio::sync::watch::Sender::new(false),
         }
     }
 
@@ -190,7 +192,7 @@ impl External {
     /// Decides, without blocking, whether the caller should fetch the keys now (see
     /// [`Refresh`]).
     pub(crate) fn begin_refresh(&self) -> Refresh {
-        if self.in_flight.load(Ordering::Acquire) {
+        if *self.in_flight.borrow() {
             return Refresh::InFlight;
         }
         let recent = self
@@ -202,27 +204,33 @@ impl External {
         if recent {
             return Refresh::Recent;
         }
-        match self
+        // Taken only if no other caller took it since the check above.
+        let took = self
             .in_flight
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => Refresh::Start,
-            Err(_) => Refresh::InFlight,
+            .send_if_modified(|busy| !std::mem::replace(busy, true));
+        if took {
+            Refresh::Start
+        } else {
+            Refresh::InFlight
         }
     }
 
-    pub(crate) fn in_flight(&self) -> bool {
-        self.in_flight.load(Ordering::Acquire)
+    /// Waits, without a thread, until no fetch is under way (at once if none is).
+    pub(crate) async fn fetch_finished(&self) {
+        let mut busy = self.in_flight.subscribe();
+        // The sender lives as long as `self`, so the wait cannot fail.
+        let _ = busy.wait_for(|busy| !*busy).await;
     }
 
     /// Fetches the JWKS (blocking, up to 10 s) and frees the fetch slot [`External::begin_refresh`]
     /// gave; on failure the keys held so far stay in use. A failed fetch counts as a fetch, so
     /// that an unreachable issuer is not asked on every request.
     pub(crate) fn fetch_keys(&self) -> Result<(), AuthError> {
-        struct Free<'a>(&'a AtomicBool);
+        // Freed (and the waiting callers woken) however the fetch ends, a panic included.
+        struct Free<'a>(&'a tokio::sync::watch::Sender<bool>);
         impl Drop for Free<'_> {
             fn drop(&mut self) {
-                self.0.store(false, Ordering::Release);
+                self.0.send_replace(false);
             }
         }
         let _free = Free(&self.in_flight);
@@ -365,6 +373,47 @@ mod tests {
         assert_eq!(keys["ec"].0, Algorithm::ES256);
         assert!(parse_jwks(r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#).is_err());
         assert!(parse_jwks("[]").is_err());
+    }
+
+    /// An issuer whose JWKS cannot be fetched: nothing listens on port 1 of this machine, so
+    /// a fetch fails at once, without a network.
+    fn unreachable_issuer() -> External {
+        External::new(
+            &"https://issuer.example http://127.0.0.1:1/keys"
+                .parse()
+                .unwrap(),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn callers_waiting_for_a_fetch_are_woken_when_it_ends() {
+        let issuer = unreachable_issuer();
+        assert_eq!(issuer.begin_refresh(), Refresh::Start);
+        assert_eq!(issuer.begin_refresh(), Refresh::InFlight);
+        let waiting = issuer.fetch_finished();
+        tokio::pin!(waiting);
+        // While the fetch is under way the wait goes on, however long.
+        let an_hour = Duration::from_secs(3600);
+        assert!(tokio::time::timeout(an_hour, &mut waiting).await.is_err());
+        // The fetch ends (failing): the waiting caller is woken at once, not at its next look.
+        let started = tokio::time::Instant::now();
+        assert!(issuer.fetch_keys().is_err());
+        tokio::time::timeout(Duration::from_millis(1), waiting)
+            .await
+            .expect("woken when the fetch ended");
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        // A failed fetch counts as a fetch: the next token naming an unknown key waits.
+        assert_eq!(issuer.begin_refresh(), Refresh::Recent);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fetch_nobody_waited_for_leaves_nobody_waiting() {
+        let issuer = unreachable_issuer();
+        assert_eq!(issuer.begin_refresh(), Refresh::Start);
+        assert!(issuer.fetch_keys().is_err());
+        tokio::time::timeout(Duration::from_millis(1), issuer.fetch_finished())
+            .await
+            .expect("no fetch is under way");
     }
 
     #[test]

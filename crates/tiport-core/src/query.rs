@@ -1,13 +1,27 @@
-//! Queries over stored objects: a filtered list in pages, one object, its versions.
+//! Queries over stored objects and imports: a filtered list of objects in pages, one object,
+//! its versions in batches, the list of imports in pages, one import and its error file.
 //!
 //! Pages are in id order and the cursor is the last id of a page (encoded, so that clients
 //! treat it as opaque): a page is the same whatever was written meanwhile before the cursor,
 //! and no object is returned twice.
+//!
+//! Parameters arrive as the text the client sent (`Deserialize` structs of strings, so that
+//! reading a query string never fails); each use case checks them after the caller was let
+//! in, and says what is wrong in its own words.
+
+use std::fs::File;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use serde::Deserialize;
 use stix::{StixId, Timestamp};
-use store::{ObjectFilter, ObservableKey, Store, StoreError, StoredObject, WorkspaceId};
+use store::{
+    ImportFormat, ImportId, ImportRecord, ObjectFilter, ObservableKey, Store, StoreError,
+    StoredObject, WorkspaceId,
+};
+
+use crate::error::{DomainError, ErrorKind};
+use crate::export::ObjectForm;
 
 /// The most objects one page holds.
 pub const MAX_LIMIT: usize = 1000;
@@ -18,18 +32,39 @@ pub const DEFAULT_LIMIT: usize = 100;
 /// any other.
 pub const MAX_PAGE_BYTES: usize = 4 << 20;
 
-/// Why a query is refused (a 400 at the HTTP edge, except `Store`).
+/// The most versions, and about the most bytes, read in one batch of [`Versions`].
+pub const VERSION_BATCH: usize = 256;
+pub const VERSION_BATCH_BYTES: usize = 4 << 20;
+
+/// Why a query is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
     #[error("{0}")]
     BadParameter(String),
+    /// What was asked for does not exist (the message names it as the caller did).
+    #[error("{0}")]
+    NotFound(String),
+    #[error("cannot read the error file: {0}")]
+    ErrorFile(std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// A list query, as its parameters arrive (all optional).
-#[derive(Debug, Clone, Default)]
+impl DomainError for QueryError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            QueryError::BadParameter(_) => ErrorKind::BadRequest,
+            QueryError::NotFound(_) => ErrorKind::NotFound,
+            QueryError::ErrorFile(_) => ErrorKind::Internal,
+            QueryError::Store(e) => e.kind(),
+        }
+    }
+}
+
+/// A list query, as its parameters arrive (all optional; others are ignored).
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct ListParams {
+    #[serde(rename = "type")]
     pub object_type: Option<String>,
     pub source: Option<String>,
     /// An observable value: indicators whose pattern mentions it (IP addresses also by the
@@ -40,6 +75,15 @@ pub struct ListParams {
     pub revoked: Option<String>,
     pub limit: Option<String>,
     pub cursor: Option<String>,
+    /// `true`: objects as stored, not upgraded to valid STIX 2.1 (see [`ObjectForm`]).
+    pub original: Option<String>,
+}
+
+/// The parameters of one object's answer.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ObjectParams {
+    /// As [`ListParams::original`].
+    pub original: Option<String>,
 }
 
 /// One page of a list.
@@ -49,11 +93,46 @@ pub struct Page {
     pub next: Option<String>,
 }
 
+/// One page of a list as it is answered: each object's text in the form asked for.
+pub struct ObjectPage {
+    pub objects: Vec<String>,
+    /// The cursor of the next page, if there may be one.
+    pub next: Option<String>,
+}
+
 fn bad(m: String) -> QueryError {
     QueryError::BadParameter(m)
 }
 
-/// Lists current objects matching `params`, one page.
+/// The form the `original` parameter asks for.
+fn form_of(original: Option<&str>) -> Result<ObjectForm, QueryError> {
+    match original {
+        None | Some("") | Some("false") => Ok(ObjectForm::Stix21),
+        Some("true") => Ok(ObjectForm::Original),
+        Some(v) => Err(bad(format!("original must be true or false, not {v:?}"))),
+    }
+}
+
+/// A page of current objects matching `params`, each in the form `original` asks for (valid
+/// STIX 2.1 unless the stored text is asked for).
+pub fn list_objects(
+    store: &dyn Store,
+    workspace: WorkspaceId,
+    params: &ListParams,
+) -> Result<ObjectPage, QueryError> {
+    let form = form_of(params.original.as_deref())?;
+    let page = list(store, workspace, params)?;
+    Ok(ObjectPage {
+        objects: page
+            .objects
+            .into_iter()
+            .map(|o| form.into_text(o))
+            .collect(),
+        next: page.next,
+    })
+}
+
+/// Lists current objects matching `params`, one page, as stored.
 pub fn list(
     store: &dyn Store,
     workspace: WorkspaceId,
@@ -70,32 +149,7 @@ pub fn list(
             }
         },
     };
-    let after = match params.cursor.as_deref() {
-        None | Some("") => None,
-        Some(c) => Some(
-            decode_cursor(c)
-                .ok_or_else(|| bad(format!("cursor {c:?} is not one this service gave")))?,
-        ),
-    };
-    let filter = ObjectFilter {
-        object_type: params.object_type.clone().filter(|s| !s.is_empty()),
-        source: params.source.clone().filter(|s| !s.is_empty()),
-        label: params.label.clone().filter(|s| !s.is_empty()),
-        revoked: match params.revoked.as_deref() {
-            None | Some("") => None,
-            Some(r) if r.eq_ignore_ascii_case("true") => Some(true),
-            Some(r) if r.eq_ignore_ascii_case("false") => Some(false),
-            Some(r) => return Err(bad(format!("revoked must be true or false, not {r:?}"))),
-        },
-        valid_at: match params.valid_at.as_deref() {
-            None | Some("") => None,
-            Some(t) => Some(
-                Timestamp::parse_lenient(t)
-                    .map_err(|e| bad(format!("valid_at must be an RFC 3339 timestamp: {e}")))?,
-            ),
-        },
-        after,
-    };
+    let filter = filter_of(params)?;
     let mut objects: Vec<StoredObject> = Vec::with_capacity(limit.min(64));
     let mut bytes = 0usize;
     // Whether an object past the page was seen: then there is a next page.
@@ -146,6 +200,36 @@ pub fn list(
     Ok(Page { objects, next })
 }
 
+/// The store's filter for `params` (all but the observable and the limit).
+fn filter_of(params: &ListParams) -> Result<ObjectFilter, QueryError> {
+    let after = match params.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(
+            decode_cursor(c)
+                .ok_or_else(|| bad(format!("cursor {c:?} is not one this service gave")))?,
+        ),
+    };
+    Ok(ObjectFilter {
+        object_type: params.object_type.clone().filter(|s| !s.is_empty()),
+        source: params.source.clone().filter(|s| !s.is_empty()),
+        label: params.label.clone().filter(|s| !s.is_empty()),
+        revoked: match params.revoked.as_deref() {
+            None | Some("") => None,
+            Some(r) if r.eq_ignore_ascii_case("true") => Some(true),
+            Some(r) if r.eq_ignore_ascii_case("false") => Some(false),
+            Some(r) => return Err(bad(format!("revoked must be true or false, not {r:?}"))),
+        },
+        valid_at: match params.valid_at.as_deref() {
+            None | Some("") => None,
+            Some(t) => Some(
+                Timestamp::parse_lenient(t)
+                    .map_err(|e| bad(format!("valid_at must be an RFC 3339 timestamp: {e}")))?,
+            ),
+        },
+        after,
+    })
+}
+
 /// The filter applied to one object (the observable path reads objects one by one).
 fn matches(f: &ObjectFilter, o: &StoredObject) -> bool {
     f.object_type.as_ref().is_none_or(|t| *t == o.object_type)
@@ -172,12 +256,158 @@ pub fn parse_id(id: &str) -> Result<StixId, QueryError> {
     StixId::parse(id).map_err(|e| bad(format!("{id:?} is not a STIX id: {e}")))
 }
 
+/// The current version of `object` (an id as the caller wrote it), in the form `params` asks
+/// for.
+pub fn object(
+    store: &dyn Store,
+    workspace: WorkspaceId,
+    object: &str,
+    params: &ObjectParams,
+) -> Result<String, QueryError> {
+    let form = form_of(params.original.as_deref())?;
+    let id = parse_id(object)?;
+    match store.current(workspace, &id)? {
+        Some(o) => Ok(form.into_text(o)),
+        None => Err(QueryError::NotFound(format!("object {object} not found"))),
+    }
+}
+
+/// The versions of one object, oldest first, read a batch at a time: an object may have
+/// thousands of versions of megabytes each. Between batches it holds only where the next one
+/// begins, so the caller may read each batch on a thread of its choosing and give the thread
+/// back while it sends the batch.
+#[derive(Debug, Clone)]
+pub struct Versions {
+    workspace: WorkspaceId,
+    id: StixId,
+    /// The id as the caller wrote it, for the message when there is no such object.
+    asked: String,
+    /// The `modified` of the last version read, once a batch was read.
+    after: Option<Timestamp>,
+    /// Whether there may be versions after `after`.
+    more: bool,
+}
+
+/// The versions of `object` (an id as the caller wrote it); nothing is read yet.
+pub fn versions(workspace: WorkspaceId, object: &str) -> Result<Versions, QueryError> {
+    Ok(Versions {
+        workspace,
+        id: parse_id(object)?,
+        asked: object.to_owned(),
+        after: None,
+        more: true,
+    })
+}
+
+impl Versions {
+    /// The texts of the next batch of versions (at most [`VERSION_BATCH`], and about
+    /// [`VERSION_BATCH_BYTES`]), or `None` once every version was read. An object without
+    /// versions is [`QueryError::NotFound`] on the first batch.
+    pub fn next_batch(&mut self, store: &dyn Store) -> Result<Option<Vec<String>>, QueryError> {
+        if !self.more {
+            return Ok(None);
+        }
+        let (mut batch, mut bytes, mut more) = (Vec::new(), 0, false);
+        let mut last = None;
+        store.scan_versions(self.workspace, &self.id, self.after.as_ref(), &mut |o| {
+            if batch.len() >= VERSION_BATCH || bytes >= VERSION_BATCH_BYTES {
+                more = true;
+                return false;
+            }
+            bytes += o.json.len();
+            last = Some(o.modified);
+            batch.push(o.json);
+            true
+        })?;
+        let first = self.after.is_none();
+        self.more = more;
+        self.after = last.or(self.after);
+        match (batch.is_empty(), first) {
+            (true, true) => Err(QueryError::NotFound(format!(
+                "object {} not found",
+                self.asked
+            ))),
+            // Nothing after the last version read any more (nothing deletes versions today,
+            // but a batch found empty must still end the list).
+            (true, false) => {
+                self.more = false;
+                Ok(None)
+            }
+            (false, _) => Ok(Some(batch)),
+        }
+    }
+}
+
+/// The record of import `id` (as the caller wrote it).
+pub fn import(
+    store: &dyn Store,
+    workspace: WorkspaceId,
+    id: &str,
+) -> Result<ImportRecord, QueryError> {
+    let not_found = || QueryError::NotFound(format!("import {id} not found"));
+    let parsed = ImportId::parse(id).map_err(|_| not_found())?;
+    store.import(workspace, parsed)?.ok_or_else(not_found)
+}
+
+/// The parameters of an error file's answer.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ErrorsParams {
+    /// The first N entries, as JSON, rather than the file.
+    pub preview: Option<String>,
+}
+
+/// The most entries of an error file a preview gives.
+pub const MAX_PREVIEW: usize = 10_000;
+
+/// An import's error file, as asked for.
+pub enum ImportErrors {
+    /// Its first entries (see [`ingest::errorfile::preview`]).
+    Preview(Vec<serde_json::Value>),
+    /// The file itself, opened, in the import's format.
+    File { file: File, format: ImportFormat },
+}
+
+/// The error file of import `id` (as the caller wrote it): the file, or with `preview` its
+/// first entries.
+pub fn import_errors(
+    store: &dyn Store,
+    workspace: WorkspaceId,
+    id: &str,
+    params: &ErrorsParams,
+) -> Result<ImportErrors, QueryError> {
+    let r = import(store, workspace, id)?;
+    let Some(path) = r.error_path else {
+        return Err(QueryError::NotFound(format!(
+            "import {id} has no error file (no invalid records, not finished, or expired)"
+        )));
+    };
+    if let Some(n) = &params.preview {
+        let n: usize = n
+            .parse()
+            .ok()
+            .filter(|n| *n <= MAX_PREVIEW)
+            .ok_or_else(|| bad(format!("preview must be 0 to 10000, not {n:?}")))?;
+        let entries = ingest::errorfile::preview(&path, n).map_err(QueryError::ErrorFile)?;
+        return Ok(ImportErrors::Preview(entries));
+    }
+    match File::open(&path) {
+        Ok(file) => Ok(ImportErrors::File {
+            file,
+            format: r.format,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(QueryError::NotFound(format!(
+            "the error file of import {id} has expired"
+        ))),
+        Err(e) => Err(QueryError::ErrorFile(e)),
+    }
+}
+
 /// The most import records one page of the list holds, and how many by default.
 pub const MAX_IMPORTS_LIMIT: usize = 1000;
 pub const DEFAULT_IMPORTS_LIMIT: usize = 100;
 
-/// A page of the list of imports, as its parameters arrive.
-#[derive(Debug, Clone, Default)]
+/// A page of the list of imports, as its parameters arrive (others are ignored).
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct ImportListParams {
     pub sort: Option<String>,
     pub order: Option<String>,

@@ -10,6 +10,11 @@
 //! 101st request in a minute. A log of each principal's request times over the last window is
 //! exact, answers the precise wait for `Retry-After` (until the oldest request leaves the
 //! window), and costs N instants per active principal.
+//!
+//! A key whose events have all left the window is forgotten: at the first check once a window
+//! has passed since the last sweep, and whenever the map doubles in size. So an idle principal
+//! is held for at most two windows, and keys made up by a client (a client id that does not
+//! exist, an address) cannot grow the map without bound.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -27,6 +32,10 @@ struct Log {
     /// dropped: keys may come from anyone (a client id that does not exist, an address), so
     /// the map must not keep every one it ever saw.
     prune_at: usize,
+    /// When keys with no event left in the window were last dropped. They are dropped again a
+    /// window later whatever the size of the map: below `prune_at`, the idle principals of a
+    /// long-running service would otherwise stay for ever, each with its last N instants.
+    swept: Option<Instant>,
 }
 
 /// Keys longer than this are cut: a key is a name from a request, and a megabyte-long one
@@ -41,6 +50,7 @@ impl Throttle {
             log: Mutex::new(Log {
                 times: HashMap::new(),
                 prune_at: 1024,
+                swept: None,
             }),
         }
     }
@@ -65,9 +75,11 @@ impl Throttle {
     /// Uncounts the event of `key` counted at `at` (if it is still in the window).
     pub fn give_back(&self, key: &str, at: Instant) {
         let mut log = self.log.lock().expect("throttle log");
-        let times = log.entry(key);
-        if let Some(i) = times.iter().rposition(|t| *t == at) {
-            times.remove(i);
+        // A key already forgotten has nothing left to give back.
+        if let Some(times) = log.times.get_mut(cut(key)) {
+            if let Some(i) = times.iter().rposition(|t| *t == at) {
+                times.remove(i);
+            }
         }
     }
 
@@ -108,7 +120,8 @@ impl Log {
     }
 
     fn prune(&mut self, now: Instant, window: Duration) {
-        if self.times.len() < self.prune_at {
+        let due = self.swept.is_none_or(|at| now.duration_since(at) >= window);
+        if self.times.len() < self.prune_at && !due {
             return;
         }
         self.times.retain(|_, t| {
@@ -117,6 +130,7 @@ impl Log {
         });
         // Twice what is left: pruning stays proportional to the keys added since.
         self.prune_at = (self.times.len() * 2).max(1024);
+        self.swept = Some(now);
     }
 }
 
@@ -172,6 +186,28 @@ mod tests {
         let long = "x".repeat(10_000);
         t.check_at(&long, later, true).unwrap();
         assert!(t.check_at(&format!("{long}y"), later, true).is_err());
+    }
+
+    #[test]
+    fn idle_keys_are_forgotten_however_few_there_are() {
+        let t = Throttle::new(5, Duration::from_secs(60));
+        let start = Instant::now();
+        for i in 0..10 {
+            t.check_at(&format!("client-{i}"), start, true).unwrap();
+        }
+        assert_eq!(t.keys(), 10);
+        // Within the window they are all still counted.
+        t.check_at("client-0", start + Duration::from_secs(59), true)
+            .unwrap();
+        assert_eq!(t.keys(), 10);
+        // Once their events have left the window, the next check of anyone forgets them,
+        // although the map is far below the size that prunes it.
+        t.check_at("another", start + Duration::from_secs(121), true)
+            .unwrap();
+        assert_eq!(t.keys(), 1);
+        // Giving back an event of a forgotten key does not bring the key back.
+        t.give_back("client-1", start);
+        assert_eq!(t.keys(), 1);
     }
 
     #[test]

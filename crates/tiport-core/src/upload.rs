@@ -6,6 +6,7 @@ use serde::Serialize;
 use stix::Options;
 use store::{NewObject, Origin, Outcome, Provenance, Store, StoreError, WorkspaceId};
 
+use crate::error::{DomainError, ErrorKind};
 use crate::record;
 use crate::source::{SourceError, SourceName};
 
@@ -18,6 +19,15 @@ pub enum UploadError {
     TooManyObjects { got: usize, max: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl DomainError for UploadError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            UploadError::BadBody(_) | UploadError::TooManyObjects { .. } => ErrorKind::BadRequest,
+            UploadError::Store(e) => e.kind(),
+        }
+    }
 }
 
 /// One refused record, as the API reports it.

@@ -170,7 +170,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
             ..server::Limits::default()
         };
         tracing::info!(%addr, tenant = authority.tenant(), "listening on {scheme}://{addr}");
-        let imports = server::Imports::with_queue(
+        let imports = tiport_core::import_queue::ImportQueue::new(
+            store.clone(),
             files.clone(),
             file_limits,
             args.max_running_imports,
@@ -240,7 +241,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         // Imports still running finish before the process ends (their records then say how
         // they ended; a kill instead leaves them to be failed at the next start).
         let waiting = app.clone();
-        tokio::task::spawn_blocking(move || waiting.imports.wait(&*waiting.store)).await?;
+        tokio::task::spawn_blocking(move || waiting.imports.wait()).await?;
         tracing::info!("stopped; in-flight requests finished");
         anyhow::Ok(())
     })?;
