@@ -3,6 +3,11 @@
 //! kill, every version a client was told is stored (a 200) must be there, and no import may be
 //! left `queued` or `running`.
 //!
+//! The import runs in a workspace of its own, so that the clients' uploads are answered while
+//! it runs (an upload to the workspace an import is writing waits for it): the kill then finds
+//! upload frames and the import's extents interleaved in the version log, the case recovery
+//! must get right.
+//!
 //! The moments come from a seeded generator, so a failing run can be repeated exactly:
 //! `TIPORT_KILL_SEED=<the seed it printed> cargo test -p tiport --test cli faults`.
 
@@ -137,12 +142,44 @@ fn acknowledged_versions_survive_ten_kills_at_random_moments() {
     let mut dir = tempfile::tempdir().unwrap();
     let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
     let mut imports = 0;
+    const IMPORT_WS: &str = "5eed0011-0000-4000-8000-000000000001";
     for round in 0..10u64 {
         let s = Service::start_in(dir, &public, &[]);
         let token = s.token();
         let ws = s.cred("workspace_id");
+        if round == 0 {
+            // The import's workspace, made beside the running service as an operator would.
+            for args in [
+                vec![
+                    "workspace",
+                    "create",
+                    "--name",
+                    "imports",
+                    "--id",
+                    IMPORT_WS,
+                ],
+                vec![
+                    "role",
+                    "grant",
+                    "--workspace",
+                    IMPORT_WS,
+                    "--principal",
+                    &s.cred("client_id"),
+                    "--role",
+                    "contributor",
+                ],
+            ] {
+                let out = run_in(s.dir.path(), &args);
+                assert!(
+                    out.status.success(),
+                    "{args:?}: {}",
+                    crate::helpers::stderr(&out)
+                );
+            }
+        }
         // An import, whose rows the kill may find anywhere: being received, queued, running.
-        let (status, _) = s.import(
+        let (status, _) = s.import_into(
+            IMPORT_WS,
             &token,
             &[("source", "faults import")],
             "faults.csv",
@@ -174,7 +211,7 @@ fn acknowledged_versions_survive_ten_kills_at_random_moments() {
         all_there(dir.path(), &ws, &acked_now);
         // Every command that opens the store fails imports whose process is gone: none is
         // left queued or running.
-        for r in import_records(dir.path(), &ws, None) {
+        for r in import_records(dir.path(), IMPORT_WS, None) {
             assert!(
                 !["queued", "running"].contains(&r["status"].as_str().unwrap()),
                 "round {round}: {r}"
@@ -188,10 +225,7 @@ fn acknowledged_versions_survive_ten_kills_at_random_moments() {
         "fault injection: 10 kills, {} acknowledged versions kept, {imports} imports posted",
         acked.len()
     );
-    assert!(
-        acked.len() > 1_000,
-        "the clients got going: {}",
-        acked.len()
-    );
+    // Not a speed check: a sign that the kills found uploads in flight at all.
+    assert!(acked.len() >= 100, "the clients got going: {}", acked.len());
     assert!(imports >= 5, "imports were posted: {imports}");
 }

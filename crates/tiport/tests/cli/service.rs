@@ -976,12 +976,20 @@ impl Service {
         name: &str,
         file: &[u8],
     ) -> (u16, Value) {
+        self.import_into(&self.cred("workspace_id"), token, fields, name, file)
+    }
+
+    /// [`Service::import`] into workspace `ws`.
+    pub(crate) fn import_into(
+        &self,
+        ws: &str,
+        token: &str,
+        fields: &[(&str, &str)],
+        name: &str,
+        file: &[u8],
+    ) -> (u16, Value) {
         let (content_type, body) = form(fields, name, file);
-        let url = format!(
-            "{}/workspaces/{}/threat-intelligence/imports",
-            self.base,
-            self.cred("workspace_id")
-        );
+        let url = format!("{}/workspaces/{ws}/threat-intelligence/imports", self.base);
         let mut r = self
             .agent
             .post(&url)
