@@ -289,55 +289,122 @@ pub struct ObjectFilter {
     pub after: Option<StixId>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ImportFormat {
-    Csv,
-    Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ImportMode {
-    ValidOnly,
-    AllOrNothing,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ImportStatus {
-    Queued,
-    Running,
-    Succeeded,
-    PartiallySucceeded,
-    Failed,
-}
-
+/// Declares a vocabulary once: the enum, and its words as every layer reads and writes them
+/// (the store's columns, the API's JSON and query strings, the command line's flags). It gives
+/// `as_str`/`parse`, `Display` and `FromStr` (whose error lists the words), serde's
+/// `Serialize`/`Deserialize` as the word, `ALL` in declaration order, and, with the `clap`
+/// feature, clap's `ValueEnum`, so a flag takes exactly the words the API takes.
 macro_rules! text_enum {
-    ($ty:ident { $($variant:ident = $text:literal),* $(,)? }) => {
+    (
+        $(#[$meta:meta])*
+        pub enum $ty:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),* $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $ty { $($(#[$vmeta])* $variant),* }
+
         impl $ty {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),*];
+
             pub fn as_str(self) -> &'static str {
                 match self { $($ty::$variant => $text),* }
             }
+
+            /// The words, for messages: `csv or json`, `a, b or c`.
+            pub fn words() -> String {
+                or_list($ty::ALL.iter().map(|v| v.as_str()))
+            }
+
             pub fn parse(s: &str) -> Option<$ty> {
                 match s { $($text => Some($ty::$variant),)* _ => None }
             }
         }
+
         impl fmt::Display for $ty {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(self.as_str())
             }
         }
+
+        impl FromStr for $ty {
+            type Err = UnknownWord;
+
+            fn from_str(s: &str) -> Result<$ty, UnknownWord> {
+                $ty::parse(s).ok_or_else(|| UnknownWord {
+                    given: s.to_owned(),
+                    words: $ty::ALL.iter().map(|v| v.as_str()).collect(),
+                })
+            }
+        }
+
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+
+        #[cfg(feature = "clap")]
+        impl clap::ValueEnum for $ty {
+            fn value_variants<'a>() -> &'a [$ty] {
+                $ty::ALL
+            }
+
+            fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+                Some(clap::builder::PossibleValue::new(self.as_str()))
+            }
+        }
     };
 }
 
-text_enum!(ImportFormat { Csv = "csv", Json = "json" });
-text_enum!(ImportMode { ValidOnly = "valid-only", AllOrNothing = "all-or-nothing" });
-text_enum!(ImportStatus {
-    Queued = "queued",
-    Running = "running",
-    Succeeded = "succeeded",
-    PartiallySucceeded = "partially-succeeded",
-    Failed = "failed",
-});
-text_enum!(Role { Contributor = "contributor", Reader = "reader" });
+/// `a`, `a or b`, `a, b or c`.
+fn or_list<'a>(words: impl Iterator<Item = &'a str>) -> String {
+    let words: Vec<&str> = words.collect();
+    match words.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, init)) => format!("{} or {last}", init.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// A word that is not one of a vocabulary's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{given:?} is not {}", or_list(words.iter().copied()))]
+pub struct UnknownWord {
+    pub given: String,
+    pub words: Vec<&'static str>,
+}
+
+text_enum! {
+    /// What an import's file holds.
+    pub enum ImportFormat { Csv = "csv", Json = "json" }
+}
+text_enum! {
+    /// What an import does with a file that has invalid records: store the valid ones, or
+    /// nothing.
+    pub enum ImportMode { ValidOnly = "valid-only", AllOrNothing = "all-or-nothing" }
+}
+text_enum! {
+    /// Where an import stands; the last three are final.
+    pub enum ImportStatus {
+        Queued = "queued",
+        Running = "running",
+        Succeeded = "succeeded",
+        PartiallySucceeded = "partially-succeeded",
+        Failed = "failed",
+    }
+}
+text_enum! {
+    /// Roles are granted per workspace.
+    pub enum Role { Contributor = "contributor", Reader = "reader" }
+}
 
 impl ImportStatus {
     pub fn is_final(self) -> bool {
@@ -427,24 +494,18 @@ pub struct ImportRecord {
     pub owner: Option<String>,
 }
 
-/// The sort orders of the list of imports (the seed's Manage file imports pane).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ImportSort {
-    Source,
-    Name,
-    Imported,
-    Total,
-    #[default]
-    Created,
+text_enum! {
+    /// The sort orders of the list of imports (the seed's Manage file imports pane).
+    #[derive(Default)]
+    pub enum ImportSort {
+        Source = "source",
+        Name = "name",
+        Imported = "imported",
+        Total = "total",
+        #[default]
+        Created = "created",
+    }
 }
-
-text_enum!(ImportSort {
-    Source = "source",
-    Name = "name",
-    Imported = "imported",
-    Total = "total",
-    Created = "created",
-});
 
 /// One page of the list of imports: those after `after` (in the list's order), at most
 /// `limit` of them.
@@ -497,14 +558,15 @@ impl ImportKey {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Order {
-    Asc,
-    #[default]
-    Desc,
+text_enum! {
+    /// The direction of a sorted list.
+    #[derive(Default)]
+    pub enum Order {
+        Asc = "asc",
+        #[default]
+        Desc = "desc",
+    }
 }
-
-text_enum!(Order { Asc = "asc", Desc = "desc" });
 
 /// How long import records and their files are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -531,13 +593,6 @@ pub struct Swept {
     pub files_expired: Vec<PathBuf>,
 }
 
-/// Roles are granted per workspace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    Contributor,
-    Reader,
-}
-
 /// A client or user that can be granted roles.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -550,13 +605,30 @@ pub struct Principal {
     pub created: Timestamp,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PrincipalKind {
-    Client,
-    User,
-    /// A principal of a trusted external OpenID Connect issuer, named `<sub>@<issuer>`; it has
-    /// no secret here.
-    External,
+text_enum! {
+    /// Who a principal is: a local client or user, or a principal of a trusted external
+    /// OpenID Connect issuer, named `<sub>@<issuer>`, which has no secret here.
+    pub enum PrincipalKind { Client = "client", User = "user", External = "external" }
 }
 
-text_enum!(PrincipalKind { Client = "client", User = "user", External = "external" });
+#[cfg(test)]
+mod vocabulary_tests {
+    use super::*;
+
+    #[test]
+    fn each_vocabulary_reads_and_writes_its_own_words() {
+        for s in ImportStatus::ALL {
+            assert_eq!(s.as_str().parse::<ImportStatus>(), Ok(*s));
+            let json = serde_json::to_string(s).unwrap();
+            assert_eq!(json, format!("\"{s}\""));
+            assert_eq!(serde_json::from_str::<ImportStatus>(&json).unwrap(), *s);
+        }
+        assert_eq!(ImportMode::words(), "valid-only or all-or-nothing");
+        assert_eq!(ImportSort::words(), "source, name, imported, total or created");
+        let e = "boss".parse::<Role>().unwrap_err();
+        assert_eq!(e.to_string(), "\"boss\" is not contributor or reader");
+        assert!(serde_json::from_str::<Order>("\"up\"").is_err());
+        assert_eq!(ImportSort::default(), ImportSort::Created);
+        assert_eq!(Order::default(), Order::Desc);
+    }
+}

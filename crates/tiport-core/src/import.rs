@@ -134,15 +134,36 @@ pub enum FormError {
     NoSource,
     #[error("the source field {0}")]
     Source(SourceError),
-    #[error("format must be csv or json, not {0:?}")]
+    #[error("format must be auto, {words}, not {0:?}", words = ImportFormat::words())]
     Format(String),
-    #[error("mode must be valid-only or all-or-nothing, not {0:?}")]
+    #[error("mode must be {words}, not {0:?}", words = ImportMode::words())]
     Mode(String),
 }
 
 impl DomainError for FormError {
     fn kind(&self) -> ErrorKind {
         ErrorKind::BadRequest
+    }
+}
+
+/// The format an import asks for: one of [`ImportFormat`]'s words, or `auto` (or nothing),
+/// which lets the file's first bytes decide. Read alike from the API's form and the command
+/// line's `--format` (any case, surrounding spaces ignored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FormatChoice(pub Option<ImportFormat>);
+
+impl std::str::FromStr for FormatChoice {
+    type Err = FormError;
+
+    fn from_str(text: &str) -> Result<FormatChoice, FormError> {
+        let word = text.trim().to_ascii_lowercase();
+        match word.as_str() {
+            "" | "auto" => Ok(FormatChoice(None)),
+            w => w
+                .parse()
+                .map(|f| FormatChoice(Some(f)))
+                .map_err(|_| FormError::Format(word)),
+        }
     }
 }
 
@@ -155,18 +176,14 @@ impl ImportForm {
                 SourceError::Empty => FormError::NoSource,
                 e => FormError::Source(e),
             })?;
-        let format = match self.format.map(|f| f.trim().to_ascii_lowercase()) {
+        let format = match self.format {
+            Some(f) => f.parse::<FormatChoice>()?.0,
             None => None,
-            Some(f) if f.is_empty() || f == "auto" => None,
-            Some(f) if f == "csv" => Some(ImportFormat::Csv),
-            Some(f) if f == "json" => Some(ImportFormat::Json),
-            Some(f) => return Err(FormError::Format(f)),
         };
         let mode = match self.mode.map(|m| m.trim().to_ascii_lowercase()) {
             None => ImportMode::ValidOnly,
-            Some(m) if m.is_empty() || m == "valid-only" => ImportMode::ValidOnly,
-            Some(m) if m == "all-or-nothing" => ImportMode::AllOrNothing,
-            Some(m) => return Err(FormError::Mode(m)),
+            Some(m) if m.is_empty() => ImportMode::ValidOnly,
+            Some(m) => m.parse().map_err(|_| FormError::Mode(m))?,
         };
         Ok(FileImport {
             workspace,

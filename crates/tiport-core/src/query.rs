@@ -433,17 +433,13 @@ pub fn imports(
     use store::{ImportKey, ImportPage, ImportSort, Order};
     let sort = match params.sort.as_deref() {
         None | Some("") => ImportSort::Created,
-        Some(s) => ImportSort::parse(s).ok_or_else(|| {
-            bad(format!(
-                "sort must be source, name, imported, total or created, not {s:?}"
-            ))
-        })?,
+        Some(s) => ImportSort::parse(s)
+            .ok_or_else(|| bad(format!("sort must be {}, not {s:?}", ImportSort::words())))?,
     };
     let order = match params.order.as_deref() {
         None | Some("") => Order::Desc,
-        Some(o) => {
-            Order::parse(o).ok_or_else(|| bad(format!("order must be asc or desc, not {o:?}")))?
-        }
+        Some(o) => Order::parse(o)
+            .ok_or_else(|| bad(format!("order must be {}, not {o:?}", Order::words())))?,
     };
     let limit = match params.limit.as_deref() {
         None | Some("") => DEFAULT_IMPORTS_LIMIT,

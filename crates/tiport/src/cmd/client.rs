@@ -20,7 +20,7 @@ enum Action {
     Create {
         #[arg(long, value_parser = WorkspaceId::parse)]
         workspace: WorkspaceId,
-        #[arg(long, value_parser = parse_role)]
+        #[arg(long, value_enum)]
         role: Role,
         /// A name for people.
         #[arg(long, default_value = "client")]
@@ -28,10 +28,6 @@ enum Action {
         #[command(flatten)]
         store: StoreArgs,
     },
-}
-
-pub(crate) fn parse_role(s: &str) -> Result<Role, String> {
-    Role::parse(s).ok_or_else(|| format!("{s:?} is not a role: contributor or reader"))
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {

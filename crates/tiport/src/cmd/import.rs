@@ -6,11 +6,10 @@
 //! unreadable, not CSV or JSON).
 
 use anyhow::{bail, Context, Result};
-use clap::ValueEnum;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use store::{ImportFormat, ImportMode, ImportStatus, WorkspaceId};
-use tiport_core::import::{self, FileImport, FileLimits, QueueError};
+use store::{ImportMode, ImportStatus, WorkspaceId};
+use tiport_core::import::{self, FileImport, FileLimits, FormatChoice, QueueError};
 use tiport_core::source::SourceError;
 
 use super::store_args::StoreArgs;
@@ -26,10 +25,11 @@ pub struct Args {
     #[arg(long)]
     source: String,
     /// What to do with invalid records: store the valid ones, or store nothing.
-    #[arg(long, value_enum, default_value_t = Mode::ValidOnly)]
-    mode: Mode,
-    #[arg(long, value_enum, default_value_t = Format::Auto)]
-    format: Format,
+    #[arg(long, value_enum, default_value_t = ImportMode::ValidOnly)]
+    mode: ImportMode,
+    /// csv, json, or auto: the file's first bytes decide.
+    #[arg(long, default_value = "auto")]
+    format: FormatChoice,
     /// The largest CSV file accepted, in bytes.
     #[arg(long, env = "TIPORT_MAX_CSV_BYTES", default_value_t = FileLimits::default().csv_bytes)]
     max_csv_bytes: u64,
@@ -38,19 +38,6 @@ pub struct Args {
     max_json_bytes: u64,
     #[command(flatten)]
     store: StoreArgs,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Mode {
-    ValidOnly,
-    AllOrNothing,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    Auto,
-    Csv,
-    Json,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -76,15 +63,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         workspace: args.workspace,
         source,
         file_name: file_name.clone(),
-        format: match args.format {
-            Format::Auto => None,
-            Format::Csv => Some(ImportFormat::Csv),
-            Format::Json => Some(ImportFormat::Json),
-        },
-        mode: match args.mode {
-            Mode::ValidOnly => ImportMode::ValidOnly,
-            Mode::AllOrNothing => ImportMode::AllOrNothing,
-        },
+        format: args.format.0,
+        mode: args.mode,
     };
     let limits = FileLimits {
         csv_bytes: args.max_csv_bytes,

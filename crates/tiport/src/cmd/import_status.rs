@@ -10,9 +10,8 @@
 //! an import interrupted by a crash shows `failed` here, never `running`.
 
 use anyhow::Result;
-use clap::ValueEnum;
 use std::process::ExitCode;
-use store::{ImportId, ImportRecord, Store, WorkspaceId};
+use store::{ImportId, ImportRecord, ImportSort, Order, Store, WorkspaceId};
 
 use super::store_args::StoreArgs;
 
@@ -25,11 +24,11 @@ pub struct Args {
     #[arg(long, value_parser = WorkspaceId::parse)]
     workspace: WorkspaceId,
     /// The order of the list, as in Manage file imports.
-    #[arg(long, value_enum, default_value_t = Sort::Created)]
-    sort: Sort,
+    #[arg(long, value_enum, default_value_t = ImportSort::Created)]
+    sort: ImportSort,
     /// Ascending or descending.
-    #[arg(long, value_enum, default_value_t = Direction::Desc)]
-    order: Direction,
+    #[arg(long, value_enum, default_value_t = Order::Desc)]
+    order: Order,
     /// The most records to show (1 to 1000).
     #[arg(long, default_value_t = tiport_core::query::DEFAULT_IMPORTS_LIMIT)]
     limit: usize,
@@ -38,21 +37,6 @@ pub struct Args {
     cursor: Option<String>,
     #[command(flatten)]
     store: StoreArgs,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Sort {
-    Source,
-    Name,
-    Imported,
-    Total,
-    Created,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Direction {
-    Asc,
-    Desc,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -73,20 +57,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         },
         None => {
-            let sort = match args.sort {
-                Sort::Source => "source",
-                Sort::Name => "name",
-                Sort::Imported => "imported",
-                Sort::Total => "total",
-                Sort::Created => "created",
-            };
-            let order = match args.order {
-                Direction::Asc => "asc",
-                Direction::Desc => "desc",
-            };
             let params = tiport_core::query::ImportListParams {
-                sort: Some(sort.into()),
-                order: Some(order.into()),
+                sort: Some(args.sort.as_str().into()),
+                order: Some(args.order.as_str().into()),
                 limit: Some(args.limit.to_string()),
                 cursor: args.cursor.clone(),
             };

@@ -7,7 +7,6 @@ use anyhow::{bail, Context, Result};
 use std::process::ExitCode;
 use store::{Principal, PrincipalKind, Role, Store, WorkspaceId};
 
-use super::client::parse_role;
 use super::store_args::StoreArgs;
 
 #[derive(clap::Args)]
@@ -26,7 +25,7 @@ enum Action {
         /// service logs this name when it refuses such a token for want of a role).
         #[arg(long)]
         principal: String,
-        #[arg(long, value_parser = parse_role)]
+        #[arg(long, value_enum)]
         role: Role,
         #[command(flatten)]
         store: StoreArgs,

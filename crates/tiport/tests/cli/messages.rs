@@ -137,6 +137,19 @@ fn refusals_of_the_command_line() {
             vec!["import", &empty, "--workspace", &ws, "--source", "S"],
         ),
         (
+            "import: an unknown format",
+            vec![
+                "import",
+                &csv,
+                "--workspace",
+                &ws,
+                "--source",
+                "S",
+                "--format",
+                "xml",
+            ],
+        ),
+        (
             "import: JSON as CSV",
             vec![
                 "import",
