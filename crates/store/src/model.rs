@@ -624,7 +624,10 @@ mod vocabulary_tests {
             assert_eq!(serde_json::from_str::<ImportStatus>(&json).unwrap(), *s);
         }
         assert_eq!(ImportMode::words(), "valid-only or all-or-nothing");
-        assert_eq!(ImportSort::words(), "source, name, imported, total or created");
+        assert_eq!(
+            ImportSort::words(),
+            "source, name, imported, total or created"
+        );
         let e = "boss".parse::<Role>().unwrap_err();
         assert_eq!(e.to_string(), "\"boss\" is not contributor or reader");
         assert!(serde_json::from_str::<Order>("\"up\"").is_err());

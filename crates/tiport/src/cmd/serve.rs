@@ -104,14 +104,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TIPORT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    init_logging();
     let opened = args.store.open()?;
     let data_dir = opened.data_dir.clone();
     let files = opened.files.clone();
@@ -144,24 +137,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
-        if let Some(url) = &args.public_url {
-            if !(url.starts_with("https://") || url.starts_with("http://")) || url.contains(char::is_whitespace) {
-                anyhow::bail!("--public-url must be an http:// or https:// URL, not {url:?}");
-            }
-        }
-        let mut authority = Authority::load_or_init(
-            &*store,
-            args.public_url.as_deref(),
-            &format!("{scheme}://{addr}"),
-            auth::DEFAULT_AUDIENCES
-                .iter()
-                .map(|a| a.to_string())
-                .collect(),
-            args.token_lifetime,
-        )?;
-        authority
-            .trust(&args.trust_issuer)
-            .map_err(|e| anyhow::anyhow!("--trust-issuer: {e}"))?;
+        let authority = authority(&args, &*store, &format!("{scheme}://{addr}"))?;
         first_start(&*store, authority.tenant(), &data_dir)?;
         let limits = server::Limits {
             max_objects_per_request: args.max_objects_per_request,
@@ -177,44 +153,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             args.max_running_imports,
             args.max_waiting_imports,
         );
-        // Opening the store swept once; a service that runs for weeks must keep doing it, or
-        // uploaded files and error files outlive their retention. Off the async threads.
-        let sweeper_store = store.clone();
-        let interval = args.housekeeping_interval.max(Duration::from_secs(1));
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(interval);
-            every.tick().await;
-            loop {
-                every.tick().await;
-                let (store, files) = (sweeper_store.clone(), files.clone());
-                let done = tokio::task::spawn_blocking(move || {
-                    tiport_core::housekeeping(&*store, &files, &retention)
-                })
-                .await;
-                match done {
-                    Ok(Ok(h)) => {
-                        if h.swept.records_deleted > 0 || !h.swept.files_expired.is_empty() {
-                            tracing::info!(
-                                records = h.swept.records_deleted,
-                                files = h.swept.files_expired.len(),
-                                "expired import records and files removed"
-                            );
-                        }
-                        if h.failed_imports > 0 {
-                            tracing::warn!(
-                                imports = h.failed_imports,
-                                "imports whose process is gone marked failed"
-                            );
-                        }
-                        if let Some(e) = h.delete_error {
-                            tracing::warn!(error = %e, "could not delete an expired import file");
-                        }
-                    }
-                    Ok(Err(e)) => tracing::warn!(error = %e, "housekeeping failed"),
-                    Err(e) => tracing::warn!(error = %e, "housekeeping task failed"),
-                }
-            }
-        });
+        spawn_housekeeping(store.clone(), files, retention, args.housekeeping_interval);
         let guard = tiport_core::guard::SignInGuard::for_this_machine(Default::default())
             .context("cannot start the secret checks")?;
         let app = Arc::new(server::App::new(
@@ -224,18 +163,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             imports,
             guard,
         ));
-        // The trusted issuers' keys are fetched in the background: an issuer that cannot be
-        // reached now is asked again when a token of it arrives.
-        for issuer in app.authority.trusted().map(str::to_owned).collect::<Vec<_>>() {
-            let app = app.clone();
-            if app.authority.begin_refresh(&issuer) != tiport_core::oidc::Refresh::Start {
-                continue;
-            }
-            tokio::task::spawn_blocking(move || match app.authority.fetch_keys(&issuer) {
-                Ok(()) => tracing::info!(%issuer, "trusting the tokens of this issuer"),
-                Err(e) => tracing::warn!(%issuer, error = %e, "cannot fetch this trusted issuer's keys yet"),
-            });
-        }
+        fetch_trusted_keys(&app);
         let listener = tokio::net::TcpListener::from_std(listener)?;
         server::serve(listener, app.clone(), tls, conn_limits, shutdown_signal()).await?;
         // Imports still running finish before the process ends (their records then say how
@@ -250,6 +178,112 @@ pub fn run(args: Args) -> Result<ExitCode> {
     drop(runtime);
     drop(store);
     Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TIPORT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+}
+
+/// The token issuer: its key from the store (made on the first start), its public URL, and
+/// the external issuers it trusts.
+fn authority(args: &Args, store: &dyn Store, listen_url: &str) -> Result<Authority> {
+    if let Some(url) = &args.public_url {
+        if !(url.starts_with("https://") || url.starts_with("http://"))
+            || url.contains(char::is_whitespace)
+        {
+            anyhow::bail!("--public-url must be an http:// or https:// URL, not {url:?}");
+        }
+    }
+    let mut authority = Authority::load_or_init(
+        store,
+        args.public_url.as_deref(),
+        listen_url,
+        auth::DEFAULT_AUDIENCES
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
+        args.token_lifetime,
+    )?;
+    authority
+        .trust(&args.trust_issuer)
+        .map_err(|e| anyhow::anyhow!("--trust-issuer: {e}"))?;
+    Ok(authority)
+}
+
+/// Opening the store swept once; a service that runs for weeks must keep doing it, or
+/// uploaded files and error files outlive their retention. Off the async threads.
+fn spawn_housekeeping(
+    store: Arc<dyn Store>,
+    files: tiport_core::files::ImportFiles,
+    retention: store::Retention,
+    interval: Duration,
+) {
+    let interval = interval.max(Duration::from_secs(1));
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(interval);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            let (store, files) = (store.clone(), files.clone());
+            let done = tokio::task::spawn_blocking(move || {
+                tiport_core::housekeeping(&*store, &files, &retention)
+            })
+            .await;
+            match done {
+                Ok(Ok(h)) => log_housekeeping(&h),
+                Ok(Err(e)) => tracing::warn!(error = %e, "housekeeping failed"),
+                Err(e) => tracing::warn!(error = %e, "housekeeping task failed"),
+            }
+        }
+    });
+}
+
+fn log_housekeeping(h: &tiport_core::Housekeeping) {
+    if h.swept.records_deleted > 0 || !h.swept.files_expired.is_empty() {
+        tracing::info!(
+            records = h.swept.records_deleted,
+            files = h.swept.files_expired.len(),
+            "expired import records and files removed"
+        );
+    }
+    if h.failed_imports > 0 {
+        tracing::warn!(
+            imports = h.failed_imports,
+            "imports whose process is gone marked failed"
+        );
+    }
+    if let Some(e) = &h.delete_error {
+        tracing::warn!(error = %e, "could not delete an expired import file");
+    }
+}
+
+/// The trusted issuers' keys are fetched in the background: an issuer that cannot be reached
+/// now is asked again when a token of it arrives.
+fn fetch_trusted_keys(app: &Arc<server::App>) {
+    for issuer in app
+        .authority
+        .trusted()
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+    {
+        let app = app.clone();
+        if app.authority.begin_refresh(&issuer) != tiport_core::oidc::Refresh::Start {
+            continue;
+        }
+        tokio::task::spawn_blocking(move || match app.authority.fetch_keys(&issuer) {
+            Ok(()) => tracing::info!(%issuer, "trusting the tokens of this issuer"),
+            Err(e) => {
+                tracing::warn!(%issuer, error = %e, "cannot fetch this trusted issuer's keys yet")
+            }
+        });
+    }
 }
 
 /// Descriptors kept for everything but connections: the store's files and connections, import
