@@ -259,6 +259,14 @@ impl Gen {
     }
 
     fn uploads(&mut self) {
+        self.uploads_with_bad_tokens();
+        self.uploads_with_bad_queries_and_types();
+        self.uploads_to_other_workspaces();
+        self.uploads_with_bad_bodies();
+        self.uploads_declaring_bad_sizes();
+    }
+
+    fn uploads_with_bad_tokens(&mut self) {
         let good = json!({"sourcesystem": "hostile", "stixobjects": [indicator(1)]}).to_string();
         let path = self.upload_path();
         let json_ct = "Content-Type: application/json\r\n";
@@ -299,6 +307,12 @@ impl Gen {
                 &[401],
             );
         }
+    }
+
+    fn uploads_with_bad_queries_and_types(&mut self) {
+        let good = json!({"sourcesystem": "hostile", "stixobjects": [indicator(1)]}).to_string();
+        let path = self.upload_path();
+        let json_ct = "Content-Type: application/json\r\n";
         // api-version and content type come first.
         for q in [
             "",
@@ -342,6 +356,11 @@ impl Gen {
                 &[415],
             );
         }
+    }
+
+    fn uploads_to_other_workspaces(&mut self) {
+        let good = json!({"sourcesystem": "hostile", "stixobjects": [indicator(1)]}).to_string();
+        let json_ct = "Content-Type: application/json\r\n";
         // Workspaces that are not the caller's.
         for ws in [
             "00000000-0000-4000-8000-000000000000".to_owned(),
@@ -369,6 +388,13 @@ impl Gen {
                 expect,
             );
         }
+    }
+
+    fn uploads_with_bad_bodies(&mut self) {
+        let good = json!({"sourcesystem": "hostile", "stixobjects": [indicator(1)]}).to_string();
+        let path = self.upload_path();
+        let json_ct = "Content-Type: application/json\r\n";
+        let legacy = format!("/{}/{LEGACY}", self.ws);
         // Bodies.
         let mut bodies: Vec<(String, Vec<u8>, Vec<u16>)> = vec![
             ("empty".into(), Vec::new(), vec![400]),
@@ -448,6 +474,11 @@ impl Gen {
                 self.add(format!("legacy body: {name}"), head, body, &expect);
             }
         }
+    }
+
+    fn uploads_declaring_bad_sizes(&mut self) {
+        let path = self.upload_path();
+        let json_ct = "Content-Type: application/json\r\n";
         // Declared sizes.
         let head = format!(
             "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{json_ct}{}Content-Length: 999999999999\r\n\r\n",
