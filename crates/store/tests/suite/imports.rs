@@ -327,19 +327,22 @@ pub fn import_second_claim_of_running_import_fails(f: Factory) {
     store.create_import(&new).unwrap();
     let mut w = store.begin_import(new.id, "node-a").unwrap();
     w.push(vec![obj(&indicator(1), at(1), false, "a")]).unwrap();
+    w.flush().unwrap();
+    assert_eq!(record(&*store, ws, new.id).status, ImportStatus::Running);
 
-    // Another caller claims it while it runs. An engine may answer at once or once the first
-    // claim has ended; either way it must refuse.
+    // Another process or node claims it while it runs. An engine may answer at once or once
+    // the first claim has ended; either way it must refuse. (Which of the two happens is the
+    // engine's: the suite cannot see a claim waiting inside one, so an engine that makes such
+    // claims wait tests that they do, and are refused, with its own tests.)
     let rival = {
-        let store = store.clone();
+        let other = env.reopen();
         let id = new.id;
-        std::thread::spawn(move || match store.begin_import(id, "node-b") {
+        std::thread::spawn(move || match other.begin_import(id, "node-b") {
             Err(StoreError::State(_)) => Ok(()),
             Err(e) => Err(format!("{e:?}")),
             Ok(_) => Err("got a writer".to_owned()),
         })
     };
-    std::thread::sleep(Duration::from_millis(100));
     w.commit(&finish(ImportStatus::Succeeded, 1, at(2)))
         .unwrap();
     rival
@@ -479,8 +482,11 @@ pub fn import_fail_abandoned(f: Factory) {
     let q_live_before = record(s, ws, q_live.id);
     let done_before = record(s, ws, done_dead.id);
 
-    // r_live runs, owned by a live process, and ends on its own a little later.
+    // r_live runs, owned by a live process, and ends on its own once the engine has looked at
+    // it: an engine that makes the call below wait for the import (SQLite) has then decided
+    // to spare it, one that does not has spared it already.
     let (running_tx, running) = mpsc::channel();
+    let (asked_tx, asked) = mpsc::channel::<()>();
     let runner = {
         let store = store.clone();
         let id = r_live.id;
@@ -489,7 +495,9 @@ pub fn import_fail_abandoned(f: Factory) {
             w.push(vec![obj(&indicator(1), at(1), false, "r")]).unwrap();
             w.flush().unwrap();
             running_tx.send(()).unwrap();
-            std::thread::sleep(Duration::from_millis(200));
+            asked
+                .recv_timeout(HANG)
+                .expect("the engine asked whether the running import's owner is gone");
             w.commit(&finish(ImportStatus::Succeeded, 1, at(6)))
                 .unwrap();
         })
@@ -498,7 +506,13 @@ pub fn import_fail_abandoned(f: Factory) {
     assert_eq!(record(s, ws, r_live.id).status, ImportStatus::Running);
 
     let now = ts("2024-06-01T00:00:00.000Z");
-    let gone = |owner: &str| owner.starts_with("dead");
+    let gone = |owner: &str| {
+        if owner == "live-2" {
+            // The contended state: the running import's owner is being looked at.
+            let _ = asked_tx.send(());
+        }
+        owner.starts_with("dead")
+    };
     assert_eq!(s.fail_abandoned_imports(&gone, now).unwrap(), 1);
     runner.join().unwrap();
 
