@@ -15,7 +15,9 @@
 //!   and recovery;
 //! - `redo.rs`: the records of the log past the committed length (frames and extents);
 //! - `log.rs`: the version log (imports' appends, readers);
-//! - `objects.rs`: object rows, written by imports and read back; `schema.rs`: migrations.
+//! - `objects.rs`: object rows, written by imports and read back; `schema.rs`: migrations;
+//! - `pause.rs`: named pause points of the lease protocol (nothing outside tests), which
+//!   `handover_tests.rs` uses to force each interleaving of a hand-over.
 //!
 //! What is acknowledged when, who may append past the committed length, what recovery applies
 //! and cuts, and how the log passes to a waiting process: ARCHITECTURE.md, `crates/store`,

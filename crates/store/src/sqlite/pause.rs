@@ -3,7 +3,7 @@
 //!
 //! The protocol's code calls [`Pauses::at`] at each [`At`]. In a build that is not a test,
 //! [`Pauses`] is an empty type whose `at` does nothing and compiles away. In tests, a
-//! [`Script`] shared by the handles of one test records every point reached, in order, and
+//! `Script` shared by the handles of one test records every point reached, in order, and
 //! stops a thread at a point the test *armed* until the test lets it go.
 //!
 //! Invariants kept: a point is never reached while a `std::sync` lock of the store is held, so

@@ -1,9 +1,10 @@
 //! The three threads every write goes through, and the messages between them.
 //!
 //! ```text
-//!  callers ──Job──► decider ──SyncJob──► syncer ──ApplyJob::Apply──► applier (write connection)
-//!                     │  └──────────────ApplyJob (Acquire, Import, Yield)───────▲
-//!  callers ─────────────────────────────ApplyJob (Tx, Barrier)──────────────────┘
+//! callers ──Job (Write, Import)──► decider ──SyncJob──► syncer ──ApplyJob (Apply, Release)──┐
+//!                                    └────────ApplyJob (Acquire, Import, Yield)─────────────┤
+//! callers ───────────────────────────────────ApplyJob (Tx, Barrier)─────────────────────────┤
+//!                                                              applier (write connection) ◄─┘
 //! ```
 //!
 //! - The **decider** (`decider.rs`, thread `store-decider`) takes the uploads waiting (group
