@@ -8,7 +8,10 @@
 //!
 //! Invariants kept: a point is never reached while a `std::sync` lock of the store is held, so
 //! that a paused thread blocks nothing but itself and what waits for it by design (a paused
-//! waiter keeps its announcement; a paused holder keeps the log).
+//! waiter keeps its announcement; a paused holder keeps the log). Relied on: each handle of a
+//! test has its own name in the script, and a test arms a point before the thread reaches it.
+//! The protocol these points belong to: ARCHITECTURE.md, `crates/store`, "Durability of the
+//! embedded store", its last paragraph.
 
 /// A point of the lease protocol (`lease.rs`, and the decider's hand-over in
 /// `pipeline/decider.rs`).
