@@ -44,7 +44,7 @@ mod sqlite_engine {
 
     use store::*;
 
-    use crate::suite::{at, derived, indicator, new_import, obj, req, sid, stored, write};
+    use crate::suite::{at, derived, indicator, new_import, obj, req, sid, stored, write, HANG};
 
     fn open(dir: &Path) -> Arc<dyn Store> {
         crate::open_sqlite(dir)
@@ -373,7 +373,13 @@ mod sqlite_engine {
                 json_of(&*r, ws, &indicator(1))
             }
         });
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        crate::suite::eventually("the second handle to wait for the log", || {
+            someone_waits_for_the_log(dir.path())
+        });
+        assert!(
+            !reader.is_finished(),
+            "it opened without the owner's commit"
+        );
         // The owner commits (a read of its own asks it to) and frees the log when idle.
         assert!(json_of(&s, ws, &indicator(1)).contains("answered"));
         assert!(reader.join().unwrap().contains("answered"));
@@ -408,17 +414,36 @@ mod sqlite_engine {
         assert!(json_of(&*r, ws, &after).contains("a1"));
     }
 
-    /// Runs `f` on another thread; `Some(result)` if it returns within `within`, else `None`
-    /// (the thread is left to finish).
-    fn within<T: Send + 'static>(
-        within: std::time::Duration,
+    /// Whether a handle waits for the version log's lease: a waiter holds a shared lock on
+    /// `tiport.db-json-wait` (the holder's own check holds it exclusively for a moment, which
+    /// this tells apart by taking it shared in turn).
+    fn someone_waits_for_the_log(dir: &Path) -> bool {
+        let wait = std::fs::File::open(dir.join("tiport.db-json-wait")).unwrap();
+        match wait.try_lock() {
+            Ok(()) => {
+                wait.unlock().unwrap();
+                false
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let shared = wait.try_lock_shared().is_ok();
+                if shared {
+                    wait.unlock().unwrap();
+                }
+                shared
+            }
+            Err(std::fs::TryLockError::Error(e)) => panic!("cannot lock the -wait file: {e}"),
+        }
+    }
+
+    /// Runs `f` on another thread, whose result the receiver gets.
+    fn spawn<T: Send + 'static>(
         f: impl FnOnce() -> T + Send + 'static,
-    ) -> (Option<T>, std::sync::mpsc::Receiver<T>) {
+    ) -> std::sync::mpsc::Receiver<T> {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let _ = tx.send(f());
         });
-        (rx.recv_timeout(within).ok(), rx)
+        rx
     }
 
     #[test]
@@ -435,39 +460,48 @@ mod sqlite_engine {
         let mut w = s.begin_import(new.id, "node-1").unwrap();
         w.push(vec![obj(&x, at(2), false, "imported x2")]).unwrap();
         w.flush().unwrap();
-        // The import's transaction is open: another workspace's upload is answered meanwhile.
+        // The import's transaction is open (until the commit below, which this thread makes):
+        // another workspace's upload is answered meanwhile. Waiting for it is bounded only to
+        // turn a hang into a failure.
         let s2 = s.clone();
-        let (other, _) = within(std::time::Duration::from_secs(5), move || {
+        let other = spawn(move || {
             write(
                 &*s2,
                 b,
                 vec![obj(&indicator(2), at(1), false, "uploaded to b")],
             )
         });
-        assert_eq!(other, Some(vec![stored(true)]), "the upload to b waited");
+        assert_eq!(
+            other.recv_timeout(HANG).ok(),
+            Some(vec![stored(true)]),
+            "the upload to b waited for the import"
+        );
         // Reads of a workspace without uploads waiting to be committed do not wait for the
         // import (b's do: its upload is committed after the import).
         for ws in [c, a] {
             let s2 = s.clone();
-            let (read, _) = within(std::time::Duration::from_secs(2), move || {
+            let read = spawn(move || {
                 s2.scan_current(ws, &ObjectFilter::default(), &mut |_| true)
                     .is_ok()
             });
-            assert_eq!(read, Some(true), "a read of {ws} waited for the import");
+            assert_eq!(
+                read.recv_timeout(HANG).ok(),
+                Some(true),
+                "a read of {ws} waited for the import"
+            );
         }
         // An upload to the import's own workspace waits for it, and is decided against what
-        // the import wrote: an older version of x is history, not current.
+        // the import wrote: an older version of x is history, not current (decided before the
+        // import's end, it would have been current).
         let s2 = s.clone();
-        let (same, rx) = within(std::time::Duration::from_millis(300), move || {
-            write(&*s2, a, vec![obj(&x, at(1), false, "uploaded x1")])
-        });
-        assert_eq!(
-            same, None,
-            "the upload to the import's workspace was decided before it ended"
+        let same = spawn(move || write(&*s2, a, vec![obj(&x, at(1), false, "uploaded x1")]));
+        assert!(
+            same.try_recv().is_err(),
+            "the upload to the import's workspace was answered before it ended"
         );
         w.commit(&crate::suite::finish(ImportStatus::Succeeded, 1, at(200)))
             .unwrap();
-        let same = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+        let same = same.recv_timeout(HANG).unwrap();
         assert_eq!(same, vec![stored(false)]);
         let x = indicator(1);
         assert!(json_of(&*s, a, &x).contains("imported x2"));
@@ -553,29 +587,36 @@ mod sqlite_engine {
     #[test]
     fn an_import_beside_an_unbroken_stream_of_uploads_gets_its_turn() {
         // As `tiport import` beside a busy `tiport serve`: the uploading handle always has
-        // groups pending, so it would never let go of the log unless told someone waits.
+        // groups pending, so it would never let go of the log unless told someone waits. How
+        // long the import waits is a figure for BENCHMARKS.md, not a bound here; what this
+        // asserts is that it gets its turn well within its busy timeout. (Each interleaving
+        // of the hand-over is forced one at a time by the engine's `handover_tests.rs`.)
         let (dir, s, ws) = setup();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let answered = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let uploaders: Vec<_> = (0..4u32)
             .map(|t| {
-                let (s, stop) = (s.clone(), stop.clone());
+                let (s, stop, answered) = (s.clone(), stop.clone(), answered.clone());
                 std::thread::spawn(move || {
                     let mut n = 0u32;
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                         let id = indicator(100_000 * (t + 1) + n);
                         write(&*s, ws, vec![obj(&id, at(1), false, "streamed")]);
+                        answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         n += 1;
                     }
                     n
                 })
             })
             .collect();
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        // The contended state: every uploader is streaming.
+        crate::suite::eventually("the uploads to stream", || {
+            answered.load(std::sync::atomic::Ordering::Relaxed) >= 40
+        });
         let patient = store::sqlite::SqliteOptions {
-            busy_timeout: std::time::Duration::from_secs(10),
+            busy_timeout: HANG,
             ..store::sqlite::SqliteOptions::default()
         };
-        let started = std::time::Instant::now();
         let other = store::sqlite::SqliteStore::open(&dir.path().join("tiport.db"), patient);
         let imported = other.and_then(|other| {
             let new = new_import(ws, at(100), "node-1");
@@ -584,15 +625,40 @@ mod sqlite_engine {
             w.push(vec![obj(&indicator(1), at(1), false, "imported")])?;
             w.commit(&crate::suite::finish(ImportStatus::Succeeded, 1, at(200)))
         });
-        let waited = started.elapsed();
+        let during = answered.load(std::sync::atomic::Ordering::Relaxed);
+        // And the stream goes on after it.
+        crate::suite::eventually("the uploads to go on", || {
+            answered.load(std::sync::atomic::Ordering::Relaxed) > during
+        });
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let uploaded: u32 = uploaders.into_iter().map(|t| t.join().unwrap()).sum();
         imported.unwrap();
-        assert!(
-            waited < std::time::Duration::from_secs(5),
-            "the import waited {waited:?}"
-        );
-        assert!(uploaded > 0);
+        assert!(uploaded > during);
         assert!(json_of(&*s, ws, &indicator(1)).contains("imported"));
+    }
+
+    #[test]
+    fn a_second_claim_from_another_handle_waits_for_the_running_import_and_is_refused() {
+        // The suite's `import_second_claim_of_running_import_fails`, with the wait it cannot
+        // see made visible: the claiming handle waits for the log, which the import holds.
+        let (dir, s, ws) = setup();
+        let new = new_import(ws, at(1), "node-a");
+        s.create_import(&new).unwrap();
+        let mut w = s.begin_import(new.id, "node-a").unwrap();
+        w.push(vec![obj(&indicator(1), at(1), false, "a")]).unwrap();
+        w.flush().unwrap();
+        let other = open(dir.path());
+        let id = new.id;
+        let rival = spawn(move || other.begin_import(id, "node-b").map(|_| ()));
+        crate::suite::eventually("the second claim to wait for the log", || {
+            someone_waits_for_the_log(dir.path())
+        });
+        assert!(rival.try_recv().is_err(), "the second claim did not wait");
+        w.commit(&crate::suite::finish(ImportStatus::Succeeded, 1, at(2)))
+            .unwrap();
+        let refused = rival.recv_timeout(HANG).unwrap();
+        assert!(matches!(refused, Err(StoreError::State(_))), "{refused:?}");
+        let rec = s.import(ws, new.id).unwrap().unwrap();
+        assert_eq!((rec.status, rec.owner), (ImportStatus::Succeeded, None));
     }
 }

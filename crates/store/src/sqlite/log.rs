@@ -9,28 +9,26 @@
 //! time moving JSON than on everything else the writer does. Appended to a file of its own, it
 //! is written once, sequentially, and the B-tree holds only the small row that indexes it.
 //!
-//! # How it stays consistent with the database
+//! # What this file keeps, and relies on
 //!
 //! The committed length of the log is a row of the database (`json_log.end_at`), updated in the
-//! same transaction as the rows that point into the log. Past it there are only records
-//! (`redo.rs`): redo frames of uploads that were answered but whose rows are not yet committed
-//! (`upload.rs`), and the extents of imports, which hold their versions' JSON. Whoever appends
-//! past the committed length holds the log's file lock, taken before SQLite's write lock, so
-//! that processes take turns without deadlock; whoever takes the lock first applies the intact
-//! frames found there (they are acknowledged writes of a process that crashed), steps over
-//! extents, and cuts what follows the last intact record. Within the holder, frames and extents
-//! are reserved one after another from one position ([`Space`], `mod.rs`), so that uploads go
-//! on while an import runs. So:
-//! - every row a reader can see points at bytes already durable: below the committed length,
-//!   or in an extent of an import that committed (made durable before its transaction was);
-//! - an import (this file's [`LogWriter`]) appends only into extents it reserved, and makes the
-//!   log durable (`fdatasync`) before its transaction commits; an import that did not commit
-//!   leaves extents nothing points into, which scans step over (or, if nothing was reserved
-//!   after them, cuts);
-//! - the committed length moves past an import's extents when its transaction commits, if
-//!   no frame is waiting to be applied before them; otherwise when those frames are applied;
+//! same transaction as the rows that point into the log; past it are only records (`redo.rs`):
+//! upload frames and import extents. This file writes an import's JSON ([`LogWriter`]) and
+//! reads any version's back ([`LogReader`]). It keeps:
+//! - an import appends only into extents it reserved ([`Space`], implemented by the lease in
+//!   `lease.rs`), and makes the log durable (`fdatasync`) before its transaction commits, so
+//!   every row a reader can see points at durable bytes;
+//! - the committed length moves past an import's extents when its transaction commits only if
+//!   no upload frame waits to be applied before them (and `keep_at` marks the end of its
+//!   bytes, below which recovery never cuts);
+//! - an import that does not commit leaves extents nothing points into, given back (and cut)
+//!   if nothing was reserved after them;
 //! - a transaction's end (commit or discard) waits until none of its writes is still queued,
-//!   so none can land after the lock has passed to another process.
+//!   so none can land after the lease has passed to another process.
+//!
+//! It relies on the caller holding the log's lease for the whole transaction (the decider takes
+//! it for an import before the applier runs it). The whole durability argument, recovery
+//! included: ARCHITECTURE.md, `crates/store`, "Durability of the embedded store".
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -76,8 +74,8 @@ pub fn open_for_frames(db: &Path) -> Result<File, StoreError> {
     open(&path_for(db), true)
 }
 
-/// The file beside the log on which handles waiting for the log's lock take a shared lock
-/// (`mod.rs`, `lock_log`); its contents are never used.
+/// The file beside the log on which handles waiting for the log's lease take a shared lock
+/// (`lease.rs`); its contents are never used.
 pub fn open_waiting(db: &Path) -> Result<File, StoreError> {
     let mut name = path_for(db).into_os_string();
     name.push("-wait");
@@ -96,8 +94,8 @@ const PART: usize = 1 << 20;
 /// it there.
 const WRITEBACK_STEP: u64 = 16 << 20;
 
-/// Where records go past the committed length: the holder of the log's lock reserves space
-/// for frames and extents from one position, in order (`mod.rs` implements it).
+/// Where records go past the committed length: the holder of the log's lease reserves space
+/// for frames and extents from one position, in order (`lease.rs` implements it).
 pub trait Space {
     /// Reserves an extent of `len` payload bytes and writes its header; returns where the
     /// header is (the payload follows it).

@@ -27,6 +27,9 @@
 //! with `{`, which neither magic does; after that the length and the checksum must both hold. A
 //! torn frame (a crash while writing it) fails the checksum and ends the scan; it was never
 //! acknowledged.
+//!
+//! What these records make durable, in which order, and what recovery may cut: ARCHITECTURE.md,
+//! `crates/store`, "Durability of the embedded store".
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;

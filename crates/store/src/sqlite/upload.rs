@@ -1,24 +1,31 @@
-//! Uploads through redo frames: deciding on one thread, applying on another.
+//! Uploads through redo frames: how the decider decides a group ([`Decider`], [`Overlay`]),
+//! how the applier inserts a frame's rows ([`apply_entry`]), and how whoever takes the log's
+//! lease applies the frames it finds past the committed length ([`recover`]).
 //!
-//! # Key decision: an upload is answered once its frame is durable, not once SQLite commits
+//! The decider (`pipeline/decider.rs`) calls [`Decider::decide`] for each group: the
+//! versioning rules are applied against one read snapshot of what SQLite has committed plus
+//! what the decider decided since ([`Overlay`]), and each write becomes one frame
+//! (`redo.rs`) holding its rows and their JSON. The syncer, not the decider, writes the frames
+//! and makes them durable (one `fdatasync` for every group waiting) before it answers; the
+//! applier then inserts the rows with [`apply_entry`], pointing at the JSON inside the frames,
+//! and commits about once a second.
 //!
-//! Uploads carry random ids, so every group commit used to write about one index leaf per
-//! object and index to the WAL, and that cost grows with the store (BENCHMARKS.md, "Upload API
-//! under load"). Here the writer's work is split in two:
+//! Invariants kept:
+//! - the overlay holds exactly the versions decided in groups the snapshot does not include:
+//!   a group's additions are forgotten once a snapshot includes its commit, and taken back if
+//!   the group (or one write of it) fails;
+//! - a frame holds rows only for the versions stored; unchanged and refused objects have none;
+//! - [`apply_entry`] is the only way a frame's rows reach the database, the first time and at
+//!   recovery alike, so both insert the same rows;
+//! - [`recover`] applies every intact frame past the committed length once, steps over
+//!   extents, moves the committed length past them, and cuts only what follows the first
+//!   place without an intact record, never below `json_log.keep_at`.
 //!
-//! - the **decider** ([`Decider`], on the thread that takes the writes) applies the versioning
-//!   rules against what SQLite has committed plus what it decided since ([`Overlay`]), appends
-//!   one frame per request to the version log ([`super::redo`]), makes the log durable
-//!   (`fdatasync`) and answers;
-//! - the **applier** (the thread that owns the write connection) inserts the decided rows,
-//!   pointing at the JSON inside the frames, and commits about once a second
-//!   ([`apply_entry`]). A commit's cost no longer sits in front of any answer.
-//!
-//! What SQLite has committed and the frames past its committed length (`json_log.end_at`)
-//! are, together, everything acknowledged. [`recover`] applies such frames again after a
-//! crash, or after another process crashed holding them; a process appends frames only while
-//! it holds the log's file lock, which every writer of the log takes before SQLite's write lock,
-//! so no one else can cut or overwrite them.
+//! Relied on: the caller of [`recover`] holds the log's lease (`lease.rs`); groups are decided
+//! in the order of their numbers, and `committed` (the last group SQLite committed) is read
+//! before the snapshot is. Why the frames past the committed length are exactly what was
+//! acknowledged and not yet committed, and why cutting after the first hole loses nothing
+//! acknowledged: ARCHITECTURE.md, `crates/store`, "Durability of the embedded store".
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
