@@ -178,6 +178,8 @@ pub trait Store: Send + Sync {
     /// Creates a principal; [`StoreError::Conflict`] if the id is taken.
     fn create_principal(&self, principal: &Principal) -> Result<(), StoreError>;
     fn principal(&self, id: &str) -> Result<Option<Principal>, StoreError>;
+    /// The principals of `kind`, oldest first.
+    fn principals(&self, kind: PrincipalKind) -> Result<Vec<Principal>, StoreError>;
     /// Grants `role` on `workspace`, replacing any role the principal had there.
     fn assign_role(
         &self,

@@ -584,6 +584,21 @@ impl Store for SqliteStore {
         })
     }
 
+    fn principals(&self, kind: PrincipalKind) -> Result<Vec<Principal>, StoreError> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, kind, name, secret_hash, created FROM principals WHERE kind = ?1 \
+                 ORDER BY created, id",
+            )?;
+            let mut rows = st.query([kind.as_str()])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(read_principal(r)?);
+            }
+            Ok(out)
+        })
+    }
+
     fn assign_role(
         &self,
         workspace: WorkspaceId,

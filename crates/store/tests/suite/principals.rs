@@ -26,6 +26,16 @@ pub fn principal_create_get_conflict(f: Factory) {
     // Ids are exact.
     assert_eq!(s.principal("Alice").unwrap(), None);
 
+    // Listed by kind, oldest first.
+    let mut later = principal("client-0", PrincipalKind::Client);
+    later.created = ts("2024-02-03T04:05:07.000Z");
+    s.create_principal(&later).unwrap();
+    assert_eq!(
+        s.principals(PrincipalKind::Client).unwrap(),
+        vec![client.clone(), later]
+    );
+    assert_eq!(s.principals(PrincipalKind::External).unwrap(), vec![]);
+
     let mut again = principal("client-1", PrincipalKind::User);
     again.name = "Impostor".into();
     assert_conflict(s.create_principal(&again));

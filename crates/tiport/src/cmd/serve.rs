@@ -352,32 +352,42 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// On an empty store: a default workspace, a contributor client and an admin user, printed once
-/// on stdout and written to `DATA_DIR/initial-credentials.json` (mode 0600).
+/// Whenever the store has no client (a new store, or one that `tiport` commands filled before
+/// the service first ran): a contributor client on the first workspace (a `default` one is made
+/// if there is none) and, if there is none yet, the admin user; printed once on stdout and
+/// written to `DATA_DIR/initial-credentials.json` (mode 0600), whose path the log names.
 fn first_start(store: &dyn Store, tenant: &str, data_dir: &Path) -> Result<()> {
-    if !store.workspaces()?.is_empty() {
+    if !store.principals(PrincipalKind::Client)?.is_empty() {
         return Ok(());
     }
-    let ws = WorkspaceId::random();
-    store.create_workspace(ws, "default")?;
+    let ws = match store.workspaces()?.first() {
+        Some(w) => w.id,
+        None => {
+            let ws = WorkspaceId::random();
+            store.create_workspace(ws, "default")?;
+            ws
+        }
+    };
     let client = auth::create_client(store, tenant, ws, Role::Contributor, "default client")?;
-    let password = auth::random_secret()?;
-    store.create_principal(&Principal {
-        id: "admin".into(),
-        kind: PrincipalKind::User,
-        name: "admin".into(),
-        secret_hash: Some(auth::hash_secret(&password)?),
-        created: stix::Timestamp::now(),
-    })?;
-    store.assign_role(ws, "admin", Role::Contributor)?;
-    let credentials = serde_json::json!({
+    let mut credentials = serde_json::json!({
         "tenant_id": tenant,
         "workspace_id": ws.to_string(),
         "client_id": client.client_id,
         "client_secret": client.client_secret,
-        "username": "admin",
-        "password": password,
     });
+    if store.principal("admin")?.is_none() {
+        let password = auth::random_secret()?;
+        store.create_principal(&Principal {
+            id: "admin".into(),
+            kind: PrincipalKind::User,
+            name: "admin".into(),
+            secret_hash: Some(auth::hash_secret(&password)?),
+            created: stix::Timestamp::now(),
+        })?;
+        store.assign_role(ws, "admin", Role::Contributor)?;
+        credentials["username"] = "admin".into();
+        credentials["password"] = password.into();
+    }
     let path = data_dir.join("initial-credentials.json");
     let mut f = tiport_core::files::create_private(&path)
         .with_context(|| format!("cannot write {}", path.display()))?;
@@ -385,6 +395,6 @@ fn first_start(store: &dyn Store, tenant: &str, data_dir: &Path) -> Result<()> {
     writeln!(f, "{credentials}")?;
     f.sync_all()?;
     println!("{credentials}");
-    tracing::info!(path = %path.display(), "first start: created a workspace, a client and the admin user; their credentials are shown once above and kept in this file");
+    tracing::info!(path = %path.display(), workspace = %ws, "no client yet: created one (and the admin user if there was none); the credentials are shown once above and kept in this file");
     Ok(())
 }

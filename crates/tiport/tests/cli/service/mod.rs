@@ -58,9 +58,11 @@ impl Service {
         // The log names the address once the service listens.
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut first_lines = Vec::new();
         let base = loop {
             assert!(Instant::now() < deadline, "tiport serve did not start");
             let line = lines.next().expect("tiport serve exited").unwrap();
+            first_lines.push(line.clone());
             if let Some(at) = line.find("listening on http") {
                 let rest = &line[at + "listening on ".len()..];
                 break rest.split_whitespace().next().unwrap().to_owned();
@@ -68,7 +70,7 @@ impl Service {
         };
         // Keep draining the log so the service never blocks on a full pipe, and keep it for
         // tests that read what the service logged.
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = std::sync::Arc::new(std::sync::Mutex::new(first_lines));
         let kept = log.clone();
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {

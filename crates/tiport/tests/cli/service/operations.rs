@@ -239,3 +239,37 @@ fn every_acknowledged_object_survives_a_kill() {
         acknowledged.len()
     );
 }
+
+#[test]
+fn a_store_the_commands_filled_gets_first_credentials_when_served() {
+    // As the README's quick start goes: a workspace and an import by the command line, then
+    // the service on the same directory. It has no client yet, so serve makes one for the
+    // existing workspace and says where its credentials are.
+    let dir = tempfile::tempdir().unwrap();
+    let ws = crate::helpers::create_workspace(dir.path(), "made by the command line");
+    let examples = crate::helpers::repo_root().join("examples/indicators.csv");
+    let (out, summary) = crate::helpers::import(dir.path(), &ws, &examples, "Example feed", &[]);
+    assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
+    assert_eq!(summary["imported"], 5);
+    let s = Service::start_in(dir, &[], &[]);
+    assert_eq!(s.cred("workspace_id"), ws, "the existing workspace");
+    assert!(s.creds["password"].is_string(), "and the admin user");
+    assert!(
+        s.log().contains("initial-credentials.json"),
+        "the log says where the credentials are: {}",
+        s.log()
+    );
+    let token = s.token();
+    let (status, body) = s.upload(
+        &token,
+        &json!({"sourcesystem": "t", "stixobjects": [indicator(1)]}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(exported(&s).len(), 6);
+    // A restart keeps the client: nothing new is made, the file stays as it was.
+    let before = std::fs::read_to_string(s.dir.path().join("initial-credentials.json")).unwrap();
+    let dir = s.stop();
+    let s = Service::start_in(dir, &[], &[]);
+    let after = std::fs::read_to_string(s.dir.path().join("initial-credentials.json")).unwrap();
+    assert_eq!(before, after);
+}

@@ -2,37 +2,76 @@
 
 use super::*;
 
+/// The shell blocks of the README's quick start, as a newcomer runs them from a clone: the
+/// command-line block in a directory of its own, then the client block against `serve` on the
+/// data directory the first one filled. Only the binary, the address and the paths are put in.
 #[test]
-fn the_readme_example_works_as_written() {
-    // The README's second block of "## The service", run by bash against a service on a free
-    // port: only the address, the data directory and the shared folder are put in.
-    let readme = std::fs::read_to_string(crate::helpers::repo_root().join("README.md")).unwrap();
-    let section = &readme[readme
-        .find("## The service")
-        .expect("README has the section")..];
-    let block = section
+fn the_readme_quick_start_works_as_written() {
+    let root = crate::helpers::repo_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let start = readme
+        .find("## Quick start")
+        .expect("README has a quick start");
+    let end = start + 1 + readme[start + 1..].find("\n## ").unwrap();
+    let blocks: Vec<&str> = readme[start..end]
         .split("```sh\n")
-        .nth(2)
-        .and_then(|b| b.split("```").next())
-        .expect("the client example");
-    let s = Service::start(&[]);
-    let script = block
-        .replace("http://127.0.0.1:8080", &s.base)
-        .replace("./tiport-data", &s.data_dir())
-        .replace("../shared", crate::helpers::shared().to_str().unwrap());
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    assert_eq!(blocks.len(), 3, "commands, serve, client");
+    let cwd = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let data_path = data.path().to_str().unwrap().to_owned();
+    let put_in = |block: &str| {
+        block
+            .lines()
+            .filter(|l| !l.starts_with("cargo build"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace("target/release/tiport", env!("CARGO_BIN_EXE_tiport"))
+            .replace("./tiport-data", &data_path)
+            .replace("examples/", &format!("{}/examples/", root.display()))
+    };
+    let bash = |script: &str| {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .current_dir(cwd.path())
+            .env("TIPORT_DATA_DIR", &data_path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (
+            out.status.success(),
+            text,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (_, text, err) = bash(&put_in(blocks[0]));
     assert!(
-        out.status.success(),
-        "{script}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        text.contains("\"status\":\"succeeded\",\"total\":5,\"imported\":5"),
+        "{text}\n{err}"
     );
+    assert!(
+        text.contains("\"status\":\"partially-succeeded\""),
+        "{text}\n{err}"
+    );
+    assert!(cwd.path().join("export.json").exists());
+    let s = Service::start_in(data, &[], &[]);
+    let script = put_in(blocks[2]).replace("http://127.0.0.1:8080", &s.base);
+    let (ok, text, err) = bash(&script);
+    assert!(ok, "{script}\n{err}");
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
-    assert_eq!(exported(&s).len(), 2);
+    assert!(
+        text.contains("192.0.2.44"),
+        "the query found the upload: {text}"
+    );
+    assert!(
+        text.contains("\"status\":\"queued\""),
+        "the import was queued: {text}"
+    );
+    // 5 + 1 + 3 imported by the commands, 2 uploaded; the HTTP import adds 2 when it has run.
+    assert!(exported(&s).len() >= 11, "{}", exported(&s).len());
 }
 
 fn ids_of(page: &Value) -> Vec<String> {
