@@ -41,6 +41,7 @@ enum Command {
     /// whose process died is shown failed, never running.
     ImportStatus(cmd::import_status::Args),
     /// Create or list workspaces.
+    #[command(subcommand)]
     Workspace(cmd::workspace::Args),
     /// Export a workspace's current objects as a STIX bundle or CSV.
     Export(cmd::export::Args),
@@ -51,9 +52,11 @@ enum Command {
     #[command(args_override_self = true)]
     Serve(cmd::serve::Args),
     /// Create clients: applications that get tokens with an id and a secret.
+    #[command(subcommand)]
     Client(cmd::client::Args),
     /// Give principals roles on workspaces (local clients, or principals of trusted external
     /// OpenID Connect issuers).
+    #[command(subcommand)]
     Role(cmd::role::Args),
 }
 

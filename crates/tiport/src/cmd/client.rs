@@ -8,14 +8,8 @@ use store::{Role, WorkspaceId};
 
 use super::store_args::StoreArgs;
 
-#[derive(clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    action: Action,
-}
-
 #[derive(clap::Subcommand)]
-enum Action {
+pub enum Args {
     /// Create a client (an application that gets tokens with its id and secret).
     Create {
         #[arg(long, value_parser = WorkspaceId::parse)]
@@ -31,8 +25,8 @@ enum Action {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    match args.action {
-        Action::Create {
+    match args {
+        Args::Create {
             workspace,
             role,
             name,

@@ -9,14 +9,8 @@ use store::{Principal, PrincipalKind, Role, Store, WorkspaceId};
 
 use super::store_args::StoreArgs;
 
-#[derive(clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    action: Action,
-}
-
 #[derive(clap::Subcommand)]
-enum Action {
+pub enum Args {
     /// Give a principal a role on a workspace (prints {"workspace","principal","role"}).
     Grant {
         #[arg(long, value_parser = WorkspaceId::parse)]
@@ -33,12 +27,12 @@ enum Action {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let Action::Grant {
+    let Args::Grant {
         workspace,
         principal,
         role,
         store,
-    } = args.action;
+    } = args;
     let opened = store.open()?;
     let store: &dyn Store = &opened.store;
     if store.workspace(workspace)?.is_none() {

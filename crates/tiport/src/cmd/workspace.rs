@@ -6,14 +6,8 @@ use store::{Store, StoreError, WorkspaceId};
 
 use super::store_args::StoreArgs;
 
-#[derive(clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    action: Action,
-}
-
 #[derive(clap::Subcommand)]
-enum Action {
+pub enum Args {
     /// Create a workspace.
     Create {
         /// A name for people.
@@ -33,8 +27,8 @@ enum Action {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    match args.action {
-        Action::Create { name, id, store } => {
+    match args {
+        Args::Create { name, id, store } => {
             let name = name.trim();
             if name.is_empty() {
                 bail!("--name must not be empty");
@@ -53,7 +47,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 Err(e) => Err(e.into()),
             }
         }
-        Action::List { store } => {
+        Args::List { store } => {
             let opened = store.open()?;
             for ws in opened.store.workspaces()? {
                 println!(
