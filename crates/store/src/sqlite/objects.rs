@@ -85,6 +85,39 @@ pub const REVOKED_BEFORE: &str = "SELECT modified, modified_ns FROM objects WHER
     AND stix_id = ?2 AND (modified, modified_ns) < (?3, ?4) AND revoked = 1
     ORDER BY modified, modified_ns LIMIT 1";
 
+/// Runs [`HAS_VERSION`] (prepared by the caller, from a transaction's statements or the
+/// connection's cache): both [`History`] implementations ask the store through these two.
+pub fn has_version_in(
+    st: &mut Statement<'_>,
+    ws: i64,
+    id: &str,
+    modified: &Timestamp,
+) -> Result<bool, StoreError> {
+    Ok(st
+        .query_row(
+            params![ws, id, micros(modified), sub_micro(modified)],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// Runs [`UNREVOKED_AFTER`] or [`REVOKED_BEFORE`]: the `modified` of the version they find.
+pub fn version_time_in(
+    st: &mut Statement<'_>,
+    ws: i64,
+    id: &str,
+    modified: &Timestamp,
+) -> Result<Option<Timestamp>, StoreError> {
+    let t: Option<(i64, i64)> = st
+        .query_row(
+            params![ws, id, micros(modified), sub_micro(modified)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(t.map(|(us, ns)| from_micros(us, ns)))
+}
+
 /// The prepared statements of one transaction's object writes.
 pub struct ObjectWriter<'c> {
     log: &'c mut LogWriter,
@@ -128,39 +161,15 @@ struct Hist<'a, 'c> {
 
 impl History for Hist<'_, '_> {
     fn has_version(&mut self, modified: &Timestamp) -> Result<bool, StoreError> {
-        Ok(self
-            .w
-            .has_version
-            .query_row(
-                params![self.ws, self.id, micros(modified), sub_micro(modified)],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
+        has_version_in(&mut self.w.has_version, self.ws, self.id, modified)
     }
 
     fn unrevoked_after(&mut self, modified: &Timestamp) -> Result<Option<Timestamp>, StoreError> {
-        let t: Option<(i64, i64)> = self
-            .w
-            .unrevoked_after
-            .query_row(
-                params![self.ws, self.id, micros(modified), sub_micro(modified)],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        Ok(t.map(|(us, ns)| from_micros(us, ns)))
+        version_time_in(&mut self.w.unrevoked_after, self.ws, self.id, modified)
     }
 
     fn revoked_before(&mut self, modified: &Timestamp) -> Result<Option<Timestamp>, StoreError> {
-        let t: Option<(i64, i64)> = self
-            .w
-            .revoked_before
-            .query_row(
-                params![self.ws, self.id, micros(modified), sub_micro(modified)],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        Ok(t.map(|(us, ns)| from_micros(us, ns)))
+        version_time_in(&mut self.w.revoked_before, self.ws, self.id, modified)
     }
 }
 

@@ -34,8 +34,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use stix::Timestamp;
 
 use super::objects::{
-    content_hash, decode_keys, encode_keys, from_micros, labels_json, micros, sub_micro, tlp_name,
-    HAS_VERSION, REVOKED_BEFORE, UNREVOKED_AFTER,
+    content_hash, decode_keys, encode_keys, from_micros, has_version_in, labels_json, micros,
+    sub_micro, tlp_name, version_time_in, HAS_VERSION, REVOKED_BEFORE, UNREVOKED_AFTER,
 };
 use super::redo::{self, Entry, FrameBuilder, Row};
 use crate::model::{ContentHash, NewObject, Outcome, Provenance};
@@ -146,14 +146,7 @@ struct Hist<'a> {
 
 impl Hist<'_> {
     fn sql_ts(&self, sql: &str, m: &Timestamp) -> Result<Option<Timestamp>, StoreError> {
-        let t: Option<(i64, i64)> = self
-            .conn
-            .prepare_cached(sql)?
-            .query_row(params![self.ws, self.id, micros(m), sub_micro(m)], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
-        Ok(t.map(|(us, ns)| from_micros(us, ns)))
+        version_time_in(&mut *self.conn.prepare_cached(sql)?, self.ws, self.id, m)
     }
 }
 
@@ -169,15 +162,12 @@ impl History for Hist<'_> {
         if self.seen.iter().any(|s| s.modified == *modified) {
             return Ok(true);
         }
-        Ok(self
-            .conn
-            .prepare_cached(HAS_VERSION)?
-            .query_row(
-                params![self.ws, self.id, micros(modified), sub_micro(modified)],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
+        has_version_in(
+            &mut *self.conn.prepare_cached(HAS_VERSION)?,
+            self.ws,
+            self.id,
+            modified,
+        )
     }
 
     fn unrevoked_after(&mut self, modified: &Timestamp) -> Result<Option<Timestamp>, StoreError> {
