@@ -183,11 +183,12 @@ mod tests {
         args.iter().map(OsString::from).collect()
     }
 
-    fn settings(toml: &str) -> Result<Vec<OsString>> {
+    /// `tiport serve --config FILE --listen [::1]:1` with `toml` in FILE, the file's settings
+    /// put in (the directory goes with it).
+    fn serve_with(toml: &str) -> (tempfile::TempDir, Result<Vec<OsString>>) {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("tiport.toml");
         std::fs::write(&file, toml).unwrap();
-        let cli = crate::Cli::command();
         let args = argv(&[
             "tiport",
             "serve",
@@ -196,7 +197,13 @@ mod tests {
             "--listen",
             "[::1]:1",
         ]);
-        with_file_settings(args, &cli).map(|a| a[2..a.len() - 4].to_vec())
+        let argv = with_file_settings(args, &crate::Cli::command());
+        (dir, argv)
+    }
+
+    /// Only the flags the file put in.
+    fn settings(toml: &str) -> Result<Vec<OsString>> {
+        serve_with(toml).1.map(|a| a[2..a.len() - 4].to_vec())
     }
 
     #[test]
@@ -247,20 +254,9 @@ mod tests {
 
     #[test]
     fn the_command_line_overrides_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("tiport.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9\"\nrequests-per-minute = 7\n").unwrap();
-        let cli = crate::Cli::command();
-        let args = argv(&[
-            "tiport",
-            "serve",
-            "--config",
-            file.to_str().unwrap(),
-            "--listen",
-            "[::1]:1",
-        ]);
+        let (_dir, argv) = serve_with("listen = \"127.0.0.1:9\"\nrequests-per-minute = 7\n");
         let matches = crate::Cli::command()
-            .try_get_matches_from(with_file_settings(args, &cli).unwrap())
+            .try_get_matches_from(argv.unwrap())
             .unwrap();
         let serve = matches.subcommand_matches("serve").unwrap();
         let listen: std::net::SocketAddr = "[::1]:1".parse().unwrap();

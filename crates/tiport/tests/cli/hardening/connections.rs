@@ -108,16 +108,9 @@ fn a_body_trickled_in_is_cut_off() {
 
 #[test]
 fn slow_handshakes_do_not_keep_tls_clients_out() {
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, private) = crate::service::tls_files(dir.path());
-    let s = Service::start(&[
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        private.to_str().unwrap(),
-        "--max-connections",
-        "32",
-    ]);
+    let tls = crate::service::Tls::new();
+    let cert = &tls.cert;
+    let s = Service::start(&[&tls.flags()[..], &["--max-connections", "32"]].concat());
     let a = addr(&s);
     // Silent connections and half a ClientHello, five times the cap.
     let mut held = Vec::new();

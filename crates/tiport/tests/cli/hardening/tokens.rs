@@ -278,15 +278,9 @@ fn a_token_whose_header_names_a_critical_extension_is_refused() {
 
 #[test]
 fn discovery_names_the_address_the_client_used() {
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, private) = crate::service::tls_files(dir.path());
-    let tls = [
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        private.to_str().unwrap(),
-    ];
-    let s = Service::start(&tls);
+    let tls = crate::service::Tls::new();
+    let cert = &tls.cert;
+    let s = Service::start(&tls.flags());
     let port = s.base.rsplit(':').next().unwrap().to_owned();
     let tenant = s.cred("tenant_id");
     let curl = |args: &[&str]| {
@@ -312,18 +306,11 @@ fn discovery_names_the_address_the_client_used() {
         format!("https://localhost:{port}/{tenant}/v2.0")
     );
     // A client that follows it gets a token there, and the token is good at either name.
-    let answer: Value = serde_json::from_str(&curl(&[
-        &endpoint,
-        "-d",
-        "grant_type=client_credentials",
-        "-d",
-        &format!("client_id={}", s.cred("client_id")),
-        "-d",
-        &format!("client_secret={}", s.cred("client_secret")),
-        "-d",
-        "scope=https://management.azure.com/.default",
-    ]))
-    .unwrap();
+    let form = s.token_form_for_curl();
+    let args: Vec<&str> = std::iter::once(endpoint.as_str())
+        .chain(form.iter().map(String::as_str))
+        .collect();
+    let answer: Value = serde_json::from_str(&curl(&args)).unwrap();
     let token = answer["access_token"].as_str().unwrap();
     let upload = json!({"sourcesystem": "tls", "stixobjects": [indicator(1)]}).to_string();
     for base in [format!("https://localhost:{port}"), s.base.clone()] {

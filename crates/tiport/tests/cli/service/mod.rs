@@ -473,6 +473,51 @@ pub(crate) fn tls_files(dir: &std::path::Path) -> (std::path::PathBuf, std::path
     (cert, private)
 }
 
+/// A certificate for `serve --tls-cert … --tls-key …`, and the flags that give it.
+pub(crate) struct Tls {
+    /// Holds the two files while the test runs.
+    _dir: tempfile::TempDir,
+    pub cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+impl Tls {
+    pub(crate) fn new() -> Tls {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = tls_files(dir.path());
+        Tls {
+            _dir: dir,
+            cert,
+            key,
+        }
+    }
+
+    /// `--tls-cert CERT --tls-key KEY`.
+    pub(crate) fn flags(&self) -> [&str; 4] {
+        [
+            "--tls-cert",
+            self.cert.to_str().unwrap(),
+            "--tls-key",
+            self.key.to_str().unwrap(),
+        ]
+    }
+}
+
+impl Service {
+    /// The `-d` arguments of a client-credentials token request, as curl sends the form.
+    pub(crate) fn token_form_for_curl(&self) -> Vec<String> {
+        [
+            "grant_type=client_credentials".to_owned(),
+            format!("client_id={}", self.cred("client_id")),
+            format!("client_secret={}", self.cred("client_secret")),
+            "scope=https://management.azure.com/.default".to_owned(),
+        ]
+        .into_iter()
+        .flat_map(|field| ["-d".to_owned(), field])
+        .collect()
+    }
+}
+
 pub(crate) fn peak_rss_kb(s: &Service) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", s.child.id())).unwrap();
     status

@@ -78,14 +78,9 @@ fn a_config_file_sits_between_the_defaults_and_the_environment() {
 
 #[test]
 fn https_from_serve_itself() {
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, private) = crate::service::tls_files(dir.path());
-    let s = Service::start(&[
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        private.to_str().unwrap(),
-    ]);
+    let tls = Tls::new();
+    let cert = &tls.cert;
+    let s = Service::start(&tls.flags());
     assert!(s.base.starts_with("https://"), "{}", s.base);
     let curl = |args: &[&str]| {
         let out = Command::new("curl")
@@ -103,17 +98,12 @@ fn https_from_serve_itself() {
         (true, "ok".to_owned())
     );
     // The whole client flow over TLS: a token, then an upload.
-    let (ok, body) = curl(&[
-        &format!("{}/{}/oauth2/v2.0/token", s.base, s.cred("tenant_id")),
-        "-d",
-        "grant_type=client_credentials",
-        "-d",
-        &format!("client_id={}", s.cred("client_id")),
-        "-d",
-        &format!("client_secret={}", s.cred("client_secret")),
-        "-d",
-        "scope=https://management.azure.com/.default",
-    ]);
+    let url = format!("{}/{}/oauth2/v2.0/token", s.base, s.cred("tenant_id"));
+    let form = s.token_form_for_curl();
+    let args: Vec<&str> = std::iter::once(url.as_str())
+        .chain(form.iter().map(String::as_str))
+        .collect();
+    let (ok, body) = curl(&args);
     assert!(ok, "{body}");
     let token: Value = serde_json::from_str(&body).unwrap();
     let upload = json!({"sourcesystem": "tls", "stixobjects": [indicator(1)]}).to_string();
