@@ -44,15 +44,15 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/{id}/discovery/v2.0/keys", get(jwks))
         .route(
             "/workspaces/{id}/threat-intelligence-stix-objects:upload",
-            post(upload_current),
+            post(upload::<false>),
         )
         .route(
             "/workspaces/{id}/threatintelligence:upload-indicators",
-            post(upload_legacy),
+            post(upload::<true>),
         )
         .route(
             "/{id}/threatintelligence:upload-indicators",
-            post(upload_legacy),
+            post(upload::<true>),
         )
         .route(
             "/workspaces/{id}/threat-intelligence/objects",
@@ -106,34 +106,21 @@ struct UploadParams {
     api_version: Option<String>,
 }
 
-async fn upload_current(
+/// The two upload routes, one handler: the current API (`LEGACY = false`) and the legacy
+/// upload-indicators API, which differ in the api-version they require and in the answer to a
+/// success (the legacy clients parse every 200's body).
+async fn upload<const LEGACY: bool>(
     State(app): State<Arc<App>>,
     Path(ws): Path<String>,
     Params(params): Params<UploadParams>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    upload(app, ws, params, headers, body, UPLOAD_API_VERSION).await
-}
-
-async fn upload_legacy(
-    State(app): State<Arc<App>>,
-    Path(ws): Path<String>,
-    Params(params): Params<UploadParams>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    upload(app, ws, params, headers, body, LEGACY_API_VERSION).await
-}
-
-async fn upload(
-    app: Arc<App>,
-    ws: String,
-    params: UploadParams,
-    headers: HeaderMap,
-    body: Body,
-    api_version: &str,
-) -> Result<Response, ApiError> {
+    let api_version = if LEGACY {
+        LEGACY_API_VERSION
+    } else {
+        UPLOAD_API_VERSION
+    };
     check_api_version(params.api_version.as_deref(), api_version)?;
     check_json_content_type(&headers)?;
     let principal = authenticate(&app, &headers).await?;
@@ -163,16 +150,14 @@ async fn upload(
     app.metrics
         .objects_rejected
         .inc_by(done.errors.len() as u64);
-    Ok(
-        if done.errors.is_empty() && api_version == LEGACY_API_VERSION {
-            // The legacy API's clients call `response.json()` on every 200.
-            (StatusCode::OK, Json(json!({}))).into_response()
-        } else if done.errors.is_empty() {
-            StatusCode::OK.into_response()
-        } else {
-            (StatusCode::OK, Json(json!({ "errors": done.errors }))).into_response()
-        },
-    )
+    Ok(if done.errors.is_empty() && LEGACY {
+        // The legacy API's clients call `response.json()` on every 200.
+        (StatusCode::OK, Json(json!({}))).into_response()
+    } else if done.errors.is_empty() {
+        StatusCode::OK.into_response()
+    } else {
+        (StatusCode::OK, Json(json!({ "errors": done.errors }))).into_response()
+    })
 }
 
 /// The `api-version` a request names must be the API's.
