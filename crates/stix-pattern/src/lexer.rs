@@ -617,7 +617,8 @@ impl<'a> Lexer<'a> {
 mod tests {
     use super::*;
 
-    fn kinds(src: &str) -> Vec<Tok> {
+    /// Every token of `src` with its text, up to the end; a lexing error fails the test.
+    fn tokens(src: &str) -> Vec<(Tok, &str)> {
         let mut lx = Lexer::new(src);
         let mut out = Vec::new();
         loop {
@@ -626,21 +627,16 @@ mod tests {
             if t.tok == Tok::Eof {
                 return out;
             }
-            out.push(t.tok);
+            out.push((t.tok, &src[t.start()..t.end()]));
         }
     }
 
+    fn kinds(src: &str) -> Vec<Tok> {
+        tokens(src).into_iter().map(|(tok, _)| tok).collect()
+    }
+
     fn texts(src: &str) -> Vec<&str> {
-        let mut lx = Lexer::new(src);
-        let mut out = Vec::new();
-        loop {
-            let t = lx.next_token();
-            assert_ne!(t.tok, Tok::Error, "{:?}", lx.error());
-            if t.tok == Tok::Eof {
-                return out;
-            }
-            out.push(&src[t.start()..t.end()]);
-        }
+        tokens(src).into_iter().map(|(_, text)| text).collect()
     }
 
     #[test]

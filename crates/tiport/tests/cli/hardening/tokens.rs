@@ -137,43 +137,30 @@ fn answers_carry_the_headers_clients_and_browsers_rely_on() {
         s.cred("client_id"),
         s.cred("client_secret")
     );
-    let token = raw(
-        &a,
-        format!(
-            "POST /{tenant}/oauth2/v2.0/token HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
-            form.len()
+    // A token request on a raw connection, to read the answer's headers as sent.
+    let post_token = |content_type: &str, body: &str| {
+        raw(
+            &a,
+            format!(
+                "POST /{tenant}/oauth2/v2.0/token HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+                 Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
         )
-        .as_bytes(),
-    )
-    .unwrap();
+        .unwrap()
+    };
+    let token = post_token("application/x-www-form-urlencoded", &form);
     assert_eq!(token.status, 200);
     assert_eq!(token.header("cache-control"), Some("no-store"));
     assert_eq!(token.header("pragma"), Some("no-cache"));
     // The token endpoint's refusals are OAuth errors, whatever refused them.
     let big = "a".repeat(100_000);
-    let too_large = raw(
-        &a,
-        format!(
-            "POST /{tenant}/oauth2/v2.0/token HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{big}",
-            big.len()
-        )
-        .as_bytes(),
-    )
-    .unwrap();
+    let too_large = post_token("application/x-www-form-urlencoded", &big);
     assert_eq!(too_large.status, 413);
     let v: Value = serde_json::from_slice(&too_large.body).unwrap();
     assert_eq!(v["error"], "invalid_request", "{v}");
-    let wrong_type = raw(
-        &a,
-        format!(
-            "POST /{tenant}/oauth2/v2.0/token HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
-             Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
-        )
-        .as_bytes(),
-    )
-    .unwrap();
+    let wrong_type = post_token("application/json", "{}");
     assert_eq!(wrong_type.status, 415);
     let v: Value = serde_json::from_slice(&wrong_type.body).unwrap();
     assert_eq!(v["error"], "invalid_request", "{v}");
