@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicU64;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -31,6 +32,9 @@ pub struct Metrics {
     pub objects_rejected: Counter<u64, AtomicU64>,
     pub throttled: Counter<u64, AtomicU64>,
     pub import_seconds: Family<ImportLabels, Histogram>,
+    /// File imports running, and waiting to run (set when the metrics are read).
+    pub imports_running: Gauge,
+    pub imports_waiting: Gauge,
 }
 
 impl Metrics {
@@ -74,6 +78,18 @@ impl Metrics {
             "Duration of file imports over HTTP, by final status",
             import_seconds.clone(),
         );
+        let imports_running = Gauge::default();
+        registry.register(
+            "imports_running",
+            "File imports running now",
+            imports_running.clone(),
+        );
+        let imports_waiting = Gauge::default();
+        registry.register(
+            "imports_waiting",
+            "File imports waiting to run: queued, or being posted into a place of the queue",
+            imports_waiting.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -82,6 +98,8 @@ impl Metrics {
             objects_rejected,
             throttled,
             import_seconds,
+            imports_running,
+            imports_waiting,
         }
     }
 

@@ -475,6 +475,9 @@ fn method_label(method: &axum::http::Method) -> &'static str {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let (running, waiting) = app.imports.occupancy();
+    app.metrics.imports_running.set(running as i64);
+    app.metrics.imports_waiting.set(waiting as i64);
     (
         [(
             header::CONTENT_TYPE,

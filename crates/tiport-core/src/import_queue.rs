@@ -131,6 +131,13 @@ impl ImportQueue {
         self.state.lock().expect("import queue")
     }
 
+    /// How many imports run, and how many wait (queued, or being posted into a reserved
+    /// place): what the queue's bound counts, for the service's metrics.
+    pub fn occupancy(&self) -> (usize, usize) {
+        let q = self.state();
+        (q.running, q.waiting.len() + q.reserved)
+    }
+
     /// A place for an import `principal` is posting, if the queue has room and the principal
     /// is not already posting as many as it may.
     pub fn reserve(self: &Arc<Self>, principal: &str) -> Result<Place, NoPlace> {

@@ -196,7 +196,29 @@ fn imports_count_against_the_rate_and_wait_in_a_bounded_queue() {
     // The second is accepted (its answer comes once the store can record it).
     let second = std::thread::scope(|scope| {
         let second = scope.spawn(|| s.import(&token, &[("source", "q")], "small.csv", &csv_of(3)));
-        std::thread::sleep(Duration::from_millis(300));
+        // The third must come once the second holds its place: the metrics count it as soon as
+        // it is reserved (the store records it only when the running import lets it).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, metrics) = s.get("/metrics", None);
+            let gauge = |name: &str| {
+                metrics
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+            };
+            let (running, waiting) = (
+                gauge("tiport_imports_running"),
+                gauge("tiport_imports_waiting"),
+            );
+            if running == Some(1) && waiting == Some(1) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the second import never waited: running {running:?}, waiting {waiting:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
         // The third finds no room, at once, without sending its file.
         let started = Instant::now();
         let url = format!(
