@@ -79,15 +79,6 @@ pub fn parse_with(text: &str, rules: Rules) -> Result<(Timestamp<'_>, i32), Time
     }
     let d = |i: usize| b[i] - b'0';
     let two = |i: usize| d(i) * 10 + d(i + 1);
-    let ts = Timestamp {
-        year: u16::from(two(0)) * 100 + u16::from(two(2)),
-        month: two(5),
-        day: two(8),
-        hour: two(11),
-        minute: two(14),
-        second: two(17),
-        fraction: "",
-    };
     let mut end = 19;
     let mut fraction = "";
     if b[end] == b'.' {
@@ -101,12 +92,19 @@ pub fn parse_with(text: &str, rules: Rules) -> Result<(Timestamp<'_>, i32), Time
         fraction = &text[end + 1..end + 1 + n];
         end += 1 + n;
     }
-    let offset = offset_seconds(&b[end..])?;
-    if offset.is_some_and(|_| !rules.allow_offset) {
-        return Err(TimestampError::NotUtc);
-    }
-    let offset = offset.unwrap_or(0);
-    let ts = Timestamp { fraction, ..ts };
+    let offset = match offset_seconds(&b[end..])? {
+        Some(_) if !rules.allow_offset => return Err(TimestampError::NotUtc),
+        offset => offset.unwrap_or(0),
+    };
+    let ts = Timestamp {
+        year: u16::from(two(0)) * 100 + u16::from(two(2)),
+        month: two(5),
+        day: two(8),
+        hour: two(11),
+        minute: two(14),
+        second: two(17),
+        fraction,
+    };
     if !(1..=12).contains(&ts.month)
         || !(1..=31).contains(&ts.day)
         || ts.hour > 23

@@ -114,6 +114,27 @@ impl Setup {
         })
     }
 
+    /// Uploads `n` and, while the holder's group stops at its head start, lets the waiter
+    /// finish opening (released from `Announced` first when `announced` says it is parked
+    /// there): the hand-over at the holder's next group. Returns the waiter's store.
+    fn hand_over_at_next_group(
+        &self,
+        n: u32,
+        waiter: JoinHandle<SqliteStore>,
+        announced: bool,
+    ) -> SqliteStore {
+        self.script.arm(H, At::HeadStart);
+        let upload = self.upload_on_a_thread(self.ws, n);
+        self.script.reached(H, At::HeadStart);
+        if announced {
+            self.script.release(W, At::Announced);
+        }
+        let waiter = waiter.join().unwrap();
+        self.script.release(H, At::HeadStart);
+        upload.wait();
+        waiter
+    }
+
     fn trace(&self) -> Vec<(&'static str, At)> {
         self.script.trace()
     }
@@ -249,13 +270,7 @@ fn a_waiter_gets_the_log_at_the_next_group_though_a_group_is_always_pending() {
 
     // Its next group first commits what is pending and lets the lease go; the waiter takes it
     // during the holder's head start, then the holder takes it back.
-    s.script.arm(H, At::HeadStart);
-    let third = s.upload_on_a_thread(s.ws, 3);
-    s.script.reached(H, At::HeadStart);
-    s.script.release(W, At::Announced);
-    let waiter = waiter.join().unwrap();
-    s.script.release(H, At::HeadStart);
-    third.wait();
+    let waiter = s.hand_over_at_next_group(3, waiter, true);
 
     assert_in_order(
         &s.trace(),
@@ -370,12 +385,7 @@ fn a_holder_that_takes_the_log_back_first_hands_it_over_at_its_next_chance() {
     s.commit();
     s.script.release(H, At::Deciding);
     third.wait();
-    s.script.arm(H, At::HeadStart);
-    let fourth = s.upload_on_a_thread(s.ws, 4);
-    s.script.reached(H, At::HeadStart);
-    let waiter = waiter.join().unwrap();
-    s.script.release(H, At::HeadStart);
-    fourth.wait();
+    let waiter = s.hand_over_at_next_group(4, waiter, false);
 
     let trace = s.trace();
     assert_in_order(
@@ -419,13 +429,7 @@ fn nothing_is_handed_over_while_an_import_holds_the_log() {
     s.commit();
 
     // Once the import has ended, the next group hands the lease over.
-    s.script.arm(H, At::HeadStart);
-    let third = s.upload_on_a_thread(s.ws, 3);
-    s.script.reached(H, At::HeadStart);
-    s.script.release(W, At::Announced);
-    let waiter = waiter.join().unwrap();
-    s.script.release(H, At::HeadStart);
-    third.wait();
+    let waiter = s.hand_over_at_next_group(3, waiter, true);
 
     assert_in_order(
         &s.trace(),
