@@ -11,6 +11,9 @@
 #
 #   scripts/bench-upload.sh [DURATION [RATE]]      (defaults 60 and 300, i.e. 30,000 objects/s)
 #
+# TIPORT_BIN=DIR runs the tiport and upload-load found in DIR instead of building them (to
+# compare two builds in one session, alternating). Each run also prints the service's CPU time.
+#
 # Needs wrk (installed from Debian if missing), curl, python3. The load generators run on the
 # same two cores as the service, as they do on the project's machines.
 set -euo pipefail
@@ -19,11 +22,21 @@ cd "$root"
 duration=${1:-60}
 rate=${2:-300}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --locked -p tiport --bin tiport --example upload-load >/dev/null 2>&1
+if [ -n "${TIPORT_BIN:-}" ]; then
+  tiport=$TIPORT_BIN/tiport load=$TIPORT_BIN/upload-load
+else
+  cargo build --release --locked -p tiport --bin tiport --example upload-load >/dev/null 2>&1
+  tiport=target/release/tiport load=target/release/examples/upload-load
+fi
 
 pid=
 dir=
 stop() {
+  # The service's CPU time (user + system, clock ticks of 10 ms): a measure of its work that
+  # other processes on the machine disturb less than latency or throughput.
+  if [ -n "$pid" ] && [ -r /proc/$pid/stat ]; then
+    awk '{printf "service cpu: %.2f s (user %.2f, system %.2f)\n", ($14+$15)/100, $14/100, $15/100}' /proc/$pid/stat
+  fi
   if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
   if [ -n "$dir" ]; then rm -rf "$dir"; fi
   pid= dir=
@@ -34,7 +47,7 @@ trap stop EXIT
 start() {
   dir=$(mktemp -d)
   local port=$((20000 + RANDOM % 20000))
-  target/release/tiport serve --data-dir "$dir" --listen "127.0.0.1:$port" \
+  "$tiport" serve --data-dir "$dir" --listen "127.0.0.1:$port" \
     --requests-per-minute 0 >/dev/null 2>"$dir/serve.log" &
   pid=$!
   for _ in $(seq 100); do
@@ -65,7 +78,7 @@ stop
 
 echo "== open loop at $rate requests/s, ${duration} s"
 start
-target/release/examples/upload-load "$url" --rate "$rate" --connections 32 \
+"$load" "$url" --rate "$rate" --connections 32 \
   --duration "$duration" || status=1
 echo "database: $(du -sh "$dir" | cut -f1)"
 stop
