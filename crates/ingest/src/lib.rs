@@ -1,11 +1,13 @@
 //! Turns inputs into records: JSON arrays, bundles and upload-API bodies streamed record by
 //! record, and the two CSV templates mapped to indicators.
 //!
-//! # Key decision: records are delimited before they are parsed
+//! # Key decision: each record is parsed where it lies, the scanner only delimits the bad ones
 //!
-//! Files of hundreds of megabytes are read through a fixed-size buffer; a record is cut out by
-//! a structural scanner and handed on as bytes, and only then parsed, once, by whoever consumes
-//! it. Memory therefore depends on the largest record, never on the file.
+//! Files of hundreds of megabytes are read through a reused buffer that holds the record being
+//! read (it grows to the largest record, never to the file). Each record is parsed in place,
+//! once, into the borrowed tree the validator reads; only a record that does not parse is cut
+//! out by a structural scanner, so that the records after it are still read. Memory therefore
+//! depends on the largest record, never on the file.
 //!
 //! # What this crate does not do
 //!

@@ -7,13 +7,14 @@
 //! only once it is durable), and shapes the answer. Use cases return errors that name their
 //! kind (`tiport_core::error::DomainError`); handlers pass them on with `?`, and one table
 //! ([`error::status_and_code`]) turns a kind into a status and a stable code. HTTP types
-//! appear nowhere else in the workspace. The edge opens no file: the core hands it the files
-//! it streams (an import's incoming file, an error file).
+//! appear nowhere else in the workspace (tiport-core's only HTTP is a client fetching a JWKS).
+//! The edge opens no file but the TLS certificate and key ([`tls_config`], at start): the core
+//! hands it the files it streams (an import's incoming file, an error file).
 //!
 //! The order of checks on an upload is fixed and tested: `api-version` (400), content type
 //! (415), token (401), throttling per principal (429), workspace and role (404 for an unknown
-//! or foreign workspace, 403 for a reader), body size (413, read at most up to the limit, never
-//! buffered whole), then the body itself (400 or per-record errors).
+//! or foreign workspace, 403 for a reader), body size (413, read at most up to the limit: a
+//! longer body is never buffered), then the body itself (400 or per-record errors).
 
 mod answers;
 pub mod error;

@@ -87,9 +87,9 @@
 //!   `[app:id = '…']`) and checks what it does know. *Strict* also mirrors stix2-validator
 //!   3.3.2's `patterns` check with its default options (type names known or `^-?[a-z0-9]+(-[a-z0-9]+)*-?$`
 //!   of 3–250 characters; first properties known or `^[a-z0-9_]{3,250}$`; for 2.0 also the
-//!   `x-`/`x_` custom prefixes it requires there), and requires hash algorithm names from the
-//!   version's vocabulary spelled as it spells them, or custom names following the spec's
-//!   dictionary-key rules.
+//!   `x-`/`x_` custom prefixes it requires there). Neither profile judges hash algorithm names
+//!   (`file:hashes.sha256` is valid): stix2-validator checks pattern properties only at the first
+//!   step of a path; a value under a name that spells a known algorithm is checked.
 //!
 //! # Deliberate differences from stix2-patterns 2.1.2
 //!
@@ -114,7 +114,7 @@
 //!   stix2-patterns crashes on it.
 //!
 //! The strict profile agrees with stix2-validator 3.3.2's `patterns` check except for the
-//! checks above and the hash-name rule.
+//! checks above.
 //!
 //! # What this crate does not do
 //!

@@ -1,5 +1,6 @@
 //! The store: one [`Store`] interface and its engines, starting with the embedded one,
-//! [`sqlite::SqliteStore`]. `tests/store.rs` is the conformance suite every engine must pass.
+//! [`sqlite::SqliteStore`]. `tests/suite/` is the conformance suite every engine must pass
+//! (`tests/store.rs` runs it once per engine).
 //!
 //! # Key decision: a blocking interface whose engines own their concurrency
 //!

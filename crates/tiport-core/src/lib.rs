@@ -18,7 +18,8 @@
 //!
 //! # What this crate does not do
 //!
-//! It knows no engine (only the `Store` trait), no HTTP, no terminal: progress is a callback,
+//! It knows no engine (only the `Store` trait), no HTTP server (its only HTTP is a client's,
+//! fetching a trusted issuer's JWKS), no terminal: progress is a callback,
 //! output a `Write`, an error a kind. It depends on tokio's runtime-free `sync` module only,
 //! for waits that must hold no thread.
 

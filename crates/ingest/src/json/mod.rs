@@ -1,11 +1,14 @@
-//! Streaming JSON records: a JSON array, a bundle or an upload-API body, read record by record.
+//! Streaming JSON records: a JSON array, a bundle, an upload-API body or a single object, read
+//! record by record.
 //!
-//! # Key decision: find record boundaries with a structural scanner, parse each record once
+//! # Key decision: parse each record where it lies; the scanner delimits only what does not parse
 //!
-//! The scanner tracks only what decides where a value ends: strings (skipped with `memchr`),
-//! escapes, and a stack of open brackets. It never builds a tree, so it runs at memory speed,
-//! and it keeps only the current record in its buffer, so memory stays flat however large the
-//! file. Each record's bytes then go to the validator, which parses them once.
+//! Each record is parsed once, in place in the buffer, into the borrowed tree the validator
+//! reads (`Record::value`). Only when that fails does the structural scanner step in: it tracks
+//! what decides where a value ends (strings, skipped with `memchr`, escapes, a stack of open
+//! brackets), never builds a tree, and finds the end of the bad record so the next one can be
+//! read. The buffer holds the record being read and grows to the largest one, so memory stays
+//! flat however large the file.
 //!
 //! Errors of the file's structure (a truncated array, garbage between records, a bracket that
 //! does not match, nesting beyond [`Limits::max_depth`]) are fatal and name the line and column.
@@ -24,6 +27,7 @@
 //! * `scan.rs`: the structural scanner and the buffer: skipping a value, reading more input,
 //!   line and column.
 //! * `minify.rs`: [`minify()`], the compact text of a record already known to be valid.
+//! * `tests.rs`: the reader's unit tests.
 
 mod container;
 mod minify;
