@@ -99,21 +99,12 @@ fn object(n: u64, modified: &Timestamp) -> NewObject {
     let json = format!(
         r#"{{"type":"indicator","spec_version":"2.1","id":"{id}","created":"{modified}","modified":"{modified}","pattern":"{pattern}","pattern_type":"stix","valid_from":"{modified}"}}"#
     );
+    let id = StixId::parse(&id).expect("a valid id");
     NewObject {
         record: n,
-        id: StixId::parse(&id).expect("a valid id"),
-        modified: *modified,
-        created: *modified,
-        spec_version: "2.1",
-        revoked: false,
         valid_from: Some(*modified),
-        valid_until: None,
-        confidence: None,
-        tlp: None,
-        labels: Vec::new(),
         observables: vec![key],
-        json,
-        derived: None,
+        ..NewObject::new(id, *modified, *modified, json)
     }
 }
 
@@ -145,17 +136,11 @@ fn build(store: &SqliteStore, ws: WorkspaceId, objects: u64) -> Result<(), store
         }
     }
     w.flush()?;
-    w.commit(&ImportFinish {
-        status: ImportStatus::Succeeded,
-        total: objects,
-        imported: objects,
-        invalid: 0,
-        unchanged: 0,
-        upgraded: 0,
-        message: None,
-        error_path: None,
-        finished: Timestamp::now(),
-    })?;
+    w.commit(&ImportFinish::new(
+        ImportStatus::Succeeded,
+        objects,
+        Timestamp::now(),
+    ))?;
     eprintln!(
         "built {objects} objects in {:.0} s",
         started.elapsed().as_secs_f64()

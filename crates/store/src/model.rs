@@ -210,6 +210,30 @@ pub struct NewObject {
     pub derived: Option<Derived>,
 }
 
+impl NewObject {
+    /// A version with only what every object has: read as STIX 2.1, not revoked, without
+    /// validity, confidence, TLP, labels or observables, not derived, and record 0. Callers
+    /// that have more set it over this with struct update syntax.
+    pub fn new(id: StixId, created: Timestamp, modified: Timestamp, json: String) -> NewObject {
+        NewObject {
+            record: 0,
+            id,
+            modified,
+            created,
+            spec_version: "2.1",
+            revoked: false,
+            valid_from: None,
+            valid_until: None,
+            confidence: None,
+            tlp: None,
+            labels: Vec::new(),
+            observables: Vec::new(),
+            json,
+            derived: None,
+        }
+    }
+}
+
 /// An object whose `modified` is the time it was derived (a CSV row), not a version its producer
 /// chose. Such an object is *unchanged*, and nothing is stored, when the current version has the
 /// same [`ContentHash`]; when it did change, the new version keeps the first version's `created`
@@ -452,18 +476,28 @@ pub struct ImportFinish {
 }
 
 impl ImportFinish {
-    /// The end of an import that failed before it wrote anything: `message` says why.
-    pub fn failed(message: &str, finished: Timestamp) -> ImportFinish {
+    /// An end with `status` after a file of `imported` records, every one of them valid:
+    /// nothing invalid, unchanged or upgraded, no message and no error file. Callers that
+    /// count more set it over this with struct update syntax, as [`ImportFinish::failed`] does.
+    pub fn new(status: ImportStatus, imported: u64, finished: Timestamp) -> ImportFinish {
         ImportFinish {
-            status: ImportStatus::Failed,
-            total: 0,
-            imported: 0,
+            status,
+            total: imported,
+            imported,
             invalid: 0,
             unchanged: 0,
             upgraded: 0,
-            message: Some(message.to_owned()),
+            message: None,
             error_path: None,
             finished,
+        }
+    }
+
+    /// The end of an import that failed before it wrote anything: `message` says why.
+    pub fn failed(message: &str, finished: Timestamp) -> ImportFinish {
+        ImportFinish {
+            message: Some(message.to_owned()),
+            ..ImportFinish::new(ImportStatus::Failed, 0, finished)
         }
     }
 }

@@ -44,7 +44,10 @@ mod sqlite_engine {
 
     use store::*;
 
-    use crate::suite::{at, derived, indicator, new_import, obj, req, sid, stored, write, HANG};
+    use crate::suite::{
+        at, begun_import, current_json, derived, indicator, new_import, obj, req, sid, stored,
+        write, write_one, HANG,
+    };
 
     fn open(dir: &Path) -> Arc<dyn Store> {
         crate::open_sqlite(dir)
@@ -66,6 +69,14 @@ mod sqlite_engine {
     /// Uploads are appended as redo frames (the engine's `redo.rs`), which begin so.
     const FRAME_MAGIC: &[u8] = b"TPREDO01";
 
+    /// Objects of 300 KB, `indicator(n)` for each `n` of `ids`: a few of them are enough to be
+    /// handed to the log's own thread several times over.
+    fn large_objects(ids: std::ops::Range<u32>) -> Vec<NewObject> {
+        let big = "z".repeat(300_000);
+        ids.map(|n| obj(&indicator(n), at(1), false, &big))
+            .collect()
+    }
+
     fn setup() -> (tempfile::TempDir, Arc<dyn Store>, WorkspaceId) {
         let dir = tempfile::tempdir().unwrap();
         let s = open(dir.path());
@@ -74,16 +85,18 @@ mod sqlite_engine {
         (dir, s, ws)
     }
 
-    fn json_of(s: &dyn Store, ws: WorkspaceId, id: &str) -> String {
-        s.current(ws, &sid(id)).unwrap().unwrap().json
+    /// [`setup`], with `first` already written.
+    fn setup_with(first: NewObject) -> (tempfile::TempDir, Arc<dyn Store>, WorkspaceId) {
+        let (dir, s, ws) = setup();
+        write(&*s, ws, vec![first]);
+        (dir, s, ws)
     }
 
     #[test]
     fn bytes_past_the_committed_length_are_dropped_by_the_next_write() {
         // As a crash between writing the log and committing would leave them.
-        let (dir, s, ws) = setup();
         let (x, y) = (indicator(1), indicator(2));
-        write(&*s, ws, vec![obj(&x, at(1), false, "x1")]);
+        let (dir, s, ws) = setup_with(obj(&x, at(1), false, "x1"));
         drop(s);
         let committed = log_len(dir.path());
         let mut f = OpenOptions::new()
@@ -94,7 +107,7 @@ mod sqlite_engine {
         drop(f);
 
         let s = open(dir.path());
-        assert!(json_of(&*s, ws, &x).contains("x1"));
+        assert!(current_json(&*s, ws, &x).contains("x1"));
         let y1 = obj(&y, at(1), false, "y1");
         let y_json = y1.json.clone();
         assert_eq!(write(&*s, ws, vec![y1]), vec![stored(true)]);
@@ -105,48 +118,32 @@ mod sqlite_engine {
         // frame's binary header, a length or its CRC).
         assert!(!tail.windows(8).any(|w| w == [b'#'; 8]), "{tail:?}");
         assert!(tail.len() < y_json.len() + 1000, "{} bytes", tail.len());
-        assert!(json_of(&*s, ws, &x).contains("x1"));
-        assert!(json_of(&*s, ws, &y).contains("y1"));
+        assert!(current_json(&*s, ws, &x).contains("x1"));
+        assert!(current_json(&*s, ws, &y).contains("y1"));
     }
 
     #[test]
     fn an_aborted_import_leaves_no_bytes_in_the_log() {
-        let (dir, s, ws) = setup();
         let x = indicator(1);
-        write(&*s, ws, vec![obj(&x, at(1), false, "x1")]);
+        let (dir, s, ws) = setup_with(obj(&x, at(1), false, "x1"));
         let before = log_len(dir.path());
-        let new = new_import(ws, at(100), "node-1");
-        s.create_import(&new).unwrap();
-        let mut w = s.begin_import(new.id, "node-1").unwrap();
-        // Enough to be handed to the log's own thread several times over.
-        let big = "z".repeat(300_000);
-        let objects: Vec<NewObject> = (10..30)
-            .map(|n| obj(&indicator(n), at(1), false, &big))
-            .collect();
-        w.push(objects).unwrap();
+        let (_, mut w) = begun_import(&*s, ws, at(100), "node-1");
+        w.push(large_objects(10..30)).unwrap();
         assert_eq!(w.flush().unwrap().stored, 20);
         w.abort(&ImportFinish {
-            status: ImportStatus::Failed,
             total: 20,
-            imported: 0,
-            invalid: 0,
-            unchanged: 0,
-            upgraded: 0,
-            message: None,
-            error_path: None,
-            finished: at(200),
+            ..ImportFinish::new(ImportStatus::Failed, 0, at(200))
         })
         .unwrap();
         assert_eq!(log_len(dir.path()), before);
         assert_eq!(s.current(ws, &sid(&indicator(10))).unwrap(), None);
-        assert!(json_of(&*s, ws, &x).contains("x1"));
+        assert!(current_json(&*s, ws, &x).contains("x1"));
     }
 
     #[test]
     fn a_log_shorter_than_committed_is_reported_as_damage() {
-        let (dir, s, ws) = setup();
         let x = indicator(1);
-        write(&*s, ws, vec![obj(&x, at(1), false, "x1")]);
+        let (dir, s, ws) = setup_with(obj(&x, at(1), false, "x1"));
         drop(s);
         OpenOptions::new()
             .write(true)
@@ -177,14 +174,10 @@ mod sqlite_engine {
         // later object of the same write failed: when the call returns, the bytes are gone and
         // nothing of it is still queued (another process may take the lock next and append
         // where they were).
-        let (dir, s, ws) = setup();
         let d = indicator(1);
-        write(&*s, ws, vec![derived(&d, at(1), at(1), 1, "d1")]);
+        let (dir, s, ws) = setup_with(derived(&d, at(1), at(1), 1, "d1"));
         let before = log_len(dir.path());
-        let big = "z".repeat(300_000);
-        let mut objects: Vec<NewObject> = (10..20)
-            .map(|n| obj(&indicator(n), at(1), false, &big))
-            .collect();
+        let mut objects = large_objects(10..20);
         // A changed derived object whose `created` cannot be found where it says: the store
         // refuses the write (a bug in the caller, reported as an error of this write).
         let mut broken = derived(&d, at(1), at(2), 2, "d2");
@@ -204,7 +197,7 @@ mod sqlite_engine {
         let tail = log_from(dir.path(), before);
         assert!(tail.starts_with(FRAME_MAGIC), "{tail:?}");
         assert!(tail.len() < y_len + 1000, "{} bytes", tail.len());
-        assert!(json_of(&*s, ws, &d).contains("d1"));
+        assert!(current_json(&*s, ws, &d).contains("d1"));
     }
 
     #[test]
@@ -219,8 +212,8 @@ mod sqlite_engine {
             let id = indicator(n);
             let tag = format!("tag-{n}-{}", "w".repeat(n as usize * 100));
             assert_eq!(
-                write(&**s, ws, vec![obj(&id, at(1), false, &tag)]),
-                vec![stored(true)]
+                write_one(&**s, ws, obj(&id, at(1), false, &tag)),
+                stored(true)
             );
         }
         for s in [&a, &b] {
@@ -277,18 +270,18 @@ mod sqlite_engine {
             vec![stored(true), stored(false)]
         );
         assert_eq!(
-            write(s, ws, vec![obj(&ids[2], at(1), false, "z1")]),
-            vec![stored(true)]
+            write_one(s, ws, obj(&ids[2], at(1), false, "z1")),
+            stored(true)
         );
         ids
     }
 
     fn assert_all_there(s: &dyn Store, ws: WorkspaceId, ids: &[String]) {
-        assert!(json_of(s, ws, &ids[0]).contains("x5"));
+        assert!(current_json(s, ws, &ids[0]).contains("x5"));
         assert_eq!(s.versions(ws, &sid(&ids[0])).unwrap().len(), 2);
-        assert!(json_of(s, ws, &ids[1]).contains("y2"));
+        assert!(current_json(s, ws, &ids[1]).contains("y2"));
         assert_eq!(s.versions(ws, &sid(&ids[1])).unwrap().len(), 2);
-        assert!(json_of(s, ws, &ids[2]).contains("z1"));
+        assert!(current_json(s, ws, &ids[2]).contains("z1"));
         let found = |k: &str| s.find_observable(ws, &ObservableKey::text(k), 10).unwrap();
         assert_eq!(found("new.example"), vec![sid(&ids[1])]);
         assert_eq!(found("old.example"), Vec::<stix::StixId>::new());
@@ -329,7 +322,7 @@ mod sqlite_engine {
         // The next write goes where the torn frame was.
         write(&*r, ws, vec![obj(&indicator(10), at(1), false, "after")]);
         assert!(log_from(dir.path(), intact).starts_with(FRAME_MAGIC));
-        assert!(json_of(&*r, ws, &indicator(10)).contains("after"));
+        assert!(current_json(&*r, ws, &indicator(10)).contains("after"));
     }
 
     #[test]
@@ -347,19 +340,17 @@ mod sqlite_engine {
             store::sqlite::SqliteStore::open(&dir.path().join("tiport.db"), impatient).unwrap();
         assert_eq!(other.current(ws, &sid(&indicator(1))).unwrap(), None);
         s.crash();
-        let new = new_import(ws, at(100), "node-1");
-        other.create_import(&new).unwrap();
-        let mut w = other.begin_import(new.id, "node-1").unwrap();
+        let (_, mut w) = begun_import(&other, ws, at(100), "node-1");
         w.push(vec![obj(&indicator(2), at(1), false, "imported")])
             .unwrap();
-        w.commit(&crate::suite::finish(ImportStatus::Succeeded, 1, at(200)))
+        w.commit(&ImportFinish::new(ImportStatus::Succeeded, 1, at(200)))
             .unwrap();
-        assert!(json_of(&other, ws, &indicator(1)).contains("answered"));
-        assert!(json_of(&other, ws, &indicator(2)).contains("imported"));
+        assert!(current_json(&other, ws, &indicator(1)).contains("answered"));
+        assert!(current_json(&other, ws, &indicator(2)).contains("imported"));
         drop(other);
         let r = open(dir.path());
-        assert!(json_of(&*r, ws, &indicator(1)).contains("answered"));
-        assert!(json_of(&*r, ws, &indicator(2)).contains("imported"));
+        assert!(current_json(&*r, ws, &indicator(1)).contains("answered"));
+        assert!(current_json(&*r, ws, &indicator(2)).contains("imported"));
     }
 
     #[test]
@@ -372,7 +363,7 @@ mod sqlite_engine {
             let dir = dir.path().to_owned();
             move || {
                 let r = open(&dir);
-                json_of(&*r, ws, &indicator(1))
+                current_json(&*r, ws, &indicator(1))
             }
         });
         crate::suite::eventually("the second handle to wait for the log", || {
@@ -383,7 +374,7 @@ mod sqlite_engine {
             "it opened without the owner's commit"
         );
         // The owner commits (a read of its own asks it to) and frees the log when idle.
-        assert!(json_of(&s, ws, &indicator(1)).contains("answered"));
+        assert!(current_json(&s, ws, &indicator(1)).contains("answered"));
         assert!(reader.join().unwrap().contains("answered"));
     }
 
@@ -409,11 +400,11 @@ mod sqlite_engine {
         write(&s, ws, vec![obj(&after, at(1), false, "a1")]);
         s.crash();
         let r = open(dir.path());
-        assert!(json_of(&*r, ws, &kept).contains("k1"));
-        assert!(!json_of(&*r, ws, &kept).contains("again"));
-        assert!(json_of(&*r, ws, &new).contains("n1"));
-        assert!(json_of(&*r, ws, &revoked).contains("r1"));
-        assert!(json_of(&*r, ws, &after).contains("a1"));
+        assert!(current_json(&*r, ws, &kept).contains("k1"));
+        assert!(!current_json(&*r, ws, &kept).contains("again"));
+        assert!(current_json(&*r, ws, &new).contains("n1"));
+        assert!(current_json(&*r, ws, &revoked).contains("r1"));
+        assert!(current_json(&*r, ws, &after).contains("a1"));
     }
 
     /// Whether a handle waits for the version log's lease: a waiter holds a shared lock on
@@ -457,9 +448,7 @@ mod sqlite_engine {
         s.create_workspace(c, "third").unwrap();
         write(&*s, c, vec![obj(&indicator(3), at(1), false, "c before")]);
         let x = indicator(1);
-        let new = new_import(a, at(100), "node-1");
-        s.create_import(&new).unwrap();
-        let mut w = s.begin_import(new.id, "node-1").unwrap();
+        let (_, mut w) = begun_import(&*s, a, at(100), "node-1");
         w.push(vec![obj(&x, at(2), false, "imported x2")]).unwrap();
         w.flush().unwrap();
         // The import's transaction is open (until the commit below, which this thread makes):
@@ -501,14 +490,14 @@ mod sqlite_engine {
             same.try_recv().is_err(),
             "the upload to the import's workspace was answered before it ended"
         );
-        w.commit(&crate::suite::finish(ImportStatus::Succeeded, 1, at(200)))
+        w.commit(&ImportFinish::new(ImportStatus::Succeeded, 1, at(200)))
             .unwrap();
         let same = same.recv_timeout(HANG).unwrap();
         assert_eq!(same, vec![stored(false)]);
         let x = indicator(1);
-        assert!(json_of(&*s, a, &x).contains("imported x2"));
+        assert!(current_json(&*s, a, &x).contains("imported x2"));
         assert_eq!(s.versions(a, &sid(&x)).unwrap().len(), 2);
-        assert!(json_of(&*s, b, &indicator(2)).contains("uploaded to b"));
+        assert!(current_json(&*s, b, &indicator(2)).contains("uploaded to b"));
     }
 
     /// An import into `a` of twenty objects of 300 KB (several extents), with uploads into
@@ -519,16 +508,11 @@ mod sqlite_engine {
         b: WorkspaceId,
         end: impl FnOnce(Box<dyn ImportWriter>),
     ) -> Vec<String> {
-        let new = new_import(a, at(100), "node-1");
-        s.create_import(&new).unwrap();
-        let mut w = s.begin_import(new.id, "node-1").unwrap();
-        let big = "i".repeat(300_000);
+        let (_, mut w) = begun_import(s, a, at(100), "node-1");
         let mut uploaded = Vec::new();
         for batch in 0..4u32 {
-            let objects = (0..5)
-                .map(|i| obj(&indicator(1000 + batch * 10 + i), at(1), false, &big))
-                .collect();
-            w.push(objects).unwrap();
+            let first = 1000 + batch * 10;
+            w.push(large_objects(first..first + 5)).unwrap();
             w.flush().unwrap();
             let id = indicator(batch);
             assert_eq!(
@@ -553,7 +537,7 @@ mod sqlite_engine {
             s.create_workspace(b, "other").unwrap();
             let uploaded = import_between_uploads(&s, a, b, |w| {
                 if commit {
-                    w.commit(&crate::suite::finish(ImportStatus::Succeeded, 20, at(200)))
+                    w.commit(&ImportFinish::new(ImportStatus::Succeeded, 20, at(200)))
                         .unwrap();
                 } else {
                     // The importing process dies: its writer goes without a word.
@@ -564,14 +548,14 @@ mod sqlite_engine {
             let r = open(dir.path());
             for (i, id) in uploaded.iter().enumerate() {
                 assert!(
-                    json_of(&*r, b, id).contains(&format!("upload {i}")),
+                    current_json(&*r, b, id).contains(&format!("upload {i}")),
                     "commit={commit}: upload {i} lost"
                 );
             }
             let imported = r.current(a, &sid(&indicator(1000))).unwrap();
             assert_eq!(imported.is_some(), commit, "commit={commit}");
             if commit {
-                assert!(json_of(&*r, a, &indicator(1031)).starts_with('{'));
+                assert!(current_json(&*r, a, &indicator(1031)).starts_with('{'));
             }
             drop(r);
             // And again: applied once, stepped over once more, nothing cut that was kept.
@@ -580,9 +564,9 @@ mod sqlite_engine {
                 r.current(a, &sid(&indicator(1000))).unwrap().is_some(),
                 commit
             );
-            assert!(json_of(&*r, b, &uploaded[3]).contains("upload 3"));
+            assert!(current_json(&*r, b, &uploaded[3]).contains("upload 3"));
             write(&*r, b, vec![obj(&indicator(99), at(1), false, "after")]);
-            assert!(json_of(&*r, b, &indicator(99)).contains("after"));
+            assert!(current_json(&*r, b, &indicator(99)).contains("after"));
         }
     }
 
@@ -625,7 +609,7 @@ mod sqlite_engine {
             other.create_import(&new)?;
             let mut w = other.begin_import(new.id, "node-1")?;
             w.push(vec![obj(&indicator(1), at(1), false, "imported")])?;
-            w.commit(&crate::suite::finish(ImportStatus::Succeeded, 1, at(200)))
+            w.commit(&ImportFinish::new(ImportStatus::Succeeded, 1, at(200)))
         });
         let during = answered.load(std::sync::atomic::Ordering::Relaxed);
         // And the stream goes on after it.
@@ -636,7 +620,7 @@ mod sqlite_engine {
         let uploaded: u32 = uploaders.into_iter().map(|t| t.join().unwrap()).sum();
         imported.unwrap();
         assert!(uploaded > during);
-        assert!(json_of(&*s, ws, &indicator(1)).contains("imported"));
+        assert!(current_json(&*s, ws, &indicator(1)).contains("imported"));
     }
 
     #[test]
@@ -644,23 +628,20 @@ mod sqlite_engine {
         // The suite's `import_second_claim_of_running_import_fails`, with the wait it cannot
         // see made visible: the claiming handle waits for the log, which the import holds.
         let (dir, s, ws) = setup();
-        let new = new_import(ws, at(1), "node-a");
-        s.create_import(&new).unwrap();
-        let mut w = s.begin_import(new.id, "node-a").unwrap();
+        let (id, mut w) = begun_import(&*s, ws, at(1), "node-a");
         w.push(vec![obj(&indicator(1), at(1), false, "a")]).unwrap();
         w.flush().unwrap();
         let other = open(dir.path());
-        let id = new.id;
         let rival = spawn(move || other.begin_import(id, "node-b").map(|_| ()));
         crate::suite::eventually("the second claim to wait for the log", || {
             someone_waits_for_the_log(dir.path())
         });
         assert!(rival.try_recv().is_err(), "the second claim did not wait");
-        w.commit(&crate::suite::finish(ImportStatus::Succeeded, 1, at(2)))
+        w.commit(&ImportFinish::new(ImportStatus::Succeeded, 1, at(2)))
             .unwrap();
         let refused = rival.recv_timeout(HANG).unwrap();
         assert!(matches!(refused, Err(StoreError::State(_))), "{refused:?}");
-        let rec = s.import(ws, new.id).unwrap().unwrap();
+        let rec = s.import(ws, id).unwrap().unwrap();
         assert_eq!((rec.status, rec.owner), (ImportStatus::Succeeded, None));
     }
 }

@@ -105,18 +105,36 @@ impl Setup {
         self.holder.current(self.ws, &id(1)).unwrap();
     }
 
-    /// Opens the waiter on its own thread: with answered frames past the committed length,
-    /// opening waits for the holder's lease (as `tiport export` beside a busy `serve`).
-    fn open_waiter(&self) -> JoinHandle<SqliteStore> {
-        let (db, pauses) = (self.db.clone(), self.script.handle(W));
-        std::thread::spawn(move || {
+    /// Has the holder commit while upload `n`'s group is pending, as under an unbroken stream,
+    /// and see the waiter; then lets the group go on and waits for its answer.
+    fn commit_seeing_the_waiter_with_a_group_pending(&self, n: u32) {
+        let pending = self.upload_left_pending(n);
+        self.commit();
+        self.script.passed(H, At::FoundWaiter);
+        self.script.release(H, At::Deciding);
+        pending.wait();
+    }
+
+    /// A holder that has answered upload 1, and a waiter opening beside it on its own thread,
+    /// stopped once it has announced itself: with that answered frame past the committed
+    /// length, opening waits for the holder's lease (as `tiport export` beside a busy `serve`).
+    fn with_announced_waiter() -> (Setup, JoinHandle<SqliteStore>) {
+        let s = Setup::new();
+        s.upload(s.ws, 1);
+        s.script.arm(W, At::Announced);
+        let (db, pauses) = (s.db.clone(), s.script.handle(W));
+        let waiter = std::thread::spawn(move || {
             SqliteStore::open_with(&db, SqliteOptions::default(), pauses).unwrap()
-        })
+        });
+        s.script.reached(W, At::Announced);
+        (s, waiter)
     }
 
     /// Uploads `n` and, while the holder's group stops at its head start, lets the waiter
     /// finish opening (released from `Announced` first when `announced` says it is parked
-    /// there): the hand-over at the holder's next group. Returns the waiter's store.
+    /// there): the hand-over at the holder's next group. Returns the waiter's store, after
+    /// checking that it reads uploads 1 to `n - 1`: what the holder answered before the
+    /// hand-over is committed.
     fn hand_over_at_next_group(
         &self,
         n: u32,
@@ -132,13 +150,32 @@ impl Setup {
         let waiter = waiter.join().unwrap();
         self.script.release(H, At::HeadStart);
         upload.wait();
+        assert!(sees_uploads(&waiter, self.ws, n - 1));
         waiter
     }
 
     fn trace(&self) -> Vec<(&'static str, At)> {
         self.script.trace()
     }
+
+    /// Panics unless the trace shows `before` and then [`HAND_OVER`], in this order (others
+    /// may come between).
+    #[track_caller]
+    fn assert_handed_over_after(&self, before: &[(&str, At)]) {
+        assert_in_order(&self.trace(), &[before, &HAND_OVER].concat());
+    }
 }
+
+/// The hand-over at the holder's next group, as the trace shows it: the holder lets the lease
+/// go and stops at its head start, the waiter takes the lease and lets it go once opened, and
+/// the holder takes it back.
+const HAND_OVER: [(&str, At); 5] = [
+    (H, At::Released),
+    (H, At::HeadStart),
+    (W, At::Locked),
+    (W, At::Released),
+    (H, At::Locked),
+];
 
 /// The answer to an upload made on another thread.
 struct Answered(mpsc::Receiver<Result<Vec<Outcome>, crate::StoreError>>);
@@ -167,24 +204,10 @@ fn id(n: u32) -> StixId {
 fn indicator(n: u32) -> NewObject {
     let id = id(n);
     let t = Timestamp::from_unix(1_600_000_000, 0);
-    NewObject {
-        record: 0,
-        json: format!(
-            r#"{{"type":"indicator","spec_version":"2.1","id":"{id}","created":"{t}","modified":"{t}"}}"#
-        ),
-        id,
-        modified: t,
-        created: t,
-        spec_version: "2.1",
-        revoked: false,
-        valid_from: None,
-        valid_until: None,
-        confidence: None,
-        tlp: None,
-        labels: Vec::new(),
-        observables: Vec::new(),
-        derived: None,
-    }
+    let json = format!(
+        r#"{{"type":"indicator","spec_version":"2.1","id":"{id}","created":"{t}","modified":"{t}"}}"#
+    );
+    NewObject::new(id, t, t, json)
 }
 
 /// A queued import into `ws`.
@@ -202,18 +225,9 @@ fn new_import(ws: WorkspaceId) -> NewImport {
     }
 }
 
+/// The end of an import of one record.
 fn succeeded() -> ImportFinish {
-    ImportFinish {
-        status: ImportStatus::Succeeded,
-        total: 1,
-        imported: 1,
-        invalid: 0,
-        unchanged: 0,
-        upgraded: 0,
-        message: None,
-        error_path: None,
-        finished: Timestamp::now(),
-    }
+    ImportFinish::new(ImportStatus::Succeeded, 1, Timestamp::now())
 }
 
 /// Runs import `id` of indicator 100 to its commit.
@@ -250,18 +264,10 @@ fn sees_uploads(store: &SqliteStore, ws: WorkspaceId, n: u32) -> bool {
 
 #[test]
 fn a_waiter_gets_the_log_at_the_next_group_though_a_group_is_always_pending() {
-    let s = Setup::new();
-    s.upload(s.ws, 1);
-    s.script.arm(W, At::Announced);
-    let waiter = s.open_waiter();
-    s.script.reached(W, At::Announced);
+    let (s, waiter) = Setup::with_announced_waiter();
 
     // A commit with a group still pending: the holder keeps the lease, and notes the waiter.
-    let second = s.upload_left_pending(2);
-    s.commit();
-    s.script.passed(H, At::FoundWaiter);
-    s.script.release(H, At::Deciding);
-    second.wait();
+    s.commit_seeing_the_waiter_with_a_group_pending(2);
     assert!(
         find(&s.trace(), 0, (H, At::Released)).is_none(),
         "the holder let the lease go with a group pending: {:#?}",
@@ -270,23 +276,9 @@ fn a_waiter_gets_the_log_at_the_next_group_though_a_group_is_always_pending() {
 
     // Its next group first commits what is pending and lets the lease go; the waiter takes it
     // during the holder's head start, then the holder takes it back.
-    let waiter = s.hand_over_at_next_group(3, waiter, true);
+    let _waiter = s.hand_over_at_next_group(3, waiter, true);
 
-    assert_in_order(
-        &s.trace(),
-        &[
-            (H, At::Locked),
-            (W, At::Announced),
-            (H, At::FoundWaiter),
-            (H, At::Released),
-            (H, At::HeadStart),
-            (W, At::Locked),
-            (W, At::Released),
-            (H, At::Locked),
-        ],
-    );
-    // What the holder answered before the hand-over is committed, so the waiter reads it.
-    assert!(sees_uploads(&waiter, s.ws, 2));
+    s.assert_handed_over_after(&[(H, At::Locked), (W, At::Announced), (H, At::FoundWaiter)]);
 }
 
 #[test]
@@ -359,11 +351,7 @@ fn an_announcement_that_meets_the_holders_check_is_made_again_and_seen_at_the_ne
 
 #[test]
 fn a_holder_that_takes_the_log_back_first_hands_it_over_at_its_next_chance() {
-    let s = Setup::new();
-    s.upload(s.ws, 1);
-    s.script.arm(W, At::Announced);
-    let waiter = s.open_waiter();
-    s.script.reached(W, At::Announced);
+    let (s, waiter) = Setup::with_announced_waiter();
     // Nothing pending: the commit notes the waiter and lets the lease go, but the waiter is
     // elsewhere (stopped) and the holder's next group takes the lease back first.
     s.commit();
@@ -381,36 +369,15 @@ fn a_holder_that_takes_the_log_back_first_hands_it_over_at_its_next_chance() {
     // The waiter finds the lease taken again; the holder's next commit with a group pending
     // sees it, and the group after hands the lease over.
     s.script.release(W, At::Announced);
-    let third = s.upload_left_pending(3);
-    s.commit();
-    s.script.release(H, At::Deciding);
-    third.wait();
-    let waiter = s.hand_over_at_next_group(4, waiter, false);
+    s.commit_seeing_the_waiter_with_a_group_pending(3);
+    let _waiter = s.hand_over_at_next_group(4, waiter, false);
 
-    let trace = s.trace();
-    assert_in_order(
-        &trace,
-        &[
-            (H, At::HeadStart),
-            (H, At::Locked),
-            (H, At::FoundWaiter),
-            (H, At::Released),
-            (H, At::HeadStart),
-            (W, At::Locked),
-            (W, At::Released),
-            (H, At::Locked),
-        ],
-    );
-    assert!(sees_uploads(&waiter, s.ws, 3));
+    s.assert_handed_over_after(&[(H, At::HeadStart), (H, At::Locked), (H, At::FoundWaiter)]);
 }
 
 #[test]
 fn nothing_is_handed_over_while_an_import_holds_the_log() {
-    let s = Setup::new();
-    s.upload(s.ws, 1);
-    s.script.arm(W, At::Announced);
-    let waiter = s.open_waiter();
-    s.script.reached(W, At::Announced);
+    let (s, waiter) = Setup::with_announced_waiter();
     // The holder's commit sees the waiter (the decider is asked to hand over)...
     s.commit();
     s.script.passed(H, At::FoundWaiter);
@@ -431,17 +398,6 @@ fn nothing_is_handed_over_while_an_import_holds_the_log() {
     // Once the import has ended, the next group hands the lease over.
     let waiter = s.hand_over_at_next_group(3, waiter, true);
 
-    assert_in_order(
-        &s.trace(),
-        &[
-            (H, At::FoundWaiter),
-            (H, At::Released),
-            (H, At::Locked),
-            (H, At::Released),
-            (H, At::HeadStart),
-            (W, At::Locked),
-        ],
-    );
-    assert!(sees_uploads(&waiter, s.ws, 2));
+    s.assert_handed_over_after(&[(H, At::FoundWaiter), (H, At::Released), (H, At::Locked)]);
     assert!(waiter.current(s.other_ws, &id(100)).unwrap().is_some());
 }

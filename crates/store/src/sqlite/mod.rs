@@ -46,7 +46,6 @@ mod handover_tests;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -57,7 +56,7 @@ use crate::StoreError;
 use lease::Lease;
 use log::{LogReader, LogWriter};
 use pause::Pauses;
-use pipeline::{ApplyJob, Job, Pipeline, Shared};
+use pipeline::{ApplyJob, Pipeline, Shared};
 
 pub use schema::VERSION as SCHEMA_VERSION;
 
@@ -158,18 +157,13 @@ impl SqliteStore {
         self.pipeline.shared.crashed.store(true, Ordering::Release);
     }
 
-    fn send(&self, job: Job) -> Result<(), StoreError> {
-        self.pipeline.send(job)
-    }
-
     /// Runs `f` in a write transaction on the writer thread and waits for its commit.
     fn write_tx<T: Send + 'static>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let (reply, answer) = mpsc::sync_channel(1);
-        self.pipeline
-            .send_apply(ApplyJob::Tx(Box::new(move |conn: &mut Connection| {
+        self.pipeline.ask_applier(|reply| {
+            ApplyJob::Tx(Box::new(move |conn: &mut Connection| {
                 let result = (|| {
                     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                     let value = f(&tx)?;
@@ -177,8 +171,8 @@ impl SqliteStore {
                     Ok(value)
                 })();
                 let _ = reply.send(result);
-            })))?;
-        answer.recv().map_err(|_| StoreError::Closed)?
+            }))
+        })
     }
 
     /// Runs `f` on a read connection from the pool.
@@ -216,9 +210,7 @@ impl SqliteStore {
             .copied()
             .unwrap_or(0);
         if decided > shared.committed.load(Ordering::Acquire) {
-            let (reply, answer) = mpsc::sync_channel(1);
-            self.pipeline.send_apply(ApplyJob::Barrier(reply))?;
-            answer.recv().map_err(|_| StoreError::Closed)??;
+            self.pipeline.ask_applier(ApplyJob::Barrier)?;
         }
         self.read(f)
     }

@@ -159,14 +159,12 @@ impl Store for SqliteStore {
         objects: Vec<NewObject>,
     ) -> Result<Vec<Outcome>, StoreError> {
         let ws = self.ws_key(workspace)?;
-        let (reply, answer) = mpsc::sync_channel(1);
-        self.send(Job::Write {
+        self.pipeline.ask(|reply| Job::Write {
             ws,
             provenance: provenance.clone(),
             objects,
             reply,
-        })?;
-        answer.recv().map_err(|_| StoreError::Closed)?
+        })
     }
 
     fn begin_import(
@@ -188,15 +186,13 @@ impl Store for SqliteStore {
             .ok_or_else(|| StoreError::NotFound(format!("import {import}")))?;
         // Eight batches in flight: enough to keep the writer busy, bounded memory.
         let (tx, rx) = mpsc::sync_channel(8);
-        let (reply, answer) = mpsc::sync_channel(1);
-        self.send(Job::Import {
+        self.pipeline.ask(|reply| Job::Import {
             import,
             ws,
             owner: owner.to_owned(),
             rx,
             reply,
         })?;
-        answer.recv().map_err(|_| StoreError::Closed)??;
         Ok(Box::new(SqliteImport { tx }))
     }
 

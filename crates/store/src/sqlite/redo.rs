@@ -415,6 +415,21 @@ mod tests {
         }
     }
 
+    /// The frame of a write of `objects` objects of which only `a` was stored (the others
+    /// unchanged or refused), with `{}` for its JSON.
+    fn frame_storing(a: &mut Row, objects: usize) -> Vec<u8> {
+        let mut f = FrameBuilder::new(1, 1, "s", "o", objects);
+        f.push(a, "{}");
+        f.finish().unwrap()
+    }
+
+    /// A temporary file holding `bytes`, as the version log would.
+    fn file_of(bytes: &[u8]) -> std::fs::File {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(bytes).unwrap();
+        file
+    }
+
     #[test]
     fn a_frame_reads_back_with_its_json_where_the_rows_say() {
         let mut a = row("indicator--1", true);
@@ -423,9 +438,8 @@ mod tests {
         f.push(&mut a, r#"{"id":"indicator--1"}"#);
         f.push(&mut b, r#"{"id":"indicator--2"}"#);
         let frame = f.finish().unwrap();
-        let mut file = tempfile::tempfile().unwrap();
-        file.write_all(b"{}").unwrap();
-        file.write_all(&frame).unwrap();
+        // After bytes that are not a frame, as JSON of an older version would be.
+        let file = file_of(&[b"{}".as_slice(), &frame].concat());
         let (entry, len) = read_at(&file, 2).unwrap().unwrap();
         assert_eq!(len, frame.len() as u64);
         assert_eq!(
@@ -449,11 +463,7 @@ mod tests {
     fn a_frame_counts_the_rows_pushed_not_the_objects_announced() {
         // A write of three objects of which one was stored (the others unchanged or refused).
         let mut a = row("indicator--1", true);
-        let mut f = FrameBuilder::new(1, 1, "s", "o", 3);
-        f.push(&mut a, "{}");
-        let frame = f.finish().unwrap();
-        let mut file = tempfile::tempfile().unwrap();
-        file.write_all(&frame).unwrap();
+        let file = file_of(&frame_storing(&mut a, 3));
         let (entry, _) = read_at(&file, 0).unwrap().unwrap();
         assert_eq!(entry.rows, vec![a]);
     }
@@ -462,29 +472,22 @@ mod tests {
     fn a_frame_that_checks_out_but_does_not_parse_is_an_error_not_the_end() {
         let mut f = FrameBuilder::new(1, 1, "s", "o", 0);
         f.rows = 2;
-        let frame = f.finish().unwrap();
-        let mut file = tempfile::tempfile().unwrap();
-        file.write_all(&frame).unwrap();
+        let file = file_of(&f.finish().unwrap());
         let e = read_at(&file, 0).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
     }
 
     #[test]
     fn a_torn_or_damaged_frame_is_not_read() {
-        let mut a = row("indicator--1", true);
-        let mut f = FrameBuilder::new(1, 1, "s", "o", 1);
-        f.push(&mut a, "{}");
-        let frame = f.finish().unwrap();
+        let frame = frame_storing(&mut row("indicator--1", true), 1);
         for cut in [1, 10, 16, frame.len() - 1] {
-            let mut file = tempfile::tempfile().unwrap();
-            file.write_all(&frame[..cut]).unwrap();
+            let file = file_of(&frame[..cut]);
             assert_eq!(read_at(&file, 0).unwrap(), None, "cut at {cut}");
         }
         for flip in [8, 12, 20, frame.len() - 1] {
             let mut bad = frame.clone();
             bad[flip] ^= 0x40;
-            let mut file = tempfile::tempfile().unwrap();
-            file.write_all(&bad).unwrap();
+            let file = file_of(&bad);
             assert_eq!(read_at(&file, 0).unwrap(), None, "byte {flip} changed");
         }
     }

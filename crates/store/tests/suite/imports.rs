@@ -98,19 +98,8 @@ pub fn import_lifecycle_commit(f: Factory) {
     assert!(cur.json.contains("a10\""));
     assert_eq!(cur.source, "Feed B", "objects carry the import's source");
     assert_eq!(cur.origin, Some(Origin::Import(new.id)));
-    assert_eq!(
-        s.count(ws).unwrap(),
-        Counts {
-            objects: 4,
-            versions: 5
-        }
-    );
-    assert!(!s
-        .current(ws, &sid(&c))
-        .unwrap()
-        .unwrap()
-        .json
-        .contains("c20"));
+    assert_counts(s, ws, 4, 5);
+    assert!(!current_json(s, ws, &c).contains("c20"));
     assert_eq!(s.count(other).unwrap(), Counts::default());
 }
 
@@ -186,8 +175,7 @@ pub fn import_abort_leaves_nothing(f: Factory) {
     let (s, ws) = (&*env.store, env.ws);
     let (x, y) = (indicator(1), indicator(2));
     write(s, ws, vec![obj(&x, at(1), false, "x1")]);
-    let new = new_import(ws, at(100), "node-1");
-    s.create_import(&new).unwrap();
+    let new = queued_import(s, ws, at(100), "node-1");
     let mut w = s.begin_import(new.id, "node-1").unwrap();
     let started = record(s, ws, new.id).started;
     let mut y1 = obj(&y, at(1), false, "y1");
@@ -198,7 +186,7 @@ pub fn import_abort_leaves_nothing(f: Factory) {
         message: Some("cancelled by the user".into()),
         total: 2,
         imported: 0,
-        ..finish(ImportStatus::Failed, 0, at(200))
+        ..ImportFinish::new(ImportStatus::Failed, 0, at(200))
     };
     w.abort(&fin).unwrap();
 
@@ -206,31 +194,17 @@ pub fn import_abort_leaves_nothing(f: Factory) {
     let mut expect = finished(queued(&new), &fin);
     expect.started = started;
     assert_eq!(rec, expect);
-    assert!(s
-        .current(ws, &sid(&x))
-        .unwrap()
-        .unwrap()
-        .json
-        .contains("x1"));
+    assert!(current_json(s, ws, &x).contains("x1"));
     assert_eq!(s.versions(ws, &sid(&x)).unwrap().len(), 1);
     assert_eq!(s.current(ws, &sid(&y)).unwrap(), None);
     assert!(s
         .find_observable(ws, &ObservableKey::text("aborted.example"), 10)
         .unwrap()
         .is_empty());
-    assert_eq!(
-        s.count(ws).unwrap(),
-        Counts {
-            objects: 1,
-            versions: 1
-        }
-    );
+    assert_counts(s, ws, 1, 1);
 
     // The store goes on working, and the same versions can be written again.
-    assert_eq!(
-        write(s, ws, vec![obj(&y, at(1), false, "y1")]),
-        vec![stored(true)]
-    );
+    assert_eq!(write_one(s, ws, obj(&y, at(1), false, "y1")), stored(true));
 }
 
 pub fn import_dropped_writer_fails_import(f: Factory) {
@@ -240,22 +214,18 @@ pub fn import_dropped_writer_fails_import(f: Factory) {
     let failed = |id: ImportId| record(s, ws, id).status == ImportStatus::Failed;
 
     // Dropped after a flush.
-    let new = new_import(ws, at(100), "node-1");
-    s.create_import(&new).unwrap();
-    let mut w = s.begin_import(new.id, "node-1").unwrap();
+    let (id, mut w) = begun_import(s, ws, at(100), "node-1");
     w.push(vec![obj(&x, at(1), false, "x1")]).unwrap();
     w.flush().unwrap();
     drop(w);
-    eventually("the dropped import to be marked failed", || failed(new.id));
-    let rec = record(s, ws, new.id);
+    eventually("the dropped import to be marked failed", || failed(id));
+    let rec = record(s, ws, id);
     assert_eq!((rec.owner, rec.imported), (None, 0));
     assert!(rec.finished.is_some());
     assert_eq!(s.current(ws, &sid(&x)).unwrap(), None);
 
     // Dropped with a push still in flight.
-    let new = new_import(ws, at(200), "node-1");
-    s.create_import(&new).unwrap();
-    let mut w = s.begin_import(new.id, "node-1").unwrap();
+    let (id, mut w) = begun_import(s, ws, at(200), "node-1");
     w.push(
         (0..50)
             .map(|i| obj(&indicator(100 + i), at(1), false, "y"))
@@ -264,23 +234,14 @@ pub fn import_dropped_writer_fails_import(f: Factory) {
     .unwrap();
     drop(w);
     eventually("the second dropped import to be marked failed", || {
-        failed(new.id)
+        failed(id)
     });
     assert_eq!(s.count(ws).unwrap(), Counts::default());
 
     // The store goes on working.
-    assert_eq!(
-        write(s, ws, vec![obj(&x, at(1), false, "x1")]),
-        vec![stored(true)]
-    );
+    assert_eq!(write_one(s, ws, obj(&x, at(1), false, "x1")), stored(true));
     import_batches(s, ws, vec![vec![obj(&x, at(2), false, "x2")]]);
-    assert_eq!(
-        s.count(ws).unwrap(),
-        Counts {
-            objects: 1,
-            versions: 2
-        }
-    );
+    assert_counts(s, ws, 1, 2);
 }
 
 fn expect_state(r: Result<Box<dyn ImportWriter>, StoreError>) {
@@ -295,40 +256,31 @@ pub fn import_begin_requires_queued(f: Factory) {
     let env = Env::new(f);
     let (s, ws) = (&*env.store, env.ws);
 
-    let committed = new_import(ws, at(1), "n");
-    s.create_import(&committed).unwrap();
-    s.begin_import(committed.id, "n")
-        .unwrap()
-        .commit(&finish(ImportStatus::Succeeded, 0, at(2)))
+    let (committed, w) = begun_import(s, ws, at(1), "n");
+    w.commit(&ImportFinish::new(ImportStatus::Succeeded, 0, at(2)))
         .unwrap();
 
-    let aborted = new_import(ws, at(3), "n");
-    s.create_import(&aborted).unwrap();
-    s.begin_import(aborted.id, "n")
-        .unwrap()
-        .abort(&finish(ImportStatus::Failed, 0, at(4)))
+    let (aborted, w) = begun_import(s, ws, at(3), "n");
+    w.abort(&ImportFinish::new(ImportStatus::Failed, 0, at(4)))
         .unwrap();
 
-    let finished_early = new_import(ws, at(5), "n");
-    s.create_import(&finished_early).unwrap();
-    s.finish_import(finished_early.id, &finish(ImportStatus::Failed, 0, at(6)))
-        .unwrap();
+    let finished_early = queued_import(s, ws, at(5), "n").id;
+    s.finish_import(
+        finished_early,
+        &ImportFinish::new(ImportStatus::Failed, 0, at(6)),
+    )
+    .unwrap();
 
-    let dropped = new_import(ws, at(7), "n");
-    s.create_import(&dropped).unwrap();
-    drop(s.begin_import(dropped.id, "n").unwrap());
+    let (dropped, w) = begun_import(s, ws, at(7), "n");
+    drop(w);
     eventually("the dropped import to fail", || {
-        record(s, ws, dropped.id).status == ImportStatus::Failed
+        record(s, ws, dropped).status == ImportStatus::Failed
     });
 
-    for new in [&committed, &aborted, &finished_early, &dropped] {
-        let before = record(s, ws, new.id);
-        expect_state(s.begin_import(new.id, "m"));
-        assert_eq!(
-            record(s, ws, new.id),
-            before,
-            "a refused begin changes nothing"
-        );
+    for id in [committed, aborted, finished_early, dropped] {
+        let before = record(s, ws, id);
+        expect_state(s.begin_import(id, "m"));
+        assert_eq!(record(s, ws, id), before, "a refused begin changes nothing");
     }
     match s.begin_import(ImportId::random(), "m") {
         Err(StoreError::NotFound(_)) => {}
@@ -340,12 +292,10 @@ pub fn import_begin_requires_queued(f: Factory) {
 pub fn import_second_claim_of_running_import_fails(f: Factory) {
     let env = Env::new(f);
     let (store, ws) = (env.store.clone(), env.ws);
-    let new = new_import(ws, at(1), "node-a");
-    store.create_import(&new).unwrap();
-    let mut w = store.begin_import(new.id, "node-a").unwrap();
+    let (id, mut w) = begun_import(&*store, ws, at(1), "node-a");
     w.push(vec![obj(&indicator(1), at(1), false, "a")]).unwrap();
     w.flush().unwrap();
-    assert_eq!(record(&*store, ws, new.id).status, ImportStatus::Running);
+    assert_eq!(record(&*store, ws, id).status, ImportStatus::Running);
 
     // Another process or node claims it while it runs. An engine may answer at once or once
     // the first claim has ended; either way it must refuse. (Which of the two happens is the
@@ -353,21 +303,20 @@ pub fn import_second_claim_of_running_import_fails(f: Factory) {
     // claims wait tests that they do, and are refused, with its own tests.)
     let rival = {
         let other = env.reopen();
-        let id = new.id;
         std::thread::spawn(move || match other.begin_import(id, "node-b") {
             Err(StoreError::State(_)) => Ok(()),
             Err(e) => Err(format!("{e:?}")),
             Ok(_) => Err("got a writer".to_owned()),
         })
     };
-    w.commit(&finish(ImportStatus::Succeeded, 1, at(2)))
+    w.commit(&ImportFinish::new(ImportStatus::Succeeded, 1, at(2)))
         .unwrap();
     rival
         .join()
         .unwrap()
         .expect("the second claim is refused with a State error");
 
-    let rec = record(&*store, ws, new.id);
+    let rec = record(&*store, ws, id);
     assert_eq!((rec.status, rec.owner), (ImportStatus::Succeeded, None));
     assert!(store.current(ws, &sid(&indicator(1))).unwrap().is_some());
 }
@@ -380,44 +329,25 @@ pub fn import_uncommitted_objects_are_invisible(f: Factory) {
     let (x, y) = (indicator(1), indicator(2));
     write(&*store, ws, vec![obj(&x, at(1), false, "x1")]);
 
-    let new = new_import(ws, at(1), "node-1");
-    store.create_import(&new).unwrap();
-    let mut w = store.begin_import(new.id, "node-1").unwrap();
+    let (id, mut w) = begun_import(&*store, ws, at(1), "node-1");
     let mut y1 = obj(&y, at(1), false, "y1");
     y1.observables = vec![ObservableKey::text("pending.example")];
     w.push(vec![obj(&x, at(2), false, "x2"), y1]).unwrap();
     assert_eq!(w.flush().unwrap().stored, 2);
 
     let check_before = |s: &dyn Store| {
-        assert!(s
-            .current(ws, &sid(&x))
-            .unwrap()
-            .unwrap()
-            .json
-            .contains("x1"));
+        assert!(current_json(s, ws, &x).contains("x1"));
         assert_eq!(s.versions(ws, &sid(&x)).unwrap().len(), 1);
         assert_eq!(s.current(ws, &sid(&y)).unwrap(), None);
         assert!(s.versions(ws, &sid(&y)).unwrap().is_empty());
-        assert_eq!(
-            s.count(ws).unwrap(),
-            Counts {
-                objects: 1,
-                versions: 1
-            }
-        );
+        assert_counts(s, ws, 1, 1);
         assert!(s
             .find_observable(ws, &ObservableKey::text("pending.example"), 10)
             .unwrap()
             .is_empty());
-        let mut n = 0;
-        s.scan_current(ws, &ObjectFilter::default(), &mut |_| {
-            n += 1;
-            true
-        })
-        .unwrap();
-        assert_eq!(n, 1);
+        assert_eq!(count_current(s, ws), 1);
         assert_eq!(
-            s.import(ws, new.id).unwrap().unwrap().status,
+            s.import(ws, id).unwrap().unwrap().status,
             ImportStatus::Running
         );
     };
@@ -426,30 +356,19 @@ pub fn import_uncommitted_objects_are_invisible(f: Factory) {
         scope.spawn(|| check_before(&*store)).join().unwrap();
     });
 
-    w.commit(&finish(ImportStatus::Succeeded, 2, at(3)))
+    w.commit(&ImportFinish::new(ImportStatus::Succeeded, 2, at(3)))
         .unwrap();
     for s in [&*store, &*second] {
-        assert!(s
-            .current(ws, &sid(&x))
-            .unwrap()
-            .unwrap()
-            .json
-            .contains("x2"));
+        assert!(current_json(s, ws, &x).contains("x2"));
         assert!(s.current(ws, &sid(&y)).unwrap().is_some());
         assert_eq!(
             s.find_observable(ws, &ObservableKey::text("pending.example"), 10)
                 .unwrap(),
             vec![sid(&y)]
         );
+        assert_counts(s, ws, 2, 3);
         assert_eq!(
-            s.count(ws).unwrap(),
-            Counts {
-                objects: 2,
-                versions: 3
-            }
-        );
-        assert_eq!(
-            s.import(ws, new.id).unwrap().unwrap().status,
+            s.import(ws, id).unwrap().unwrap().status,
             ImportStatus::Succeeded
         );
     }
@@ -494,7 +413,7 @@ pub fn import_fail_abandoned(f: Factory) {
     }
     s.begin_import(done_dead.id, "dead-2")
         .unwrap()
-        .commit(&finish(ImportStatus::Succeeded, 0, at(5)))
+        .commit(&ImportFinish::new(ImportStatus::Succeeded, 0, at(5)))
         .unwrap();
     let q_live_before = record(s, ws, q_live.id);
     let done_before = record(s, ws, done_dead.id);
@@ -515,7 +434,7 @@ pub fn import_fail_abandoned(f: Factory) {
             asked
                 .recv_timeout(HANG)
                 .expect("the engine asked whether the running import's owner is gone");
-            w.commit(&finish(ImportStatus::Succeeded, 1, at(6)))
+            w.commit(&ImportFinish::new(ImportStatus::Succeeded, 1, at(6)))
                 .unwrap();
         })
     };
@@ -554,6 +473,24 @@ pub fn import_fail_abandoned(f: Factory) {
     assert_eq!(record(s, ws, done_dead.id), done_before);
 }
 
+/// Queues `new` and, given `end`, ends it so before it ever runs: a record as lists and
+/// retention sweeps see it, with the counts and times the test chose.
+fn queue_and_end(s: &dyn Store, new: &NewImport, end: Option<ImportFinish>) -> ImportId {
+    s.create_import(new).unwrap();
+    if let Some(fin) = end {
+        s.finish_import(new.id, &fin).unwrap();
+    }
+    new.id
+}
+
+/// A success at `at(100)` that imported `imported` of `total` records.
+fn succeeded(imported: u64, total: u64) -> ImportFinish {
+    ImportFinish {
+        total,
+        ..ImportFinish::new(ImportStatus::Succeeded, imported, at(100))
+    }
+}
+
 pub fn import_list_sorting(f: Factory) {
     let env = Env::new(f);
     let (s, ws) = (&*env.store, env.ws);
@@ -568,18 +505,13 @@ pub fn import_list_sorting(f: Factory) {
     ];
     let mut ids = std::collections::HashMap::new();
     for (name, source, file, counts, created) in specs {
-        let mut n = new_import(ws, at(created), "n");
-        n.source = source.into();
-        n.file_name = file.into();
-        s.create_import(&n).unwrap();
-        if let Some((imported, total)) = counts {
-            let fin = ImportFinish {
-                total,
-                ..finish(ImportStatus::Succeeded, imported, at(100))
-            };
-            s.finish_import(n.id, &fin).unwrap();
-        }
-        ids.insert(n.id, name);
+        let new = NewImport {
+            source: source.into(),
+            file_name: file.into(),
+            ..new_import(ws, at(created), "n")
+        };
+        let end = counts.map(|(imported, total)| succeeded(imported, total));
+        ids.insert(queue_and_end(s, &new, end), name);
     }
     s.create_import(&new_import(other, at(0), "n")).unwrap();
 
@@ -612,17 +544,12 @@ pub fn import_list_pages(f: Factory) {
     // 23 imports with many ties: three sources, two file names, counts that repeat, and
     // creation times shared by several.
     for i in 0..23u64 {
-        let mut n = new_import(ws, at((i % 5) as i64), "n");
-        n.source = ["a", "b", "c"][(i % 3) as usize].into();
-        n.file_name = ["x.csv", "y.json"][(i % 2) as usize].into();
-        s.create_import(&n).unwrap();
-        if i % 4 != 0 {
-            let fin = ImportFinish {
-                total: i % 6,
-                ..finish(ImportStatus::Succeeded, i % 3, at(100))
-            };
-            s.finish_import(n.id, &fin).unwrap();
-        }
+        let new = NewImport {
+            source: ["a", "b", "c"][(i % 3) as usize].into(),
+            file_name: ["x.csv", "y.json"][(i % 2) as usize].into(),
+            ..new_import(ws, at((i % 5) as i64), "n")
+        };
+        queue_and_end(s, &new, (i % 4 != 0).then(|| succeeded(i % 3, i % 6)));
     }
     for sort in [
         ImportSort::Source,
@@ -670,17 +597,15 @@ fn aged_imports(s: &dyn Store, ws: WorkspaceId, other: WorkspaceId, now: Timesta
                 created: i64,
                 file: &str,
                 end: Option<(ImportStatus, i64, Option<&str>)>| {
-        let mut n = new_import(ws, ago(created), "n");
-        n.file_path = Some(file.into());
-        s.create_import(&n).unwrap();
-        if let Some((status, finished, errors)) = end {
-            let fin = ImportFinish {
-                error_path: errors.map(PathBuf::from),
-                ..finish(status, 0, ago(finished))
-            };
-            s.finish_import(n.id, &fin).unwrap();
-        }
-        n.id
+        let new = NewImport {
+            file_path: Some(file.into()),
+            ..new_import(ws, ago(created), "n")
+        };
+        let end = end.map(|(status, finished, errors)| ImportFinish {
+            error_path: errors.map(PathBuf::from),
+            ..ImportFinish::new(status, 0, ago(finished))
+        });
+        queue_and_end(s, &new, end)
     };
     Aged {
         old: make(
@@ -795,16 +720,18 @@ pub fn import_sweep_retention(f: Factory) {
 pub fn import_ended_is_final(f: Factory) {
     let env = Env::new(f);
     let (s, ws) = (&*env.store, env.ws);
-    let new = new_import(ws, at(1), "n");
-    s.create_import(&new).unwrap();
-    s.finish_import(new.id, &finish(ImportStatus::Succeeded, 7, at(2)))
+    let id = queued_import(s, ws, at(1), "n").id;
+    s.finish_import(id, &ImportFinish::new(ImportStatus::Succeeded, 7, at(2)))
         .unwrap();
-    let ended = record(s, ws, new.id);
-    let again = s.finish_import(new.id, &finish(ImportStatus::Failed, 0, at(3)));
+    let ended = record(s, ws, id);
+    let again = s.finish_import(id, &ImportFinish::new(ImportStatus::Failed, 0, at(3)));
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
-    assert_eq!(record(s, ws, new.id), ended);
+    assert_eq!(record(s, ws, id), ended);
     assert!(matches!(
-        s.finish_import(ImportId::random(), &finish(ImportStatus::Failed, 0, at(3))),
+        s.finish_import(
+            ImportId::random(),
+            &ImportFinish::new(ImportStatus::Failed, 0, at(3))
+        ),
         Err(StoreError::NotFound(_))
     ));
 }

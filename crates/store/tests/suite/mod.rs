@@ -123,6 +123,11 @@ impl Env {
         (self.factory)(self.dir.path())
     }
 
+    /// Object `id` in the env's workspace.
+    pub fn subject(&self, id: &str) -> Subject<'_> {
+        Subject::new(&*self.store, self.ws, id)
+    }
+
     /// Another workspace in the same store.
     pub fn workspace(&self, name: &str) -> WorkspaceId {
         let ws = WorkspaceId::random();
@@ -173,21 +178,10 @@ pub fn json_of(
 /// A version of `id` to store, with only the fields the rules look at set.
 pub fn obj(id: &str, modified: Timestamp, revoked: bool, tag: &str) -> NewObject {
     let created = created();
+    let json = json_of(id, &created, &modified, revoked, tag);
     NewObject {
-        record: 0,
-        id: sid(id),
-        modified,
-        created,
-        spec_version: "2.1",
         revoked,
-        valid_from: None,
-        valid_until: None,
-        confidence: None,
-        tlp: None,
-        labels: Vec::new(),
-        observables: Vec::new(),
-        json: json_of(id, &created, &modified, revoked, tag),
-        derived: None,
+        ..NewObject::new(sid(id), created, modified, json)
     }
 }
 
@@ -232,8 +226,138 @@ pub fn write(store: &dyn Store, ws: WorkspaceId, objects: Vec<NewObject>) -> Vec
     out
 }
 
+/// Writes `o` alone and returns what became of it.
+pub fn write_one(store: &dyn Store, ws: WorkspaceId, o: NewObject) -> Outcome {
+    write(store, ws, vec![o]).remove(0)
+}
+
+/// The JSON of `id`'s current version, which must exist.
+#[track_caller]
+pub fn current_json(store: &dyn Store, ws: WorkspaceId, id: &str) -> String {
+    store
+        .current(ws, &sid(id))
+        .unwrap()
+        .expect("a current version")
+        .json
+}
+
+/// How many current objects a scan of `ws` without a filter calls back with.
+pub fn count_current(store: &dyn Store, ws: WorkspaceId) -> usize {
+    let mut n = 0;
+    store
+        .scan_current(ws, &ObjectFilter::default(), &mut |_| {
+            n += 1;
+            true
+        })
+        .unwrap();
+    n
+}
+
+/// Panics unless `ws` holds `objects` objects with `versions` versions in all.
+#[track_caller]
+pub fn assert_counts(store: &dyn Store, ws: WorkspaceId, objects: u64, versions: u64) {
+    assert_eq!(store.count(ws).unwrap(), Counts { objects, versions });
+}
+
 pub fn stored(current: bool) -> Outcome {
     Outcome::Stored { current }
+}
+
+/// What a write of one version should come to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Stored, and now the current version.
+    Current,
+    /// Stored, but older than the current version: history.
+    History,
+    Unchanged,
+    /// Refused by the versioning rules, which name `revoked`.
+    Rejected,
+}
+
+/// Panics unless `got`, the outcome of writing the version tagged `tag`, is as expected.
+#[track_caller]
+fn assert_outcome(got: &Outcome, expect: Expect, tag: &str) {
+    match expect {
+        Expect::Current => assert_eq!(got, &stored(true), "writing {tag:?}"),
+        Expect::History => assert_eq!(got, &stored(false), "writing {tag:?}"),
+        Expect::Unchanged => assert_eq!(got, &Outcome::Unchanged, "writing {tag:?}"),
+        Expect::Rejected => assert_rejected_revoked(got),
+    }
+}
+
+/// One object id of a test in one workspace, whose versions the test writes one write at a
+/// time and reads back.
+pub struct Subject<'a> {
+    pub store: &'a dyn Store,
+    pub ws: WorkspaceId,
+    pub id: String,
+}
+
+impl<'a> Subject<'a> {
+    pub fn new(store: &'a dyn Store, ws: WorkspaceId, id: &str) -> Subject<'a> {
+        Subject {
+            store,
+            ws,
+            id: id.to_owned(),
+        }
+    }
+
+    /// Writes the version [`obj`] makes, alone, and checks what became of it.
+    #[track_caller]
+    pub fn write(&self, modified: Timestamp, revoked: bool, tag: &str, expect: Expect) {
+        self.write_together(&[(modified, revoked, tag, expect)]);
+    }
+
+    /// Writes the versions [`obj`] makes of each `(modified, revoked, tag, expected)`, all in
+    /// one write, and checks what became of each.
+    #[track_caller]
+    pub fn write_together(&self, versions: &[(Timestamp, bool, &str, Expect)]) {
+        let objects = versions
+            .iter()
+            .map(|&(modified, revoked, tag, _)| obj(&self.id, modified, revoked, tag))
+            .collect();
+        let outcomes = write(self.store, self.ws, objects);
+        for (got, &(_, _, tag, expect)) in outcomes.iter().zip(versions) {
+            assert_outcome(got, expect, tag);
+        }
+    }
+
+    /// Writes a [`derived`] version whose `created` and `modified` are both `at`, alone, and
+    /// checks what became of it.
+    #[track_caller]
+    pub fn write_derived(&self, at: Timestamp, hash: u8, tag: &str, expect: Expect) {
+        let got = write_one(self.store, self.ws, derived(&self.id, at, at, hash, tag));
+        assert_outcome(&got, expect, tag);
+    }
+
+    /// The current version, which must exist.
+    #[track_caller]
+    pub fn current(&self) -> StoredObject {
+        let current = self.store.current(self.ws, &sid(&self.id)).unwrap();
+        current.expect("a current version")
+    }
+
+    /// Every stored version, oldest first.
+    pub fn versions(&self) -> Vec<StoredObject> {
+        self.store.versions(self.ws, &sid(&self.id)).unwrap()
+    }
+
+    /// Panics unless the stored versions are, oldest first, `(seconds, revoked, current)`
+    /// with each modified exactly [`at`]`(seconds)`.
+    #[track_caller]
+    pub fn assert_history(&self, expected: &[(i64, bool, bool)]) {
+        let got: Vec<(i64, bool, bool)> = self
+            .versions()
+            .iter()
+            .map(|v| (v.modified.unix_nanos(), v.revoked, v.current))
+            .collect();
+        let expected: Vec<(i64, bool, bool)> = expected
+            .iter()
+            .map(|&(secs, revoked, current)| (at(secs).unix_nanos(), revoked, current))
+            .collect();
+        assert_eq!(got, expected, "(modified, revoked, current) of {}", self.id);
+    }
 }
 
 /// Panics unless `o` is a rejection that names the `revoked` property.
@@ -278,19 +402,28 @@ pub fn new_import(ws: WorkspaceId, created: Timestamp, owner: &str) -> NewImport
     }
 }
 
-/// A successful end with `imported` records and the rest of the counts zero.
-pub fn finish(status: ImportStatus, imported: u64, finished: Timestamp) -> ImportFinish {
-    ImportFinish {
-        status,
-        total: imported,
-        imported,
-        invalid: 0,
-        unchanged: 0,
-        upgraded: 0,
-        message: None,
-        error_path: None,
-        finished,
-    }
+/// Queues [`new_import`]`(ws, created, owner)`.
+pub fn queued_import(
+    store: &dyn Store,
+    ws: WorkspaceId,
+    created: Timestamp,
+    owner: &str,
+) -> NewImport {
+    let new = new_import(ws, created, owner);
+    store.create_import(&new).expect("create import");
+    new
+}
+
+/// Queues an import as [`queued_import`] does and begins it as its owner: its id and writer.
+pub fn begun_import(
+    store: &dyn Store,
+    ws: WorkspaceId,
+    created: Timestamp,
+    owner: &str,
+) -> (ImportId, Box<dyn ImportWriter>) {
+    let new = queued_import(store, ws, created, owner);
+    let w = store.begin_import(new.id, owner).expect("begin import");
+    (new.id, w)
 }
 
 /// Writes `batches` as one import (queued, begun, pushed batch by batch, committed) and returns
@@ -300,14 +433,12 @@ pub fn import_batches(
     ws: WorkspaceId,
     batches: Vec<Vec<NewObject>>,
 ) -> WriteSummary {
-    let new = new_import(ws, Timestamp::now(), "suite");
-    store.create_import(&new).expect("create import");
-    let mut w = store.begin_import(new.id, "suite").expect("begin import");
+    let (_, mut w) = begun_import(store, ws, Timestamp::now(), "suite");
     for b in batches {
         w.push(b).expect("push");
     }
     let summary = w.flush().expect("flush");
-    w.commit(&finish(
+    w.commit(&ImportFinish::new(
         ImportStatus::Succeeded,
         summary.stored + summary.unchanged,
         Timestamp::now(),

@@ -88,48 +88,26 @@ pub fn object_scan_current_filters(f: Factory) {
     let other = env.workspace("other");
     let ind = |n: u32| indicator(n);
     let mal = |n: u32| format!("malware--00000000-0000-4000-8000-{n:012}");
-    let src = |name: &str| Provenance {
-        source: name.into(),
-        origin: Origin::Request("r".into()),
-    };
-    // Written out of id order, with history versions.
-    s.write(
-        ws,
-        &src("a"),
-        vec![
-            obj(&ind(3), at(1), false, "i3"),
-            obj(&mal(2), at(1), false, "m2"),
-        ],
-    )
-    .unwrap();
-    s.write(
-        ws,
-        &src("b"),
-        vec![
-            obj(&ind(1), at(1), false, "i1"),
-            obj(&mal(1), at(1), false, "m1"),
-        ],
-    )
-    .unwrap();
-    // ind(3)'s current version comes from b; its history from a.
-    s.write(ws, &src("b"), vec![obj(&ind(3), at(2), false, "i3b")])
-        .unwrap();
-    // ind(1)'s older version from a is history: ind(1) stays b's.
-    s.write(
-        ws,
-        &src("a"),
-        vec![
-            obj(&ind(1), at(0), false, "i1old"),
-            obj(&ind(2), at(5), true, "i2"),
-        ],
-    )
-    .unwrap();
-    s.write(
-        other,
-        &src("a"),
-        vec![obj(&ind(4), at(1), false, "elsewhere")],
-    )
-    .unwrap();
+    // Versions of indicator and malware `n`, modified `at(t)`.
+    let i = |n: u32, t: i64, revoked: bool, tag: &str| obj(&ind(n), at(t), revoked, tag);
+    let m = |n: u32, t: i64, revoked: bool, tag: &str| obj(&mal(n), at(t), revoked, tag);
+    // Each write: workspace, source, versions. Out of id order, with history versions.
+    let writes = [
+        (ws, "a", vec![i(3, 1, false, "i3"), m(2, 1, false, "m2")]),
+        (ws, "b", vec![i(1, 1, false, "i1"), m(1, 1, false, "m1")]),
+        // ind(3)'s current version comes from b; its history from a.
+        (ws, "b", vec![i(3, 2, false, "i3b")]),
+        // ind(1)'s older version from a is history: ind(1) stays b's.
+        (ws, "a", vec![i(1, 0, false, "i1old"), i(2, 5, true, "i2")]),
+        (other, "a", vec![i(4, 1, false, "elsewhere")]),
+    ];
+    for (ws, source, objects) in writes {
+        let provenance = Provenance {
+            source: source.into(),
+            origin: Origin::Request("r".into()),
+        };
+        s.write(ws, &provenance, objects).unwrap();
+    }
 
     let all = scan(s, ws, &ObjectFilter::default());
     assert_eq!(
@@ -184,69 +162,25 @@ pub fn object_scan_current_filters(f: Factory) {
 pub fn object_count(f: Factory) {
     let env = Env::new(f);
     let (s, ws) = (&*env.store, env.ws);
-    assert_eq!(
-        s.count(ws).unwrap(),
-        Counts {
-            objects: 0,
-            versions: 0
-        }
-    );
-    write(
-        s,
-        ws,
-        vec![
-            obj(&indicator(1), at(1), false, "a"),
-            obj(&indicator(2), at(1), false, "b"),
-        ],
-    );
-    assert_eq!(
-        s.count(ws).unwrap(),
-        Counts {
-            objects: 2,
-            versions: 2
-        }
-    );
-    write(
-        s,
-        ws,
-        vec![
-            obj(&indicator(1), at(2), false, "a2"),
-            obj(&indicator(1), at(0), false, "a0"),
-            obj(&indicator(1), at(2), false, "a2 again"),
-        ],
-    );
-    assert_eq!(
-        s.count(ws).unwrap(),
-        Counts {
-            objects: 2,
-            versions: 4
-        }
-    );
-    // Rejected versions are not counted.
-    write(
-        s,
-        ws,
-        vec![
-            obj(&indicator(2), at(5), true, "b5"),
-            obj(&indicator(2), at(6), false, "b6"),
-        ],
-    );
-    assert_eq!(
-        s.count(ws).unwrap(),
-        Counts {
-            objects: 2,
-            versions: 5
-        }
-    );
+    assert_counts(s, ws, 0, 0);
+    // An unrevoked version of indicator `n`, modified `at(t)`, and a revoked one.
+    let v = |n: u32, t: i64, tag: &str| obj(&indicator(n), at(t), false, tag);
+    let revoked = |n: u32, t: i64, tag: &str| obj(&indicator(n), at(t), true, tag);
+    // Each write, and the objects and versions counted after it.
+    let writes = [
+        (vec![v(1, 1, "a"), v(2, 1, "b")], 2, 2),
+        // A history version, and the same version again.
+        (vec![v(1, 2, "a2"), v(1, 0, "a0"), v(1, 2, "a2 bis")], 2, 4),
+        // Rejected versions are not counted.
+        (vec![revoked(2, 5, "b5"), v(2, 6, "b6")], 2, 5),
+    ];
+    for (objects, n, versions) in writes {
+        write(s, ws, objects);
+        assert_counts(s, ws, n, versions);
+    }
     // An import counts once committed.
     import_batches(s, ws, vec![vec![obj(&indicator(3), at(1), false, "c")]]);
-    assert_eq!(
-        s.count(ws).unwrap(),
-        Counts {
-            objects: 3,
-            versions: 6
-        }
-    );
+    assert_counts(s, ws, 3, 6);
 }
 
 /// A write that fails (here: a derived object whose `created_at` does not point at a

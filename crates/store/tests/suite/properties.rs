@@ -266,9 +266,7 @@ fn run_plan(s: &dyn Store, ws: WorkspaceId, plan: &Plan, model: &mut Model) -> V
             i += 1;
             continue;
         }
-        let new = new_import(ws, Timestamp::now(), "prop");
-        s.create_import(&new).unwrap();
-        let mut w = s.begin_import(new.id, "prop").unwrap();
+        let (_, mut w) = begun_import(s, ws, Timestamp::now(), "prop");
         let mut expected = WriteSummary::default();
         while i < plan.len() && plan[i].0 {
             let mut objects = Vec::new();
@@ -298,7 +296,7 @@ fn run_plan(s: &dyn Store, ws: WorkspaceId, plan: &Plan, model: &mut Model) -> V
         for (_, m) in &got.rejected {
             assert!(m.contains("revoked"), "a rejection names revoked: {m}");
         }
-        w.commit(&finish(
+        w.commit(&ImportFinish::new(
             ImportStatus::Succeeded,
             got.stored + got.unchanged,
             Timestamp::now(),
@@ -466,9 +464,7 @@ pub fn property_concurrent_writers_match_sequential(f: Factory) {
                             let s = &*store;
                             let via_import = t == 0 && first_imports;
                             let import = via_import.then(|| {
-                                let new = new_import(concurrent, Timestamp::now(), "thread-0");
-                                s.create_import(&new).unwrap();
-                                new.id
+                                queued_import(s, concurrent, Timestamp::now(), "thread-0").id
                             });
                             barrier.wait();
                             let (mut stored, mut unchanged) = (0, 0);
@@ -479,7 +475,7 @@ pub fn property_concurrent_writers_match_sequential(f: Factory) {
                                 }
                                 let sum = w.flush().unwrap();
                                 assert!(sum.rejected.is_empty(), "{:?}", sum.rejected);
-                                w.commit(&finish(
+                                w.commit(&ImportFinish::new(
                                     ImportStatus::Succeeded,
                                     sum.stored,
                                     Timestamp::now(),

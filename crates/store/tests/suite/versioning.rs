@@ -1,99 +1,53 @@
 //! The versioning rules of DESIGN.md "Semantics", one case at a time.
 
+use super::Expect::*;
 use super::*;
-
-fn modifieds(s: &dyn Store, ws: WorkspaceId, id: &str) -> Vec<(i64, bool, bool)> {
-    s.versions(ws, &sid(id))
-        .unwrap()
-        .iter()
-        .map(|v| (v.modified.unix_nanos(), v.revoked, v.current))
-        .collect()
-}
-
-fn n(t: i64) -> i64 {
-    at(t).unix_nanos()
-}
 
 pub fn versioning_newest_modified_is_current(f: Factory) {
     let env = Env::new(f);
-    let (s, ws) = (&*env.store, env.ws);
-    let a = indicator(1);
-    let id = sid(&a);
-    assert_eq!(
-        write(s, ws, vec![obj(&a, at(20), false, "v20")]),
-        vec![stored(true)]
-    );
+    let a = env.subject(&indicator(1));
+    a.write(at(20), false, "v20", Current);
 
     // Older, arriving later: history only.
-    assert_eq!(
-        write(s, ws, vec![obj(&a, at(10), false, "v10")]),
-        vec![stored(false)]
-    );
-    let cur = s.current(ws, &id).unwrap().unwrap();
-    assert_eq!(cur.modified.unix_nanos(), n(20));
+    a.write(at(10), false, "v10", History);
+    let cur = a.current();
+    assert_eq!(cur.modified.unix_nanos(), at(20).unix_nanos());
     assert!(cur.current && cur.json.contains("v20"));
-    assert_eq!(
-        modifieds(s, ws, &a),
-        vec![(n(10), false, false), (n(20), false, true)]
-    );
+    a.assert_history(&[(10, false, false), (20, false, true)]);
 
     // Between the two: still history.
-    assert_eq!(
-        write(s, ws, vec![obj(&a, at(15), false, "v15")]),
-        vec![stored(false)]
-    );
+    a.write(at(15), false, "v15", History);
     // Newer: current.
-    assert_eq!(
-        write(s, ws, vec![obj(&a, at(30), false, "v30")]),
-        vec![stored(true)]
-    );
-    assert!(s.current(ws, &id).unwrap().unwrap().json.contains("v30"));
-    assert_eq!(
-        modifieds(s, ws, &a),
-        vec![
-            (n(10), false, false),
-            (n(15), false, false),
-            (n(20), false, false),
-            (n(30), false, true)
-        ]
-    );
-    let jsons: Vec<String> = s
-        .versions(ws, &id)
-        .unwrap()
-        .into_iter()
-        .map(|v| v.json)
-        .collect();
+    a.write(at(30), false, "v30", Current);
+    assert!(a.current().json.contains("v30"));
+    a.assert_history(&[
+        (10, false, false),
+        (15, false, false),
+        (20, false, false),
+        (30, false, true),
+    ]);
+    let jsons: Vec<String> = a.versions().into_iter().map(|v| v.json).collect();
+    let json = |t: i64, tag: &str| json_of(&a.id, &created(), &at(t), false, tag);
     assert_eq!(
         jsons,
         vec![
-            json_of(&a, &created(), &at(10), false, "v10"),
-            json_of(&a, &created(), &at(15), false, "v15"),
-            json_of(&a, &created(), &at(20), false, "v20"),
-            json_of(&a, &created(), &at(30), false, "v30"),
+            json(10, "v10"),
+            json(15, "v15"),
+            json(20, "v20"),
+            json(30, "v30")
         ],
         "each version keeps its own JSON, oldest first"
     );
 
     // Several versions of one id in one write, in any order.
-    let b = indicator(2);
-    assert_eq!(
-        write(
-            s,
-            ws,
-            vec![
-                obj(&b, at(5), false, "b5"),
-                obj(&b, at(7), false, "b7"),
-                obj(&b, at(6), false, "b6")
-            ]
-        ),
-        vec![stored(true), stored(true), stored(false)]
-    );
-    assert!(s
-        .current(ws, &sid(&b))
-        .unwrap()
-        .unwrap()
-        .json
-        .contains("b7"));
+    let b = env.subject(&indicator(2));
+    b.write_together(&[
+        (at(5), false, "b5", Current),
+        (at(7), false, "b7", Current),
+        (at(6), false, "b6", History),
+    ]);
+    let (s, ws) = (&*env.store, env.ws);
+    assert!(b.current().json.contains("b7"));
     assert_eq!(s.current(ws, &sid(&indicator(3))).unwrap(), None);
     assert!(s.versions(ws, &sid(&indicator(3))).unwrap().is_empty());
 }
@@ -101,88 +55,46 @@ pub fn versioning_newest_modified_is_current(f: Factory) {
 pub fn versioning_same_version_again_is_unchanged(f: Factory) {
     let env = Env::new(f);
     let (s, ws) = (&*env.store, env.ws);
-    let a = indicator(1);
-    let id = sid(&a);
-    assert_eq!(
-        write(s, ws, vec![obj(&a, at(20), false, "first")]),
-        vec![stored(true)]
-    );
+    let a = env.subject(&indicator(1));
+    a.write(at(20), false, "first", Current);
     // A retry, and the same version with other content: nothing changes, the first wins.
-    assert_eq!(
-        write(s, ws, vec![obj(&a, at(20), false, "first")]),
-        vec![Outcome::Unchanged]
-    );
-    assert_eq!(
-        write(s, ws, vec![obj(&a, at(20), false, "second")]),
-        vec![Outcome::Unchanged]
-    );
+    a.write(at(20), false, "first", Unchanged);
+    a.write(at(20), false, "second", Unchanged);
     // Even one that differs in revoked: it is the same version.
+    a.write(at(20), true, "third", Unchanged);
+    let cur = a.current();
     assert_eq!(
-        write(s, ws, vec![obj(&a, at(20), true, "third")]),
-        vec![Outcome::Unchanged]
+        cur.json,
+        json_of(&a.id, &created(), &at(20), false, "first")
     );
-    let cur = s.current(ws, &id).unwrap().unwrap();
-    assert_eq!(cur.json, json_of(&a, &created(), &at(20), false, "first"));
     assert!(!cur.revoked);
 
     // The same for a history version.
-    assert_eq!(
-        write(s, ws, vec![obj(&a, at(10), false, "old")]),
-        vec![stored(false)]
-    );
-    assert_eq!(
-        write(s, ws, vec![obj(&a, at(10), false, "old-again")]),
-        vec![Outcome::Unchanged]
-    );
+    a.write(at(10), false, "old", History);
+    a.write(at(10), false, "old-again", Unchanged);
     // And within one write.
-    assert_eq!(
-        write(
-            s,
-            ws,
-            vec![obj(&a, at(30), false, "x"), obj(&a, at(30), false, "y")]
-        ),
-        vec![stored(true), Outcome::Unchanged]
-    );
-    let versions = s.versions(ws, &id).unwrap();
+    a.write_together(&[
+        (at(30), false, "x", Current),
+        (at(30), false, "y", Unchanged),
+    ]);
+    let versions = a.versions();
     assert_eq!(versions.len(), 3);
     assert!(versions[0].json.contains(r#""name":"old""#));
     assert!(versions[1].json.contains(r#""name":"first""#));
     assert!(versions[2].json.contains(r#""name":"x""#));
-    assert_eq!(
-        s.count(ws).unwrap(),
-        Counts {
-            objects: 1,
-            versions: 3
-        }
-    );
+    assert_counts(s, ws, 1, 3);
 }
 
 pub fn versioning_same_instant_other_precision_is_unchanged(f: Factory) {
     let env = Env::new(f);
-    let (s, ws) = (&*env.store, env.ws);
-    let a = indicator(1);
-    let m3 = ts("2021-03-04T05:06:07.100Z");
-    let m6 = ts("2021-03-04T05:06:07.100000Z");
-    let m1 = ts("2021-03-04T05:06:07.1Z");
-    assert_eq!(
-        write(s, ws, vec![obj(&a, m3, false, "ms")]),
-        vec![stored(true)]
-    );
-    assert_eq!(
-        write(s, ws, vec![obj(&a, m6, false, "us")]),
-        vec![Outcome::Unchanged]
-    );
-    assert_eq!(
-        write(s, ws, vec![obj(&a, m1, false, "ds")]),
-        vec![Outcome::Unchanged]
-    );
+    let a = env.subject(&indicator(1));
+    a.write(ts("2021-03-04T05:06:07.100Z"), false, "ms", Current);
+    a.write(ts("2021-03-04T05:06:07.100000Z"), false, "us", Unchanged);
+    a.write(ts("2021-03-04T05:06:07.1Z"), false, "ds", Unchanged);
     // A nanosecond later is another version.
     let later = ts("2021-03-04T05:06:07.100000001Z");
-    assert_eq!(
-        write(s, ws, vec![obj(&a, later, false, "ns")]),
-        vec![stored(true)]
-    );
-    let v = s.versions(ws, &sid(&a)).unwrap();
+    a.write(later, false, "ns", Current);
+    let v = a.versions();
     assert_eq!(v.len(), 2);
     assert!(v[0].json.contains(r#""name":"ms""#));
     assert_eq!(v[1].modified.unix_nanos(), later.unix_nanos());
@@ -190,117 +102,63 @@ pub fn versioning_same_instant_other_precision_is_unchanged(f: Factory) {
 
 pub fn versioning_revoked_is_final(f: Factory) {
     let env = Env::new(f);
-    let (s, ws) = (&*env.store, env.ws);
-    let a = indicator(1);
-    let id = sid(&a);
-    assert_eq!(
-        write(s, ws, vec![obj(&a, at(10), false, "v10")]),
-        vec![stored(true)]
-    );
-    assert_eq!(
-        write(s, ws, vec![obj(&a, at(20), true, "v20")]),
-        vec![stored(true)]
-    );
-    let out = write(s, ws, vec![obj(&a, at(30), false, "v30")]);
-    assert_rejected_revoked(&out[0]);
-    let cur = s.current(ws, &id).unwrap().unwrap();
+    let a = env.subject(&indicator(1));
+    a.write(at(10), false, "v10", Current);
+    a.write(at(20), true, "v20", Current);
+    a.write(at(30), false, "v30", Rejected);
+    let cur = a.current();
     assert!(
         cur.revoked && cur.json.contains("v20"),
         "the rejected version is not stored"
     );
-    assert_eq!(
-        modifieds(s, ws, &a),
-        vec![(n(10), false, false), (n(20), true, true)]
-    );
+    a.assert_history(&[(10, false, false), (20, true, true)]);
 
     // A newer version that is still revoked is fine.
-    assert_eq!(
-        write(s, ws, vec![obj(&a, at(40), true, "v40")]),
-        vec![stored(true)]
-    );
+    a.write(at(40), true, "v40", Current);
     // An older unrevoked one before the revocation is history.
-    assert_eq!(
-        write(s, ws, vec![obj(&a, at(5), false, "v5")]),
-        vec![stored(false)]
-    );
+    a.write(at(5), false, "v5", History);
     // An older revoked one after the revocation is history too.
-    assert_eq!(
-        write(s, ws, vec![obj(&a, at(30), true, "v30r")]),
-        vec![stored(false)]
-    );
-    assert_rejected_revoked(&write(s, ws, vec![obj(&a, at(50), false, "v50")])[0]);
-    assert_eq!(
-        modifieds(s, ws, &a),
-        vec![
-            (n(5), false, false),
-            (n(10), false, false),
-            (n(20), true, false),
-            (n(30), true, false),
-            (n(40), true, true)
-        ]
-    );
+    a.write(at(30), true, "v30r", History);
+    a.write(at(50), false, "v50", Rejected);
+    a.assert_history(&[
+        (5, false, false),
+        (10, false, false),
+        (20, true, false),
+        (30, true, false),
+        (40, true, true),
+    ]);
 }
 
 pub fn versioning_older_revoked_after_newer_unrevoked_is_rejected(f: Factory) {
     let env = Env::new(f);
-    let (s, ws) = (&*env.store, env.ws);
-    let a = indicator(1);
-    assert_eq!(
-        write(s, ws, vec![obj(&a, at(20), false, "v20")]),
-        vec![stored(true)]
-    );
-    assert_rejected_revoked(&write(s, ws, vec![obj(&a, at(10), true, "v10")])[0]);
-    assert_eq!(modifieds(s, ws, &a), vec![(n(20), false, true)]);
+    let a = env.subject(&indicator(1));
+    a.write(at(20), false, "v20", Current);
+    a.write(at(10), true, "v10", Rejected);
+    a.assert_history(&[(20, false, true)]);
 
     // The unrevoked version need not be the current one.
-    let b = indicator(2);
-    write(
-        s,
-        ws,
-        vec![obj(&b, at(10), false, "b10"), obj(&b, at(30), true, "b30")],
-    );
-    assert_rejected_revoked(&write(s, ws, vec![obj(&b, at(5), true, "b5")])[0]);
-    assert_eq!(
-        write(s, ws, vec![obj(&b, at(20), true, "b20")]),
-        vec![stored(false)]
-    );
-    assert_eq!(
-        modifieds(s, ws, &b),
-        vec![
-            (n(10), false, false),
-            (n(20), true, false),
-            (n(30), true, true)
-        ]
-    );
+    let b = env.subject(&indicator(2));
+    b.write_together(&[
+        (at(10), false, "b10", Current),
+        (at(30), true, "b30", Current),
+    ]);
+    b.write(at(5), true, "b5", Rejected);
+    b.write(at(20), true, "b20", History);
+    b.assert_history(&[(10, false, false), (20, true, false), (30, true, true)]);
 }
 
 pub fn versioning_unrevoked_between_revoked_versions_is_rejected(f: Factory) {
     let env = Env::new(f);
-    let (s, ws) = (&*env.store, env.ws);
-    let a = indicator(1);
-    assert_eq!(
-        write(
-            s,
-            ws,
-            vec![obj(&a, at(10), true, "v10"), obj(&a, at(30), true, "v30")]
-        ),
-        vec![stored(true), stored(true)]
-    );
+    let a = env.subject(&indicator(1));
+    a.write_together(&[
+        (at(10), true, "v10", Current),
+        (at(30), true, "v30", Current),
+    ]);
     // Older than the current version but newer than a revoked one: it would un-revoke.
-    assert_rejected_revoked(&write(s, ws, vec![obj(&a, at(20), false, "v20")])[0]);
+    a.write(at(20), false, "v20", Rejected);
     // Older than every revoked version: history.
-    assert_eq!(
-        write(s, ws, vec![obj(&a, at(5), false, "v5")]),
-        vec![stored(false)]
-    );
-    assert_eq!(
-        modifieds(s, ws, &a),
-        vec![
-            (n(5), false, false),
-            (n(10), true, false),
-            (n(30), true, true)
-        ]
-    );
+    a.write(at(5), false, "v5", History);
+    a.assert_history(&[(5, false, false), (10, true, false), (30, true, true)]);
 }
 
 pub fn versioning_rejection_does_not_stop_the_batch(f: Factory) {
@@ -320,104 +178,58 @@ pub fn versioning_rejection_does_not_stop_the_batch(f: Factory) {
     assert_eq!(out[0], stored(true));
     assert_rejected_revoked(&out[1]);
     assert_eq!(out[2..], [stored(true), stored(true)]);
-    assert_eq!(
-        s.count(ws).unwrap(),
-        Counts {
-            objects: 2,
-            versions: 3
-        }
-    );
+    assert_counts(s, ws, 2, 3);
 }
 
 pub fn versioning_derived_same_content_is_unchanged(f: Factory) {
     let env = Env::new(f);
-    let (s, ws) = (&*env.store, env.ws);
-    let a = indicator(1);
-    let id = sid(&a);
-    assert_eq!(
-        write(s, ws, vec![derived(&a, at(10), at(10), 1, "row")]),
-        vec![stored(true)]
-    );
+    let a = env.subject(&indicator(1));
+    a.write_derived(at(10), 1, "row", Current);
     // Imported again later: a newer modified, the same content.
-    assert_eq!(
-        write(s, ws, vec![derived(&a, at(20), at(20), 1, "row")]),
-        vec![Outcome::Unchanged]
-    );
-    assert_eq!(s.versions(ws, &id).unwrap().len(), 1);
-    assert_eq!(
-        s.current(ws, &id).unwrap().unwrap().modified.unix_nanos(),
-        n(10)
-    );
+    a.write_derived(at(20), 1, "row", Unchanged);
+    assert_eq!(a.versions().len(), 1);
+    assert_eq!(a.current().modified.unix_nanos(), at(10).unix_nanos());
 
     // Changed, then changed back: the content is compared with the current version only.
-    assert_eq!(
-        write(s, ws, vec![derived(&a, at(30), at(30), 2, "row2")]),
-        vec![stored(true)]
-    );
-    assert_eq!(
-        write(s, ws, vec![derived(&a, at(40), at(40), 1, "row")]),
-        vec![stored(true)]
-    );
-    assert_eq!(
-        write(s, ws, vec![derived(&a, at(50), at(50), 1, "row")]),
-        vec![Outcome::Unchanged]
-    );
-    assert_eq!(
-        s.versions(ws, &id)
-            .unwrap()
-            .iter()
-            .map(|v| v.modified.unix_nanos())
-            .collect::<Vec<_>>(),
-        vec![n(10), n(30), n(40)]
-    );
+    a.write_derived(at(30), 2, "row2", Current);
+    a.write_derived(at(40), 1, "row", Current);
+    a.write_derived(at(50), 1, "row", Unchanged);
+    a.assert_history(&[(10, false, false), (30, false, false), (40, false, true)]);
 }
 
 pub fn versioning_derived_change_keeps_first_created(f: Factory) {
     let env = Env::new(f);
-    let (s, ws) = (&*env.store, env.ws);
-    let a = indicator(1);
-    let id = sid(&a);
+    let a = env.subject(&indicator(1));
     let first = ts("2020-01-01T00:00:10.123Z");
-    assert_eq!(
-        write(s, ws, vec![derived(&a, first, first, 1, "row")]),
-        vec![stored(true)]
-    );
-    let cur = s.current(ws, &id).unwrap().unwrap();
+    a.write_derived(first, 1, "row", Current);
+    let cur = a.current();
     assert_eq!(
         cur.json,
-        json_of(&a, &first, &first, false, "row"),
+        json_of(&a.id, &first, &first, false, "row"),
         "a first version is stored as given"
     );
     assert_eq!(cur.created, first);
 
     let second = ts("2020-02-02T00:00:20.456Z");
-    assert_eq!(
-        write(s, ws, vec![derived(&a, second, second, 2, "row, changed")]),
-        vec![stored(true)]
-    );
-    let cur = s.current(ws, &id).unwrap().unwrap();
+    a.write_derived(second, 2, "row, changed", Current);
+    let cur = a.current();
     assert_eq!(cur.modified.unix_nanos(), second.unix_nanos());
     assert_eq!(cur.created, first, "created is the first version's");
     assert_eq!(
         cur.json,
-        json_of(&a, &first, &second, false, "row, changed"),
+        json_of(&a.id, &first, &second, false, "row, changed"),
         "the stored JSON carries the first version's created, as it was written"
     );
 
     let third = ts("2020-03-03T00:00:30.789Z");
-    assert_eq!(
-        write(s, ws, vec![derived(&a, third, third, 3, "row, again")]),
-        vec![stored(true)]
-    );
-    let cur = s.current(ws, &id).unwrap().unwrap();
+    a.write_derived(third, 3, "row, again", Current);
+    let cur = a.current();
     assert_eq!(cur.created, first);
-    assert_eq!(cur.json, json_of(&a, &first, &third, false, "row, again"));
-    let created: Vec<Timestamp> = s
-        .versions(ws, &id)
-        .unwrap()
-        .iter()
-        .map(|v| v.created)
-        .collect();
+    assert_eq!(
+        cur.json,
+        json_of(&a.id, &first, &third, false, "row, again")
+    );
+    let created: Vec<Timestamp> = a.versions().iter().map(|v| v.created).collect();
     assert_eq!(created, vec![first, first, first]);
 }
 

@@ -1,5 +1,6 @@
 //! Workspaces: creation, lookup, and isolation.
 
+use super::Expect::*;
 use super::*;
 
 pub fn workspace_create_get_list(f: Factory) {
@@ -78,7 +79,10 @@ pub fn workspace_unknown_is_not_found(f: Factory) {
     assert_not_found(s.assign_role(u, "alice", Role::Reader));
     // Unknown imports are NotFound too.
     assert_not_found(s.begin_import(ImportId::random(), "me").map(|_| ()));
-    assert_not_found(s.finish_import(ImportId::random(), &finish(ImportStatus::Failed, 0, at(0))));
+    assert_not_found(s.finish_import(
+        ImportId::random(),
+        &ImportFinish::new(ImportStatus::Failed, 0, at(0)),
+    ));
 
     // None of that created the workspace or wrote anywhere.
     assert_eq!(s.workspace(u).unwrap(), None);
@@ -91,72 +95,30 @@ pub fn workspace_isolation(f: Factory) {
     let (w1, w2, w3) = (env.ws, env.workspace("two"), env.workspace("three"));
     let a = indicator(1);
     let id = sid(&a);
+    let (one, two) = (Subject::new(s, w1, &a), Subject::new(s, w2, &a));
 
     // The same id and modified in two workspaces is two objects.
-    assert_eq!(
-        write(s, w1, vec![obj(&a, at(10), false, "one")]),
-        vec![stored(true)]
-    );
-    assert_eq!(
-        write(s, w2, vec![obj(&a, at(10), false, "two")]),
-        vec![stored(true)]
-    );
-    assert!(s
-        .current(w1, &id)
-        .unwrap()
-        .unwrap()
-        .json
-        .contains(r#""name":"one""#));
-    assert!(s
-        .current(w2, &id)
-        .unwrap()
-        .unwrap()
-        .json
-        .contains(r#""name":"two""#));
+    one.write(at(10), false, "one", Current);
+    two.write(at(10), false, "two", Current);
+    assert!(one.current().json.contains(r#""name":"one""#));
+    assert!(two.current().json.contains(r#""name":"two""#));
 
     // A newer version in one does not touch the other.
-    assert_eq!(
-        write(s, w2, vec![obj(&a, at(20), false, "two-b")]),
-        vec![stored(true)]
-    );
-    assert_eq!(
-        s.current(w1, &id).unwrap().unwrap().modified.unix_nanos(),
-        at(10).unix_nanos()
-    );
-    assert_eq!(s.versions(w1, &id).unwrap().len(), 1);
-    assert_eq!(s.versions(w2, &id).unwrap().len(), 2);
+    two.write(at(20), false, "two-b", Current);
+    assert_eq!(one.current().modified.unix_nanos(), at(10).unix_nanos());
+    assert_eq!(one.versions().len(), 1);
+    assert_eq!(two.versions().len(), 2);
 
     // Nor does revocation: revoked in w1, a later unrevoked version is fine in w2.
-    assert_eq!(
-        write(s, w1, vec![obj(&a, at(30), true, "one-revoked")]),
-        vec![stored(true)]
-    );
-    assert_eq!(
-        write(s, w2, vec![obj(&a, at(40), false, "two-c")]),
-        vec![stored(true)]
-    );
-    assert!(!s.current(w2, &id).unwrap().unwrap().revoked);
+    one.write(at(30), true, "one-revoked", Current);
+    two.write(at(40), false, "two-c", Current);
+    assert!(!two.current().revoked);
 
     // An older version in w2 is history there, whatever w1 holds.
-    assert_eq!(
-        write(s, w2, vec![obj(&a, at(30), false, "two-old")]),
-        vec![stored(false)]
-    );
+    two.write(at(30), false, "two-old", History);
 
-    assert_eq!(
-        s.count(w1).unwrap(),
-        Counts {
-            objects: 1,
-            versions: 2
-        }
-    );
-    assert_eq!(
-        s.count(w2).unwrap(),
-        Counts {
-            objects: 1,
-            versions: 4
-        }
-    );
+    assert_counts(s, w1, 1, 2);
+    assert_counts(s, w2, 1, 4);
     assert_eq!(s.count(w3).unwrap(), Counts::default());
     assert_eq!(s.current(w3, &id).unwrap(), None);
     assert!(s.versions(w3, &id).unwrap().is_empty());
@@ -169,11 +131,5 @@ pub fn workspace_isolation(f: Factory) {
     .unwrap();
     assert_eq!(seen.len(), 1);
     assert!(seen[0].contains("one-revoked"));
-    let mut none = 0;
-    s.scan_current(w3, &ObjectFilter::default(), &mut |_| {
-        none += 1;
-        true
-    })
-    .unwrap();
-    assert_eq!(none, 0);
+    assert_eq!(count_current(s, w3), 0);
 }

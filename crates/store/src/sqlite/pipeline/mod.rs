@@ -270,23 +270,29 @@ impl Pipeline {
         })
     }
 
-    /// Hands a write or an import to the decider.
-    pub fn send(&self, job: Job) -> Result<(), StoreError> {
-        self.jobs
-            .as_ref()
-            .ok_or(StoreError::Closed)?
-            .send(job)
-            .map_err(|_| StoreError::Closed)
+    /// Hands the decider (writes and imports) the job `job` makes around a reply channel, and
+    /// waits for its answer.
+    pub fn ask<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, StoreError> {
+        ask_on(&self.jobs, job)
     }
 
-    /// Hands a job to the applier directly.
-    pub fn send_apply(&self, job: ApplyJob) -> Result<(), StoreError> {
-        self.apply
-            .as_ref()
-            .ok_or(StoreError::Closed)?
-            .send(job)
-            .map_err(|_| StoreError::Closed)
+    /// Hands the applier the job `job` makes around a reply channel, and waits for its answer.
+    pub fn ask_applier<T>(&self, job: impl FnOnce(Reply<T>) -> ApplyJob) -> Result<T, StoreError> {
+        ask_on(&self.apply, job)
     }
+}
+
+/// Sends the job `job` makes around a reply channel to the thread behind `tx`, and waits for
+/// its answer: Closed once the pipeline has dropped its sender (it is shutting down) or the
+/// thread has gone.
+fn ask_on<J, T>(
+    tx: &Option<SyncSender<J>>,
+    job: impl FnOnce(Reply<T>) -> J,
+) -> Result<T, StoreError> {
+    let tx = tx.as_ref().ok_or(StoreError::Closed)?;
+    let (reply, answer) = mpsc::sync_channel(1);
+    tx.send(job(reply)).map_err(|_| StoreError::Closed)?;
+    answer.recv().map_err(|_| StoreError::Closed)?
 }
 
 impl Drop for Pipeline {
