@@ -27,29 +27,15 @@ done
 cargo build --release --locked -p tiport --bin tiport --example upload-load >/dev/null 2>&1
 T=target/release/tiport
 
-dir=$(mktemp -d)
-port=$((20000 + RANDOM % 20000))
-$T serve --data-dir "$dir" --listen "127.0.0.1:$port" --requests-per-minute 0 \
-  >/dev/null 2>"$dir/serve.log" &
-pid=$!
+# shellcheck source=lib/service.sh
+. scripts/lib/service.sh
+pid= dir=
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
-for _ in $(seq 100); do
-  [ -s "$dir/initial-credentials.json" ] && grep -q listening "$dir/serve.log" && break
-  sleep 0.1
-done
-get() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" \
-  "$dir/initial-credentials.json" "$1"; }
-base="http://127.0.0.1:$port"
-tenant=$(get tenant_id)
-token_of() {
-  curl -s "$base/$tenant/oauth2/v2.0/token" -d grant_type=client_credentials \
-    -d client_id="$1" -d client_secret="$2" -d scope=https://management.azure.com/.default \
-    | python3 -c "import json,sys; print(json.load(sys.stdin)['access_token'])"
-}
-TOKEN=$(token_of "$(get client_id)" "$(get client_secret)")
+start_service "$T"
+TOKEN=$(token_of "$(credential client_id)" "$(credential client_secret)")
 export TOKEN
-ws=$(get workspace_id)
-url="$base/workspaces/$ws/threat-intelligence-stix-objects:upload?api-version=2024-02-01-preview"
+ws=$(credential workspace_id)
+url=$(upload_url "$ws")
 # The importing client and its workspace (made beside the running service, as an operator would).
 if [ "$same" = same ]; then
   import_ws=$ws

@@ -29,6 +29,8 @@ else
   tiport=target/release/tiport load=target/release/examples/upload-load
 fi
 
+# shellcheck source=lib/service.sh
+. scripts/lib/service.sh
 pid=
 dir=
 stop() {
@@ -45,24 +47,10 @@ trap stop EXIT
 
 # Starts the service on a fresh store; sets pid, dir, TOKEN and url.
 start() {
-  dir=$(mktemp -d)
-  local port=$((20000 + RANDOM % 20000))
-  "$tiport" serve --data-dir "$dir" --listen "127.0.0.1:$port" \
-    --requests-per-minute 0 >/dev/null 2>"$dir/serve.log" &
-  pid=$!
-  for _ in $(seq 100); do
-    [ -s "$dir/initial-credentials.json" ] && grep -q listening "$dir/serve.log" && break
-    sleep 0.1
-  done
-  get() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" \
-    "$dir/initial-credentials.json" "$1"; }
-  local base="http://127.0.0.1:$port"
-  TOKEN=$(curl -s "$base/$(get tenant_id)/oauth2/v2.0/token" -d grant_type=client_credentials \
-    -d client_id="$(get client_id)" -d client_secret="$(get client_secret)" \
-    -d scope=https://management.azure.com/.default \
-    | python3 -c "import json,sys; print(json.load(sys.stdin)['access_token'])")
+  start_service "$tiport"
+  TOKEN=$(token_of "$(credential client_id)" "$(credential client_secret)")
   export TOKEN
-  url="$base/workspaces/$(get workspace_id)/threat-intelligence-stix-objects:upload?api-version=2024-02-01-preview"
+  url=$(upload_url "$(credential workspace_id)")
 }
 
 status=0

@@ -10,23 +10,15 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use stix::Timestamp;
 
+mod support;
+use support::{now, scope};
+
 /// The seed's example, verbatim (`data/seed-samples/bulk-import-example.csv`).
 const SEED: &str = "threatTypes,tags,name,description,confidence,revoked,validFrom,validUntil,tlpLevel,severity,observableType,observableValue\n\
 Phishing,\"demo, csv\",MDTI article - Franken-Phish domainname,Entity appears in MDTI article Franken-phish,100,,2022-07-18T12:00:00.000Z,,white,5,domain-name,1776769042.tailspintoys.com\n";
 
 const HEADER: &str = "threatTypes,tags,name,description,confidence,revoked,validFrom,validUntil,tlpLevel,severity,observableType,observableValue";
 const FILE_HEADER: &str = "threatTypes,tags,name,description,confidence,revoked,validFrom,validUntil,tlpLevel,severity,fileName,MD5,SHA-1,SHA-256,SHA-512";
-
-fn scope() -> IdScope {
-    IdScope {
-        workspace: "ws-1".into(),
-        source: "unit tests".into(),
-    }
-}
-
-fn now() -> Timestamp {
-    Timestamp::parse("2024-05-01T10:00:00.000Z").unwrap()
-}
 
 fn reader(text: &str, template: Option<Template>) -> Result<CsvReader<&[u8]>, CsvError> {
     CsvReader::new(text.as_bytes(), template, scope(), now())

@@ -7,20 +7,11 @@
 
 use std::fmt::Write;
 
-use ingest::csvmap::{CsvReader, IdScope};
+use ingest::csvmap::CsvReader;
 use ingest::{JsonRecords, Limits, ReadError};
-use stix::Timestamp;
 
-fn scope() -> IdScope {
-    IdScope {
-        workspace: "ws-1".into(),
-        source: "snapshots".into(),
-    }
-}
-
-fn now() -> Timestamp {
-    Timestamp::parse("2024-05-01T10:00:00.000Z").unwrap()
-}
+mod support;
+use support::{now, scope};
 
 /// Each row of a CSV file as its error file lists it: line, then every message.
 fn csv_report(text: &str) -> String {

@@ -292,12 +292,7 @@ mod tests {
 
     #[test]
     fn failures_lock_a_name_and_an_address_out() {
-        let limits = FailureLimits {
-            per_name: 3,
-            per_address: 5,
-            window: Duration::from_secs(60),
-        };
-        let g = SignInGuard::new(1, 4, limits).unwrap();
+        let g = locking_after(3, 5);
         for _ in 0..3 {
             // Let through and never marked as a success: a failure (or a client that hung up).
             let _failed = g.admit("client", ip("10.0.0.1")).unwrap();
@@ -315,14 +310,20 @@ mod tests {
         s.parse().unwrap()
     }
 
-    #[test]
-    fn a_success_is_given_back_and_its_address_is_not_locked_out_by_others() {
+    /// A guard of one checking thread that locks a name out after `per_name` failures in a
+    /// minute, and an address after `per_address`.
+    fn locking_after(per_name: usize, per_address: usize) -> SignInGuard {
         let limits = FailureLimits {
-            per_name: 2,
-            per_address: 100,
+            per_name,
+            per_address,
             window: Duration::from_secs(60),
         };
-        let g = SignInGuard::new(1, 4, limits).unwrap();
+        SignInGuard::new(1, 4, limits).unwrap()
+    }
+
+    #[test]
+    fn a_success_is_given_back_and_its_address_is_not_locked_out_by_others() {
+        let g = locking_after(2, 100);
         // Successes do not count: the real client signs in as often as it likes.
         for _ in 0..5 {
             g.admit("client", ip("10.0.0.1")).unwrap().succeeded();
@@ -346,12 +347,7 @@ mod tests {
             address_key(ip("2001:db8:1:3::1"))
         );
         assert_eq!(address_key(ip("::ffff:10.1.2.3")), "10.1.2.3");
-        let limits = FailureLimits {
-            per_name: 100,
-            per_address: 2,
-            window: Duration::from_secs(60),
-        };
-        let g = SignInGuard::new(1, 4, limits).unwrap();
+        let g = locking_after(100, 2);
         let _ = g.admit("a", ip("2001:db8::1")).unwrap();
         let _ = g.admit("b", ip("2001:db8::2")).unwrap();
         assert!(g.admit("c", ip("2001:db8::3")).is_err());

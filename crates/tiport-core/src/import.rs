@@ -561,26 +561,17 @@ impl Run<'_> {
                     .into(),
             )),
             Ok(()) => None,
-            Err(ReadError::Syntax {
-                line,
-                column,
-                message,
-            }) => Some((
+            // The text of both is "line L, column C: what the reader found".
+            Err(e @ ReadError::Syntax { line, .. }) => Some((
                 Some((seen, Some(line))),
                 format!(
-                    "line {line}, column {column}: {message}; the file is not well-formed JSON \
-                     (cut short?), so nothing of it was imported"
+                    "{e}; the file is not well-formed JSON (cut short?), so nothing of it was \
+                     imported"
                 ),
             )),
-            Err(ReadError::Ambiguous {
-                line,
-                column,
-                message,
-            }) => Some((
+            Err(e @ ReadError::Ambiguous { line, .. }) => Some((
                 Some((seen, Some(line))),
-                format!(
-                    "line {line}, column {column}: {message}; nothing of the file was imported"
-                ),
+                format!("{e}; nothing of the file was imported"),
             )),
             Err(ReadError::Io(e)) => Some((None, format!("cannot read the file: {e}"))),
         }
@@ -855,11 +846,7 @@ pub fn bounded_message(mut m: String) -> String {
         return m;
     }
     let len = m.len();
-    let mut cut = MAX_MESSAGE_BYTES;
-    while !m.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    m.truncate(cut);
+    m.truncate(m.floor_char_boundary(MAX_MESSAGE_BYTES));
     m.push_str(&format!("… (cut: the whole message was {len} bytes)"));
     m
 }

@@ -104,6 +104,20 @@ fn bad(m: String) -> QueryError {
     QueryError::BadParameter(m)
 }
 
+/// The page size the `limit` parameter asks for: `default` when it is absent or empty,
+/// otherwise a whole number from 1 to `max`.
+fn limit_of(limit: Option<&str>, default: usize, max: usize) -> Result<usize, QueryError> {
+    match limit {
+        None | Some("") => Ok(default),
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(bad(format!(
+                "limit must be an integer from 1 to {max}, not {l:?}"
+            ))),
+        },
+    }
+}
+
 /// The form the `original` parameter asks for.
 fn form_of(original: Option<&str>) -> Result<ObjectForm, QueryError> {
     match original {
@@ -138,17 +152,7 @@ pub fn list(
     workspace: WorkspaceId,
     params: &ListParams,
 ) -> Result<Page, QueryError> {
-    let limit = match params.limit.as_deref() {
-        None | Some("") => DEFAULT_LIMIT,
-        Some(l) => match l.parse::<usize>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(bad(format!(
-                    "limit must be an integer from 1 to {MAX_LIMIT}, not {l:?}"
-                )))
-            }
-        },
-    };
+    let limit = limit_of(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let filter = filter_of(params)?;
     let mut objects: Vec<StoredObject> = Vec::with_capacity(limit.min(64));
     let mut bytes = 0usize;
@@ -441,17 +445,11 @@ pub fn imports(
         Some(o) => Order::parse(o)
             .ok_or_else(|| bad(format!("order must be {}, not {o:?}", Order::words())))?,
     };
-    let limit = match params.limit.as_deref() {
-        None | Some("") => DEFAULT_IMPORTS_LIMIT,
-        Some(l) => match l.parse::<usize>() {
-            Ok(n) if (1..=MAX_IMPORTS_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(bad(format!(
-                    "limit must be an integer from 1 to {MAX_IMPORTS_LIMIT}, not {l:?}"
-                )))
-            }
-        },
-    };
+    let limit = limit_of(
+        params.limit.as_deref(),
+        DEFAULT_IMPORTS_LIMIT,
+        MAX_IMPORTS_LIMIT,
+    )?;
     let after = match params.cursor.as_deref() {
         None | Some("") => None,
         Some(c) => Some(decode_import_cursor(c, sort, order).ok_or_else(|| {

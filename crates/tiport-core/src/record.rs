@@ -57,11 +57,7 @@ pub fn bounded_messages(mut messages: Vec<String>) -> Vec<String> {
     }
     for m in &mut messages {
         if m.len() > MAX_MESSAGE_BYTES {
-            let mut cut = MAX_MESSAGE_BYTES;
-            while !m.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            m.truncate(cut);
+            m.truncate(m.floor_char_boundary(MAX_MESSAGE_BYTES));
             m.push('…');
         }
     }

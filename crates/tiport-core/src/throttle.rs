@@ -136,19 +136,19 @@ impl Log {
 
 /// `key`, cut to at most [`MAX_KEY`] bytes at a character boundary.
 fn cut(key: &str) -> &str {
-    if key.len() <= MAX_KEY {
-        return key;
-    }
-    let mut end = MAX_KEY;
-    while !key.is_char_boundary(end) {
-        end -= 1;
-    }
-    &key[..end]
+    &key[..key.floor_char_boundary(MAX_KEY)]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Checks `{prefix}-0` to `{prefix}-{n - 1}` once each at `at`, as new clients would.
+    fn check_new_keys(t: &Throttle, prefix: &str, n: usize, at: Instant) {
+        for i in 0..n {
+            t.check_at(&format!("{prefix}-{i}"), at, true).unwrap();
+        }
+    }
 
     #[test]
     fn the_limit_holds_in_every_window_and_the_wait_is_exact() {
@@ -172,15 +172,11 @@ mod tests {
     fn keys_of_the_past_are_forgotten() {
         let t = Throttle::new(1, Duration::from_secs(60));
         let start = Instant::now();
-        for i in 0..5000 {
-            t.check_at(&format!("client-{i}"), start, true).unwrap();
-        }
+        check_new_keys(&t, "client", 5000, start);
         // A minute later, as new keys come, the old ones (whose events left the window) go:
         // the map holds at most about twice the keys of one window.
         let later = start + Duration::from_secs(61);
-        for i in 0..5000 {
-            t.check_at(&format!("later-{i}"), later, true).unwrap();
-        }
+        check_new_keys(&t, "later", 5000, later);
         assert!(t.keys() <= 5000, "{} keys kept", t.keys());
         // A long key is kept cut, and is the same key however long it was.
         let long = "x".repeat(10_000);
@@ -192,9 +188,7 @@ mod tests {
     fn idle_keys_are_forgotten_however_few_there_are() {
         let t = Throttle::new(5, Duration::from_secs(60));
         let start = Instant::now();
-        for i in 0..10 {
-            t.check_at(&format!("client-{i}"), start, true).unwrap();
-        }
+        check_new_keys(&t, "client", 10, start);
         assert_eq!(t.keys(), 10);
         // Within the window they are all still counted.
         t.check_at("client-0", start + Duration::from_secs(59), true)

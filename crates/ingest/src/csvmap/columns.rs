@@ -30,7 +30,8 @@ pub(super) enum Col {
 
 pub(super) const N_COLS: usize = 17;
 
-const ALL_COLUMNS: [Col; N_COLS] = [
+/// The columns both templates have, in their order; each template's own columns follow them.
+const COMMON_COLUMNS: [Col; 10] = [
     Col::ThreatTypes,
     Col::Tags,
     Col::Name,
@@ -41,47 +42,37 @@ const ALL_COLUMNS: [Col; N_COLS] = [
     Col::ValidUntil,
     Col::TlpLevel,
     Col::Severity,
-    Col::ObservableType,
-    Col::ObservableValue,
-    Col::FileName,
-    Col::Md5,
-    Col::Sha1,
-    Col::Sha256,
-    Col::Sha512,
 ];
 
-pub(super) const OTHER_COLUMNS: [Col; 12] = [
-    Col::ThreatTypes,
-    Col::Tags,
-    Col::Name,
-    Col::Description,
-    Col::Confidence,
-    Col::Revoked,
-    Col::ValidFrom,
-    Col::ValidUntil,
-    Col::TlpLevel,
-    Col::Severity,
-    Col::ObservableType,
-    Col::ObservableValue,
-];
+const ONLY_OTHER_COLUMNS: [Col; 2] = [Col::ObservableType, Col::ObservableValue];
 
-pub(super) const FILE_COLUMNS: [Col; 15] = [
-    Col::ThreatTypes,
-    Col::Tags,
-    Col::Name,
-    Col::Description,
-    Col::Confidence,
-    Col::Revoked,
-    Col::ValidFrom,
-    Col::ValidUntil,
-    Col::TlpLevel,
-    Col::Severity,
-    Col::FileName,
-    Col::Md5,
-    Col::Sha1,
-    Col::Sha256,
-    Col::Sha512,
-];
+const ONLY_FILE_COLUMNS: [Col; 5] = [Col::FileName, Col::Md5, Col::Sha1, Col::Sha256, Col::Sha512];
+
+pub(super) const OTHER_COLUMNS: [Col; 12] = joined(COMMON_COLUMNS, ONLY_OTHER_COLUMNS);
+
+pub(super) const FILE_COLUMNS: [Col; 15] = joined(COMMON_COLUMNS, ONLY_FILE_COLUMNS);
+
+const ALL_COLUMNS: [Col; N_COLS] = joined(OTHER_COLUMNS, ONLY_FILE_COLUMNS);
+
+/// `a` then `b`, at compile time: each list of columns is written once, and a length that is
+/// not `A + B` fails the build.
+const fn joined<const A: usize, const B: usize, const N: usize>(
+    a: [Col; A],
+    b: [Col; B],
+) -> [Col; N] {
+    assert!(A + B == N, "the joined list's length is the sum of the two");
+    let mut out = [Col::ThreatTypes; N];
+    let mut i = 0;
+    while i < A {
+        out[i] = a[i];
+        i += 1;
+    }
+    while i < N {
+        out[i] = b[i - A];
+        i += 1;
+    }
+    out
+}
 
 /// The hash columns, in the order the pattern ORs them, with their STIX hash names.
 pub(super) const HASH_COLUMNS: [(Col, &str); 4] = [
@@ -134,14 +125,11 @@ impl Col {
 
     /// Columns that only the csv-other template has.
     pub(super) fn only_other(self) -> bool {
-        matches!(self, Col::ObservableType | Col::ObservableValue)
+        ONLY_OTHER_COLUMNS.contains(&self)
     }
 
     /// Columns that only the csv-file template has.
     pub(super) fn only_file(self) -> bool {
-        matches!(
-            self,
-            Col::FileName | Col::Md5 | Col::Sha1 | Col::Sha256 | Col::Sha512
-        )
+        ONLY_FILE_COLUMNS.contains(&self)
     }
 }

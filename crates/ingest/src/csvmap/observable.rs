@@ -227,113 +227,117 @@ fn registry_key_ok(v: &str) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn ipv4_rules() {
-        for ok in [
-            "1.2.3.4",
-            "203.0.113.7",
-            "10.0.0.0/8",
-            "0.0.0.0/0",
-            "1.2.3.4/32",
-        ] {
-            assert!(ipv4_or_cidr(ok), "{ok}");
-        }
-        for bad in [
-            "300.1.1.1",
-            "1.2.3",
-            "1.2.3.4/33",
-            "1.2.3.4/",
-            "1.2.3.4/+1",
-            "a.b.c.d",
-            " 1.2.3.4",
-        ] {
-            assert!(!ipv4_or_cidr(bad), "{bad}");
-        }
+    /// A rule, with values it accepts and values it refuses.
+    struct Case {
+        name: &'static str,
+        rule: fn(&str) -> bool,
+        accepted: &'static [&'static str],
+        refused: &'static [&'static str],
     }
 
-    #[test]
-    fn ipv6_rules() {
-        for ok in ["2001:db8::1", "::1", "2001:db8::/32", "::ffff:1.2.3.4"] {
-            assert!(ipv6_or_cidr(ok), "{ok}");
-        }
-        for bad in ["2001:db8:::zz", "2001:db8::/129", "1.2.3.4", "fe80::1%eth0"] {
-            assert!(!ipv6_or_cidr(bad), "{bad}");
-        }
-    }
+    const CASES: &[Case] = &[
+        Case {
+            name: "ipv4",
+            rule: ipv4_or_cidr,
+            accepted: &[
+                "1.2.3.4",
+                "203.0.113.7",
+                "10.0.0.0/8",
+                "0.0.0.0/0",
+                "1.2.3.4/32",
+            ],
+            refused: &[
+                "300.1.1.1",
+                "1.2.3",
+                "1.2.3.4/33",
+                "1.2.3.4/",
+                "1.2.3.4/+1",
+                "a.b.c.d",
+                " 1.2.3.4",
+            ],
+        },
+        Case {
+            name: "ipv6",
+            rule: ipv6_or_cidr,
+            accepted: &["2001:db8::1", "::1", "2001:db8::/32", "::ffff:1.2.3.4"],
+            refused: &["2001:db8:::zz", "2001:db8::/129", "1.2.3.4", "fe80::1%eth0"],
+        },
+        Case {
+            name: "domain",
+            rule: domain_ok,
+            accepted: &[
+                "example.com",
+                "1776769042.tailspintoys.com",
+                "_dmarc.example.co.uk",
+                "bücher.de",
+                "xn--bcher-kva.de",
+            ],
+            refused: &[
+                "bad domain with spaces.com",
+                "localhost",
+                "example..com",
+                ".example.com",
+                "example.com.",
+                "-bad.com",
+                "1.2.3.4",
+                "a*.example.com",
+            ],
+        },
+        Case {
+            name: "url",
+            rule: url_ok,
+            accepted: &[
+                "http://example.com",
+                "https://1.2.3.4/a/b.php?id=1&ref=x",
+                "https://user:pw@example.com:8443/x#frag",
+                "http://[2001:db8::1]:80/",
+                "hxxp://intranet/path",
+            ],
+            refused: &[
+                "not a url",
+                "example.com/path",
+                "http://",
+                "http:///path",
+                "http://exa mple.com",
+                "http://example.com:99999/",
+                "1http://x.com",
+                "http://[zz]/",
+            ],
+        },
+        Case {
+            name: "email",
+            rule: email_ok,
+            accepted: &["secure.login12@portal.example.com"],
+            refused: &[
+                "no-at-sign.example.com",
+                "a@b@example.com",
+                "@example.com",
+                "a@localhost",
+                "a b@example.com",
+                "a@bad domain.com",
+            ],
+        },
+        Case {
+            name: "registry key",
+            rule: registry_key_ok,
+            accepted: &[
+                "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run",
+                "hklm\\Software",
+                "HKEY_USERS",
+            ],
+            refused: &["SOFTWARE\\Microsoft", "HKEY_LOCAL_MACHINEX\\a"],
+        },
+    ];
 
     #[test]
-    fn domain_rules() {
-        for ok in [
-            "example.com",
-            "1776769042.tailspintoys.com",
-            "_dmarc.example.co.uk",
-            "bücher.de",
-            "xn--bcher-kva.de",
-        ] {
-            assert!(domain_ok(ok), "{ok}");
+    fn each_rule_accepts_and_refuses_its_examples() {
+        for case in CASES {
+            for v in case.accepted {
+                assert!((case.rule)(v), "the {} rule refused {v:?}", case.name);
+            }
+            for v in case.refused {
+                assert!(!(case.rule)(v), "the {} rule accepted {v:?}", case.name);
+            }
         }
-        for bad in [
-            "bad domain with spaces.com",
-            "localhost",
-            "example..com",
-            ".example.com",
-            "example.com.",
-            "-bad.com",
-            "1.2.3.4",
-            "a*.example.com",
-        ] {
-            assert!(!domain_ok(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn url_rules() {
-        for ok in [
-            "http://example.com",
-            "https://1.2.3.4/a/b.php?id=1&ref=x",
-            "https://user:pw@example.com:8443/x#frag",
-            "http://[2001:db8::1]:80/",
-            "hxxp://intranet/path",
-        ] {
-            assert!(url_ok(ok), "{ok}");
-        }
-        for bad in [
-            "not a url",
-            "example.com/path",
-            "http://",
-            "http:///path",
-            "http://exa mple.com",
-            "http://example.com:99999/",
-            "1http://x.com",
-            "http://[zz]/",
-        ] {
-            assert!(!url_ok(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn email_rules() {
-        assert!(email_ok("secure.login12@portal.example.com"));
-        for bad in [
-            "no-at-sign.example.com",
-            "a@b@example.com",
-            "@example.com",
-            "a@localhost",
-            "a b@example.com",
-            "a@bad domain.com",
-        ] {
-            assert!(!email_ok(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn registry_rules() {
-        assert!(registry_key_ok(
-            "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run"
-        ));
-        assert!(registry_key_ok("hklm\\Software"));
-        assert!(registry_key_ok("HKEY_USERS"));
-        assert!(!registry_key_ok("SOFTWARE\\Microsoft"));
-        assert!(!registry_key_ok("HKEY_LOCAL_MACHINEX\\a"));
     }
 }

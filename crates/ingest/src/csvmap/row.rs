@@ -524,11 +524,7 @@ fn actual(s: &str) -> String {
     if s.len() <= MAX {
         return s.to_owned();
     }
-    let mut cut = MAX;
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}…", &s[..cut])
+    format!("{}…", &s[..s.floor_char_boundary(MAX)])
 }
 
 /// Where `"created":"<now>","modified":"<now>",` lies in a mapped indicator's JSON.
