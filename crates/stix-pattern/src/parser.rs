@@ -126,6 +126,18 @@ impl<'a> Parser<'a> {
         Error::at_byte(self.src, byte, msg)
     }
 
+    /// "{what} {the number} is out of range{limit}", at the number: one the grammar accepts but
+    /// whose value does not fit what it stands for.
+    #[cold]
+    #[inline(never)]
+    fn out_of_range(&self, number: Token, what: &str, limit: &str) -> Error {
+        let text = truncate(self.text(number));
+        self.error_at(
+            number.start(),
+            format!("{what} {text} is out of range{limit}"),
+        )
+    }
+
     /// Enters one level of parentheses, failing when that would exceed [`MAX_DEPTH`].
     fn enter(&mut self) -> Result<(), Error> {
         if self.depth >= MAX_DEPTH {
@@ -316,19 +328,10 @@ impl<'a> Parser<'a> {
             .parse()
             .unwrap_or(f64::NAN);
         if !seconds.is_finite() {
-            return Err(self.error_at(
-                num.start(),
-                format!(
-                    "number of seconds {} is out of range",
-                    truncate(self.text(num))
-                ),
-            ));
+            return Err(self.out_of_range(num, "number of seconds", ""));
         }
-        let end = self.expect_kw(Keyword::Seconds, "'SECONDS'")?.end();
-        Ok(Qualifier::Within {
-            seconds,
-            span: Span::new(kw.start(), end),
-        })
+        let span = self.qualifier_span(kw, Keyword::Seconds, "'SECONDS'")?;
+        Ok(Qualifier::Within { seconds, span })
     }
 
     /// `repeats-qualifier := REPEATS IntPosLiteral TIMES`
@@ -339,17 +342,16 @@ impl<'a> Parser<'a> {
             .text(num)
             .trim_start_matches('+')
             .parse()
-            .map_err(|_| {
-                self.error_at(
-                    num.start(),
-                    format!("repeat count {} is out of range", truncate(self.text(num))),
-                )
-            })?;
-        let end = self.expect_kw(Keyword::Times, "'TIMES'")?.end();
-        Ok(Qualifier::Repeats {
-            times,
-            span: Span::new(kw.start(), end),
-        })
+            .map_err(|_| self.out_of_range(num, "repeat count", ""))?;
+        let span = self.qualifier_span(kw, Keyword::Times, "'TIMES'")?;
+        Ok(Qualifier::Repeats { times, span })
+    }
+
+    /// Consumes the keyword `closing` (`what` in the error) that ends a qualifier begun by `kw`,
+    /// and returns the qualifier's span, from `kw` through `closing`.
+    fn qualifier_span(&mut self, kw: Token, closing: Keyword, what: &str) -> Result<Span, Error> {
+        let end = self.expect_kw(closing, what)?.end();
+        Ok(Span::new(kw.start(), end))
     }
 
     /// `start-stop-qualifier := START TimestampLiteral STOP TimestampLiteral`
@@ -669,24 +671,15 @@ impl<'a> Parser<'a> {
 
     fn int_value(&self, t: Token) -> Result<i64, Error> {
         // `i64::from_str` accepts a leading `+` as the grammar does.
-        self.text(t).parse().map_err(|_| {
-            self.error_at(
-                t.start(),
-                format!(
-                    "integer {} is out of range for a 64-bit signed integer",
-                    truncate(self.text(t))
-                ),
-            )
-        })
+        self.text(t)
+            .parse()
+            .map_err(|_| self.out_of_range(t, "integer", " for a 64-bit signed integer"))
     }
 
     fn float_value(&self, t: Token) -> Result<f64, Error> {
         match self.text(t).parse::<f64>() {
             Ok(x) if x.is_finite() => Ok(x),
-            _ => Err(self.error_at(
-                t.start(),
-                format!("float {} is out of range", truncate(self.text(t))),
-            )),
+            _ => Err(self.out_of_range(t, "float", "")),
         }
     }
 }
