@@ -244,24 +244,39 @@ impl<'a> Parser<'a> {
     ) -> Result<Observed<'a>, Error> {
         let at = self.tok.start();
         let (first, mut height) = first;
+        let items = self.operands(first, kw, |p| {
+            let next = p.qualified_observation()?;
+            let (next, h) = match kw {
+                Keyword::FollowedBy => {
+                    let next = p.observation_and(next)?;
+                    p.observation_or(next)?
+                }
+                Keyword::Or => p.observation_and(next)?,
+                _ => next,
+            };
+            height = height.max(h);
+            Ok(next)
+        })?;
+        self.check_height(height + 1, at)?;
+        Ok((node(items), height + 1))
+    }
+
+    /// The operands of `first (kw operand)+`, `first` included, where `operand` parses each
+    /// one after a `kw`. Inlined, so that each level's loop is as if written out.
+    #[inline(always)]
+    fn operands<T>(
+        &mut self,
+        first: T,
+        kw: Keyword,
+        mut operand: impl FnMut(&mut Self) -> Result<T, Error>,
+    ) -> Result<Vec<T>, Error> {
         let mut items = Vec::with_capacity(4);
         items.push(first);
         while self.at_kw(kw) {
             self.bump();
-            let next = self.qualified_observation()?;
-            let (next, h) = match kw {
-                Keyword::FollowedBy => {
-                    let next = self.observation_and(next)?;
-                    self.observation_or(next)?
-                }
-                Keyword::Or => self.observation_and(next)?,
-                _ => next,
-            };
-            items.push(next);
-            height = height.max(h);
+            items.push(operand(self)?);
         }
-        self.check_height(height + 1, at)?;
-        Ok((node(items), height + 1))
+        Ok(items)
     }
 
     /// `qualified-observation := observation-primary qualifier*`
@@ -379,13 +394,10 @@ impl<'a> Parser<'a> {
         if !self.at_kw(Keyword::Or) {
             return Ok(first);
         }
-        let mut items = Vec::with_capacity(4);
-        items.push(first);
-        while self.at_kw(Keyword::Or) {
-            self.bump();
-            let next = self.comparison_primary()?;
-            items.push(self.comparison_and(next)?);
-        }
+        let items = self.operands(first, Keyword::Or, |p| {
+            let next = p.comparison_primary()?;
+            p.comparison_and(next)
+        })?;
         Ok(ComparisonExpression::Or(items))
     }
 
@@ -399,12 +411,7 @@ impl<'a> Parser<'a> {
         if !self.at_kw(Keyword::And) {
             return Ok(first);
         }
-        let mut items = Vec::with_capacity(4);
-        items.push(first);
-        while self.at_kw(Keyword::And) {
-            self.bump();
-            items.push(self.comparison_primary()?);
-        }
+        let items = self.operands(first, Keyword::And, Self::comparison_primary)?;
         Ok(ComparisonExpression::And(items))
     }
 
