@@ -353,19 +353,32 @@ impl fmt::Display for ComparisonExpression<'_> {
             ComparisonExpression::And(v) => (v, " AND "),
             ComparisonExpression::Or(v) => (v, " OR "),
         };
-        for (i, e) in items.iter().enumerate() {
-            if i > 0 {
-                f.write_str(op)?;
-            }
-            // A child that binds no tighter than this node was a parenthesised group.
-            if e.precedence() <= self.precedence() {
-                write!(f, "({e})")?;
-            } else {
-                write!(f, "{e}")?;
-            }
-        }
-        Ok(())
+        write_joined(f, items, op, self.precedence(), Self::precedence)
     }
+}
+
+/// Writes `items` separated by `op`, the operator of a node that binds as tightly as
+/// `precedence`; `precedence_of` tells how tightly each item binds.
+#[inline]
+fn write_joined<T: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    items: &[T],
+    op: &str,
+    precedence: u8,
+    precedence_of: fn(&T) -> u8,
+) -> fmt::Result {
+    for (i, e) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(op)?;
+        }
+        // A child that binds no tighter than its parent was a parenthesised group.
+        if precedence_of(e) <= precedence {
+            write!(f, "({e})")?;
+        } else {
+            write!(f, "{e}")?;
+        }
+    }
+    Ok(())
 }
 
 /// A qualifier on an observation expression.
@@ -515,16 +528,6 @@ impl fmt::Display for ObservationExpression<'_> {
             ObservationExpression::Or(v) => (v, " OR "),
             ObservationExpression::FollowedBy(v) => (v, " FOLLOWEDBY "),
         };
-        for (i, e) in items.iter().enumerate() {
-            if i > 0 {
-                f.write_str(op)?;
-            }
-            if e.precedence() <= self.precedence() {
-                write!(f, "({e})")?;
-            } else {
-                write!(f, "{e}")?;
-            }
-        }
-        Ok(())
+        write_joined(f, items, op, self.precedence(), Self::precedence)
     }
 }

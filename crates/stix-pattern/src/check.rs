@@ -13,6 +13,7 @@
 //!
 //! Every check appends to one list, so a pattern with three problems gets three messages.
 
+use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::ast::{
@@ -54,6 +55,13 @@ impl<'s, 'p> Checker<'s, 'p> {
     fn error(&mut self, span: Span, message: String) {
         self.errors
             .push(Error::at_byte(self.src, span.start, message));
+    }
+
+    /// Reports `lit` where `rule` (e.g. "a SHA-256 hash must be a string") wants a string,
+    /// naming what was found instead.
+    fn not_a_string(&mut self, span: Span, rule: fmt::Arguments<'_>, lit: &Literal<'_>) {
+        let found = truncate(&lit.to_string());
+        self.error(span, format!("{rule}, found {} {found}", lit.kind()));
     }
 
     // ----- observation level -----------------------------------------------------------------
@@ -294,14 +302,10 @@ impl<'s, 'p> Checker<'s, 'p> {
             return;
         };
         let Literal::String(value) = lit else {
-            self.error(
+            self.not_a_string(
                 span,
-                format!(
-                    "a {} hash must be a string, found {} {}",
-                    truncate(name),
-                    lit.kind(),
-                    truncate(&lit.to_string())
-                ),
+                format_args!("a {} hash must be a string", truncate(name)),
+                lit,
             );
             return;
         };
@@ -351,14 +355,13 @@ impl<'s, 'p> Checker<'s, 'p> {
             return;
         }
         let Literal::String(value) = lit else {
-            self.error(
+            self.not_a_string(
                 span,
-                format!(
-                    "{}:value must be compared with a string, found {} {}",
-                    c.path.object_type,
-                    lit.kind(),
-                    truncate(&lit.to_string())
+                format_args!(
+                    "{}:value must be compared with a string",
+                    c.path.object_type
                 ),
+                lit,
             );
             return;
         };

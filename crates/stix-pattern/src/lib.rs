@@ -174,6 +174,14 @@ pub struct Options {
     pub version: SpecVersion,
 }
 
+impl Options {
+    /// The options for `profile` under `version`; a `const fn`, so that tests and callers can
+    /// name their combinations as constants.
+    pub const fn new(profile: Profile, version: SpecVersion) -> Self {
+        Options { profile, version }
+    }
+}
+
 /// A parsed pattern: the AST plus the text it borrows from (for error columns).
 #[derive(Clone, Debug)]
 pub struct Pattern<'a> {

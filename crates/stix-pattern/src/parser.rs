@@ -126,6 +126,18 @@ impl<'a> Parser<'a> {
         Error::at_byte(self.src, byte, msg)
     }
 
+    /// "{what} {the number} is out of range{limit}", at the number: one the grammar accepts but
+    /// whose value does not fit what it stands for.
+    #[cold]
+    #[inline(never)]
+    fn out_of_range(&self, number: Token, what: &str, limit: &str) -> Error {
+        let text = truncate(self.text(number));
+        self.error_at(
+            number.start(),
+            format!("{what} {text} is out of range{limit}"),
+        )
+    }
+
     /// Enters one level of parentheses, failing when that would exceed [`MAX_DEPTH`].
     fn enter(&mut self) -> Result<(), Error> {
         if self.depth >= MAX_DEPTH {
@@ -232,24 +244,39 @@ impl<'a> Parser<'a> {
     ) -> Result<Observed<'a>, Error> {
         let at = self.tok.start();
         let (first, mut height) = first;
+        let items = self.operands(first, kw, |p| {
+            let next = p.qualified_observation()?;
+            let (next, h) = match kw {
+                Keyword::FollowedBy => {
+                    let next = p.observation_and(next)?;
+                    p.observation_or(next)?
+                }
+                Keyword::Or => p.observation_and(next)?,
+                _ => next,
+            };
+            height = height.max(h);
+            Ok(next)
+        })?;
+        self.check_height(height + 1, at)?;
+        Ok((node(items), height + 1))
+    }
+
+    /// The operands of `first (kw operand)+`, `first` included, where `operand` parses each
+    /// one after a `kw`. Inlined, so that each level's loop is as if written out.
+    #[inline(always)]
+    fn operands<T>(
+        &mut self,
+        first: T,
+        kw: Keyword,
+        mut operand: impl FnMut(&mut Self) -> Result<T, Error>,
+    ) -> Result<Vec<T>, Error> {
         let mut items = Vec::with_capacity(4);
         items.push(first);
         while self.at_kw(kw) {
             self.bump();
-            let next = self.qualified_observation()?;
-            let (next, h) = match kw {
-                Keyword::FollowedBy => {
-                    let next = self.observation_and(next)?;
-                    self.observation_or(next)?
-                }
-                Keyword::Or => self.observation_and(next)?,
-                _ => next,
-            };
-            items.push(next);
-            height = height.max(h);
+            items.push(operand(self)?);
         }
-        self.check_height(height + 1, at)?;
-        Ok((node(items), height + 1))
+        Ok(items)
     }
 
     /// `qualified-observation := observation-primary qualifier*`
@@ -316,19 +343,10 @@ impl<'a> Parser<'a> {
             .parse()
             .unwrap_or(f64::NAN);
         if !seconds.is_finite() {
-            return Err(self.error_at(
-                num.start(),
-                format!(
-                    "number of seconds {} is out of range",
-                    truncate(self.text(num))
-                ),
-            ));
+            return Err(self.out_of_range(num, "number of seconds", ""));
         }
-        let end = self.expect_kw(Keyword::Seconds, "'SECONDS'")?.end();
-        Ok(Qualifier::Within {
-            seconds,
-            span: Span::new(kw.start(), end),
-        })
+        let span = self.qualifier_span(kw, Keyword::Seconds, "'SECONDS'")?;
+        Ok(Qualifier::Within { seconds, span })
     }
 
     /// `repeats-qualifier := REPEATS IntPosLiteral TIMES`
@@ -339,17 +357,16 @@ impl<'a> Parser<'a> {
             .text(num)
             .trim_start_matches('+')
             .parse()
-            .map_err(|_| {
-                self.error_at(
-                    num.start(),
-                    format!("repeat count {} is out of range", truncate(self.text(num))),
-                )
-            })?;
-        let end = self.expect_kw(Keyword::Times, "'TIMES'")?.end();
-        Ok(Qualifier::Repeats {
-            times,
-            span: Span::new(kw.start(), end),
-        })
+            .map_err(|_| self.out_of_range(num, "repeat count", ""))?;
+        let span = self.qualifier_span(kw, Keyword::Times, "'TIMES'")?;
+        Ok(Qualifier::Repeats { times, span })
+    }
+
+    /// Consumes the keyword `closing` (`what` in the error) that ends a qualifier begun by `kw`,
+    /// and returns the qualifier's span, from `kw` through `closing`.
+    fn qualifier_span(&mut self, kw: Token, closing: Keyword, what: &str) -> Result<Span, Error> {
+        let end = self.expect_kw(closing, what)?.end();
+        Ok(Span::new(kw.start(), end))
     }
 
     /// `start-stop-qualifier := START TimestampLiteral STOP TimestampLiteral`
@@ -377,13 +394,10 @@ impl<'a> Parser<'a> {
         if !self.at_kw(Keyword::Or) {
             return Ok(first);
         }
-        let mut items = Vec::with_capacity(4);
-        items.push(first);
-        while self.at_kw(Keyword::Or) {
-            self.bump();
-            let next = self.comparison_primary()?;
-            items.push(self.comparison_and(next)?);
-        }
+        let items = self.operands(first, Keyword::Or, |p| {
+            let next = p.comparison_primary()?;
+            p.comparison_and(next)
+        })?;
         Ok(ComparisonExpression::Or(items))
     }
 
@@ -397,12 +411,7 @@ impl<'a> Parser<'a> {
         if !self.at_kw(Keyword::And) {
             return Ok(first);
         }
-        let mut items = Vec::with_capacity(4);
-        items.push(first);
-        while self.at_kw(Keyword::And) {
-            self.bump();
-            items.push(self.comparison_primary()?);
-        }
+        let items = self.operands(first, Keyword::And, Self::comparison_primary)?;
         Ok(ComparisonExpression::And(items))
     }
 
@@ -669,24 +678,15 @@ impl<'a> Parser<'a> {
 
     fn int_value(&self, t: Token) -> Result<i64, Error> {
         // `i64::from_str` accepts a leading `+` as the grammar does.
-        self.text(t).parse().map_err(|_| {
-            self.error_at(
-                t.start(),
-                format!(
-                    "integer {} is out of range for a 64-bit signed integer",
-                    truncate(self.text(t))
-                ),
-            )
-        })
+        self.text(t)
+            .parse()
+            .map_err(|_| self.out_of_range(t, "integer", " for a 64-bit signed integer"))
     }
 
     fn float_value(&self, t: Token) -> Result<f64, Error> {
         match self.text(t).parse::<f64>() {
             Ok(x) if x.is_finite() => Ok(x),
-            _ => Err(self.error_at(
-                t.start(),
-                format!("float {} is out of range", truncate(self.text(t))),
-            )),
+            _ => Err(self.out_of_range(t, "float", "")),
         }
     }
 }

@@ -11,31 +11,19 @@ use stix_pattern::{validate, Options, Profile, SpecVersion};
 const PROFILES: [(&str, Options); 4] = [
     (
         "2.1 compatible",
-        Options {
-            profile: Profile::Compatible,
-            version: SpecVersion::V21,
-        },
+        Options::new(Profile::Compatible, SpecVersion::V21),
     ),
     (
         "2.1 strict",
-        Options {
-            profile: Profile::Strict,
-            version: SpecVersion::V21,
-        },
+        Options::new(Profile::Strict, SpecVersion::V21),
     ),
     (
         "2.0 compatible",
-        Options {
-            profile: Profile::Compatible,
-            version: SpecVersion::V20,
-        },
+        Options::new(Profile::Compatible, SpecVersion::V20),
     ),
     (
         "2.0 strict",
-        Options {
-            profile: Profile::Strict,
-            version: SpecVersion::V20,
-        },
+        Options::new(Profile::Strict, SpecVersion::V20),
     ),
 ];
 
@@ -45,24 +33,17 @@ fn report<'a>(patterns: impl Iterator<Item = &'a str>) -> String {
     let mut out = String::new();
     for pattern in patterns {
         writeln!(out, "{pattern}").unwrap();
-        let mut previous: Option<(Vec<String>, Vec<&str>)> = None;
-        let mut blocks = Vec::new();
+        let mut blocks: Vec<(Vec<String>, Vec<&str>)> = Vec::new();
         for (name, opts) in PROFILES {
             let said = match validate(pattern, opts) {
                 Ok(_) => vec!["(valid)".to_owned()],
                 Err(errors) => errors.iter().map(ToString::to_string).collect(),
             };
-            match &mut previous {
+            match blocks.last_mut() {
                 Some((last, names)) if *last == said => names.push(name),
-                _ => {
-                    if let Some(p) = previous.take() {
-                        blocks.push(p);
-                    }
-                    previous = Some((said, vec![name]));
-                }
+                _ => blocks.push((said, vec![name])),
             }
         }
-        blocks.extend(previous);
         for (said, names) in blocks {
             writeln!(out, "  {}:", names.join(", ")).unwrap();
             for line in said {
@@ -73,23 +54,26 @@ fn report<'a>(patterns: impl Iterator<Item = &'a str>) -> String {
     out
 }
 
-fn data(name: &str) -> String {
-    test_support::read_data(env!("CARGO_MANIFEST_DIR"), name)
+/// The lines of the data file `name` that are not `#` comments.
+fn data_lines(name: &str) -> Vec<String> {
+    let text = test_support::read_data(env!("CARGO_MANIFEST_DIR"), name);
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
 fn refused_patterns() {
-    let text = data("refused-patterns.txt");
-    let patterns = text.lines().filter(|l| !l.starts_with('#'));
-    insta::assert_snapshot!(report(patterns));
+    let patterns = data_lines("refused-patterns.txt");
+    insta::assert_snapshot!(report(patterns.iter().map(String::as_str)));
 }
 
 #[test]
 fn stix2_patterns_failure_cases() {
-    let text = data("stix2-patterns-cases.tsv");
-    let patterns = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
+    let lines = data_lines("stix2-patterns-cases.tsv");
+    let patterns = lines
+        .iter()
         .filter_map(|l| match l.splitn(4, '\t').collect::<Vec<_>>()[..] {
             [_, "fail", _, pattern] => Some(pattern),
             _ => None,

@@ -134,14 +134,20 @@ fn comparison() -> impl Strategy<Value = Comparison<'static>> {
     })
 }
 
+/// Two or three expressions from `inner`, combined by `join` (an `And`, `Or` or `FollowedBy`).
+fn joined<T: std::fmt::Debug>(
+    inner: impl Strategy<Value = T>,
+    join: fn(Vec<T>) -> T,
+) -> impl Strategy<Value = T> {
+    prop::collection::vec(inner, 2..4).prop_map(join)
+}
+
 fn comparison_expression() -> impl Strategy<Value = ComparisonExpression<'static>> {
+    use ComparisonExpression as E;
     comparison()
-        .prop_map(ComparisonExpression::Comparison)
+        .prop_map(E::Comparison)
         .prop_recursive(3, 12, 3, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 2..4).prop_map(ComparisonExpression::And),
-                prop::collection::vec(inner, 2..4).prop_map(ComparisonExpression::Or),
-            ]
+            prop_oneof![joined(inner.clone(), E::And), joined(inner, E::Or)]
         })
 }
 
@@ -172,24 +178,18 @@ fn qualifier() -> impl Strategy<Value = Qualifier<'static>> {
 }
 
 fn observation_expression() -> impl Strategy<Value = ObservationExpression<'static>> {
+    use ObservationExpression as E;
     comparison_expression()
-        .prop_map(ObservationExpression::Observation)
+        .prop_map(E::Observation)
         .prop_recursive(4, 16, 3, |inner| {
             prop_oneof![
-                prop::collection::vec(inner.clone(), 2..4).prop_map(ObservationExpression::And),
-                prop::collection::vec(inner.clone(), 2..4).prop_map(ObservationExpression::Or),
-                prop::collection::vec(inner.clone(), 2..4)
-                    .prop_map(ObservationExpression::FollowedBy),
+                joined(inner.clone(), E::And),
+                joined(inner.clone(), E::Or),
+                joined(inner.clone(), E::FollowedBy),
                 (inner, qualifier(), any::<bool>()).prop_map(|(e, qualifier, grouped)| {
                     // Combinations always need parentheses to be qualified.
-                    let grouped = grouped
-                        || matches!(
-                            e,
-                            ObservationExpression::And(_)
-                                | ObservationExpression::Or(_)
-                                | ObservationExpression::FollowedBy(_)
-                        );
-                    ObservationExpression::Qualified {
+                    let grouped = grouped || matches!(e, E::And(_) | E::Or(_) | E::FollowedBy(_));
+                    E::Qualified {
                         expression: Box::new(e),
                         qualifier,
                         grouped,
@@ -199,32 +199,41 @@ fn observation_expression() -> impl Strategy<Value = ObservationExpression<'stat
         })
 }
 
+/// The pieces [`pattern_like`] strings together: the grammar's brackets, keywords, paths and
+/// literal shapes.
+const PATTERN_PIECES: &[&str] = &[
+    "[",
+    "]",
+    "(",
+    ")",
+    " AND ",
+    " OR ",
+    " NOT ",
+    " FOLLOWEDBY ",
+    " WITHIN 5 SECONDS",
+    " REPEATS 2 TIMES",
+    " START t'2016-01-01T00:00:00Z' STOP t'2017-01-01T00:00:00Z'",
+    "EXISTS ",
+    " IN (1, 'a')",
+    "file:hashes.'SHA-256'",
+    "ipv4-addr:value",
+    "a:b[*].c[0]",
+    " = ",
+    " MATCHES ",
+    "'999.1.1.1'",
+    "'x\\''",
+    "/*",
+    "*/",
+];
+
 /// Pattern-like noise: the grammar's characters, keywords and literal shapes.
 fn pattern_like() -> impl Strategy<Value = String> {
+    // Each listed piece is as likely as a run of random grammar characters, as when each was
+    // an arm of its own.
+    let listed = u32::try_from(PATTERN_PIECES.len()).unwrap();
     let piece = prop_oneof![
-        Just("[".to_owned()),
-        Just("]".to_owned()),
-        Just("(".to_owned()),
-        Just(")".to_owned()),
-        Just(" AND ".to_owned()),
-        Just(" OR ".to_owned()),
-        Just(" NOT ".to_owned()),
-        Just(" FOLLOWEDBY ".to_owned()),
-        Just(" WITHIN 5 SECONDS".to_owned()),
-        Just(" REPEATS 2 TIMES".to_owned()),
-        Just(" START t'2016-01-01T00:00:00Z' STOP t'2017-01-01T00:00:00Z'".to_owned()),
-        Just("EXISTS ".to_owned()),
-        Just(" IN (1, 'a')".to_owned()),
-        Just("file:hashes.'SHA-256'".to_owned()),
-        Just("ipv4-addr:value".to_owned()),
-        Just("a:b[*].c[0]".to_owned()),
-        Just(" = ".to_owned()),
-        Just(" MATCHES ".to_owned()),
-        Just("'999.1.1.1'".to_owned()),
-        Just("'x\\''".to_owned()),
-        Just("/*".to_owned()),
-        Just("*/".to_owned()),
-        "[\\[\\]()':.,=!<>*/\\\\ a-zA-Z0-9_\\-+é\u{3000}]{1,4}",
+        listed => prop::sample::select(PATTERN_PIECES).prop_map(str::to_owned),
+        1 => "[\\[\\]()':.,=!<>*/\\\\ a-zA-Z0-9_\\-+é\u{3000}]{1,4}",
     ];
     prop::collection::vec(piece, 0..24).prop_map(|v| v.concat())
 }

@@ -2,22 +2,10 @@
 
 use stix_pattern::{parse, validate, Options, Profile, SpecVersion};
 
-const COMPAT_21: Options = Options {
-    profile: Profile::Compatible,
-    version: SpecVersion::V21,
-};
-const STRICT_21: Options = Options {
-    profile: Profile::Strict,
-    version: SpecVersion::V21,
-};
-const COMPAT_20: Options = Options {
-    profile: Profile::Compatible,
-    version: SpecVersion::V20,
-};
-const STRICT_20: Options = Options {
-    profile: Profile::Strict,
-    version: SpecVersion::V20,
-};
+const COMPAT_21: Options = Options::new(Profile::Compatible, SpecVersion::V21);
+const STRICT_21: Options = Options::new(Profile::Strict, SpecVersion::V21);
+const COMPAT_20: Options = Options::new(Profile::Compatible, SpecVersion::V20);
+const STRICT_20: Options = Options::new(Profile::Strict, SpecVersion::V20);
 
 /// Every error message (with column) for `src` under `opts`; empty when valid.
 fn errors(src: &str, opts: Options) -> Vec<String> {

@@ -146,25 +146,27 @@ fn malformed_literals() {
 
 #[test]
 fn every_operator() {
-    let cases = [
-        ("=", ComparisonOperator::Equal),
-        ("==", ComparisonOperator::Equal),
-        ("!=", ComparisonOperator::NotEqual),
-        ("<>", ComparisonOperator::NotEqual),
-        ("<", ComparisonOperator::LessThan),
-        ("<=", ComparisonOperator::LessThanOrEqual),
-        (">", ComparisonOperator::GreaterThan),
-        (">=", ComparisonOperator::GreaterThanOrEqual),
-        ("LIKE", ComparisonOperator::Like),
-        ("MATCHES", ComparisonOperator::Matches),
-        ("ISSUBSET", ComparisonOperator::IsSubset),
-        ("ISSUPERSET", ComparisonOperator::IsSuperset),
+    use ComparisonOperator as Op;
+    // Each operator with every spelling the grammar has for it.
+    let cases: [(Op, &[&str]); 10] = [
+        (Op::Equal, &["=", "=="]),
+        (Op::NotEqual, &["!=", "<>"]),
+        (Op::LessThan, &["<"]),
+        (Op::LessThanOrEqual, &["<="]),
+        (Op::GreaterThan, &[">"]),
+        (Op::GreaterThanOrEqual, &[">="]),
+        (Op::Like, &["LIKE"]),
+        (Op::Matches, &["MATCHES"]),
+        (Op::IsSubset, &["ISSUBSET"]),
+        (Op::IsSuperset, &["ISSUPERSET"]),
     ];
-    for (text, op) in cases {
-        for (not, negated) in [("", false), ("NOT ", true)] {
-            let src = format!("[a:b {not}{text} 'x']");
-            let c = comparison(&src);
-            assert_eq!((c.operator, c.negated), (op, negated), "{src}");
+    for (op, spellings) in cases {
+        for text in spellings {
+            for (not, negated) in [("", false), ("NOT ", true)] {
+                let src = format!("[a:b {not}{text} 'x']");
+                let c = comparison(&src);
+                assert_eq!((c.operator, c.negated), (op, negated), "{src}");
+            }
         }
     }
 }

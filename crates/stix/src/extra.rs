@@ -1,5 +1,6 @@
 //! Rules that relate several properties of one object, one function per type that needs them.
 
+use crate::json::Json;
 use crate::rules::{Ctx, Fields, Path};
 use crate::timestamp::Timestamp;
 use stix_pattern::{Options as PatternOptions, SpecVersion};
@@ -32,6 +33,12 @@ fn order(obj: &Fields<'_, '_>, earlier: &str, later: &str, strictly: bool, ctx: 
             );
         }
     }
+}
+
+/// Reports `rule`, a rule about which properties are present, at `property`: no one value breaks
+/// it, so the message shows null as the value.
+fn presence_error(property: &'static str, rule: &'static str, ctx: &mut Ctx) {
+    ctx.error(&Path::Root(property), rule, &Json::Null);
 }
 
 pub(crate) fn first_last_seen(obj: &Fields<'_, '_>, ctx: &mut Ctx) {
@@ -90,11 +97,10 @@ pub(crate) fn malware(obj: &Fields<'_, '_>, ctx: &mut Ctx) {
 
 pub(crate) fn malware_analysis(obj: &Fields<'_, '_>, ctx: &mut Ctx) {
     if !obj.contains_key("result") && !obj.contains_key("analysis_sco_refs") {
-        let v = crate::json::Json::Null;
-        ctx.error(
-            &Path::Root("result"),
+        presence_error(
+            "result",
             "One of result or analysis_sco_refs must be present",
-            &v,
+            ctx,
         );
     }
 }
@@ -102,11 +108,10 @@ pub(crate) fn malware_analysis(obj: &Fields<'_, '_>, ctx: &mut Ctx) {
 pub(crate) fn location(obj: &Fields<'_, '_>, ctx: &mut Ctx) {
     let has = |k| obj.contains_key(k);
     if !(has("region") || has("country") || (has("latitude") && has("longitude"))) {
-        let v = crate::json::Json::Null;
-        ctx.error(
-            &Path::Root("region"),
+        presence_error(
+            "region",
             "One of region, country, or latitude and longitude must be present",
-            &v,
+            ctx,
         );
     }
     if has("latitude") != has("longitude") {
@@ -136,11 +141,10 @@ pub(crate) fn observed_data(obj: &Fields<'_, '_>, ctx: &mut Ctx) {
     order(obj, "first_observed", "last_observed", false, ctx);
     let (objects, refs) = (obj.contains_key("objects"), obj.contains_key("object_refs"));
     if ctx.v21() && objects == refs {
-        let v = crate::json::Json::Null;
-        ctx.error(
-            &Path::Root("object_refs"),
+        presence_error(
+            "object_refs",
             "Exactly one of objects and object_refs must be present",
-            &v,
+            ctx,
         );
     }
 }

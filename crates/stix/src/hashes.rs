@@ -1,7 +1,7 @@
 //! Hash dictionaries (`hashes`), shared by external references, files and artifacts.
 
-use crate::json::Json;
-use crate::rules::{Ctx, Path};
+use crate::json::{Json, Object};
+use crate::rules::{dictionary_at, Ctx, Path};
 
 /// Known hash algorithms and the hex length of their values; `None` for algorithms whose
 /// values are not fixed-length hex (fuzzy hashes).
@@ -45,28 +45,39 @@ pub(crate) fn check_hashes(v: &Json<'_>, at: &Path<'_>, ctx: &mut Ctx) {
     if ctx.strict() {
         return crate::strict::hashes(v, at, ctx);
     }
-    let Some(o) = v.as_object() else {
-        ctx.error(
-            at,
-            "Must be a dictionary of hash algorithm to hash value",
-            v,
-        );
+    let what = "Must be a dictionary of hash algorithm to hash value";
+    let Some(o) = dictionary_at(v, at, what, false, ctx) else {
         return;
     };
+    each_hash_value(o, at, ctx, |k, s, hv, here, ctx| {
+        if let Some((name, Some(len))) = canonical_algorithm(k) {
+            if !hash_value_ok(k, s) {
+                ctx.error(
+                    here,
+                    format!("{name} hash must be {len} hexadecimal characters"),
+                    hv,
+                );
+            }
+        }
+    });
+}
+
+/// Calls `judge` with each member of the hashes dictionary `o` at `at` whose value is a string:
+/// the algorithm's name, the value, the member and its path. Both profiles report a value that
+/// is not a string, here, and judge the rest each by its own rules.
+#[inline]
+pub(crate) fn each_hash_value(
+    o: &Object<'_>,
+    at: &Path<'_>,
+    ctx: &mut Ctx,
+    mut judge: impl FnMut(&str, &str, &Json<'_>, &Path<'_>, &mut Ctx),
+) {
     for (k, hv) in o.iter() {
         let here = at.key(k);
         let Some(s) = hv.as_str() else {
             ctx.error(&here, "Hash value must be a string", hv);
             continue;
         };
-        if let Some((name, Some(len))) = canonical_algorithm(k) {
-            if !hash_value_ok(k, s) {
-                ctx.error(
-                    &here,
-                    format!("{name} hash must be {len} hexadecimal characters"),
-                    hv,
-                );
-            }
-        }
+        judge(k, s, hv, &here, ctx);
     }
 }

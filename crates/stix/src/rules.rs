@@ -520,6 +520,27 @@ pub(crate) static LANG: Ty = Ty::Lang;
 pub(crate) static ANY: Ty = Ty::Any;
 pub(crate) static CONFIDENCE: Ty = Ty::Int { min: 0, max: 100 };
 
+/// `v` as a dictionary, or `None` once `not_a_dictionary` (what `v` must be) is reported at
+/// `at`. With `empty_refused` (2.1 allows no empty dictionary), an empty one is reported too,
+/// and still returned so that the caller goes on.
+#[inline]
+pub(crate) fn dictionary_at<'o, 'a>(
+    v: &'o Json<'a>,
+    at: &Path<'_>,
+    not_a_dictionary: &'static str,
+    empty_refused: bool,
+    ctx: &mut Ctx,
+) -> Option<&'o Object<'a>> {
+    let Some(o) = v.as_object() else {
+        ctx.error(at, not_a_dictionary, v);
+        return None;
+    };
+    if empty_refused && o.is_empty() {
+        ctx.error(at, "Must not be an empty dictionary", v);
+    }
+    Some(o)
+}
+
 /// Checks that `obj` has the required properties of `props` and that each present one has the
 /// right type. Unknown members are not this function's business.
 pub(crate) fn check_props(obj: &Object<'_>, props: &[Prop], at: Option<&Path<'_>>, ctx: &mut Ctx) {

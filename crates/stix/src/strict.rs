@@ -13,7 +13,7 @@
 
 use crate::json::{Json, Object};
 use crate::registry;
-use crate::rules::{check_ref, Ctx, Fields, Path};
+use crate::rules::{check_ref, dictionary_at, Ctx, Fields, Path};
 use crate::{tlp, SpecVersion};
 
 /// Which of the validator's core schemas a record is checked against.
@@ -386,13 +386,9 @@ fn is_extension_definition_id(k: &str) -> bool {
 
 /// The `extensions` dictionary of a 2.1 object.
 pub(crate) fn extensions(v: &Json<'_>, at: &Path<'_>, definitions_only: bool, ctx: &mut Ctx) {
-    let Some(o) = v.as_object() else {
-        ctx.error(at, "Must be a dictionary of extensions", v);
+    let Some(o) = dictionary_at(v, at, "Must be a dictionary of extensions", true, ctx) else {
         return;
     };
-    if o.is_empty() {
-        ctx.error(at, "Must not be an empty dictionary", v);
-    }
     for (k, ext) in o.iter() {
         let here = at.key(k);
         if is_extension_definition_id(k) {
@@ -526,53 +522,50 @@ fn external_reference(v: &Json<'_>, at: &Path<'_>, ctx: &mut Ctx) {
 
 /// A hashes dictionary as the schema of the record's version defines it.
 pub(crate) fn hashes(v: &Json<'_>, at: &Path<'_>, ctx: &mut Ctx) {
-    let Some(o) = v.as_object() else {
-        ctx.error(at, "Must be a dictionary of hashes", v);
+    let Some(o) = dictionary_at(v, at, "Must be a dictionary of hashes", ctx.v21(), ctx) else {
         return;
     };
-    if ctx.v21() && o.is_empty() {
-        ctx.error(at, "Must not be an empty dictionary", v);
-    }
-    for (k, hv) in o.iter() {
-        let here = at.key(k);
-        let Some(s) = hv.as_str() else {
-            ctx.error(&here, "Hash value must be a string", hv);
-            continue;
-        };
-        let hex_len =
-            |lens: &[usize]| lens.contains(&s.len()) && s.bytes().all(|c| c.is_ascii_hexdigit());
-        let ok = match (ctx.version, k) {
-            (_, "MD5") => hex_len(&[32]),
-            (_, "SHA-1") => hex_len(&[40]),
-            (_, "SHA-256") | (_, "SHA3-256") => hex_len(&[64]),
-            (_, "SHA-512") | (_, "SHA3-512") => hex_len(&[128]),
-            (SpecVersion::V21, "SSDEEP") | (SpecVersion::V20, "ssdeep") => {
-                (1..=128).contains(&s.len())
-                    && s.bytes().all(|c| {
-                        c.is_ascii_alphanumeric() || matches!(c, b'/' | b'+' | b':' | b'.')
-                    })
-            }
-            (SpecVersion::V21, "TLSH") => {
-                s.len() == 70 && s.bytes().all(|c| c.is_ascii_alphanumeric())
-            }
-            (SpecVersion::V20, "RIPEMD-160") => hex_len(&[40]),
-            (SpecVersion::V20, "SHA-224") | (SpecVersion::V20, "SHA3-224") => hex_len(&[56]),
-            (SpecVersion::V20, "SHA-384") | (SpecVersion::V20, "SHA3-384") => hex_len(&[96]),
-            (SpecVersion::V20, "WHIRLPOOL") => hex_len(&[128]),
-            (SpecVersion::V20, "MD6") => {
-                // The schema's pattern is an unanchored alternation: any run of 32 hex digits
-                // at the start, or 40/56/64/96 hex digits anywhere, or 128 at the end.
-                s.bytes().take(32).filter(|c| c.is_ascii_hexdigit()).count() == 32
-            }
-            _ => {
-                let max = if ctx.v21() { 250 } else { 256 };
-                (3..=max).contains(&k.len())
-                    && k.bytes()
-                        .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
-            }
-        };
-        if !ok {
-            ctx.error(&here, "Hash name or value is not valid", hv);
+    crate::hashes::each_hash_value(o, at, ctx, |k, s, hv, here, ctx| {
+        if !schema_hash_ok(ctx.version, k, s) {
+            ctx.error(here, "Hash name or value is not valid", hv);
+        }
+    });
+}
+
+/// Whether `k` names a hash algorithm and `s` is a value for it, as the hashes schema of
+/// `version` says.
+fn schema_hash_ok(version: SpecVersion, k: &str, s: &str) -> bool {
+    let hex_len =
+        |lens: &[usize]| lens.contains(&s.len()) && s.bytes().all(|c| c.is_ascii_hexdigit());
+    match (version, k) {
+        (_, "MD5") => hex_len(&[32]),
+        (_, "SHA-1") => hex_len(&[40]),
+        (_, "SHA-256") | (_, "SHA3-256") => hex_len(&[64]),
+        (_, "SHA-512") | (_, "SHA3-512") => hex_len(&[128]),
+        (SpecVersion::V21, "SSDEEP") | (SpecVersion::V20, "ssdeep") => {
+            (1..=128).contains(&s.len())
+                && s.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'/' | b'+' | b':' | b'.'))
+        }
+        (SpecVersion::V21, "TLSH") => s.len() == 70 && s.bytes().all(|c| c.is_ascii_alphanumeric()),
+        (SpecVersion::V20, "RIPEMD-160") => hex_len(&[40]),
+        (SpecVersion::V20, "SHA-224") | (SpecVersion::V20, "SHA3-224") => hex_len(&[56]),
+        (SpecVersion::V20, "SHA-384") | (SpecVersion::V20, "SHA3-384") => hex_len(&[96]),
+        (SpecVersion::V20, "WHIRLPOOL") => hex_len(&[128]),
+        (SpecVersion::V20, "MD6") => {
+            // The schema's pattern is an unanchored alternation: any run of 32 hex digits
+            // at the start, or 40/56/64/96 hex digits anywhere, or 128 at the end.
+            s.bytes().take(32).filter(|c| c.is_ascii_hexdigit()).count() == 32
+        }
+        _ => {
+            let max = if version == SpecVersion::V21 {
+                250
+            } else {
+                256
+            };
+            (3..=max).contains(&k.len())
+                && k.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
         }
     }
 }
@@ -833,40 +826,85 @@ fn extension_definition(obj: &Fields<'_, '_>, ctx: &mut Ctx) {
 mod tests {
     use super::*;
 
+    /// A check on text, named for messages, with texts it must accept and texts it must refuse.
+    type Case = (
+        &'static str,
+        fn(&str) -> bool,
+        &'static [&'static str],
+        &'static [&'static str],
+    );
+
+    fn judge(cases: &[Case]) {
+        for &(name, check, accepted, refused) in cases {
+            for text in accepted {
+                assert!(check(text), "{name} should accept {text:?}");
+            }
+            for text in refused {
+                assert!(!check(text), "{name} should refuse {text:?}");
+            }
+        }
+    }
+
     #[test]
     fn formats() {
-        assert!(is_base64("Zm9vYmFy"));
-        assert!(is_base64("Zm9vYg=="));
-        assert!(!is_base64("failing test"));
-        assert!(!is_base64(""));
-        assert!(is_hex("0aFF"));
-        assert!(!is_hex("0aF"));
-        assert!(is_uri("https://example.com/a?b=c#d"));
-        assert!(!is_uri("www.g.com"));
-        assert!(!is_uri("foo"));
-        assert!(is_email("jdoe@example.com"));
-        assert!(!is_email("John Doe <jdoe@example.com>"));
-        assert!(is_cve_id("CVE-2016-1234"));
-        assert!(is_cve_id("CVE-2016-12345"));
-        assert!(!is_cve_id("CVE-2016-123"));
-        assert!(!is_cve_id("CVE-2016-01234"));
-        assert!(is_capec_id("CAPEC-163"));
-        assert!(!is_capec_id("CAPEC-"));
-        assert!(is_selector("labels.[0]", true));
-        assert!(is_selector("id", true));
-        assert!(!is_selector("[0]", true));
+        judge(&[
+            (
+                "base64",
+                is_base64,
+                &["Zm9vYmFy", "Zm9vYg=="],
+                &["failing test", ""],
+            ),
+            ("hex", is_hex, &["0aFF"], &["0aF"]),
+            (
+                "uri",
+                is_uri,
+                &["https://example.com/a?b=c#d"],
+                &["www.g.com", "foo"],
+            ),
+            (
+                "email",
+                is_email,
+                &["jdoe@example.com"],
+                &["John Doe <jdoe@example.com>"],
+            ),
+            (
+                "CVE id",
+                is_cve_id,
+                &["CVE-2016-1234", "CVE-2016-12345"],
+                &["CVE-2016-123", "CVE-2016-01234"],
+            ),
+            ("CAPEC id", is_capec_id, &["CAPEC-163"], &["CAPEC-"]),
+            (
+                "2.1 selector",
+                |s| is_selector(s, true),
+                &["labels.[0]", "id"],
+                &["[0]"],
+            ),
+        ]);
     }
 
     #[test]
     fn property_names() {
-        assert!(is_general_key_21("x_foo"));
-        assert!(is_general_key_21("abc-def"));
-        assert!(is_general_key_21("some_id"));
-        assert!(!is_general_key_21("9ome_custom_stuff"));
-        assert!(!is_general_key_21("ab"));
-        assert!(is_bin_key("payload_bin"));
-        assert!(is_suffixed_key("magic_number_hex", b"_hex"));
-        assert!(is_ext_key("archive-ext"));
-        assert!(!is_ext_key("x-foobar"));
+        judge(&[
+            (
+                "2.1 property name",
+                is_general_key_21,
+                &["x_foo", "abc-def", "some_id"],
+                &["9ome_custom_stuff", "ab"],
+            ),
+            ("binary property name", is_bin_key, &["payload_bin"], &[]),
+            (
+                "hex property name",
+                |k| is_suffixed_key(k, b"_hex"),
+                &["magic_number_hex"],
+                &[],
+            ),
+            (
+                "extension name",
+                is_ext_key,
+                &["archive-ext"],
+                &["x-foobar"],
+            ),
+        ]);
     }
 }

@@ -94,13 +94,7 @@ pub(crate) static OBSERVED_DATA: TypeDef = TypeDef {
     props: &table(&[
         r("first_observed", &TS),
         r("last_observed", &TS),
-        r(
-            "number_observed",
-            &Ty::Int {
-                min: 1,
-                max: 999_999_999,
-            },
-        ),
+        r("number_observed", &t21::NUMBER_OBSERVED),
         r("objects", &DICT),
     ]),
     extra: Some(crate::extra::observed_data),
@@ -113,7 +107,6 @@ pub(crate) static MARKING_DEFINITION: TypeDef = TypeDef {
 };
 
 static WHERE_SIGHTED_REF: Ty = Ty::Ref(&["identity"]);
-static OBSERVED_DATA_REF: Ty = Ty::Ref(&["observed-data"]);
 static SIGHTING_OF_REF: Ty =
     Ty::RefNot(&["sighting", "relationship", "bundle", "marking-definition"]);
 static RELATIONSHIP_END: Ty =
@@ -136,15 +129,9 @@ pub(crate) static SIGHTING: TypeDef = TypeDef {
         p("description", &STR),
         p("first_seen", &TS),
         p("last_seen", &TS),
-        p(
-            "count",
-            &Ty::Int {
-                min: 0,
-                max: 999_999_999,
-            },
-        ),
+        p("count", &t21::SIGHTING_COUNT),
         r("sighting_of_ref", &SIGHTING_OF_REF),
-        p("observed_data_refs", &Ty::List(&OBSERVED_DATA_REF)),
+        p("observed_data_refs", &t21::LIST_OBSERVED_DATA_REF),
         p("where_sighted_refs", &Ty::List(&WHERE_SIGHTED_REF)),
         p("summary", &BOOL),
     ]),

@@ -10,7 +10,7 @@ use crate::vocab;
 static KILL_CHAIN_PHASE: Ty = Ty::Obj(&[r("kill_chain_name", &STR), r("phase_name", &STR)]);
 pub(crate) static KILL_CHAIN_PHASES: Ty = Ty::List(&KILL_CHAIN_PHASE);
 static OBSERVED_DATA_REF: Ty = Ty::Ref(&["observed-data"]);
-static LIST_OBSERVED_DATA_REF: Ty = Ty::List(&OBSERVED_DATA_REF);
+pub(crate) static LIST_OBSERVED_DATA_REF: Ty = Ty::List(&OBSERVED_DATA_REF);
 static SIGHTING_OF_REF: Ty = Ty::RefNot(&[
     "sighting",
     "relationship",
@@ -78,11 +78,11 @@ static PRECISION: Ty = Ty::Float {
     min: 0.0,
     max: f64::MAX,
 };
-static NUMBER_OBSERVED: Ty = Ty::Int {
+pub(crate) static NUMBER_OBSERVED: Ty = Ty::Int {
     min: 1,
     max: 999_999_999,
 };
-static SIGHTING_COUNT: Ty = Ty::Int {
+pub(crate) static SIGHTING_COUNT: Ty = Ty::Int {
     min: 0,
     max: 999_999_999,
 };

@@ -6,8 +6,8 @@
 //! messages come in a stable order.
 
 use super::formats::{
-    is_charset, is_cpe23, is_hostname, is_ipv4_20, is_ipv4_21, is_ipv6_20, is_ipv6_21, is_mac,
-    is_media_type, is_software_language_20, is_software_language_21,
+    is_cpe23, is_hostname, is_ipv4_20, is_ipv4_21, is_ipv6_20, is_ipv6_21, is_mac, is_media_type,
+    is_software_language_20, is_software_language_21,
 };
 use super::{dictionary, Sco};
 use crate::json::Json;
@@ -72,20 +72,8 @@ pub(super) fn autonomous_system(s: &Sco<'_, '_, '_>, _v21: bool, ctx: &mut Ctx) 
 pub(super) fn directory(s: &Sco<'_, '_, '_>, v21: bool, ctx: &mut Ctx) {
     s.required("path", ctx);
     s.str(&["path"], ctx);
-    s.fmt(
-        "path_enc",
-        is_charset,
-        "Must be an IANA registered character set",
-        ctx,
-    );
-    s.ts(
-        if v21 {
-            &["ctime", "mtime", "atime"]
-        } else {
-            &["created", "modified", "accessed"]
-        },
-        ctx,
-    );
+    s.charset("path_enc", ctx);
+    s.mac_times(v21, ctx);
     s.list_str(&["contains_refs"], 1, ctx);
 }
 

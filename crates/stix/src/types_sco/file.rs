@@ -5,8 +5,7 @@
 //! record's messages come in a stable order; an extension's properties are reported under
 //! `extensions.<name>.<property>`.
 
-use super::formats::is_charset;
-use super::{dictionary, extensions_dict, Sco};
+use super::{extensions_dict, Sco};
 use crate::json::Json;
 use crate::rules::{timestamp_of, Ctx};
 use crate::strict::is_hex;
@@ -29,26 +28,14 @@ pub(super) fn file(s: &Sco<'_, '_, '_>, v21: bool, ctx: &mut Ctx) {
         &["name", "mime_type", "parent_directory_ref", "content_ref"],
         ctx,
     );
-    s.fmt(
-        "name_enc",
-        is_charset,
-        "Must be an IANA registered character set",
-        ctx,
-    );
+    s.charset("name_enc", ctx);
     s.fmt(
         "magic_number_hex",
         is_hex,
         "Must be hexadecimal octets",
         ctx,
     );
-    s.ts(
-        if v21 {
-            &["ctime", "mtime", "atime"]
-        } else {
-            &["created", "modified", "accessed"]
-        },
-        ctx,
-    );
+    s.mac_times(v21, ctx);
     s.list_str(&["contains_refs"], 1, ctx);
     s.any_of(&["hashes", "name"], ctx);
     if !v21 {
@@ -70,31 +57,16 @@ pub(super) fn file(s: &Sco<'_, '_, '_>, v21: bool, ctx: &mut Ctx) {
 
 fn ntfs_ext(s: &Sco<'_, '_, '_>, _v21: bool, ctx: &mut Ctx) {
     s.str(&["sid"], ctx);
-    if let Some(v) = s.get("alternate_data_streams") {
-        let here = s.path("alternate_data_streams");
-        match v.as_array() {
-            Some(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    let ip = here.index(i);
-                    match item.as_object() {
-                        Some(o) => {
-                            let a = Sco {
-                                obj: o,
-                                at: Some(&ip),
-                            };
-                            a.required("name", ctx);
-                            a.str(&["name"], ctx);
-                            a.hashes("hashes", ctx);
-                            a.int(&["size"], 0, i64::MAX, ctx);
-                        }
-                        None => ctx.error(&ip, "Must be an object", item),
-                    }
-                }
-            }
-            None => ctx.error(&here, "Must be a list", v),
-        }
-    }
+    s.objects("alternate_data_streams", 0, ntfs_stream, ctx);
     s.any_of(&["sid", "alternate_data_streams"], ctx);
+}
+
+/// One of `alternate_data_streams`.
+fn ntfs_stream(a: &Sco<'_, '_, '_>, _v21: bool, ctx: &mut Ctx) {
+    a.required("name", ctx);
+    a.str(&["name"], ctx);
+    a.hashes("hashes", ctx);
+    a.int(&["size"], 0, i64::MAX, ctx);
 }
 
 fn raster_image_ext(s: &Sco<'_, '_, '_>, v21: bool, ctx: &mut Ctx) {
@@ -107,34 +79,12 @@ fn raster_image_ext(s: &Sco<'_, '_, '_>, v21: bool, ctx: &mut Ctx) {
     if !v21 {
         s.str(&["image_compression_algorithm"], ctx);
     }
-    if let Some(v) = s.get("exif_tags") {
-        let here = s.path("exif_tags");
-        if v21 {
-            dictionary(v, &here, ctx);
-        }
-        match v.as_object() {
-            Some(o) => {
-                for (k, x) in o.iter() {
-                    let b = k.as_bytes();
-                    let key_ok = b.len() >= 2
-                        && b[0].is_ascii_uppercase()
-                        && b[1..]
-                            .iter()
-                            .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
-                    let val_ok = x.as_str().is_some()
-                        || matches!(x, Json::Number(n) if n.is_i64() || n.is_u64());
-                    if !key_ok || !val_ok {
-                        ctx.error(
-                            &here.key(k),
-                            "EXIF tags are capitalised names with string or integer values",
-                            x,
-                        );
-                    }
-                }
-            }
-            None => ctx.error(&here, "Must be a dictionary", v),
-        }
-    }
+    s.dict_entries(
+        "exif_tags",
+        is_exif_tag,
+        "EXIF tags are capitalised names with string or integer values",
+        ctx,
+    );
     s.any_of(
         &[
             "image_height",
@@ -147,25 +97,28 @@ fn raster_image_ext(s: &Sco<'_, '_, '_>, v21: bool, ctx: &mut Ctx) {
     );
 }
 
-fn pdf_ext(s: &Sco<'_, '_, '_>, v21: bool, ctx: &mut Ctx) {
+/// An entry of `exif_tags`: a capitalised name with a string or integer value.
+fn is_exif_tag(name: &str, value: &Json<'_>) -> bool {
+    let b = name.as_bytes();
+    let name_ok = b.len() >= 2
+        && b[0].is_ascii_uppercase()
+        && b[1..]
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
+    name_ok
+        && (value.as_str().is_some()
+            || matches!(value, Json::Number(n) if n.is_i64() || n.is_u64()))
+}
+
+fn pdf_ext(s: &Sco<'_, '_, '_>, _v21: bool, ctx: &mut Ctx) {
     s.str(&["version", "pdfid0", "pdfid1"], ctx);
     s.bool(&["is_optimized"], ctx);
-    if let Some(v) = s.get("document_info_dict") {
-        let here = s.path("document_info_dict");
-        if v21 {
-            dictionary(v, &here, ctx);
-        }
-        match v.as_object() {
-            Some(o) => {
-                for (k, x) in o.iter() {
-                    if x.as_str().is_none() {
-                        ctx.error(&here.key(k), "Must be a string", x);
-                    }
-                }
-            }
-            None => ctx.error(&here, "Must be a dictionary", v),
-        }
-    }
+    s.dict_entries(
+        "document_info_dict",
+        |_, x| x.as_str().is_some(),
+        "Must be a string",
+        ctx,
+    );
     s.any_of(
         &[
             "version",
@@ -210,7 +163,7 @@ fn pebinary_ext(s: &Sco<'_, '_, '_>, v21: bool, ctx: &mut Ctx) {
     pe_time_date_stamp(s, ctx);
     s.hashes("file_header_hashes", ctx);
     pe_optional_header(s, v21, ctx);
-    pe_sections(s, ctx);
+    s.objects("sections", 1, pe_section, ctx);
     if v21 {
         s.any_of(
             &[
@@ -280,32 +233,11 @@ fn pe_optional_header(s: &Sco<'_, '_, '_>, v21: bool, ctx: &mut Ctx) {
     }
 }
 
-/// `sections`: a non-empty list of section objects, each with a name.
-fn pe_sections(s: &Sco<'_, '_, '_>, ctx: &mut Ctx) {
-    let Some(v) = s.get("sections") else {
-        return;
-    };
-    let here = s.path("sections");
-    match v.as_array() {
-        Some(items) if !items.is_empty() => {
-            for (i, item) in items.iter().enumerate() {
-                let ip = here.index(i);
-                match item.as_object() {
-                    Some(o) => {
-                        let a = Sco {
-                            obj: o,
-                            at: Some(&ip),
-                        };
-                        a.required("name", ctx);
-                        a.str(&["name"], ctx);
-                        a.int(&["size"], 0, i64::MAX, ctx);
-                        a.number(&["entropy"], ctx);
-                        a.hashes("hashes", ctx);
-                    }
-                    None => ctx.error(&ip, "Must be an object", item),
-                }
-            }
-        }
-        _ => ctx.error(&here, "Must be a non-empty list", v),
-    }
+/// One of `sections`, the PE binary's sections (a non-empty list).
+fn pe_section(a: &Sco<'_, '_, '_>, _v21: bool, ctx: &mut Ctx) {
+    a.required("name", ctx);
+    a.str(&["name"], ctx);
+    a.int(&["size"], 0, i64::MAX, ctx);
+    a.number(&["entropy"], ctx);
+    a.hashes("hashes", ctx);
 }

@@ -218,7 +218,7 @@ pub(super) fn registry_key(s: &Sco<'_, '_, '_>, v21: bool, ctx: &mut Ctx) {
         },
         ctx,
     );
-    registry_values(s, v21, ctx);
+    s.objects("values", 0, registry_value, ctx);
     if v21 {
         s.any_of(
             &[
@@ -235,36 +235,15 @@ pub(super) fn registry_key(s: &Sco<'_, '_, '_>, v21: bool, ctx: &mut Ctx) {
     }
 }
 
-/// `values`: a list of registry values, each with a data type of the record's version.
-fn registry_values(s: &Sco<'_, '_, '_>, v21: bool, ctx: &mut Ctx) {
-    let Some(v) = s.get("values") else {
-        return;
-    };
-    let here = s.path("values");
-    match v.as_array() {
-        Some(items) => {
-            for (i, item) in items.iter().enumerate() {
-                let ip = here.index(i);
-                match item.as_object() {
-                    Some(o) => {
-                        let a = Sco {
-                            obj: o,
-                            at: Some(&ip),
-                        };
-                        a.str(&["name", "data"], ctx);
-                        let types = if v21 { DATA_TYPES_21 } else { DATA_TYPES_20 };
-                        a.one_of("data_type", types, ctx);
-                        if v21 {
-                            a.any_of(&["name", "data", "data_type"], ctx);
-                        } else {
-                            a.required("name", ctx);
-                        }
-                    }
-                    None => ctx.error(&ip, "Must be an object", item),
-                }
-            }
-        }
-        None => ctx.error(&here, "Must be a list", v),
+/// One of `values`, the key's registry values, with a data type of the record's version.
+fn registry_value(a: &Sco<'_, '_, '_>, v21: bool, ctx: &mut Ctx) {
+    a.str(&["name", "data"], ctx);
+    let types = if v21 { DATA_TYPES_21 } else { DATA_TYPES_20 };
+    a.one_of("data_type", types, ctx);
+    if v21 {
+        a.any_of(&["name", "data", "data_type"], ctx);
+    } else {
+        a.required("name", ctx);
     }
 }
 

@@ -30,7 +30,7 @@ mod network;
 mod observed_data;
 
 use crate::json::{Json, Object};
-use crate::rules::{check_value, timestamp_of, Ctx, Path, Ty};
+use crate::rules::{check_value, dictionary_at, timestamp_of, Ctx, Path, Ty};
 use crate::strict;
 
 pub(crate) use observed_data::observed_data_objects;
@@ -112,6 +112,19 @@ impl<'s, 'o, 'a> Sco<'s, 'o, 'a> {
             }
         }
     }
+    /// The MAC times of a file or directory, named `ctime`, `mtime` and `atime` in 2.1.
+    fn mac_times(&self, v21: bool, ctx: &mut Ctx) {
+        let keys: &[&str] = if v21 {
+            &["ctime", "mtime", "atime"]
+        } else {
+            &["created", "modified", "accessed"]
+        };
+        self.ts(keys, ctx);
+    }
+    fn charset(&self, k: &'s str, ctx: &mut Ctx) {
+        let reason = "Must be an IANA registered character set";
+        self.fmt(k, formats::is_charset, reason, ctx);
+    }
     fn fmt(&self, k: &'s str, ok: fn(&str) -> bool, reason: &'static str, ctx: &mut Ctx) {
         if let Some(v) = self.get(k) {
             if !v.as_str().is_some_and(ok) {
@@ -140,6 +153,52 @@ impl<'s, 'o, 'a> Sco<'s, 'o, 'a> {
             dictionary(v, &self.path(k), ctx);
         }
     }
+    /// A dictionary each of whose entries must pass `ok`, else `reason` is reported at the
+    /// entry; in 2.1 it is held to the dictionary rules as well.
+    #[inline]
+    fn dict_entries(
+        &self,
+        k: &'s str,
+        ok: impl Fn(&str, &Json<'_>) -> bool,
+        reason: &'static str,
+        ctx: &mut Ctx,
+    ) {
+        let Some(v) = self.get(k) else { return };
+        let here = self.path(k);
+        if ctx.v21() {
+            dictionary(v, &here, ctx);
+        }
+        match v.as_object() {
+            Some(o) => {
+                for (key, x) in o.iter() {
+                    if !ok(key, x) {
+                        ctx.error(&here.key(key), reason, x);
+                    }
+                }
+            }
+            None => ctx.error(&here, "Must be a dictionary", v),
+        }
+    }
+    /// A list of objects, each checked by `each` (told whether the record is 2.1) at its index;
+    /// `min` is 1 where the schema says `minItems: 1`.
+    #[inline]
+    fn objects(&self, k: &'s str, min: usize, each: ObjectCheck, ctx: &mut Ctx) {
+        let Some(v) = self.get(k) else { return };
+        let here = self.path(k);
+        match v.as_array() {
+            Some(items) if items.len() >= min => {
+                for (i, item) in items.iter().enumerate() {
+                    let at = here.index(i);
+                    match item.as_object() {
+                        Some(obj) => each(&Sco { obj, at: Some(&at) }, ctx.v21(), ctx),
+                        None => ctx.error(&at, "Must be an object", item),
+                    }
+                }
+            }
+            _ if min == 0 => ctx.error(&here, "Must be a list", v),
+            _ => ctx.error(&here, "Must be a non-empty list", v),
+        }
+    }
     /// At least one of `keys` must be present.
     fn any_of(&self, keys: &[&str], ctx: &mut Ctx) {
         if !keys.iter().any(|k| self.has(k)) {
@@ -159,13 +218,9 @@ impl<'s, 'o, 'a> Sco<'s, 'o, 'a> {
 /// `dictionary.json`: an object whose keys are name characters (at most 250 in 2.1, 3 to 256
 /// in 2.0) and whose values are not null or empty lists; 2.1 dictionaries are not empty.
 fn dictionary(v: &Json<'_>, at: &Path<'_>, ctx: &mut Ctx) {
-    let Some(o) = v.as_object() else {
-        ctx.error(at, "Must be a dictionary", v);
+    let Some(o) = dictionary_at(v, at, "Must be a dictionary", ctx.v21(), ctx) else {
         return;
     };
-    if ctx.v21() && o.is_empty() {
-        ctx.error(at, "Must not be an empty dictionary", v);
-    }
     for (k, x) in o.iter() {
         let len_ok = if ctx.v21() {
             k.len() <= 250
@@ -187,23 +242,20 @@ fn dictionary(v: &Json<'_>, at: &Path<'_>, ctx: &mut Ctx) {
     }
 }
 
-/// The check of one predefined extension: its properties, whether the record is 2.1, and the
-/// record's state.
-type ExtensionCheck = fn(&Sco<'_, '_, '_>, bool, &mut Ctx);
+/// The check of an object inside an SCO (a predefined extension, or an item of a list of
+/// objects): its properties, whether the record is 2.1, and the record's state.
+type ObjectCheck = fn(&Sco<'_, '_, '_>, bool, &mut Ctx);
 
 /// An object's `extensions` dictionary: the extensions dictionaries of file, network-traffic,
 /// process and user-account give each predefined extension (`known`) a schema, and hold any
 /// other extension to the dictionary rules.
-fn extensions_dict(s: &Sco<'_, '_, '_>, ctx: &mut Ctx, known: &[(&str, ExtensionCheck)]) {
+fn extensions_dict(s: &Sco<'_, '_, '_>, ctx: &mut Ctx, known: &[(&str, ObjectCheck)]) {
     let Some(v) = s.get("extensions") else { return };
     let here = s.path("extensions");
-    let Some(o) = v.as_object() else {
-        ctx.error(&here, "Must be a dictionary of extensions", v);
+    let what = "Must be a dictionary of extensions";
+    let Some(o) = dictionary_at(v, &here, what, ctx.v21(), ctx) else {
         return;
     };
-    if ctx.v21() && o.is_empty() {
-        ctx.error(&here, "Must not be an empty dictionary", v);
-    }
     for (k, ext) in o.iter() {
         let ep = here.key(k);
         let key_ok = k.len() <= if ctx.v21() { 250 } else { 256 }

@@ -96,28 +96,22 @@ fn http_request_ext(s: &Sco<'_, '_, '_>, v21: bool, ctx: &mut Ctx) {
         ctx,
     );
     s.int(&["message_body_length"], i64::MIN, i64::MAX, ctx);
-    if let Some(v) = s.get("request_header") {
-        let here = s.path("request_header");
-        if v21 {
-            dictionary(v, &here, ctx);
-        }
-        match v.as_object() {
-            Some(o) => {
-                for (k, x) in o.iter() {
-                    let ok = if v21 {
-                        x.as_array()
-                            .is_some_and(|a| a.iter().all(|i| i.as_str().is_some()))
-                    } else {
-                        x.as_str().is_some()
-                    };
-                    if k.is_empty() || !ok {
-                        ctx.error(&here.key(k), "Header value has the wrong type", x);
-                    }
-                }
-            }
-            None => ctx.error(&here, "Must be a dictionary", v),
-        }
-    }
+    // A 2.1 header has a list of values, a 2.0 header one value.
+    let header_ok = |k: &str, x: &Json<'_>| {
+        let value_ok = if v21 {
+            x.as_array()
+                .is_some_and(|a| a.iter().all(|i| i.as_str().is_some()))
+        } else {
+            x.as_str().is_some()
+        };
+        !k.is_empty() && value_ok
+    };
+    s.dict_entries(
+        "request_header",
+        header_ok,
+        "Header value has the wrong type",
+        ctx,
+    );
 }
 
 fn icmp_ext(s: &Sco<'_, '_, '_>, _v21: bool, ctx: &mut Ctx) {

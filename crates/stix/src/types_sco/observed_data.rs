@@ -8,7 +8,7 @@
 
 use super::check;
 use crate::json::{Json, Object};
-use crate::rules::{Ctx, Path};
+use crate::rules::{dictionary_at, Ctx, Path};
 use crate::strict;
 use crate::SpecVersion;
 
@@ -16,13 +16,10 @@ use crate::SpecVersion;
 /// its `*_ref(s)` name other members of the right types (observable_object_references MUST).
 pub(crate) fn observed_data_objects(v: &Json<'_>, ctx: &mut Ctx) {
     let root = Path::Root("objects");
-    let Some(objects) = v.as_object() else {
-        ctx.error(&root, "Must be a dictionary of cyber-observable objects", v);
+    let what = "Must be a dictionary of cyber-observable objects";
+    let Some(objects) = dictionary_at(v, &root, what, true, ctx) else {
         return;
     };
-    if objects.is_empty() {
-        ctx.error(&root, "Must not be an empty dictionary", v);
-    }
     for (key, member) in objects.iter() {
         let here = root.key(key);
         let Some(o) = member.as_object() else {
