@@ -176,6 +176,8 @@ impl<'s, 'o, 'a> Sco<'s, 'o, 'a> {
                     }
                 }
             }
+            // In 2.1, `dictionary` has said so already.
+            None if ctx.v21() => {}
             None => ctx.error(&here, "Must be a dictionary", v),
         }
     }
