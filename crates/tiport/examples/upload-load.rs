@@ -201,100 +201,86 @@ struct Sample {
     ok: bool,
 }
 
-fn main() {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
+/// When one connection's requests are due: the first at `first`, then one every `interval`,
+/// none at or after `end`.
+#[derive(Clone, Copy)]
+struct Schedule {
+    first: Instant,
+    interval: Duration,
+    end: Instant,
+}
+
+/// What one connection brings back: a sample of each request it sent, the first few answers
+/// that were not 200, and how many requests it never sent for being too far behind.
+struct Outcome {
+    samples: Vec<Sample>,
+    errors: Vec<String>,
+    dropped: usize,
+}
+
+/// Sends connection `c`'s requests, of `objects` indicators each, on its schedule.
+fn drive(c: usize, url: &Url, auth: &str, objects: usize, run: u32, schedule: Schedule) -> Outcome {
+    let Schedule {
+        first,
+        interval,
+        end,
+    } = schedule;
+    let mut conn: Option<Connection> = None;
+    let mut out = Outcome {
+        samples: Vec::new(),
+        errors: Vec::new(),
+        dropped: 0,
     };
-    let token = std::env::var("TOKEN").unwrap_or_else(|_| {
-        eprintln!("TOKEN must hold a bearer token");
-        std::process::exit(2);
-    });
-    let run = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as u32)
-        .unwrap_or(0);
-    let interval = Duration::from_secs_f64(args.connections as f64 / args.rate);
-    let start = Instant::now() + Duration::from_millis(100);
-    let end = start + args.duration;
-    let threads: Vec<_> = (0..args.connections)
-        .map(|c| {
-            let url = Url::parse(&args.url).unwrap_or_else(|e| {
-                eprintln!("{e}");
-                std::process::exit(2);
-            });
-            let auth = format!("Bearer {token}");
-            let objects = args.objects;
-            // Connections are staggered evenly over one interval.
-            let first = start + interval.mul_f64(c as f64 / args.connections as f64);
-            std::thread::spawn(move || {
-                let mut conn: Option<Connection> = None;
-                let mut samples = Vec::new();
-                let mut errors = Vec::new();
-                let mut dropped = 0;
-                for k in 0u64.. {
-                    let due = first + interval.mul_f64(k as f64);
-                    if due >= end {
-                        break;
-                    }
-                    if Instant::now() >= end + GRACE {
-                        // Far behind schedule: what is still due counts as not answered.
-                        let left = end.saturating_duration_since(due).as_secs_f64()
-                            / interval.as_secs_f64();
-                        dropped += left.ceil() as usize;
-                        break;
-                    }
-                    let b = body(c, k, objects, run);
-                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(wait);
-                    }
-                    let request = format!(
-                        "POST {} HTTP/1.1\r\nHost: {}\r\nAuthorization: {auth}\r\n\
-                         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
-                        url.path,
-                        url.host,
-                        b.len()
-                    );
-                    let answer = send(&mut conn, &url, request.as_bytes());
-                    let ok = match answer {
-                        Ok((200, _)) => true,
-                        Ok((status, text)) => {
-                            if errors.len() < 3 {
-                                errors.push(format!("{status}: {text}"));
-                            }
-                            false
-                        }
-                        Err(e) => {
-                            conn = None;
-                            if errors.len() < 3 {
-                                errors.push(e.to_string());
-                            }
-                            false
-                        }
-                    };
-                    samples.push(Sample {
-                        latency: due.elapsed(),
-                        ok,
-                    });
-                }
-                (samples, errors, dropped)
-            })
-        })
-        .collect();
-    let mut samples = Vec::new();
-    let mut dropped = 0;
-    for t in threads {
-        let (s, e, d) = t.join().expect("a load thread panicked");
-        dropped += d;
-        for msg in e {
-            eprintln!("not 200: {msg}");
+    for k in 0u64.. {
+        let due = first + interval.mul_f64(k as f64);
+        if due >= end {
+            break;
         }
-        samples.extend(s);
+        if Instant::now() >= end + GRACE {
+            // Far behind schedule: what is still due counts as not answered.
+            let left = end.saturating_duration_since(due).as_secs_f64() / interval.as_secs_f64();
+            out.dropped += left.ceil() as usize;
+            break;
+        }
+        let b = body(c, k, objects, run);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let request = format!(
+            "POST {} HTTP/1.1\r\nHost: {}\r\nAuthorization: {auth}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+            url.path,
+            url.host,
+            b.len()
+        );
+        let answer = send(&mut conn, url, request.as_bytes());
+        let ok = match answer {
+            Ok((200, _)) => true,
+            Ok((status, text)) => {
+                if out.errors.len() < 3 {
+                    out.errors.push(format!("{status}: {text}"));
+                }
+                false
+            }
+            Err(e) => {
+                conn = None;
+                if out.errors.len() < 3 {
+                    out.errors.push(e.to_string());
+                }
+                false
+            }
+        };
+        out.samples.push(Sample {
+            latency: due.elapsed(),
+            ok,
+        });
     }
-    let elapsed = start.elapsed().as_secs_f64();
+    out
+}
+
+/// Prints the run's figures (`elapsed` seconds from the first due time); returns how many
+/// requests were not answered 200.
+fn report(args: &Args, samples: &[Sample], dropped: usize, elapsed: f64) -> usize {
     let failed = samples.iter().filter(|s| !s.ok).count() + dropped;
     let mut lat: Vec<Duration> = samples.iter().map(|s| s.latency).collect();
     lat.sort_unstable();
@@ -329,7 +315,57 @@ fn main() {
         pct(99.9),
         pct(100.0)
     );
-    if failed > 0 {
+    failed
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    let token = std::env::var("TOKEN").unwrap_or_else(|_| {
+        eprintln!("TOKEN must hold a bearer token");
+        std::process::exit(2);
+    });
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as u32)
+        .unwrap_or(0);
+    let interval = Duration::from_secs_f64(args.connections as f64 / args.rate);
+    let start = Instant::now() + Duration::from_millis(100);
+    let end = start + args.duration;
+    let threads: Vec<_> = (0..args.connections)
+        .map(|c| {
+            let url = Url::parse(&args.url).unwrap_or_else(|e| {
+                eprintln!("{e}");
+                std::process::exit(2);
+            });
+            let auth = format!("Bearer {token}");
+            let objects = args.objects;
+            // Connections are staggered evenly over one interval.
+            let schedule = Schedule {
+                first: start + interval.mul_f64(c as f64 / args.connections as f64),
+                interval,
+                end,
+            };
+            std::thread::spawn(move || drive(c, &url, &auth, objects, run, schedule))
+        })
+        .collect();
+    let mut samples = Vec::new();
+    let mut dropped = 0;
+    for t in threads {
+        let outcome = t.join().expect("a load thread panicked");
+        dropped += outcome.dropped;
+        for msg in outcome.errors {
+            eprintln!("not 200: {msg}");
+        }
+        samples.extend(outcome.samples);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    if report(&args, &samples, dropped, elapsed) > 0 {
         std::process::exit(1);
     }
 }

@@ -12,11 +12,31 @@ fn validate_bytes(bytes: &[u8], extra: &[&str]) -> std::process::Output {
     run(&args, Some(bytes))
 }
 
-fn assert_fatal(bytes: &[u8], extra: &[&str], needle: &str) {
+/// Validates `bytes` with `extra` flags, which must stop at a fatal error (exit 2) that
+/// names `needle`: its standard error.
+#[track_caller]
+fn assert_fatal(bytes: &[u8], extra: &[&str], needle: &str) -> String {
     let out = validate_bytes(bytes, extra);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "stderr: {err}");
     assert!(err.contains(needle), "expected {needle:?} in {err}");
+    err
+}
+
+/// Validates `bytes` with `extra` flags, which must find invalid records (exit 1): the JSON
+/// lines of its output.
+#[track_caller]
+fn invalid_records(bytes: &[u8], extra: &[&str]) -> Vec<serde_json::Value> {
+    let out = validate_bytes(bytes, extra);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    json_lines(&out)
+}
+
+/// The first error message of `line`, which must be about record `index`.
+#[track_caller]
+fn first_message(line: &serde_json::Value, index: u64) -> &str {
+    assert_eq!(line["recordIndex"], index, "{line}");
+    line["errorMessages"][0].as_str().unwrap()
 }
 
 #[test]
@@ -49,12 +69,9 @@ fn invalid_utf8_is_a_per_record_error() {
     let mut text = b"[".to_vec();
     text.extend_from_slice(&bad);
     text.extend_from_slice(format!(",{GOOD}]").as_bytes());
-    let out = validate_bytes(&text, &["--output", "json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let lines = json_lines(&out);
+    let lines = invalid_records(&text, &["--output", "json"]);
     assert_eq!(lines.len(), 1);
-    assert_eq!(lines[0]["recordIndex"], 0);
-    let msg = lines[0]["errorMessages"][0].as_str().unwrap();
+    let msg = first_message(&lines[0], 0);
     assert!(msg.contains("Invalid UTF-8 at line 1, column"), "{msg}");
 }
 
@@ -75,14 +92,8 @@ fn a_million_levels_of_nesting_is_one_clear_error() {
 #[test]
 fn nesting_within_the_limit_but_too_deep_to_parse_is_a_record_error() {
     let text = format!("[{GOOD},{}{}]", "[".repeat(500), "]".repeat(500));
-    let out = validate_bytes(text.as_bytes(), &["--output", "json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let lines = json_lines(&out);
-    assert_eq!(lines[0]["recordIndex"], 1);
-    assert!(lines[0]["errorMessages"][0]
-        .as_str()
-        .unwrap()
-        .contains("recursion limit exceeded"));
+    let lines = invalid_records(text.as_bytes(), &["--output", "json"]);
+    assert!(first_message(&lines[0], 1).contains("recursion limit exceeded"));
 }
 
 /// A 100 MB string is refused as one invalid record, and the process never holds it: it runs
@@ -115,11 +126,7 @@ fn a_100_mb_string_does_not_grow_memory() {
     assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 1);
-    assert_eq!(lines[0]["recordIndex"], 1);
-    assert!(lines[0]["errorMessages"][0]
-        .as_str()
-        .unwrap()
-        .contains("larger than the limit"));
+    assert!(first_message(&lines[0], 1).contains("larger than the limit"));
     assert!(stderr(&out).contains("3 records, 2 valid, 1 invalid"));
 }
 
@@ -137,20 +144,10 @@ fn numbers_beyond_64_bits() {
     );
     let inf = GOOD.replace("\"type\"", "\"x_inf\":1e400,\"type\"");
     let text = format!("[{custom},{conf},{inf}]");
-    let out = validate_bytes(text.as_bytes(), &["--output", "json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let lines = json_lines(&out);
+    let lines = invalid_records(text.as_bytes(), &["--output", "json"]);
     assert_eq!(lines.len(), 2, "{lines:?}");
-    assert_eq!(lines[0]["recordIndex"], 1);
-    assert!(lines[0]["errorMessages"][0]
-        .as_str()
-        .unwrap()
-        .starts_with("Error for Property=confidence:"));
-    assert_eq!(lines[1]["recordIndex"], 2);
-    assert!(lines[1]["errorMessages"][0]
-        .as_str()
-        .unwrap()
-        .contains("number out of range"));
+    assert!(first_message(&lines[0], 1).starts_with("Error for Property=confidence:"));
+    assert!(first_message(&lines[1], 2).contains("number out of range"));
 }
 
 #[test]
@@ -160,13 +157,10 @@ fn duplicate_keys_are_a_record_error_naming_line_and_column() {
     for profile in [&[][..], &["--strict"][..]] {
         let mut args = vec!["--output", "json"];
         args.extend_from_slice(profile);
-        let out = validate_bytes(text.as_bytes(), &args);
-        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-        let lines = json_lines(&out);
+        let lines = invalid_records(text.as_bytes(), &args);
         assert_eq!(lines.len(), 1);
-        assert_eq!(lines[0]["recordIndex"], 1);
         assert_eq!(
-            lines[0]["errorMessages"][0],
+            first_message(&lines[0], 1),
             "Error for Property=record: Malformed JSON at line 2, column 18: the member \"name\" appears more than once in one object. Actual value: (not shown)."
         );
     }
@@ -189,9 +183,7 @@ fn a_top_level_value_that_is_not_an_array_or_object() {
 #[test]
 fn array_elements_that_are_not_objects_are_record_errors() {
     let text = format!("[{GOOD}, 42, \"x\", null]");
-    let out = validate_bytes(text.as_bytes(), &["--output", "json"]);
-    assert_eq!(out.status.code(), Some(1));
-    let idx: Vec<i64> = json_lines(&out)
+    let idx: Vec<i64> = invalid_records(text.as_bytes(), &["--output", "json"])
         .iter()
         .map(|l| l["recordIndex"].as_i64().unwrap())
         .collect();
@@ -228,9 +220,7 @@ fn csv_row_with_the_wrong_number_of_fields_is_a_record_error() {
     let csv = "threatTypes,tags,name,description,confidence,revoked,validFrom,validUntil,tlpLevel,severity,observableType,observableValue\n\
                Phishing,,n,d,50,,2022-07-18T12:00:00.000Z,,white,5,domain-name,a.example.com\n\
                Phishing,,n,d,50,,2022-07-18T12:00:00.000Z,,white,domain-name,b.example.com\n";
-    let out = validate_bytes(csv.as_bytes(), &["--format", "csv", "--output", "json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let lines = json_lines(&out);
+    let lines = invalid_records(csv.as_bytes(), &["--format", "csv", "--output", "json"]);
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["recordIndex"], 1);
     assert_eq!(lines[0]["line"], 3);
@@ -239,31 +229,27 @@ fn csv_row_with_the_wrong_number_of_fields_is_a_record_error() {
 #[test]
 fn csv_without_the_required_columns_is_one_clear_error() {
     let csv = "threatTypes,tags,name\nPhishing,,n\n";
-    let out = validate_bytes(csv.as_bytes(), &["--format", "csv"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
-    assert!(err.contains("line 1: cannot tell the template"), "{err}");
+    let err = assert_fatal(
+        csv.as_bytes(),
+        &["--format", "csv"],
+        "line 1: cannot tell the template",
+    );
     assert!(err.contains("observableType"), "{err}");
     // A csv-other header without its required validFrom.
     let csv = "threatTypes,observableType,observableValue\nPhishing,domain-name,a.example.com\n";
-    let out = validate_bytes(csv.as_bytes(), &["--format", "csv"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
-    assert!(err.contains("line 1: "), "{err}");
+    let err = assert_fatal(csv.as_bytes(), &["--format", "csv"], "line 1: ");
     assert!(err.contains("validFrom"), "{err}");
 }
 
 #[test]
 fn patterns_one_per_line() {
     let text = "[ipv4-addr:value = '198.51.100.1']\n[ipv4-addr:value = '999.1.1.1']\n[url:value = 'http://x'\n";
-    let out = validate_bytes(
+    let idx: Vec<i64> = invalid_records(
         text.as_bytes(),
         &["--format", "patterns", "--output", "json"],
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let idx: Vec<i64> = json_lines(&out)
-        .iter()
-        .map(|l| l["recordIndex"].as_i64().unwrap())
-        .collect();
+    )
+    .iter()
+    .map(|l| l["recordIndex"].as_i64().unwrap())
+    .collect();
     assert_eq!(idx, vec![1, 2]);
 }

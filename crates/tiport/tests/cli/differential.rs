@@ -66,6 +66,17 @@ fn ours(args: &[&str]) -> BTreeMap<u64, Vec<String>> {
         .collect()
 }
 
+/// The oracle `script`'s verdicts on `file` beside ours from `tiport validate FILE FLAGS…
+/// --output json`: how far they agree, and our verdicts.
+fn judge(script: &str, file: &Path, flags: &[&str]) -> (Agreement, BTreeMap<u64, Vec<String>>) {
+    let theirs = oracle(script, &[file]);
+    let mut args = vec!["validate", file.to_str().unwrap()];
+    args.extend_from_slice(flags);
+    args.extend(["--output", "json"]);
+    let mine = ours(&args);
+    (compare(&theirs, &mine), mine)
+}
+
 struct Agreement {
     total: usize,
     agree: usize,
@@ -156,15 +167,7 @@ fn check(name: &str, a: &Agreement, threshold: f64) {
 #[test]
 fn objects_agree_with_stix2_validator() {
     let corpus = test_data("stix_2mb_invalid.json");
-    let theirs = oracle("oracle_validate.py", &[&corpus]);
-    let mine = ours(&[
-        "validate",
-        corpus.to_str().unwrap(),
-        "--strict",
-        "--output",
-        "json",
-    ]);
-    let a = compare(&theirs, &mine);
+    let (a, mine) = judge("oracle_validate.py", &corpus, &["--strict"]);
     check("objects (stix_2mb_invalid.json)", &a, 99.0);
     // The corpus's injected invalid records must all be caught, whatever the oracle says.
     let manifest: Value = serde_json::from_str(
@@ -209,20 +212,11 @@ fn patterns_agree_with_stix2_patterns() {
         "only {packaged_count} packaged 2.1 cases"
     );
     std::fs::write(&patterns, &text).unwrap();
-    let theirs = oracle("oracle_patterns.py", &[&patterns]);
     // stix2-patterns checks syntax only; the naming rules for custom object types and
     // properties that the strict profile adds are compared with stix2-validator, which applies
     // them, in `objects_agree_with_stix2_validator`. Beside stix2-patterns the parser runs in the
     // compatible profile, which still checks hash lengths, addresses, dates and qualifiers.
-    let mine = ours(&[
-        "validate",
-        patterns.to_str().unwrap(),
-        "--format",
-        "patterns",
-        "--output",
-        "json",
-    ]);
-    let a = compare(&theirs, &mine);
+    let (a, _) = judge("oracle_patterns.py", &patterns, &["--format", "patterns"]);
     check("patterns", &a, 99.5);
 }
 
@@ -311,15 +305,7 @@ fn targeted_cases_agree_with_stix2_validator() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("targeted.json");
     std::fs::write(&file, serde_json::to_vec(&objects).unwrap()).unwrap();
-    let theirs = oracle("oracle_validate.py", &[&file]);
-    let mine = ours(&[
-        "validate",
-        file.to_str().unwrap(),
-        "--strict",
-        "--output",
-        "json",
-    ]);
-    let a = compare(&theirs, &mine);
+    let (a, _) = judge("oracle_validate.py", &file, &["--strict"]);
     assert_eq!(a.total, objects.len());
     assert!(
         a.report.is_empty() && a.unexplained.is_empty(),

@@ -97,15 +97,9 @@ pub fn create_workspace(dir: &Path, name: &str) -> String {
     v["id"].as_str().expect("workspace id").to_owned()
 }
 
-/// `tiport import FILE --workspace WS --source SOURCE EXTRA… --data-dir DIR`: the output and
-/// its summary line, checked to be exactly one JSON object with the contract's keys in order.
-pub fn import(
-    dir: &Path,
-    ws: &str,
-    file: &Path,
-    source: &str,
-    extra: &[&str],
-) -> (Output, serde_json::Value) {
+/// Runs `tiport import FILE --workspace WS --source SOURCE EXTRA… --data-dir DIR`: its output,
+/// unchecked (for an import refused before it begins, which prints no summary).
+pub fn run_import(dir: &Path, ws: &str, file: &Path, source: &str, extra: &[&str]) -> Output {
     let mut args = vec![
         "import",
         file.to_str().expect("UTF-8 path"),
@@ -115,7 +109,19 @@ pub fn import(
         source,
     ];
     args.extend_from_slice(extra);
-    let out = run_in(dir, &args);
+    run_in(dir, &args)
+}
+
+/// `tiport import FILE --workspace WS --source SOURCE EXTRA… --data-dir DIR`: the output and
+/// its summary line, checked to be exactly one JSON object with the contract's keys in order.
+pub fn import(
+    dir: &Path,
+    ws: &str,
+    file: &Path,
+    source: &str,
+    extra: &[&str],
+) -> (Output, serde_json::Value) {
+    let out = run_import(dir, ws, file, source, extra);
     let text = stdout(&out);
     let summary = summary_line(&text).unwrap_or_else(|e| {
         panic!(

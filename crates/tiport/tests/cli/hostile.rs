@@ -33,6 +33,189 @@ struct Gen {
 
 const UPLOAD: &str = "threat-intelligence-stix-objects:upload?api-version=2024-02-01-preview";
 const LEGACY: &str = "threatintelligence:upload-indicators?api-version=2022-07-01";
+const SCOPE: &str = "scope=https%3A%2F%2Fmanagement.azure.com%2F.default";
+const FORM_CT: &str = "Content-Type: application/x-www-form-urlencoded\r\n";
+const JSON_CT: &str = "Content-Type: application/json\r\n";
+
+/// An upload the service takes: what the cases spoil one way at a time.
+fn good_upload() -> String {
+    json!({"sourcesystem": "hostile", "stixobjects": [indicator(1)]}).to_string()
+}
+
+/// Token request forms, each with the statuses it may get.
+fn token_forms() -> Vec<(String, String, Vec<u16>)> {
+    let mut forms: Vec<(String, String, Vec<u16>)> = vec![
+        (
+            "no grant".into(),
+            format!("client_id=a&client_secret=b&{SCOPE}"),
+            vec![400],
+        ),
+        ("empty form".into(), String::new(), vec![400]),
+        (
+            "no scope".into(),
+            "grant_type=client_credentials&client_id=a&client_secret=b".into(),
+            vec![400],
+        ),
+        (
+            "no secret".into(),
+            format!("grant_type=client_credentials&client_id=a&{SCOPE}"),
+            vec![401],
+        ),
+        (
+            "bad percent".into(),
+            "grant_type=%ZZ&client_id=%".into(),
+            vec![400],
+        ),
+        (
+            "nul bytes".into(),
+            format!("grant_type=client_credentials%00&client_id=a%00&client_secret=b&{SCOPE}"),
+            vec![400],
+        ),
+    ];
+    for grant in [
+        "password",
+        "authorization_code",
+        "refresh_token",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "CLIENT_CREDENTIALS",
+    ] {
+        forms.push((
+            format!("grant {grant}"),
+            format!("grant_type={grant}&client_id=a&client_secret=b&{SCOPE}"),
+            vec![400],
+        ));
+    }
+    for bad_scope in [
+        "https%3A%2F%2Fgraph.microsoft.com%2F.default",
+        "openid",
+        "",
+        "%2F.default",
+        &"a".repeat(5000),
+    ] {
+        forms.push((
+            format!("scope {}", &bad_scope[..bad_scope.len().min(20)]),
+            format!("grant_type=client_credentials&client_id=a&client_secret=b&scope={bad_scope}"),
+            vec![400],
+        ));
+    }
+    for (i, id) in [
+        "unknown",
+        "' OR 1=1 --",
+        "%00",
+        &"x".repeat(20_000),
+        "%E2%80%AE",
+        "admin",
+        "..%2F..%2Fetc%2Fpasswd",
+    ]
+    .iter()
+    .enumerate()
+    {
+        // A token request is a few hundred bytes; a form past 16 KiB is refused unread.
+        let expect = if id.len() > 16 << 10 {
+            vec![413]
+        } else {
+            vec![401, 429]
+        };
+        forms.push((
+            format!("client id {i}"),
+            format!("grant_type=client_credentials&client_id={id}&client_secret=wrong&{SCOPE}"),
+            expect,
+        ));
+    }
+    forms
+}
+
+/// A part of a multipart form: its name, the file name when it is the file, its content.
+type Part = (&'static str, Option<&'static str>, &'static [u8]);
+
+/// A text field of a form.
+const fn field(name: &'static str, value: &'static [u8]) -> Part {
+    (name, None, value)
+}
+
+/// The file of a form, named `name`.
+const fn file(name: &'static str, data: &'static [u8]) -> Part {
+    ("file", Some(name), data)
+}
+
+const BOUNDARY: &str = "bound";
+const IMPORT_CSV: &[u8] =
+    b"observableType,observableValue,validFrom\nipv4-addr,198.51.100.1,2024-01-01T00:00:00Z\n";
+const SOURCE: Part = field("source", b"s");
+const FILE: Part = file("a.csv", IMPORT_CSV);
+
+/// Forms posted to the imports route with a good token, each with the status it must get.
+const IMPORT_FORMS: &[(&str, &[Part], u16)] = &[
+    ("no file", &[SOURCE], 400),
+    ("no source", &[FILE], 400),
+    ("empty source", &[field("source", b" "), FILE], 400),
+    ("bad format", &[SOURCE, field("format", b"xml"), FILE], 400),
+    ("bad mode", &[SOURCE, field("mode", b"some"), FILE], 400),
+    ("two files", &[SOURCE, FILE, file("b.csv", IMPORT_CSV)], 400),
+    ("source twice", &[SOURCE, field("source", b"t"), FILE], 400),
+    (
+        "source not utf-8",
+        &[field("source", b"\xff\xfe"), FILE],
+        400,
+    ),
+    ("long field", &[field("source", &[b'a'; 5000]), FILE], 400),
+    (
+        "traversal file name",
+        &[SOURCE, file("../../../../etc/passwd", IMPORT_CSV)],
+        202,
+    ),
+    ("empty file", &[SOURCE, file("e.csv", b"")], 202),
+    (
+        "binary file",
+        &[SOURCE, file("x.json", &[0, 1, 2, 0xff])],
+        202,
+    ),
+    (
+        "file over the limit",
+        &[SOURCE, file("big.csv", &[b'a'; 30_000])],
+        413,
+    ),
+];
+
+/// A multipart body of `parts`, with [`BOUNDARY`].
+fn form(parts: &[Part]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, file, data) in parts {
+        let disp = match file {
+            Some(f) => format!("form-data; name=\"{name}\"; filename=\"{f}\""),
+            None => format!("form-data; name=\"{name}\""),
+        };
+        out.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Disposition: {disp}\r\n\r\n").as_bytes(),
+        );
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    out
+}
+
+/// A multipart body of `n` text fields, each holding `v`.
+fn many_fields(n: usize) -> Vec<u8> {
+    let mut many = String::new();
+    for i in 0..n {
+        many.push_str(&format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\nv\r\n"
+        ));
+    }
+    many.push_str(&format!("--{BOUNDARY}--\r\n"));
+    many.into_bytes()
+}
+
+/// A multipart body whose one part's head goes on for `len` bytes and never ends.
+fn endless_head(len: usize) -> Vec<u8> {
+    let mut endless = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\nX: "
+    )
+    .into_bytes();
+    endless.extend(std::iter::repeat_n(b'h', len));
+    endless
+}
 
 impl Gen {
     /// A request with `headers` (each ending in CRLF) and `body`; Content-Length added unless
@@ -44,6 +227,25 @@ impl Gen {
             body,
             expect: expect.to_vec(),
         });
+    }
+
+    /// A case of `method path` with `headers` and `body`, framed by [`Gen::request`].
+    fn add_request(
+        &mut self,
+        name: impl Into<String>,
+        (method, path): (&str, &str),
+        headers: &str,
+        body: impl Into<Vec<u8>>,
+        expect: &[u16],
+    ) {
+        let body = body.into();
+        let head = Self::request(method, path, headers, &body);
+        self.add(name, head, body, expect);
+    }
+
+    /// A case posting the good upload to `path` with `headers`.
+    fn add_upload(&mut self, name: String, path: &str, headers: &str, expect: &[u16]) {
+        self.add_request(name, ("POST", path), headers, good_upload(), expect);
     }
 
     fn request(method: &str, path: &str, headers: &str, body: &[u8]) -> String {
@@ -67,143 +269,37 @@ impl Gen {
         format!("Authorization: Bearer {}\r\n", self.token)
     }
 
+    /// The headers of an upload with the good token: JSON, then the token.
+    fn json_with_bearer(&self) -> String {
+        format!("{JSON_CT}{}", self.bearer())
+    }
+
     fn tokens(&mut self) {
         let path = format!("/{}/oauth2/v2.0/token", self.tenant);
-        let form = "application/x-www-form-urlencoded";
-        let scope = "scope=https%3A%2F%2Fmanagement.azure.com%2F.default";
-        let mut forms: Vec<(String, String, Vec<u16>)> = vec![
-            (
-                "no grant".into(),
-                format!("client_id=a&client_secret=b&{scope}"),
-                vec![400],
-            ),
-            ("empty form".into(), String::new(), vec![400]),
-            (
-                "no scope".into(),
-                "grant_type=client_credentials&client_id=a&client_secret=b".into(),
-                vec![400],
-            ),
-            (
-                "no secret".into(),
-                format!("grant_type=client_credentials&client_id=a&{scope}"),
-                vec![401],
-            ),
-            (
-                "bad percent".into(),
-                "grant_type=%ZZ&client_id=%".into(),
-                vec![400],
-            ),
-            (
-                "nul bytes".into(),
-                format!("grant_type=client_credentials%00&client_id=a%00&client_secret=b&{scope}"),
-                vec![400],
-            ),
-        ];
-        for grant in [
-            "password",
-            "authorization_code",
-            "refresh_token",
-            "urn:ietf:params:oauth:grant-type:jwt-bearer",
-            "CLIENT_CREDENTIALS",
+        let post = ("POST", path.as_str());
+        for (name, body, expect) in token_forms() {
+            let name = format!("token: {name}");
+            self.add_request(name, post, FORM_CT, body, &expect);
+        }
+        let ok_form = format!("grant_type=client_credentials&client_id=a&client_secret=b&{SCOPE}");
+        for ct in [
+            "application/json",
+            "text/plain",
+            "multipart/form-data; boundary=x",
         ] {
-            forms.push((
-                format!("grant {grant}"),
-                format!("grant_type={grant}&client_id=a&client_secret=b&{scope}"),
-                vec![400],
-            ));
+            let name = format!("token: content type {ct}");
+            let headers = format!("Content-Type: {ct}\r\n");
+            self.add_request(name, post, &headers, ok_form.as_str(), &[415]);
         }
-        for bad_scope in [
-            "https%3A%2F%2Fgraph.microsoft.com%2F.default",
-            "openid",
-            "",
-            "%2F.default",
-            &"a".repeat(5000),
-        ] {
-            forms.push((
-                format!("scope {}", &bad_scope[..bad_scope.len().min(20)]),
-                format!(
-                    "grant_type=client_credentials&client_id=a&client_secret=b&scope={bad_scope}"
-                ),
-                vec![400],
-            ));
-        }
-        for (i, id) in [
-            "unknown",
-            "' OR 1=1 --",
-            "%00",
-            &"x".repeat(20_000),
-            "%E2%80%AE",
-            "admin",
-            "..%2F..%2Fetc%2Fpasswd",
-        ]
-        .iter()
-        .enumerate()
-        {
-            // A token request is a few hundred bytes; a form past 16 KiB is refused unread.
-            let expect = if id.len() > 16 << 10 {
-                vec![413]
-            } else {
-                vec![401, 429]
-            };
-            forms.push((
-                format!("client id {i}"),
-                format!("grant_type=client_credentials&client_id={id}&client_secret=wrong&{scope}"),
-                expect,
-            ));
-        }
-        for (name, body, expect) in forms {
-            let head = Self::request(
-                "POST",
-                &path,
-                &format!("Content-Type: {form}\r\n"),
-                body.as_bytes(),
-            );
-            self.add(format!("token: {name}"), head, body.into_bytes(), &expect);
-        }
-        let ok_form = format!("grant_type=client_credentials&client_id=a&client_secret=b&{scope}");
-        for (ct, expect) in [
-            ("application/json", 415),
-            ("text/plain", 415),
-            ("multipart/form-data; boundary=x", 415),
-        ] {
-            let head = Self::request(
-                "POST",
-                &path,
-                &format!("Content-Type: {ct}\r\n"),
-                ok_form.as_bytes(),
-            );
-            self.add(
-                format!("token: content type {ct}"),
-                head,
-                ok_form.clone().into_bytes(),
-                &[expect],
-            );
-        }
-        let head = Self::request("POST", &path, "", ok_form.as_bytes());
-        self.add(
-            "token: no content type",
-            head,
-            ok_form.clone().into_bytes(),
-            &[415],
-        );
+        let name = "token: no content type";
+        self.add_request(name, post, "", ok_form.as_str(), &[415]);
         let big = "a=".to_owned() + &"b".repeat(200_000);
-        let head = Self::request(
-            "POST",
-            &path,
-            &format!("Content-Type: {form}\r\n"),
-            big.as_bytes(),
-        );
-        self.add("token: 200 KB form", head, big.into_bytes(), &[413]);
-        let head = Self::request(
-            "POST",
-            "/not-our-tenant/oauth2/v2.0/token",
-            &format!("Content-Type: {form}\r\n"),
-            ok_form.as_bytes(),
-        );
-        self.add("token: other tenant", head, ok_form.into_bytes(), &[400]);
+        self.add_request("token: 200 KB form", post, FORM_CT, big, &[413]);
+        let other = ("POST", "/not-our-tenant/oauth2/v2.0/token");
+        let name = "token: other tenant";
+        self.add_request(name, other, FORM_CT, ok_form, &[400]);
         for m in ["GET", "PUT", "DELETE"] {
-            let head = Self::request(m, &path, "", b"");
-            self.add(format!("token: {m}"), head, Vec::new(), &[405]);
+            self.add_request(format!("token: {m}"), (m, &path), "", Vec::new(), &[405]);
         }
     }
 
@@ -267,9 +363,8 @@ impl Gen {
     }
 
     fn uploads_with_bad_tokens(&mut self) {
-        let good = json!({"sourcesystem": "hostile", "stixobjects": [indicator(1)]}).to_string();
+        let good = good_upload();
         let path = self.upload_path();
-        let json_ct = "Content-Type: application/json\r\n";
         // Tokens: every bad one, on the current and the legacy route and a query.
         let legacy = format!("/{}/{LEGACY}", self.ws);
         let query = format!("/workspaces/{}/threat-intelligence/objects", self.ws);
@@ -279,18 +374,9 @@ impl Gen {
                 (&legacy, "POST", good.as_bytes()),
                 (&query, "GET", &b""[..]),
             ] {
-                let head = Self::request(
-                    method,
-                    route,
-                    &format!("{json_ct}Authorization: Bearer {token}\r\n"),
-                    body,
-                );
-                self.add(
-                    format!("token {name} on {route}"),
-                    head,
-                    body.to_vec(),
-                    &[401],
-                );
+                let headers = format!("{JSON_CT}Authorization: Bearer {token}\r\n");
+                let name = format!("token {name} on {route}");
+                self.add_request(name, (method, route), &headers, body, &[401]);
             }
         }
         for auth in [
@@ -299,20 +385,14 @@ impl Gen {
             "Authorization: Bearer\r\n",
             "Authorization: bearer  \r\n",
         ] {
-            let head = Self::request("POST", &path, &format!("{json_ct}{auth}"), good.as_bytes());
-            self.add(
-                format!("upload: authorization {auth:?}"),
-                head,
-                good.clone().into_bytes(),
-                &[401],
-            );
+            let name = format!("upload: authorization {auth:?}");
+            self.add_upload(name, &path, &format!("{JSON_CT}{auth}"), &[401]);
         }
     }
 
     fn uploads_with_bad_queries_and_types(&mut self) {
-        let good = json!({"sourcesystem": "hostile", "stixobjects": [indicator(1)]}).to_string();
         let path = self.upload_path();
-        let json_ct = "Content-Type: application/json\r\n";
+        let headers = self.json_with_bearer();
         // api-version and content type come first.
         for q in [
             "",
@@ -324,18 +404,7 @@ impl Gen {
                 "/workspaces/{}/threat-intelligence-stix-objects:upload{q}",
                 self.ws
             );
-            let head = Self::request(
-                "POST",
-                &p,
-                &format!("{json_ct}{}", self.bearer()),
-                good.as_bytes(),
-            );
-            self.add(
-                format!("upload: query {q:?}"),
-                head,
-                good.clone().into_bytes(),
-                &[400],
-            );
+            self.add_upload(format!("upload: query {q:?}"), &p, &headers, &[400]);
         }
         for ct in [
             "text/plain",
@@ -343,24 +412,14 @@ impl Gen {
             "multipart/form-data",
             "application/x-www-form-urlencoded",
         ] {
-            let head = Self::request(
-                "POST",
-                &path,
-                &format!("Content-Type: {ct}\r\n{}", self.bearer()),
-                good.as_bytes(),
-            );
-            self.add(
-                format!("upload: content type {ct}"),
-                head,
-                good.clone().into_bytes(),
-                &[415],
-            );
+            let name = format!("upload: content type {ct}");
+            let headers = format!("Content-Type: {ct}\r\n{}", self.bearer());
+            self.add_upload(name, &path, &headers, &[415]);
         }
     }
 
     fn uploads_to_other_workspaces(&mut self) {
-        let good = json!({"sourcesystem": "hostile", "stixobjects": [indicator(1)]}).to_string();
-        let json_ct = "Content-Type: application/json\r\n";
+        let headers = self.json_with_bearer();
         // Workspaces that are not the caller's.
         for ws in [
             "00000000-0000-4000-8000-000000000000".to_owned(),
@@ -370,30 +429,19 @@ impl Gen {
             self.ws.to_uppercase(),
         ] {
             let p = format!("/workspaces/{ws}/{UPLOAD}");
-            let head = Self::request(
-                "POST",
-                &p,
-                &format!("{json_ct}{}", self.bearer()),
-                good.as_bytes(),
-            );
             let expect: &[u16] = if ws == self.ws.to_uppercase() {
                 &[200, 404]
             } else {
                 &[404]
             };
-            self.add(
-                format!("upload: workspace {}", &ws[..ws.len().min(30)]),
-                head,
-                good.clone().into_bytes(),
-                expect,
-            );
+            let name = format!("upload: workspace {}", &ws[..ws.len().min(30)]);
+            self.add_upload(name, &p, &headers, expect);
         }
     }
 
     fn uploads_with_bad_bodies(&mut self) {
-        let good = json!({"sourcesystem": "hostile", "stixobjects": [indicator(1)]}).to_string();
+        let good = good_upload();
         let path = self.upload_path();
-        let json_ct = "Content-Type: application/json\r\n";
         let legacy = format!("/{}/{LEGACY}", self.ws);
         // Bodies.
         let mut bodies: Vec<(String, Vec<u8>, Vec<u16>)> = vec![
@@ -456,37 +504,27 @@ impl Gen {
                 vec![200],
             ));
         }
+        let headers = self.json_with_bearer();
         for (name, body, expect) in bodies {
-            let head = Self::request("POST", &path, &format!("{json_ct}{}", self.bearer()), &body);
-            self.add(
-                format!("upload body: {name}"),
-                head.clone(),
-                body.clone(),
-                &expect,
-            );
+            let upload = format!("upload body: {name}");
+            self.add_request(upload, ("POST", &path), &headers, body.clone(), &expect);
             if name == "stixobjects twice" || name == "empty" || name == "truncated" {
-                let head = Self::request(
-                    "POST",
-                    &legacy,
-                    &format!("{json_ct}{}", self.bearer()),
-                    &body,
-                );
-                self.add(format!("legacy body: {name}"), head, body, &expect);
+                let legacy_name = format!("legacy body: {name}");
+                self.add_request(legacy_name, ("POST", &legacy), &headers, body, &expect);
             }
         }
     }
 
     fn uploads_declaring_bad_sizes(&mut self) {
         let path = self.upload_path();
-        let json_ct = "Content-Type: application/json\r\n";
         // Declared sizes.
         let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{json_ct}{}Content-Length: 999999999999\r\n\r\n",
+            "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{JSON_CT}{}Content-Length: 999999999999\r\n\r\n",
             self.bearer()
         );
         self.add("upload: a terabyte declared", head, Vec::new(), &[413]);
         let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{json_ct}{}Content-Length: 40000000\r\nExpect: 100-continue\r\n\r\n",
+            "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{JSON_CT}{}Content-Length: 40000000\r\nExpect: 100-continue\r\n\r\n",
             self.bearer()
         );
         self.add("upload: 40 MB with expect", head, Vec::new(), &[413]);
@@ -494,259 +532,85 @@ impl Gen {
 
     fn imports(&mut self) {
         let path = format!("/workspaces/{}/threat-intelligence/imports", self.ws);
-        let b = "bound";
-        let form = |parts: &[(&str, Option<&str>, &[u8])]| -> Vec<u8> {
-            let mut out = Vec::new();
-            for (name, file, data) in parts {
-                let disp = match file {
-                    Some(f) => format!("form-data; name=\"{name}\"; filename=\"{f}\""),
-                    None => format!("form-data; name=\"{name}\""),
-                };
-                out.extend_from_slice(
-                    format!("--{b}\r\nContent-Disposition: {disp}\r\n\r\n").as_bytes(),
-                );
-                out.extend_from_slice(data);
-                out.extend_from_slice(b"\r\n");
-            }
-            out.extend_from_slice(format!("--{b}--\r\n").as_bytes());
-            out
-        };
-        let csv = b"observableType,observableValue,validFrom\nipv4-addr,198.51.100.1,2024-01-01T00:00:00Z\n";
-        let mp = format!(
-            "Content-Type: multipart/form-data; boundary={b}\r\n{}",
-            self.bearer()
-        );
-        let cases: Vec<(&str, Vec<u8>, &str, Vec<u16>)> = vec![
+        let bearer = self.bearer();
+        let multipart = format!("Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n");
+        let with_token = format!("{multipart}{bearer}");
+        let urlencoded = format!("{FORM_CT}{bearer}");
+        let no_boundary = format!("Content-Type: multipart/form-data\r\n{bearer}");
+        let mut cases: Vec<(&str, &str, Vec<u8>, u16)> = IMPORT_FORMS
+            .iter()
+            .map(|&(name, parts, expect)| (name, with_token.as_str(), form(parts), expect))
+            .collect();
+        let others: [(&str, &str, Vec<u8>, u16); 6] = [
+            ("not multipart", &urlencoded, b"source=s".to_vec(), 400),
+            ("no boundary", &no_boundary, form(&[SOURCE]), 400),
+            ("garbage", &with_token, b"--bound\r\ngarbage".to_vec(), 400),
+            ("5,000 fields", &with_token, many_fields(5_000), 400),
             (
-                "no file",
-                form(&[("source", None, b"s")]),
-                mp.as_str(),
-                vec![400],
+                "a part head of 2 MB",
+                &with_token,
+                endless_head(2 << 20),
+                400,
             ),
-            (
-                "no source",
-                form(&[("file", Some("a.csv"), csv)]),
-                mp.as_str(),
-                vec![400],
-            ),
-            (
-                "empty source",
-                form(&[("source", None, b" "), ("file", Some("a.csv"), csv)]),
-                mp.as_str(),
-                vec![400],
-            ),
-            (
-                "bad format",
-                form(&[
-                    ("source", None, b"s"),
-                    ("format", None, b"xml"),
-                    ("file", Some("a.csv"), csv),
-                ]),
-                mp.as_str(),
-                vec![400],
-            ),
-            (
-                "bad mode",
-                form(&[
-                    ("source", None, b"s"),
-                    ("mode", None, b"some"),
-                    ("file", Some("a.csv"), csv),
-                ]),
-                mp.as_str(),
-                vec![400],
-            ),
-            (
-                "two files",
-                form(&[
-                    ("source", None, b"s"),
-                    ("file", Some("a.csv"), csv),
-                    ("file", Some("b.csv"), csv),
-                ]),
-                mp.as_str(),
-                vec![400],
-            ),
-            (
-                "source twice",
-                form(&[
-                    ("source", None, b"s"),
-                    ("source", None, b"t"),
-                    ("file", Some("a.csv"), csv),
-                ]),
-                mp.as_str(),
-                vec![400],
-            ),
-            (
-                "source not utf-8",
-                form(&[("source", None, b"\xff\xfe"), ("file", Some("a.csv"), csv)]),
-                mp.as_str(),
-                vec![400],
-            ),
-            (
-                "long field",
-                form(&[
-                    ("source", None, &[b'a'; 5000]),
-                    ("file", Some("a.csv"), csv),
-                ]),
-                mp.as_str(),
-                vec![400],
-            ),
-            (
-                "traversal file name",
-                form(&[
-                    ("source", None, b"s"),
-                    ("file", Some("../../../../etc/passwd"), csv),
-                ]),
-                mp.as_str(),
-                vec![202],
-            ),
-            (
-                "empty file",
-                form(&[("source", None, b"s"), ("file", Some("e.csv"), b"")]),
-                mp.as_str(),
-                vec![202],
-            ),
-            (
-                "binary file",
-                form(&[
-                    ("source", None, b"s"),
-                    ("file", Some("x.json"), &[0u8, 1, 2, 0xff]),
-                ]),
-                mp.as_str(),
-                vec![202],
-            ),
-            (
-                "file over the limit",
-                form(&[
-                    ("source", None, b"s"),
-                    ("file", Some("big.csv"), &vec![b'a'; 30_000]),
-                ]),
-                mp.as_str(),
-                vec![413],
-            ),
-            (
-                "not multipart",
-                b"source=s".to_vec(),
-                "Content-Type: application/x-www-form-urlencoded\r\n",
-                vec![400],
-            ),
-            (
-                "no boundary",
-                form(&[("source", None, b"s")]),
-                "Content-Type: multipart/form-data\r\n",
-                vec![400],
-            ),
-            (
-                "garbage",
-                b"--bound\r\ngarbage".to_vec(),
-                mp.as_str(),
-                vec![400],
-            ),
+            ("no token", &multipart, form(&[SOURCE]), 401),
         ];
-        for (name, body, headers, expect) in cases {
-            let headers = if headers.contains("Authorization") {
-                headers.to_owned()
-            } else {
-                format!("{headers}{}", self.bearer())
-            };
-            let head = Self::request("POST", &path, &headers, &body);
-            self.add(format!("import: {name}"), head, body, &expect);
+        cases.extend(others);
+        for (name, headers, body, expect) in cases {
+            let name = format!("import: {name}");
+            self.add_request(name, ("POST", &path), headers, body, &[expect]);
         }
-        let mut many = String::new();
-        for i in 0..5_000 {
-            many.push_str(&format!(
-                "--{b}\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\nv\r\n"
-            ));
-        }
-        many.push_str(&format!("--{b}--\r\n"));
-        let head = Self::request("POST", &path, &mp, many.as_bytes());
-        self.add("import: 5,000 fields", head, many.into_bytes(), &[400]);
-        let mut endless = format!(
-            "--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\nX: "
-        )
-        .into_bytes();
-        endless.extend(std::iter::repeat_n(b'h', 2 << 20));
-        let head = Self::request("POST", &path, &mp, &endless);
-        self.add("import: a part head of 2 MB", head, endless, &[400]);
-        let head = Self::request(
-            "POST",
-            &path,
-            &format!("Content-Type: multipart/form-data; boundary={b}\r\n"),
-            &form(&[("source", None, b"s")]),
-        );
-        self.add(
-            "import: no token",
-            head,
-            form(&[("source", None, b"s")]),
-            &[401],
-        );
     }
 
     fn queries(&mut self) {
-        let base = format!("/workspaces/{}/threat-intelligence", self.ws);
+        let objects = format!("/workspaces/{}/threat-intelligence/objects", self.ws);
+        let imports = format!("/workspaces/{}/threat-intelligence/imports", self.ws);
         let bearer = self.bearer();
         let obj = indicator(1)["id"].as_str().unwrap().to_owned();
+        // An id no object or import has.
+        const NONE: &str = "00000000-0000-4000-8000-000000000000";
         let cases: Vec<(String, Vec<u16>)> = vec![
-            (format!("{base}/objects?limit=0"), vec![400]),
-            (format!("{base}/objects?limit=-1"), vec![400]),
-            (format!("{base}/objects?limit=1001"), vec![400]),
-            (format!("{base}/objects?limit=abc"), vec![400]),
+            (format!("{objects}?limit=0"), vec![400]),
+            (format!("{objects}?limit=-1"), vec![400]),
+            (format!("{objects}?limit=1001"), vec![400]),
+            (format!("{objects}?limit=abc"), vec![400]),
             (
-                format!("{base}/objects?limit=99999999999999999999999"),
+                format!("{objects}?limit=99999999999999999999999"),
                 vec![400],
             ),
-            (format!("{base}/objects?cursor=%00%01"), vec![400]),
+            (format!("{objects}?cursor=%00%01"), vec![400]),
             (
-                format!("{base}/objects?cursor={}", "A".repeat(10_000)),
+                format!("{objects}?cursor={}", "A".repeat(10_000)),
                 vec![400],
             ),
-            (format!("{base}/objects?valid_at=yesterday"), vec![400]),
-            (format!("{base}/objects?revoked=maybe"), vec![400]),
-            (format!("{base}/objects?original=perhaps"), vec![400]),
-            (format!("{base}/objects?type=%27%20OR%201%3D1"), vec![200]),
-            (format!("{base}/objects?source=%00"), vec![200]),
-            (format!("{base}/objects?observable=0.0.0.0%2F0"), vec![200]),
-            (format!("{base}/objects?observable=%3A%3A%2F0"), vec![200]),
+            (format!("{objects}?valid_at=yesterday"), vec![400]),
+            (format!("{objects}?revoked=maybe"), vec![400]),
+            (format!("{objects}?original=perhaps"), vec![400]),
+            (format!("{objects}?type=%27%20OR%201%3D1"), vec![200]),
+            (format!("{objects}?source=%00"), vec![200]),
+            (format!("{objects}?observable=0.0.0.0%2F0"), vec![200]),
+            (format!("{objects}?observable=%3A%3A%2F0"), vec![200]),
             (
-                format!("{base}/objects?observable={}", "x".repeat(10_000)),
+                format!("{objects}?observable={}", "x".repeat(10_000)),
                 vec![200],
             ),
             (
-                format!("{base}/objects?label={}", "%FF".repeat(100)),
+                format!("{objects}?label={}", "%FF".repeat(100)),
                 vec![200, 400],
             ),
-            (format!("{base}/objects/not-an-id"), vec![400]),
+            (format!("{objects}/not-an-id"), vec![400]),
+            (format!("{objects}/indicator--{NONE}"), vec![404]),
+            (format!("{objects}/indicator--{NONE}/versions"), vec![404]),
+            (format!("{objects}/{obj}?original=true"), vec![200, 404]),
+            (format!("{objects}/..%2F..%2Fetc%2Fpasswd"), vec![400, 404]),
+            (format!("{imports}?sort=evil"), vec![400]),
+            (format!("{imports}?order=sideways"), vec![400]),
+            (format!("{imports}?limit=0"), vec![400]),
+            (format!("{imports}?cursor=bm9wZQ"), vec![400]),
+            (format!("{imports}/not-a-uuid"), vec![404]),
+            (format!("{imports}/{NONE}"), vec![404]),
+            (format!("{imports}/{NONE}/errors?preview=x"), vec![400, 404]),
             (
-                format!("{base}/objects/indicator--00000000-0000-4000-8000-000000000000"),
-                vec![404],
-            ),
-            (
-                format!("{base}/objects/indicator--00000000-0000-4000-8000-000000000000/versions"),
-                vec![404],
-            ),
-            (
-                format!("{base}/objects/{obj}?original=true"),
-                vec![200, 404],
-            ),
-            (
-                format!("{base}/objects/..%2F..%2Fetc%2Fpasswd"),
-                vec![400, 404],
-            ),
-            (format!("{base}/imports?sort=evil"), vec![400]),
-            (format!("{base}/imports?order=sideways"), vec![400]),
-            (format!("{base}/imports?limit=0"), vec![400]),
-            (format!("{base}/imports?cursor=bm9wZQ"), vec![400]),
-            (format!("{base}/imports/not-a-uuid"), vec![404]),
-            (
-                format!("{base}/imports/00000000-0000-4000-8000-000000000000"),
-                vec![404],
-            ),
-            (
-                format!("{base}/imports/00000000-0000-4000-8000-000000000000/errors?preview=x"),
-                vec![400, 404],
-            ),
-            (
-                "/workspaces/00000000-0000-4000-8000-000000000000/threat-intelligence/objects"
-                    .into(),
+                format!("/workspaces/{NONE}/threat-intelligence/objects"),
                 vec![404],
             ),
             ("/templates/../../etc/passwd".into(), vec![404]),
@@ -760,24 +624,15 @@ impl Gen {
             (format!("/{}", "x".repeat(60_000)), vec![404, 414, 431, 0]),
         ];
         for (path, expect) in cases {
-            let head = Self::request("GET", &path, &bearer, b"");
-            self.add(
-                format!("query {}", &path[..path.len().min(80)]),
-                head,
-                Vec::new(),
-                &expect,
-            );
+            let name = format!("query {}", &path[..path.len().min(80)]);
+            self.add_request(name, ("GET", &path), &bearer, Vec::new(), &expect);
         }
+        let upload = self.upload_path();
         for m in [
             "DELETE", "PUT", "PATCH", "OPTIONS", "TRACE", "BREW", "M0001",
         ] {
-            let head = Self::request(m, &self.upload_path(), &bearer, b"");
-            self.add(
-                format!("method {m} on upload"),
-                head,
-                Vec::new(),
-                &[400, 405],
-            );
+            let name = format!("method {m} on upload");
+            self.add_request(name, (m, &upload), &bearer, Vec::new(), &[400, 405]);
         }
     }
 

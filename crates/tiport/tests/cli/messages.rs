@@ -71,136 +71,128 @@ fn shown(dir: &Path, ws: &str, out: &std::process::Output) -> String {
     text
 }
 
-#[test]
-fn refusals_of_the_command_line() {
-    let dir = data_dir();
-    let ws = create_workspace(dir.path(), "messages");
-    let file = |name: &str, text: &str| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p.to_str().unwrap().to_owned()
-    };
-    let invalid = file(
-        "invalid.json",
-        &format!(
+/// The files the cases read, written into a data directory: their paths.
+struct Files {
+    invalid: String,
+    truncated: String,
+    csv: String,
+    header_only: String,
+    empty: String,
+    unknown_key: String,
+    /// A path where there is no file.
+    missing: String,
+}
+
+impl Files {
+    fn write(dir: &Path) -> Files {
+        let file = |name: &str, text: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            p.to_str().unwrap().to_owned()
+        };
+        let invalid = format!(
             "[{GOOD},\n{},\n{}, 7]",
             GOOD.replace("198.51.100.1", "999.1.1.1"),
             GOOD.replace(
                 "\"valid_from\":\"2016-01-01T00:00:00Z\"",
                 "\"valid_from\":\"yesterday\""
             )
-        ),
-    );
-    let truncated = file("truncated.json", &format!("[{GOOD},\n{}", &GOOD[..60]));
-    let csv = file(
-        "rows.csv",
-        "threatTypes,tags,name,description,confidence,revoked,validFrom,validUntil,tlpLevel,severity,observableType,observableValue\n\
-         ,,,,101,,2024-01-01T00:00:00Z,,,,ipv4-addr,999.1.1.1\n",
-    );
-    let header_only = file("header.csv", "validFrom,observableType,observableValue\n");
-    let empty = file("empty.json", "");
-    let unknown_key = file(
-        "unknown-key.toml",
-        "requests-per-minute = 10\ncolour = \"red\"\n",
-    );
-    let missing = dir.path().join("no-such-file.json");
-    let missing = missing.to_str().unwrap();
-    let unknown_ws = "0b1f8e3c-3c5e-4f0c-9d55-8d2c2f0c1a11";
-    let cases: &[(&str, Vec<&str>)] = &[
-        ("validate: invalid records", vec!["validate", &invalid]),
+        );
+        Files {
+            invalid: file("invalid.json", &invalid),
+            truncated: file("truncated.json", &format!("[{GOOD},\n{}", &GOOD[..60])),
+            csv: file(
+                "rows.csv",
+                "threatTypes,tags,name,description,confidence,revoked,validFrom,validUntil,tlpLevel,severity,observableType,observableValue\n\
+                 ,,,,101,,2024-01-01T00:00:00Z,,,,ipv4-addr,999.1.1.1\n",
+            ),
+            header_only: file("header.csv", "validFrom,observableType,observableValue\n"),
+            empty: file("empty.json", ""),
+            unknown_key: file(
+                "unknown-key.toml",
+                "requests-per-minute = 10\ncolour = \"red\"\n",
+            ),
+            missing: dir.join("no-such-file.json").to_str().unwrap().to_owned(),
+        }
+    }
+}
+
+const UNKNOWN_WS: &str = "0b1f8e3c-3c5e-4f0c-9d55-8d2c2f0c1a11";
+
+/// `tiport import FILE --workspace WS MORE…`.
+fn import_args<'a>(file: &'a str, ws: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["import", file, "--workspace", ws];
+    args.extend_from_slice(more);
+    args
+}
+
+/// The refusals, each a name and a command line, against workspace `ws`.
+fn cases<'a>(f: &'a Files, ws: &'a str) -> Vec<(&'static str, Vec<&'a str>)> {
+    let source = ["--source", "S"];
+    vec![
+        ("validate: invalid records", vec!["validate", &f.invalid]),
         (
             "validate: invalid records as JSON lines",
-            vec!["validate", &invalid, "--output", "json"],
+            vec!["validate", &f.invalid, "--output", "json"],
         ),
-        ("validate: strict", vec!["validate", &invalid, "--strict"]),
-        ("validate: a truncated file", vec!["validate", &truncated]),
-        ("validate: a CSV file", vec!["validate", &csv]),
-        ("validate: a missing file", vec!["validate", missing]),
+        ("validate: strict", vec!["validate", &f.invalid, "--strict"]),
+        ("validate: a truncated file", vec!["validate", &f.truncated]),
+        ("validate: a CSV file", vec!["validate", &f.csv]),
+        ("validate: a missing file", vec!["validate", &f.missing]),
         (
             "validate: an unknown format",
-            vec!["validate", &invalid, "--format", "xml"],
+            vec!["validate", &f.invalid, "--format", "xml"],
         ),
         (
             "import: an unknown workspace",
-            vec!["import", &csv, "--workspace", unknown_ws, "--source", "S"],
+            import_args(&f.csv, UNKNOWN_WS, &source),
         ),
-        (
-            "import: no source",
-            vec!["import", &csv, "--workspace", &ws],
-        ),
+        ("import: no source", import_args(&f.csv, ws, &[])),
         (
             "import: a header without rows",
-            vec!["import", &header_only, "--workspace", &ws, "--source", "S"],
+            import_args(&f.header_only, ws, &source),
         ),
-        (
-            "import: an empty file",
-            vec!["import", &empty, "--workspace", &ws, "--source", "S"],
-        ),
+        ("import: an empty file", import_args(&f.empty, ws, &source)),
         (
             "import: an unknown format",
-            vec![
-                "import",
-                &csv,
-                "--workspace",
-                &ws,
-                "--source",
-                "S",
-                "--format",
-                "xml",
-            ],
+            import_args(&f.csv, ws, &["--source", "S", "--format", "xml"]),
         ),
         (
             "import: JSON as CSV",
-            vec![
-                "import",
-                &invalid,
-                "--workspace",
-                &ws,
-                "--source",
-                "S",
-                "--format",
-                "csv",
-            ],
+            import_args(&f.invalid, ws, &["--source", "S", "--format", "csv"]),
         ),
         (
             "import: the reserved source",
-            vec![
-                "import",
-                &csv,
-                "--workspace",
-                &ws,
-                "--source",
-                "Microsoft Sentinel",
-            ],
+            import_args(&f.csv, ws, &["--source", "Microsoft Sentinel"]),
         ),
         (
             "import-status: an unknown import",
             vec![
                 "import-status",
                 "--workspace",
-                &ws,
+                ws,
                 "0b1f8e3c-3c5e-4f0c-9d55-8d2c2f0c1a12",
             ],
         ),
         (
             "import-status: a bad cursor",
-            vec!["import-status", "--workspace", &ws, "--cursor", "nope"],
+            vec!["import-status", "--workspace", ws, "--cursor", "nope"],
         ),
         (
             "export: an unknown workspace",
-            vec!["export", "--workspace", unknown_ws],
+            vec!["export", "--workspace", UNKNOWN_WS],
         ),
         (
             "client create: an unknown role",
-            vec!["client", "create", "--workspace", &ws, "--role", "boss"],
+            vec!["client", "create", "--workspace", ws, "--role", "boss"],
         ),
         (
             "workspace create: a taken id",
-            vec!["workspace", "create", "--name", "again", "--id", &ws],
+            vec!["workspace", "create", "--name", "again", "--id", ws],
         ),
         (
             "serve: an unknown key in the config file",
-            vec!["serve", "--config", &unknown_key],
+            vec!["serve", "--config", &f.unknown_key],
         ),
         (
             "serve: a rate that is no number",
@@ -210,20 +202,27 @@ fn refusals_of_the_command_line() {
             "serve: a duration that is no duration",
             vec!["serve", "--header-timeout", "soon"],
         ),
-    ];
+    ]
+}
+
+#[test]
+fn refusals_of_the_command_line() {
+    let dir = data_dir();
+    let ws = create_workspace(dir.path(), "messages");
+    let files = Files::write(dir.path());
     let mut report = String::new();
-    for (name, args) in cases {
+    for (name, args) in cases(&files, &ws) {
         // validate reads files only; every other command opens the store.
         let out = if args[0] == "validate" {
-            run(args, None)
+            run(&args, None)
         } else {
-            run_in(dir.path(), args)
+            run_in(dir.path(), &args)
         };
         writeln!(report, "== {name}: tiport {}", args.join(" ")).unwrap();
         report.push_str(&shown(dir.path(), &ws, &out));
     }
     let report = report
-        .replace(&invalid, "<dir>/invalid.json")
+        .replace(&files.invalid, "<dir>/invalid.json")
         .replace(dir.path().to_str().unwrap(), "<dir>")
         .replace(&ws, "<workspace>");
     insta::assert_snapshot!(report);

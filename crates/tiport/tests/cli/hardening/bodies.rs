@@ -5,8 +5,7 @@ use super::*;
 
 #[test]
 fn a_body_naming_a_key_twice_is_refused_and_nothing_is_lost_silently() {
-    let s = Service::start(&[]);
-    let token = s.token();
+    let (s, token) = Service::start_with_token(&[]);
     let cases = [
         (
             format!(
@@ -82,16 +81,16 @@ fn a_body_naming_a_key_twice_is_refused_and_nothing_is_lost_silently() {
     assert_eq!(s.post(&legacy, Some(&token), body.as_bytes()).0, 400);
 }
 
+/// Uploads one indicator with `source` as its `sourcesystem`: status and answer.
+fn upload_from(s: &Service, token: &str, source: &str) -> (u16, Value) {
+    let body = json!({"sourcesystem": source, "stixobjects": [indicator(1)]});
+    upload_raw(s, token, &body.to_string())
+}
+
 #[test]
 fn a_long_sourcesystem_is_refused_for_its_length() {
-    let s = Service::start(&[]);
-    let token = s.token();
-    let long = "s".repeat(5000);
-    let (status, answer) = upload_raw(
-        &s,
-        &token,
-        &json!({"sourcesystem": long, "stixobjects": [indicator(1)]}).to_string(),
-    );
+    let (s, token) = Service::start_with_token(&[]);
+    let (status, answer) = upload_from(&s, &token, &"s".repeat(5000));
     assert_eq!(status, 400, "{answer}");
     let message = answer["error"]["message"].as_str().unwrap();
     assert!(
@@ -100,27 +99,21 @@ fn a_long_sourcesystem_is_refused_for_its_length() {
     );
     // At the limit it is accepted and kept whole.
     let at_limit = "s".repeat(1024);
-    let (status, answer) = upload_raw(
-        &s,
-        &token,
-        &json!({"sourcesystem": at_limit, "stixobjects": [indicator(1)]}).to_string(),
-    );
+    let (status, answer) = upload_from(&s, &token, &at_limit);
     assert_eq!(status, 200, "{answer}");
-    let (_, page) = s.get(
+    let page = s.get_json(
         &format!(
             "/workspaces/{}/threat-intelligence/objects?source={at_limit}",
             s.cred("workspace_id")
         ),
-        Some(&token),
+        &token,
     );
-    let page: Value = serde_json::from_str(&page).unwrap();
     assert_eq!(page["objects"].as_array().unwrap().len(), 1, "{page}");
 }
 
 #[test]
 fn the_reserved_source_name_is_refused_in_every_disguise() {
-    let s = Service::start(&[]);
-    let token = s.token();
+    let (s, token) = Service::start_with_token(&[]);
     for name in [
         "Microsoft\u{a0}Sentinel",
         "Microsoft Sentinel\u{200b}",
@@ -128,11 +121,7 @@ fn the_reserved_source_name_is_refused_in_every_disguise() {
         "\u{feff}Microsoft Sentinel",
         "Ｍｉｃｒｏｓｏｆｔ Ｓｅｎｔｉｎｅｌ",
     ] {
-        let (status, answer) = upload_raw(
-            &s,
-            &token,
-            &json!({"sourcesystem": name, "stixobjects": [indicator(1)]}).to_string(),
-        );
+        let (status, answer) = upload_from(&s, &token, name);
         assert_eq!(status, 400, "{name:?}: {answer}");
         assert!(answer.to_string().contains("reserved"), "{answer}");
     }
@@ -141,21 +130,14 @@ fn the_reserved_source_name_is_refused_in_every_disguise() {
 
 #[test]
 fn the_legacy_route_answers_success_with_a_json_body() {
-    let s = Service::start(&[]);
-    let token = s.token();
+    let (s, token) = Service::start_with_token(&[]);
     let url = format!(
         "{}/{}/threatintelligence:upload-indicators?api-version=2022-07-01",
         s.base,
         s.cred("workspace_id")
     );
     let body = json!({"SourceSystem": "legacy", "Value": [indicator(3)]}).to_string();
-    let mut r = s
-        .agent
-        .post(&url)
-        .header("Authorization", &format!("Bearer {token}"))
-        .header("Content-Type", "application/json")
-        .send(body.as_bytes())
-        .unwrap();
+    let mut r = s.send_post(&url, Some(&token), "application/json", body.as_bytes());
     assert_eq!(r.status(), 200);
     assert!(r
         .headers()
@@ -176,8 +158,7 @@ fn the_legacy_route_answers_success_with_a_json_body() {
 
 #[test]
 fn identifiers_that_differ_only_in_case_are_one_object() {
-    let s = Service::start(&[]);
-    let token = s.token();
+    let (s, token) = Service::start_with_token(&[]);
     let ws = s.cred("workspace_id");
     let lower = "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f";
     let mut first = indicator(1);
@@ -191,30 +172,17 @@ fn identifiers_that_differ_only_in_case_are_one_object() {
             s.upload(&token, &json!({"sourcesystem": "case", "stixobjects": [o]}));
         assert_eq!((status, answer.as_str()), (200, ""));
     }
-    let (_, page) = s.get(
-        &format!("/workspaces/{ws}/threat-intelligence/objects"),
-        Some(&token),
-    );
-    let page: Value = serde_json::from_str(&page).unwrap();
+    let objects = format!("/workspaces/{ws}/threat-intelligence/objects");
+    let page = s.get_json(&objects, &token);
     assert_eq!(page["objects"].as_array().unwrap().len(), 1, "{page}");
     for spelling in [lower.to_owned(), second["id"].as_str().unwrap().to_owned()] {
-        let (status, body) = s.get(
-            &format!("/workspaces/{ws}/threat-intelligence/objects/{spelling}/versions"),
-            Some(&token),
-        );
-        assert_eq!(status, 200, "{spelling}");
-        let v: Value = serde_json::from_str(&body).unwrap();
+        let v = s.get_json(&format!("{objects}/{spelling}/versions"), &token);
         assert_eq!(
             v["versions"].as_array().unwrap().len(),
             2,
             "{spelling}: {v}"
         );
-        let (status, body) = s.get(
-            &format!("/workspaces/{ws}/threat-intelligence/objects/{spelling}"),
-            Some(&token),
-        );
-        assert_eq!(status, 200);
-        let current: Value = serde_json::from_str(&body).unwrap();
+        let current = s.get_json(&format!("{objects}/{spelling}"), &token);
         assert_eq!(current["name"], "newer");
         // The answer names the object by its canonical id.
         assert_eq!(current["id"], lower);
@@ -223,8 +191,7 @@ fn identifiers_that_differ_only_in_case_are_one_object() {
 
 #[test]
 fn objects_are_answered_as_stix_2_1_and_as_stored_on_request() {
-    let s = Service::start(&[]);
-    let token = s.token();
+    let (s, token) = Service::start_with_token(&[]);
     let ws = s.cred("workspace_id");
     // A STIX 2.0 malware, as MITRE ATT&CK's 2.0 bundle has them: no spec_version, `labels`,
     // no `is_family`, timestamps to the second.
@@ -237,39 +204,21 @@ fn objects_are_answered_as_stix_2_1_and_as_stored_on_request() {
         &json!({"sourcesystem": "attack", "stixobjects": [malware]}),
     );
     assert_eq!((status, answer.as_str()), (200, ""));
-    let (_, body) = s.get(
-        &format!("/workspaces/{ws}/threat-intelligence/objects/{id}"),
-        Some(&token),
-    );
-    let v: Value = serde_json::from_str(&body).unwrap();
+    let objects = format!("/workspaces/{ws}/threat-intelligence/objects");
+    let v = s.get_json(&format!("{objects}/{id}"), &token);
     assert_eq!(v["spec_version"], "2.1");
     assert_eq!(v["malware_types"], json!(["malware"]));
     assert_eq!(v["is_family"], true);
     assert_eq!(v["created"], "2017-05-31T21:32:40.000Z");
     assert!(v.get("labels").is_none());
-    let (_, page) = s.get(
-        &format!("/workspaces/{ws}/threat-intelligence/objects"),
-        Some(&token),
-    );
-    let page: Value = serde_json::from_str(&page).unwrap();
+    let page = s.get_json(&objects, &token);
     assert_eq!(page["objects"][0], v, "the list answers the same form");
     // The stored text on request, and in the versions.
-    let (_, body) = s.get(
-        &format!("/workspaces/{ws}/threat-intelligence/objects/{id}?original=true"),
-        Some(&token),
-    );
-    let stored: Value = serde_json::from_str(&body).unwrap();
+    let stored = s.get_json(&format!("{objects}/{id}?original=true"), &token);
     assert_eq!(stored["labels"], json!(["malware"]));
     assert_eq!(stored["created"], "2017-05-31T21:32:40Z");
-    let (_, body) = s.get(
-        &format!("/workspaces/{ws}/threat-intelligence/objects/{id}/versions"),
-        Some(&token),
-    );
-    let versions: Value = serde_json::from_str(&body).unwrap();
+    let versions = s.get_json(&format!("{objects}/{id}/versions"), &token);
     assert_eq!(versions["versions"][0], stored);
-    let (status, _) = s.get(
-        &format!("/workspaces/{ws}/threat-intelligence/objects/{id}?original=maybe"),
-        Some(&token),
-    );
+    let (status, _) = s.get(&format!("{objects}/{id}?original=maybe"), Some(&token));
     assert_eq!(status, 400);
 }

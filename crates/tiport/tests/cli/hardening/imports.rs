@@ -3,63 +3,51 @@
 
 use super::*;
 
+/// A multipart body (boundary `b`) of `count` text fields named `{prefix}0`, `{prefix}1`, …,
+/// each holding `value`.
+fn text_fields(b: &str, prefix: &str, count: usize, value: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    for i in 0..count {
+        write!(
+            body,
+            "--{b}\r\nContent-Disposition: form-data; name=\"{prefix}{i}\"\r\n\r\n{value}\r\n"
+        )
+        .unwrap();
+    }
+    write!(body, "--{b}--\r\n").unwrap();
+    body
+}
+
+/// Posts `body` as a form (boundary `b`) that the service must refuse with a 400; its answer.
+#[track_caller]
+fn refused_form(s: &Service, token: &str, b: &str, body: Vec<u8>) -> String {
+    let (status, answer) = post_form(s, token, b, body);
+    assert_eq!(status, 400, "{answer}");
+    answer.to_string()
+}
+
 #[test]
 fn a_form_of_many_fields_or_a_huge_part_head_is_refused_without_being_held() {
-    let s = Service::start(&[]);
-    let token = s.token();
+    let (s, token) = Service::start_with_token(&[]);
     let before = crate::service::peak_rss_kb(&s);
     let b = "bnd";
     // 20,000 text fields of 3 KB: 60 MB that the service must not hold.
-    let mut body = Vec::new();
     let value = "v".repeat(3000);
-    for i in 0..20_000 {
-        write!(
-            body,
-            "--{b}\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\n{value}\r\n"
-        )
-        .unwrap();
-    }
-    write!(body, "--{b}--\r\n").unwrap();
-    let (status, answer) = post_form(&s, &token, b, body);
-    assert_eq!(status, 400, "{answer}");
-    assert!(answer.to_string().contains("the form"), "{answer}");
+    let answer = refused_form(&s, &token, b, text_fields(b, "f", 20_000, &value));
+    assert!(answer.contains("the form"), "{answer}");
     // As many empty fields: the count of parts is bounded on its own.
-    let mut body = Vec::new();
-    for i in 0..20_000 {
-        write!(
-            body,
-            "--{b}\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\n\r\n"
-        )
-        .unwrap();
-    }
-    write!(body, "--{b}--\r\n").unwrap();
-    let (status, answer) = post_form(&s, &token, b, body);
-    assert_eq!(status, 400, "{answer}");
-    assert!(
-        answer.to_string().contains("more than 16 parts"),
-        "{answer}"
-    );
+    let answer = refused_form(&s, &token, b, text_fields(b, "f", 20_000, ""));
+    assert!(answer.contains("more than 16 parts"), "{answer}");
     // One part whose head never ends: 40 MB without the blank line.
     let mut body = format!(
         "--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.csv\"\r\nX-Pad: "
     )
     .into_bytes();
     body.extend(std::iter::repeat_n(b'a', 40 << 20));
-    let (status, answer) = post_form(&s, &token, b, body);
-    assert_eq!(status, 400, "{answer}");
-    assert!(answer.to_string().contains("head"), "{answer}");
+    let answer = refused_form(&s, &token, b, body);
+    assert!(answer.contains("head"), "{answer}");
     // Text fields together are bounded too, unknown ones included.
-    let mut body = Vec::new();
-    for i in 0..10 {
-        write!(
-            body,
-            "--{b}\r\nContent-Disposition: form-data; name=\"x{i}\"\r\n\r\n{value}\r\n"
-        )
-        .unwrap();
-    }
-    write!(body, "--{b}--\r\n").unwrap();
-    let (status, answer) = post_form(&s, &token, b, body);
-    assert_eq!(status, 400, "{answer}");
+    refused_form(&s, &token, b, text_fields(b, "x", 10, &value));
     let grew_mb = (crate::service::peak_rss_kb(&s) - before) / 1024;
     assert!(grew_mb < 40, "peak memory grew by {grew_mb} MB");
     // A normal form still works.
@@ -170,8 +158,7 @@ fn the_store_is_private_and_a_readable_one_is_refused() {
 #[test]
 fn imports_count_against_the_rate_and_wait_in_a_bounded_queue() {
     // Throttling: an import is a request like an upload.
-    let s = Service::start(&["--requests-per-minute", "3"]);
-    let token = s.token();
+    let (s, token) = Service::start_with_token(&["--requests-per-minute", "3"]);
     for i in 0..2 {
         assert_eq!(
             s.upload(
@@ -189,8 +176,8 @@ fn imports_count_against_the_rate_and_wait_in_a_bounded_queue() {
     drop(s);
 
     // One runs, one waits, the next is refused until there is room.
-    let s = Service::start(&["--max-running-imports", "1", "--max-waiting-imports", "1"]);
-    let token = s.token();
+    let (s, token) =
+        Service::start_with_token(&["--max-running-imports", "1", "--max-waiting-imports", "1"]);
     let (status, first) = s.import(&token, &[("source", "q")], "big.csv", &csv_of(100_000));
     assert_eq!(status, 202, "{first}");
     // The second is accepted (its answer comes once the store can record it).
@@ -228,13 +215,7 @@ fn imports_count_against_the_rate_and_wait_in_a_bounded_queue() {
         );
         let (content_type, body) =
             crate::service::form(&[("source", "q")], "third.csv", &csv_of(3));
-        let r = s
-            .agent
-            .post(&url)
-            .header("Authorization", &format!("Bearer {token}"))
-            .header("Content-Type", &content_type)
-            .send(&body[..])
-            .unwrap();
+        let r = s.send_post(&url, Some(&token), &content_type, &body);
         assert_eq!(r.status(), 429);
         assert!(r.headers().get("retry-after").is_some());
         assert!(started.elapsed() < Duration::from_secs(2));
@@ -252,8 +233,7 @@ fn imports_count_against_the_rate_and_wait_in_a_bounded_queue() {
 
 #[test]
 fn one_client_posting_imports_slowly_cannot_hold_the_queue() {
-    let s = Service::start(&[]);
-    let token = s.token();
+    let (s, token) = Service::start_with_token(&[]);
     let ws = s.cred("workspace_id");
     // Two imports whose forms arrive slowly (the head, then nothing yet).
     let posting: Vec<TcpStream> = (0..2)

@@ -3,21 +3,25 @@
 
 use super::*;
 
+/// Uploads versions 1 to `versions` of object `n`, each of about `kib` KiB.
+fn upload_versions(s: &Service, token: &str, n: u32, versions: u32, kib: usize) {
+    upload_in_parts(
+        s,
+        token,
+        (1..=versions).map(|v| big_indicator(n, v, kib)).collect(),
+    );
+}
+
 #[test]
 fn large_objects_are_listed_in_pages_bounded_in_bytes_and_versions_streamed() {
-    let s = Service::start(&[]);
-    let token = s.token();
+    let (s, token) = Service::start_with_token(&[]);
     let ws = s.cred("workspace_id");
     upload_in_parts(
         &s,
         &token,
         (0..60).map(|n| big_indicator(n, 0, 1024)).collect(),
     );
-    upload_in_parts(
-        &s,
-        &token,
-        (1..=60).map(|v| big_indicator(1000, v, 1024)).collect(),
-    );
+    upload_versions(&s, &token, 1000, 60, 1024);
     let before = crate::service::peak_rss_kb(&s);
     // Four at once, each asking for a thousand objects of a megabyte.
     let pages: Vec<Value> = std::thread::scope(|scope| {
@@ -68,16 +72,11 @@ fn large_objects_are_listed_in_pages_bounded_in_bytes_and_versions_streamed() {
     assert_eq!(seen.len(), 61);
     // Sixty versions of a megabyte come back whole, streamed.
     let before = crate::service::peak_rss_kb(&s);
-    let mut r = s
-        .agent
-        .get(format!(
-            "{}/workspaces/{ws}/threat-intelligence/objects/{}/versions",
-            s.base,
-            indicator(1000)["id"].as_str().unwrap()
-        ))
-        .header("Authorization", &format!("Bearer {token}"))
-        .call()
-        .unwrap();
+    let versions = format!(
+        "/workspaces/{ws}/threat-intelligence/objects/{}/versions",
+        indicator(1000)["id"].as_str().unwrap()
+    );
+    let mut r = s.send_get(&versions, Some(&token));
     assert_eq!(r.status(), 200);
     let body = r
         .body_mut()
@@ -103,21 +102,17 @@ fn large_objects_are_listed_in_pages_bounded_in_bytes_and_versions_streamed() {
     assert_eq!(status, 404);
 }
 
-#[test]
-fn import_records_are_bounded_and_the_list_comes_in_pages() {
-    let s = Service::start(&[]);
-    let token = s.token();
-    let ws = s.cred("workspace_id");
-    // A header of a hundred thousand unknown columns: the import fails, its message names a
-    // few of them and counts the rest.
+/// A header of a hundred thousand unknown columns: the import fails, its message names a few
+/// of them and counts the rest.
+fn a_wide_header_fails_with_a_bounded_message(s: &Service, token: &str) {
     let mut csv = String::from("observableType,observableValue,validFrom");
     for i in 0..100_000 {
         csv.push_str(&format!(",unknown{i}"));
     }
     csv.push_str("\nipv4-addr,198.51.100.1,2024-01-01T00:00:00Z\n");
-    let (status, queued) = s.import(&token, &[("source", "wide")], "wide.csv", csv.as_bytes());
+    let (status, queued) = s.import(token, &[("source", "wide")], "wide.csv", csv.as_bytes());
     assert_eq!(status, 202, "{queued}");
-    let r = s.finished_import(&token, queued["id"].as_str().unwrap());
+    let r = s.finished_import(token, queued["id"].as_str().unwrap());
     assert_eq!(r["status"], "failed");
     let message = r["message"].as_str().unwrap_or_else(|| panic!("{r}"));
     assert!(message.len() < 4200, "a message of {} bytes", message.len());
@@ -125,6 +120,51 @@ fn import_records_are_bounded_and_the_list_comes_in_pages() {
         message.contains("unknown0") && message.contains("99990 more"),
         "{message}"
     );
+}
+
+/// The ids of the import list sorted by `sort` in `order`, read five at a time by following
+/// the Link header of each page.
+fn imports_listed_five_at_a_time(s: &Service, token: &str, sort: &str, order: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut path = format!(
+        "/workspaces/{}/threat-intelligence/imports?sort={sort}&order={order}&limit=5",
+        s.cred("workspace_id")
+    );
+    loop {
+        let mut r = s.send_get(&path, Some(token));
+        assert_eq!(r.status(), 200);
+        let link = r
+            .headers()
+            .get("link")
+            .map(|l| l.to_str().unwrap().to_owned());
+        let page: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        let page = page.as_array().expect("the list is an array");
+        assert!(page.len() <= 5);
+        seen.extend(page.iter().map(|r| r["id"].as_str().unwrap().to_owned()));
+        match link {
+            Some(l) => {
+                assert!(l.ends_with(">; rel=\"next\""), "{l}");
+                path = l[1..l.find('>').unwrap()].to_owned();
+            }
+            None => return seen,
+        }
+    }
+}
+
+/// `tiport import-status --workspace WS --data-dir DIR ARGS…` beside the service: its output.
+fn import_status(s: &Service, args: &[&str]) -> std::process::Output {
+    let (ws, dir) = (s.cred("workspace_id"), s.data_dir());
+    let mut all = vec!["import-status", "--workspace", &ws];
+    all.extend_from_slice(args);
+    all.extend(["--data-dir", &dir]);
+    crate::helpers::run(&all, None)
+}
+
+#[test]
+fn import_records_are_bounded_and_the_list_comes_in_pages() {
+    let (s, token) = Service::start_with_token(&[]);
+    let ws = s.cred("workspace_id");
+    a_wide_header_fails_with_a_bounded_message(&s, &token);
     // Eleven more imports; the list comes five at a time, the rest named by a Link header.
     // They are listed once all have ended: a running import's total changes, and keyset pages
     // over a key that moves between two requests may repeat or skip a row.
@@ -144,35 +184,7 @@ fn import_records_are_bounded_and_the_list_comes_in_pages() {
         s.finished_import(&token, id);
     }
     for (sort, order) in [("created", "desc"), ("source", "asc"), ("total", "desc")] {
-        let mut seen = Vec::new();
-        let mut path = format!(
-            "/workspaces/{ws}/threat-intelligence/imports?sort={sort}&order={order}&limit=5"
-        );
-        loop {
-            let mut r = s
-                .agent
-                .get(format!("{}{path}", s.base))
-                .header("Authorization", &format!("Bearer {token}"))
-                .call()
-                .unwrap();
-            assert_eq!(r.status(), 200);
-            let link = r
-                .headers()
-                .get("link")
-                .map(|l| l.to_str().unwrap().to_owned());
-            let page: Value =
-                serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
-            let page = page.as_array().expect("the list is an array");
-            assert!(page.len() <= 5);
-            seen.extend(page.iter().map(|r| r["id"].as_str().unwrap().to_owned()));
-            match link {
-                Some(l) => {
-                    assert!(l.ends_with(">; rel=\"next\""), "{l}");
-                    path = l[1..l.find('>').unwrap()].to_owned();
-                }
-                None => break,
-            }
-        }
+        let seen = imports_listed_five_at_a_time(&s, &token, sort, order);
         let mut unique = seen.clone();
         unique.sort();
         unique.dedup();
@@ -185,18 +197,7 @@ fn import_records_are_bounded_and_the_list_comes_in_pages() {
     );
     assert_eq!(status, 400);
     // The CLI pages the same way.
-    let out = crate::helpers::run(
-        &[
-            "import-status",
-            "--workspace",
-            &ws,
-            "--limit",
-            "4",
-            "--data-dir",
-            &s.data_dir(),
-        ],
-        None,
-    );
+    let out = import_status(&s, &["--limit", "4"]);
     assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
     assert_eq!(crate::helpers::stdout(&out).lines().count(), 4);
     let hint = crate::helpers::stderr(&out);
@@ -206,37 +207,19 @@ fn import_records_are_bounded_and_the_list_comes_in_pages() {
         .expect("a next page")
         .trim()
         .to_owned();
-    let out = crate::helpers::run(
-        &[
-            "import-status",
-            "--workspace",
-            &ws,
-            "--limit",
-            "100",
-            "--cursor",
-            &cursor,
-            "--data-dir",
-            &s.data_dir(),
-        ],
-        None,
-    );
+    let out = import_status(&s, &["--limit", "100", "--cursor", &cursor]);
     assert_eq!(crate::helpers::stdout(&out).lines().count(), 8);
 }
 
 #[test]
 fn a_reader_that_reads_nothing_cannot_hold_many_large_answers() {
-    let s = Service::start(&[]);
-    let token = s.token();
+    let (s, token) = Service::start_with_token(&[]);
     let ws = s.cred("workspace_id");
     // Forty versions of a megabyte: far more than the sockets between us can buffer.
-    upload_in_parts(
-        &s,
-        &token,
-        (1..=40).map(|v| big_indicator(7, v, 1024)).collect(),
-    );
+    upload_versions(&s, &token, 7, 40, 1024);
     // And an object of ten: a page of objects is one buffer the service builds, which it
     // must still count until the client has taken it.
-    upload_in_parts(&s, &token, vec![big_indicator(6, 1, 10 << 10)]);
+    upload_versions(&s, &token, 6, 1, 10 << 10);
     let versions = format!(
         "/workspaces/{ws}/threat-intelligence/objects/{}/versions",
         indicator(7)["id"].as_str().unwrap()
@@ -256,15 +239,7 @@ fn a_reader_that_reads_nothing_cannot_hold_many_large_answers() {
     // same client waits for them, with a short Retry-After.
     let deadline = Instant::now() + Duration::from_secs(20);
     let refused = loop {
-        let answer = raw(
-            &addr(&s),
-            format!(
-                "GET /workspaces/{ws}/threat-intelligence/objects?limit=1 HTTP/1.1\r\nHost: x\r\n\
-                 Authorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-            )
-            .as_bytes(),
-        )
-        .unwrap();
+        let answer = raw_get(&addr(&s), "x", &page, Some(&token));
         if answer.status == 429 || Instant::now() > deadline {
             break answer;
         }
@@ -275,18 +250,7 @@ fn a_reader_that_reads_nothing_cannot_hold_many_large_answers() {
     assert_eq!(refused.header("retry-after"), Some("1"));
     assert!(said.contains("still being sent"), "{said}");
     // Another client is not affected, nor are small answers to this one.
-    let status_of = |token: &str, path: &str| {
-        raw(
-            &addr(&s),
-            format!(
-                "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
-                 Connection: close\r\n\r\n"
-            )
-            .as_bytes(),
-        )
-        .unwrap()
-        .status
-    };
+    let status_of = |token: &str, path: &str| raw_get(&addr(&s), "x", path, Some(token)).status;
     let other = s.token_of(&s.new_client("reader"));
     assert_eq!(status_of(&other, &page), 200);
     let one = format!(

@@ -55,6 +55,14 @@ pub(crate) fn raw(addr: &str, request: &[u8]) -> std::io::Result<Raw> {
     read_answer(&mut BufReader::new(conn))
 }
 
+/// `GET path` on a new connection that asks to be closed, with `Host: host` and a bearer
+/// `token` if one is given; the answer.
+pub(crate) fn raw_get(addr: &str, host: &str, path: &str, token: Option<&str>) -> Raw {
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n");
+    raw(addr, request.as_bytes()).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+}
+
 pub(crate) fn read_answer(r: &mut impl BufRead) -> std::io::Result<Raw> {
     let mut line = String::new();
     r.read_line(&mut line)?;

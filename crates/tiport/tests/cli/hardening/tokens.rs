@@ -177,17 +177,12 @@ fn answers_carry_the_headers_clients_and_browsers_rely_on() {
         .0,
         200
     );
-    let answer = raw(
-        &a,
-        format!(
-            "GET /workspaces/{}/threat-intelligence/objects/{} HTTP/1.1\r\nHost: x\r\n\
-             Authorization: Bearer {bearer}\r\nConnection: close\r\n\r\n",
-            s.cred("workspace_id"),
-            o["id"].as_str().unwrap()
-        )
-        .as_bytes(),
-    )
-    .unwrap();
+    let path = format!(
+        "/workspaces/{}/threat-intelligence/objects/{}",
+        s.cred("workspace_id"),
+        o["id"].as_str().unwrap()
+    );
+    let answer = raw_get(&a, "x", &path, Some(&bearer));
     assert_eq!(answer.status, 200);
     assert_eq!(answer.header("x-content-type-options"), Some("nosniff"));
     for r in [&token, &too_large, &wrong_type] {
@@ -263,8 +258,22 @@ fn a_token_whose_header_names_a_critical_extension_is_refused() {
     assert_eq!(s.post(&url, Some(&fine), body.as_bytes()).0, 200);
 }
 
-#[test]
-fn discovery_names_the_address_the_client_used() {
+/// The OpenID configuration `s` answers to a client that names `host`: the answer, and the
+/// configuration read from it.
+fn openid_configuration(s: &Service, host: &str) -> (Raw, Value) {
+    let path = format!(
+        "/{}/v2.0/.well-known/openid-configuration",
+        s.cred("tenant_id")
+    );
+    let answer = raw_get(&addr(s), host, &path, None);
+    let config = serde_json::from_slice(&answer.body)
+        .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {}", answer.text()));
+    (answer, config)
+}
+
+/// Reached as https://localhost:PORT, the service names that, not the address it listens on;
+/// a client that follows it gets a token there, and the token is good at either name.
+fn discovery_over_tls_names_the_name_used() {
     let tls = crate::service::Tls::new();
     let cert = &tls.cert;
     let s = Service::start(&tls.flags());
@@ -278,7 +287,6 @@ fn discovery_names_the_address_the_client_used() {
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    // Reached as https://localhost:PORT, the service names that, not the address it listens on.
     let config: Value = serde_json::from_str(&curl(&[&format!(
         "https://localhost:{port}/{tenant}/v2.0/.well-known/openid-configuration"
     )]))
@@ -292,7 +300,6 @@ fn discovery_names_the_address_the_client_used() {
         config["issuer"],
         format!("https://localhost:{port}/{tenant}/v2.0")
     );
-    // A client that follows it gets a token there, and the token is good at either name.
     let form = s.token_form_for_curl();
     let args: Vec<&str> = std::iter::once(endpoint.as_str())
         .chain(form.iter().map(String::as_str))
@@ -319,21 +326,12 @@ fn discovery_names_the_address_the_client_used() {
         ]);
         assert_eq!(status, "200", "{base}");
     }
-    drop(s);
+}
 
-    // A Host that is no URL authority is not echoed: the listen address is named instead.
+/// A Host that is no URL authority is not echoed: the listen address is named instead.
+fn discovery_does_not_echo_a_host_that_is_no_authority() {
     let plain = Service::start(&[]);
-    let answer = raw(
-        &addr(&plain),
-        format!(
-            "GET /{}/v2.0/.well-known/openid-configuration HTTP/1.1\r\nHost: evil.example/x?\r\n\
-             Connection: close\r\n\r\n",
-            plain.cred("tenant_id")
-        )
-        .as_bytes(),
-    )
-    .unwrap();
-    let config: Value = serde_json::from_slice(&answer.body).unwrap();
+    let (answer, config) = openid_configuration(&plain, "evil.example/x?");
     assert!(
         config["token_endpoint"]
             .as_str()
@@ -345,36 +343,20 @@ fn discovery_names_the_address_the_client_used() {
     assert_eq!(answer.header("cache-control"), Some("no-store"));
     assert_eq!(answer.header("vary"), Some("Host"));
     // Nor is a port with a sign echoed.
-    let answer = raw(
-        &addr(&plain),
-        format!(
-            "GET /{}/v2.0/.well-known/openid-configuration HTTP/1.1\r\nHost: localhost:+80\r\n\
-             Connection: close\r\n\r\n",
-            plain.cred("tenant_id")
-        )
-        .as_bytes(),
-    )
-    .unwrap();
-    let config: Value = serde_json::from_slice(&answer.body).unwrap();
+    let (_, config) = openid_configuration(&plain, "localhost:+80");
     assert!(
         !config["token_endpoint"].as_str().unwrap().contains('+'),
         "{config}"
     );
-    drop(plain);
+}
 
+#[test]
+fn discovery_names_the_address_the_client_used() {
+    discovery_over_tls_names_the_name_used();
+    discovery_does_not_echo_a_host_that_is_no_authority();
     // --public-url pins every URL, whatever the client used.
     let pinned = Service::start(&["--public-url", "https://ti.example.com/"]);
-    let answer = raw(
-        &addr(&pinned),
-        format!(
-            "GET /{}/v2.0/.well-known/openid-configuration HTTP/1.1\r\nHost: localhost\r\n\
-             Connection: close\r\n\r\n",
-            pinned.cred("tenant_id")
-        )
-        .as_bytes(),
-    )
-    .unwrap();
-    let config: Value = serde_json::from_slice(&answer.body).unwrap();
+    let (_, config) = openid_configuration(&pinned, "localhost");
     assert_eq!(
         config["token_endpoint"],
         format!(

@@ -3,37 +3,47 @@
 
 use super::*;
 
+/// The rows of `tiport export --format csv`, whose header must be the csv-other template's,
+/// each as column → cell.
+fn export_csv(dir: &Path, ws: &str) -> Vec<BTreeMap<String, String>> {
+    let out = run_in(dir, &["export", "--workspace", ws, "--format", "csv"]);
+    assert_exit(&out, 0);
+    let mut rdr = csv::Reader::from_reader(out.stdout.as_slice());
+    assert_eq!(
+        rdr.headers().unwrap(),
+        &csv::StringRecord::from(CSV_OTHER_HEADER.to_vec())
+    );
+    rdr.records()
+        .map(|row| {
+            let row = row.unwrap();
+            let cells = row.iter().map(str::to_owned);
+            CSV_OTHER_HEADER
+                .iter()
+                .map(|c| c.to_string())
+                .zip(cells)
+                .collect()
+        })
+        .collect()
+}
+
 #[test]
 fn seed_csv_example_imports_one_indicator_and_exports_it() {
-    let dir = data_dir();
-    let ws = create_workspace(dir.path(), "seed csv");
     let file = seed_samples().join("bulk-import-example.csv");
-    let (out, summary) = import(dir.path(), &ws, &file, "Seed CSV", &[]);
-    assert_exit(&out, 0);
-    assert_eq!(summary["status"], "succeeded");
-    assert_eq!(
-        (
-            count(&summary, "total"),
-            count(&summary, "imported"),
-            count(&summary, "invalid")
-        ),
-        (1, 1, 0)
-    );
-    let id = str_of(&summary, "id");
-    let record = import_record(dir.path(), &ws, id);
-    assert_record_matches(&record, &summary);
+    let imp = Imported::new("seed csv", &file, "Seed CSV", &[], 0);
+    assert_summary(&imp.summary, "succeeded", (1, 1, 0));
+    let record = imp.record();
     assert_eq!(record["source"], "Seed CSV");
     assert_eq!(record["fileName"], "bulk-import-example.csv");
     assert_eq!(record["format"], "csv");
     assert_eq!(record["mode"], "valid-only");
-    assert!(!dir
-        .path()
+    assert!(!imp
+        .dir()
         .join("imports")
-        .join(id)
+        .join(imp.id())
         .join("errors.csv")
         .exists());
 
-    let objects = export_objects(dir.path(), &ws);
+    let objects = imp.objects();
     assert_eq!(objects.len(), 1, "{objects:?}");
     let ind = &objects[0];
     assert_eq!(ind["type"], "indicator");
@@ -59,23 +69,9 @@ fn seed_csv_example_imports_one_indicator_and_exports_it() {
         serde_json::json!(["marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9"])
     );
 
-    let out = run_in(
-        dir.path(),
-        &["export", "--workspace", &ws, "--format", "csv"],
-    );
-    assert_exit(&out, 0);
-    let mut rdr = csv::Reader::from_reader(out.stdout.as_slice());
-    assert_eq!(
-        rdr.headers().unwrap(),
-        &csv::StringRecord::from(CSV_OTHER_HEADER.to_vec())
-    );
-    let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    let rows = export_csv(imp.dir(), &imp.ws);
     assert_eq!(rows.len(), 1);
-    let row: BTreeMap<&str, &str> = CSV_OTHER_HEADER
-        .iter()
-        .copied()
-        .zip(rows[0].iter())
-        .collect();
+    let row = &rows[0];
     assert_eq!(row["observableType"], "domain-name");
     assert_eq!(row["observableValue"], "1776769042.tailspintoys.com");
     assert_eq!(row["validFrom"], "2022-07-18T12:00:00.000Z");
@@ -84,7 +80,7 @@ fn seed_csv_example_imports_one_indicator_and_exports_it() {
     assert_eq!(row["confidence"], "100");
     assert_eq!(row["severity"], "5");
     assert!(
-        ["white", "clear"].contains(&row["tlpLevel"]),
+        ["white", "clear"].contains(&row["tlpLevel"].as_str()),
         "{:?}",
         row["tlpLevel"]
     );
@@ -92,50 +88,23 @@ fn seed_csv_example_imports_one_indicator_and_exports_it() {
 
 #[test]
 fn seed_json_example_imports_two_objects_and_exports_them_as_sent() {
-    let dir = data_dir();
-    let ws = create_workspace(dir.path(), "seed json");
     let file = seed_samples().join("bulk-import-example.json");
-    let (out, summary) = import(dir.path(), &ws, &file, "Seed JSON", &[]);
-    assert_exit(&out, 0);
-    assert_eq!(summary["status"], "succeeded");
-    assert_eq!(
-        (
-            count(&summary, "total"),
-            count(&summary, "imported"),
-            count(&summary, "invalid")
-        ),
-        (2, 2, 0)
-    );
-    let record = import_record(dir.path(), &ws, str_of(&summary, "id"));
-    assert_record_matches(&record, &summary);
-    assert_eq!(record["format"], "json");
+    let imp = Imported::new("seed json", &file, "Seed JSON", &[], 0);
+    assert_summary(&imp.summary, "succeeded", (2, 2, 0));
+    assert_eq!(imp.record()["format"], "json");
 
     let seed: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    let mut objects = export_objects(dir.path(), &ws);
+    let mut objects = imp.objects();
     objects.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
     let mut want = seed.clone();
     want.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
     // Every property kept, the compatible profile's "95" and "" included.
     assert_eq!(objects, want);
 
-    let out = run_in(
-        dir.path(),
-        &["export", "--workspace", &ws, "--format", "csv"],
-    );
-    assert_exit(&out, 0);
-    let mut rdr = csv::Reader::from_reader(out.stdout.as_slice());
-    assert_eq!(
-        rdr.headers().unwrap(),
-        &csv::StringRecord::from(CSV_OTHER_HEADER.to_vec())
-    );
-    let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
     // Indicators only: the attack pattern has no row.
+    let rows = export_csv(imp.dir(), &imp.ws);
     assert_eq!(rows.len(), 1, "{rows:?}");
-    let row: BTreeMap<&str, &str> = CSV_OTHER_HEADER
-        .iter()
-        .copied()
-        .zip(rows[0].iter())
-        .collect();
+    let row = &rows[0];
     assert_eq!(row["observableType"], "ipv4-addr");
     assert_eq!(row["observableValue"], "198.168.100.5");
     assert_eq!(row["validFrom"], "2016-07-20T12:00:00.000Z");
@@ -236,32 +205,20 @@ fn two_rows_with_the_same_observable_are_merged_and_said_so() {
     let files = data_dir();
     let path = files.path().join("dup.csv");
     std::fs::write(&path, text).unwrap();
-    let dir = data_dir();
-    let ws = create_workspace(dir.path(), "dup");
-    let (out, summary) = import(dir.path(), &ws, &path, "Dup", &[]);
-    assert_exit(&out, 0);
-    assert_eq!(summary["status"], "succeeded");
-    assert_eq!(
-        (
-            count(&summary, "total"),
-            count(&summary, "imported"),
-            count(&summary, "invalid")
-        ),
-        (2, 2, 0)
-    );
+    let imp = Imported::new("dup", &path, "Dup", &[], 0);
+    assert_summary(&imp.summary, "succeeded", (2, 2, 0));
     assert!(
-        stderr(&out).contains("line 3 repeats line 2"),
+        stderr(&imp.out).contains("line 3 repeats line 2"),
         "the merge is told: {}",
-        stderr(&out)
+        stderr(&imp.out)
     );
-    let id = str_of(&summary, "id");
-    assert_record_matches(&import_record(dir.path(), &ws, id), &summary);
+    imp.record();
     assert!(
-        !error_file_exists(dir.path(), id),
+        !error_file_exists(imp.dir(), imp.id()),
         "a merged row is not an invalid one"
     );
     // One indicator, with the first row's values.
-    let objects = export_objects(dir.path(), &ws);
+    let objects = imp.objects();
     assert_eq!(objects.len(), 1);
     assert_eq!(
         objects[0]["name"],
@@ -288,28 +245,18 @@ fn a_row_the_store_refuses_is_listed_with_its_line() {
         format!("{header}\n{}{}", row("false", "back"), row("", "again")),
     )
     .unwrap();
-    let dir = data_dir();
-    let ws = create_workspace(dir.path(), "revocation");
-    let (out, summary) = import(dir.path(), &ws, &first, "Feed", &[]);
-    assert_exit(&out, 0);
-    assert_eq!(summary["status"], "succeeded");
+    let revoked = Imported::new("revocation", &first, "Feed", &[], 0);
+    assert_eq!(revoked.summary["status"], "succeeded");
 
-    let (out, summary) = import(dir.path(), &ws, &second, "Feed", &[]);
+    let (dir, ws) = (revoked.dir(), &revoked.ws);
+    let (out, summary) = import(dir, ws, &second, "Feed", &[]);
     assert_exit(&out, 1);
-    assert_eq!(summary["status"], "failed", "{summary}");
-    assert_eq!(
-        (
-            count(&summary, "total"),
-            count(&summary, "imported"),
-            count(&summary, "invalid")
-        ),
-        (2, 0, 2)
-    );
+    assert_summary(&summary, "failed", (2, 0, 2));
     let id = str_of(&summary, "id");
-    assert_record_matches(&import_record(dir.path(), &ws, id), &summary);
+    assert_record_matches(&import_record(dir, ws, id), &summary);
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
-        .from_path(error_file(dir.path(), id))
+        .from_path(error_file(dir, id))
         .unwrap();
     let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 1, "{rows:?}");
@@ -317,7 +264,7 @@ fn a_row_the_store_refuses_is_listed_with_its_line() {
     assert!(rows[0][1].contains("Property=revoked"), "{:?}", &rows[0][1]);
     assert!(rows[0][1].contains("1 later row(s)"), "{:?}", &rows[0][1]);
     // The indicator is still the revoked one.
-    let objects = export_objects(dir.path(), &ws);
+    let objects = export_objects(dir, ws);
     assert_eq!(objects.len(), 1);
     assert_eq!(objects[0]["revoked"], true);
     assert_eq!(objects[0]["name"], "gone");
@@ -346,19 +293,15 @@ fn stix_20_records_are_stored_as_21_and_counted() {
     let files = data_dir();
     let path = files.path().join("v20.json");
     std::fs::write(&path, v20.to_string()).unwrap();
-    let dir = data_dir();
-    let ws = create_workspace(dir.path(), "v20");
-    let (out, summary) = import(dir.path(), &ws, &path, "Old feed", &[]);
-    assert_exit(&out, 0);
-    let record = import_record(dir.path(), &ws, str_of(&summary, "id"));
-    assert_record_matches(&record, &summary);
+    let imp = Imported::new("v20", &path, "Old feed", &[], 0);
+    let record = imp.record();
     assert_eq!(record["upgraded"], 2, "{record}");
     assert!(
-        stderr(&out).contains("2 read as STIX 2.0"),
+        stderr(&imp.out).contains("2 read as STIX 2.0"),
         "{}",
-        stderr(&out)
+        stderr(&imp.out)
     );
-    let objects = export_objects(dir.path(), &ws);
+    let objects = imp.objects();
     assert_eq!(objects.len(), 2);
     for o in &objects {
         assert_eq!(o["spec_version"], "2.1", "{o}");
@@ -370,7 +313,7 @@ fn stix_20_records_are_stored_as_21_and_counted() {
     let malware = objects.iter().find(|o| o["type"] == "malware").unwrap();
     assert_eq!(malware["is_family"], true);
     // The stored JSON is the producer's, with the 2.1 members appended.
-    let out = run_in(dir.path(), &["export", "--workspace", &ws, "--original"]);
+    let out = run_in(imp.dir(), &["export", "--workspace", &imp.ws, "--original"]);
     let bundle: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let indicator = bundle["objects"]
         .as_array()

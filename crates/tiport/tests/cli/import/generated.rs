@@ -148,6 +148,36 @@ fn check_csv_error_file(path: &Path, expected: &BTreeMap<u64, CsvExpect>) {
     );
 }
 
+/// Imports `file` in valid-only mode (`extra` names it or not): it partly succeeds, storing
+/// all but the `invalid` of its `records`; the caller checks the error file and the objects.
+fn valid_only_keeps_the_valid(
+    name: &str,
+    file: &Path,
+    extra: &[&str],
+    records: u64,
+    invalid: u64,
+) -> Imported {
+    let imp = Imported::new(name, file, "Generated", extra, 1);
+    assert_summary(
+        &imp.summary,
+        "partially-succeeded",
+        (records, records - invalid, invalid),
+    );
+    imp.record();
+    imp
+}
+
+/// Imports `file` all-or-nothing: it fails and stores nothing, and still counts the `invalid`
+/// of its `records`; the caller checks the error file.
+fn all_or_nothing_stores_nothing(name: &str, file: &Path, records: u64, invalid: u64) -> Imported {
+    let extra = ["--mode", "all-or-nothing"];
+    let imp = Imported::new(name, file, "Generated", &extra, 1);
+    assert_summary(&imp.summary, "failed", (records, 0, invalid));
+    assert_eq!(imp.record()["mode"], "all-or-nothing");
+    assert_eq!(imp.objects(), Vec::<Value>::new());
+    imp
+}
+
 #[test]
 fn generated_csv_valid_only_imports_the_valid_rows_and_lists_the_invalid_by_line() {
     let file = test_data("indicators_1mb_invalid.csv");
@@ -155,33 +185,19 @@ fn generated_csv_valid_only_imports_the_valid_rows_and_lists_the_invalid_by_line
         expected_csv_errors(&file, &test_data("indicators_1mb_invalid.manifest.json"));
     assert!(repeats > 0, "the corpus has repeated observables");
     let invalid = expected.len() as u64;
-    let dir = data_dir();
-    let ws = create_workspace(dir.path(), "generated csv");
-    let (out, summary) = import(
-        dir.path(),
-        &ws,
-        &file,
-        "Generated",
-        &["--mode", "valid-only"],
-    );
-    assert_exit(&out, 1);
-    assert_eq!(summary["status"], "partially-succeeded");
-    assert_eq!(count(&summary, "total"), records);
-    assert_eq!(count(&summary, "invalid"), invalid);
-    assert_eq!(count(&summary, "imported"), records - invalid);
-    let id = str_of(&summary, "id");
-    assert_record_matches(&import_record(dir.path(), &ws, id), &summary);
+    let extra = ["--mode", "valid-only"];
+    let imp = valid_only_keeps_the_valid("generated csv", &file, &extra, records, invalid);
 
-    let errors = error_file(dir.path(), id);
+    let errors = error_file(imp.dir(), imp.id());
     assert_eq!(errors.file_name().unwrap(), "errors.csv");
     check_csv_error_file(&errors, &expected);
 
     assert!(
-        stderr(&out).contains(&format!("{repeats} row(s) repeat the observable")),
+        stderr(&imp.out).contains(&format!("{repeats} row(s) repeat the observable")),
         "{}",
-        stderr(&out)
+        stderr(&imp.out)
     );
-    let objects = export_objects(dir.path(), &ws);
+    let objects = imp.objects();
     assert_eq!(objects.len() as u64, records - invalid - repeats);
     assert!(objects.iter().all(|o| o["type"] == "indicator"));
 }
@@ -191,26 +207,9 @@ fn generated_csv_all_or_nothing_imports_nothing_and_still_lists_the_invalid() {
     let file = test_data("indicators_1mb_invalid.csv");
     let (records, expected, _) =
         expected_csv_errors(&file, &test_data("indicators_1mb_invalid.manifest.json"));
-    let dir = data_dir();
-    let ws = create_workspace(dir.path(), "generated csv aon");
-    let (out, summary) = import(
-        dir.path(),
-        &ws,
-        &file,
-        "Generated",
-        &["--mode", "all-or-nothing"],
-    );
-    assert_exit(&out, 1);
-    assert_eq!(summary["status"], "failed");
-    assert_eq!(count(&summary, "total"), records);
-    assert_eq!(count(&summary, "imported"), 0);
-    assert_eq!(count(&summary, "invalid"), expected.len() as u64);
-    let id = str_of(&summary, "id");
-    let record = import_record(dir.path(), &ws, id);
-    assert_record_matches(&record, &summary);
-    assert_eq!(record["mode"], "all-or-nothing");
-    check_csv_error_file(&error_file(dir.path(), id), &expected);
-    assert_eq!(export_objects(dir.path(), &ws), Vec::<Value>::new());
+    let invalid = expected.len() as u64;
+    let imp = all_or_nothing_stores_nothing("generated csv aon", &file, records, invalid);
+    check_csv_error_file(&error_file(imp.dir(), imp.id()), &expected);
 }
 
 /// The generated JSON corpus: one object per line after the opening `[`, so record `i` is on
@@ -279,19 +278,11 @@ fn check_json_error_file(path: &Path, injected: &BTreeMap<u64, String>) {
 fn generated_json_valid_only_imports_the_valid_records_and_lists_the_invalid_by_index() {
     let (file, records, injected, valid_ids) = generated_json();
     let invalid = injected.len() as u64;
-    let dir = data_dir();
-    let ws = create_workspace(dir.path(), "generated json");
-    let (out, summary) = import(dir.path(), &ws, &file, "Generated", &[]);
-    assert_exit(&out, 1);
-    assert_eq!(summary["status"], "partially-succeeded");
-    assert_eq!(count(&summary, "total"), records);
-    assert_eq!(count(&summary, "invalid"), invalid);
-    assert_eq!(count(&summary, "imported"), records - invalid);
-    let id = str_of(&summary, "id");
-    assert_record_matches(&import_record(dir.path(), &ws, id), &summary);
-    check_json_error_file(&error_file(dir.path(), id), &injected);
+    let imp = valid_only_keeps_the_valid("generated json", &file, &[], records, invalid);
+    check_json_error_file(&error_file(imp.dir(), imp.id()), &injected);
 
-    let exported: BTreeSet<String> = export_objects(dir.path(), &ws)
+    let exported: BTreeSet<String> = imp
+        .objects()
         .iter()
         .map(|o| str_of(o, "id").to_owned())
         .collect();
@@ -301,22 +292,7 @@ fn generated_json_valid_only_imports_the_valid_records_and_lists_the_invalid_by_
 #[test]
 fn generated_json_all_or_nothing_imports_nothing_and_still_lists_the_invalid() {
     let (file, records, injected, _) = generated_json();
-    let dir = data_dir();
-    let ws = create_workspace(dir.path(), "generated json aon");
-    let (out, summary) = import(
-        dir.path(),
-        &ws,
-        &file,
-        "Generated",
-        &["--mode", "all-or-nothing"],
-    );
-    assert_exit(&out, 1);
-    assert_eq!(summary["status"], "failed");
-    assert_eq!(count(&summary, "total"), records);
-    assert_eq!(count(&summary, "imported"), 0);
-    assert_eq!(count(&summary, "invalid"), injected.len() as u64);
-    let id = str_of(&summary, "id");
-    assert_record_matches(&import_record(dir.path(), &ws, id), &summary);
-    check_json_error_file(&error_file(dir.path(), id), &injected);
-    assert_eq!(export_objects(dir.path(), &ws), Vec::<Value>::new());
+    let invalid = injected.len() as u64;
+    let imp = all_or_nothing_stores_nothing("generated json aon", &file, records, invalid);
+    check_json_error_file(&error_file(imp.dir(), imp.id()), &injected);
 }

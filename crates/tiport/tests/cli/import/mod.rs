@@ -93,6 +93,65 @@ fn assert_record_matches(record: &Value, summary: &Value) {
     );
 }
 
+/// The summary's status, and its counts: total, imported, invalid.
+#[track_caller]
+fn assert_summary(summary: &Value, status: &str, counts: (u64, u64, u64)) {
+    assert_eq!(summary["status"], status, "{summary}");
+    let got = (
+        count(summary, "total"),
+        count(summary, "imported"),
+        count(summary, "invalid"),
+    );
+    assert_eq!(got, counts, "total, imported, invalid: {summary}");
+}
+
+/// One import into a workspace of its own, in a fresh data directory.
+struct Imported {
+    dir: tempfile::TempDir,
+    ws: String,
+    out: std::process::Output,
+    summary: Value,
+}
+
+impl Imported {
+    /// Imports `file` as `source` (with `extra` flags) into a new workspace `name`; the run
+    /// must exit with `code`.
+    #[track_caller]
+    fn new(name: &str, file: &Path, source: &str, extra: &[&str], code: i32) -> Imported {
+        let dir = data_dir();
+        let ws = create_workspace(dir.path(), name);
+        let (out, summary) = import(dir.path(), &ws, file, source, extra);
+        assert_exit(&out, code);
+        Imported {
+            dir,
+            ws,
+            out,
+            summary,
+        }
+    }
+
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn id(&self) -> &str {
+        str_of(&self.summary, "id")
+    }
+
+    /// The import's record, checked against its summary.
+    #[track_caller]
+    fn record(&self) -> Value {
+        let record = import_record(self.dir(), &self.ws, self.id());
+        assert_record_matches(&record, &self.summary);
+        record
+    }
+
+    /// The objects the workspace exports as STIX.
+    fn objects(&self) -> Vec<Value> {
+        export_objects(self.dir(), &self.ws)
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1. The seed's examples
 

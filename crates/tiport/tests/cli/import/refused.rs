@@ -212,32 +212,24 @@ fn binary_file_is_neither_csv_nor_json() {
     assert_failed_empty(dir.path(), &ws, &summary);
 }
 
-#[test]
-fn csv_imported_as_json_is_refused() {
-    let (dir, ws, summary) = import_bad(
-        "indicators.csv",
-        &seed_csv(),
-        &["--format", "json"],
-        2,
-        "not JSON",
-    );
+/// A file of one format imported as `format`, the other: refused with `needle` on stderr, and
+/// recorded with the format it was imported as.
+#[track_caller]
+fn assert_refused_as(name: &str, bytes: &[u8], format: &str, needle: &str) {
+    let (dir, ws, summary) = import_bad(name, bytes, &["--format", format], 2, needle);
     assert_failed_empty(dir.path(), &ws, &summary);
     let r = import_record(dir.path(), &ws, str_of(&summary, "id"));
-    assert_eq!(r["format"], "json");
+    assert_eq!(r["format"], format);
+}
+
+#[test]
+fn csv_imported_as_json_is_refused() {
+    assert_refused_as("indicators.csv", &seed_csv(), "json", "not JSON");
 }
 
 #[test]
 fn json_imported_as_csv_is_refused() {
-    let (dir, ws, summary) = import_bad(
-        "objects.json",
-        &seed_json(),
-        &["--format", "csv"],
-        2,
-        "holds JSON",
-    );
-    assert_failed_empty(dir.path(), &ws, &summary);
-    let r = import_record(dir.path(), &ws, str_of(&summary, "id"));
-    assert_eq!(r["format"], "csv");
+    assert_refused_as("objects.json", &seed_json(), "csv", "holds JSON");
 }
 
 #[test]
@@ -302,19 +294,7 @@ fn csv_over_the_size_limit_is_refused_before_anything_is_recorded() {
     std::fs::write(&path, seed_csv()).unwrap();
     let dir = data_dir();
     let ws = create_workspace(dir.path(), "limit");
-    let out = run_in(
-        dir.path(),
-        &[
-            "import",
-            path.to_str().unwrap(),
-            "--workspace",
-            &ws,
-            "--source",
-            "Big",
-            "--max-csv-bytes",
-            "100",
-        ],
-    );
+    let out = run_import(dir.path(), &ws, &path, "Big", &["--max-csv-bytes", "100"]);
     assert_exit(&out, 2);
     assert_eq!(stdout(&out), "");
     assert!(
@@ -332,17 +312,7 @@ fn unknown_workspace_and_missing_file_exit_2() {
     let ws = create_workspace(dir.path(), "known");
     let file = seed_samples().join("bulk-import-example.csv");
     let unknown = "0b1f8e3c-3c5e-4f0c-9d55-8d2c2f0c1a11";
-    let out = run_in(
-        dir.path(),
-        &[
-            "import",
-            file.to_str().unwrap(),
-            "--workspace",
-            unknown,
-            "--source",
-            "S",
-        ],
-    );
+    let out = run_import(dir.path(), unknown, &file, "S", &[]);
     assert_exit(&out, 2);
     assert!(
         stderr(&out).contains(&format!("workspace {unknown} not found")),
@@ -355,17 +325,7 @@ fn unknown_workspace_and_missing_file_exit_2() {
     assert_exit(&out, 2);
 
     let missing = dir.path().join("no-such-file.csv");
-    let out = run_in(
-        dir.path(),
-        &[
-            "import",
-            missing.to_str().unwrap(),
-            "--workspace",
-            &ws,
-            "--source",
-            "S",
-        ],
-    );
+    let out = run_import(dir.path(), &ws, &missing, "S", &[]);
     assert_exit(&out, 2);
     assert!(stderr(&out).contains("cannot open"), "{}", stderr(&out));
     assert_no_import(dir.path(), &ws);

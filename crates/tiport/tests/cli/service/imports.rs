@@ -3,22 +3,26 @@
 
 use super::*;
 
-#[test]
-fn file_imports_over_http_in_both_modes() {
-    let s = Service::start(&[]);
-    let token = s.token();
-    let ws = s.cred("workspace_id");
-    // The seed's CSV: every row valid.
-    let csv = std::fs::read(seed_samples().join("bulk-import-example.csv")).unwrap();
+/// The values of `key` in a JSON array of records, in order.
+fn counts_of(list: &Value, key: &str) -> Vec<u64> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not an array: {list}"))
+        .iter()
+        .map(|e| e[key].as_u64().unwrap())
+        .collect()
+}
+
+/// The seed's CSV, every row valid, imports whole; its record has the API's keys.
+fn seed_csv_imports_whole(s: &Service, token: &str, csv: &[u8]) {
     let (status, queued) = s.import(
-        &token,
+        token,
         &[("source", "My feed"), ("format", "csv")],
         "bulk.csv",
-        &csv,
+        csv,
     );
     assert_eq!(status, 202, "{queued}");
     assert_eq!(queued["status"], "queued");
-    let r = s.finished_import(&token, queued["id"].as_str().unwrap());
+    let r = s.finished_import(token, queued["id"].as_str().unwrap());
     assert_eq!(r["status"], "succeeded", "{r}");
     assert_eq!(r["fileName"], "bulk.csv");
     assert_eq!(r["imported"], r["total"]);
@@ -28,44 +32,33 @@ fn file_imports_over_http_in_both_modes() {
     ] {
         assert!(r.get(key).is_some(), "{key} in {r}");
     }
+}
 
-    // Generated JSON with injected invalid records: valid-only stores the rest and lists them.
+/// Generated JSON with injected invalid records: valid-only stores the rest and lists them,
+/// all-or-nothing fails and stores nothing more.
+fn generated_json_imports_in_both_modes(s: &Service, token: &str) {
+    let ws = s.cred("workspace_id");
     let file = crate::helpers::test_data("stix_2mb_invalid.json");
     let (records, injected) =
         crate::import::manifest(&crate::helpers::test_data("stix_2mb_invalid.manifest.json"));
     let json_file = std::fs::read(&file).unwrap();
     let (status, queued) = s.import(
-        &token,
+        token,
         &[("source", "gen"), ("mode", "valid-only")],
         "gen.json",
         &json_file,
     );
     assert_eq!(status, 202, "{queued}");
     let id = queued["id"].as_str().unwrap().to_owned();
-    let r = s.finished_import(&token, &id);
+    let r = s.finished_import(token, &id);
     assert_eq!(r["status"], "partially-succeeded", "{r}");
     assert_eq!(r["total"], records);
     assert_eq!(r["invalid"], injected.len() as u64);
     assert_eq!(r["imported"], records - injected.len() as u64);
-    let (status, body) = s.get(
-        &format!("/workspaces/{ws}/threat-intelligence/imports/{id}/errors"),
-        Some(&token),
-    );
-    assert_eq!(status, 200);
-    let listed: Vec<u64> = serde_json::from_str::<Value>(&body)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["recordIndex"].as_u64().unwrap())
-        .collect();
+    let errors = format!("/workspaces/{ws}/threat-intelligence/imports/{id}/errors");
+    let listed = counts_of(&s.get_json(&errors, token), "recordIndex");
     assert_eq!(listed, injected.keys().copied().collect::<Vec<_>>());
-    let (status, body) = s.get(
-        &format!("/workspaces/{ws}/threat-intelligence/imports/{id}/errors?preview=3"),
-        Some(&token),
-    );
-    assert_eq!(status, 200);
-    let preview: Value = serde_json::from_str(&body).unwrap();
+    let preview = s.get_json(&format!("{errors}?preview=3"), token);
     assert_eq!(preview.as_array().unwrap().len(), 3);
     assert_eq!(
         preview[0]["recordIndex"].as_u64(),
@@ -73,48 +66,44 @@ fn file_imports_over_http_in_both_modes() {
     );
 
     // The same file all-or-nothing: failed, nothing more stored.
-    let before = exported(&s).len();
+    let before = exported(s).len();
     let (status, queued) = s.import(
-        &token,
+        token,
         &[("source", "gen2"), ("mode", "all-or-nothing")],
         "gen.json",
         &json_file,
     );
     assert_eq!(status, 202);
-    let r = s.finished_import(&token, queued["id"].as_str().unwrap());
+    let r = s.finished_import(token, queued["id"].as_str().unwrap());
     assert_eq!(
         (r["status"].as_str(), r["imported"].as_u64()),
         (Some("failed"), Some(0)),
         "{r}"
     );
-    assert_eq!(exported(&s).len(), before);
+    assert_eq!(exported(s).len(), before);
+}
+
+#[test]
+fn file_imports_over_http_in_both_modes() {
+    let (s, token) = Service::start_with_token(&[]);
+    let ws = s.cred("workspace_id");
+    let csv = std::fs::read(seed_samples().join("bulk-import-example.csv")).unwrap();
+    seed_csv_imports_whole(&s, &token, &csv);
+    generated_json_imports_in_both_modes(&s, &token);
 
     // The list, sorted.
-    let (status, body) = s.get(
-        &format!("/workspaces/{ws}/threat-intelligence/imports?sort=total&order=asc"),
-        Some(&token),
-    );
-    assert_eq!(status, 200);
-    let totals: Vec<u64> = serde_json::from_str::<Value>(&body)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["total"].as_u64().unwrap())
-        .collect();
+    let sorted = format!("/workspaces/{ws}/threat-intelligence/imports?sort=total&order=asc");
+    let totals = counts_of(&s.get_json(&sorted, &token), "total");
     assert_eq!(totals.len(), 3);
     assert!(totals.windows(2).all(|w| w[0] <= w[1]), "{totals:?}");
 
     // What is refused.
-    let (status, _) = s.import(&token, &[("format", "csv")], "x.csv", &csv);
-    assert_eq!(status, 400, "no source");
-    let (status, _) = s.import(
-        &token,
-        &[("source", "s"), ("mode", "sometimes")],
-        "x.csv",
-        &csv,
-    );
-    assert_eq!(status, 400, "bad mode");
+    for (what, fields) in [
+        ("no source", &[("format", "csv")][..]),
+        ("bad mode", &[("source", "s"), ("mode", "sometimes")]),
+    ] {
+        assert_eq!(s.import(&token, fields, "x.csv", &csv).0, 400, "{what}");
+    }
     for (path, want) in [
         (
             format!(
@@ -133,8 +122,8 @@ fn file_imports_over_http_in_both_modes() {
 
 #[test]
 fn file_import_limits_roles_and_templates() {
-    let s = Service::start(&["--max-csv-bytes", "1000", "--max-json-bytes", "5000"]);
-    let token = s.token();
+    let (s, token) =
+        Service::start_with_token(&["--max-csv-bytes", "1000", "--max-json-bytes", "5000"]);
     let big_csv = std::fs::read(seed_samples().join("bulk-import-example.csv"))
         .unwrap()
         .repeat(10);
@@ -188,8 +177,7 @@ fn file_import_limits_roles_and_templates() {
 
 #[test]
 fn sigterm_lets_an_import_in_flight_finish() {
-    let s = Service::start(&[]);
-    let token = s.token();
+    let (s, token) = Service::start_with_token(&[]);
     // A JSON array of the generated file's records ten times over: long enough to be running
     // when the signal comes.
     let one = std::fs::read_to_string(crate::helpers::test_data("stix_2mb_invalid.json")).unwrap();
@@ -240,13 +228,12 @@ fn sigterm_lets_an_import_in_flight_finish() {
 fn a_running_service_applies_file_retention() {
     // Files kept for 3 s, swept every second: a service that runs for weeks must not keep
     // uploaded files and error files past their retention because it opened the store once.
-    let s = Service::start(&[
+    let (s, token) = Service::start_with_token(&[
         "--import-file-retention",
         "3s",
         "--housekeeping-interval",
         "1s",
     ]);
-    let token = s.token();
     let ws = s.cred("workspace_id");
     // The seed rows and one of an unknown observable type: an error file is written.
     let mut csv = std::fs::read_to_string(seed_samples().join("bulk-import-example.csv")).unwrap();

@@ -35,6 +35,13 @@ impl Service {
         Service::start_with_env(extra, &[])
     }
 
+    /// A service started with `extra`, and a token of its first client: where most tests begin.
+    pub(crate) fn start_with_token(extra: &[&str]) -> (Service, String) {
+        let s = Service::start(extra);
+        let token = s.token();
+        (s, token)
+    }
+
     pub(crate) fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Service {
         Service::start_in(tempfile::tempdir().unwrap(), extra, env)
     }
@@ -136,21 +143,30 @@ impl Service {
         format!("{}/workspaces/{ws}/{UPLOAD}", self.base)
     }
 
-    /// POSTs `body` with a bearer token (if any); returns status, Retry-After, body.
+    /// POSTs `body` as `content_type` with a bearer token (if any), and returns the answer
+    /// unread, for a test that looks at its headers.
+    pub(crate) fn send_post(
+        &self,
+        url: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: &[u8],
+    ) -> ureq::http::Response<ureq::Body> {
+        let mut req = self.agent.post(url).header("Content-Type", content_type);
+        if let Some(t) = token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        req.send(body).unwrap()
+    }
+
+    /// POSTs `body` as JSON with a bearer token (if any); returns status, Retry-After, body.
     pub(crate) fn post(
         &self,
         url: &str,
         token: Option<&str>,
         body: &[u8],
     ) -> (u16, Option<String>, String) {
-        let mut req = self
-            .agent
-            .post(url)
-            .header("Content-Type", "application/json");
-        if let Some(t) = token {
-            req = req.header("Authorization", &format!("Bearer {t}"));
-        }
-        let mut r = req.send(body).unwrap();
+        let mut r = self.send_post(url, token, "application/json", body);
         let retry = r
             .headers()
             .get("retry-after")
@@ -370,13 +386,32 @@ pub(crate) fn minted(s: &Service, edit: impl FnOnce(&mut Value)) -> String {
 }
 
 impl Service {
-    pub(crate) fn get(&self, path: &str, token: Option<&str>) -> (u16, String) {
+    /// GETs `path` with a bearer token (if any), and returns the answer unread, for a test
+    /// that looks at its headers or reads a large body.
+    pub(crate) fn send_get(
+        &self,
+        path: &str,
+        token: Option<&str>,
+    ) -> ureq::http::Response<ureq::Body> {
         let mut req = self.agent.get(format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.header("Authorization", &format!("Bearer {t}"));
         }
-        let mut r = req.call().unwrap();
+        req.call().unwrap()
+    }
+
+    /// GETs `path` with a bearer token (if any): status and body.
+    pub(crate) fn get(&self, path: &str, token: Option<&str>) -> (u16, String) {
+        let mut r = self.send_get(path, token);
         (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    }
+
+    /// GETs `path` with `token`, which must be answered 200, and returns the body as JSON.
+    #[track_caller]
+    pub(crate) fn get_json(&self, path: &str, token: &str) -> Value {
+        let (status, body) = self.get(path, Some(token));
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {body}"))
     }
 }
 
@@ -425,13 +460,7 @@ impl Service {
     ) -> (u16, Value) {
         let (content_type, body) = form(fields, name, file);
         let url = format!("{}/workspaces/{ws}/threat-intelligence/imports", self.base);
-        let mut r = self
-            .agent
-            .post(&url)
-            .header("Authorization", &format!("Bearer {token}"))
-            .header("Content-Type", &content_type)
-            .send(&body[..])
-            .unwrap();
+        let mut r = self.send_post(&url, Some(token), &content_type, &body);
         let status = r.status().as_u16();
         let text = r.body_mut().read_to_string().unwrap();
         (
@@ -460,7 +489,6 @@ impl Service {
     }
 }
 
-/// The service's peak resident memory so far, in kilobytes (Linux's VmHWM).
 /// A self-signed certificate for 127.0.0.1 and localhost, and its key, written into `dir`:
 /// the files `serve --tls-cert --tls-key` reads.
 pub(crate) fn tls_files(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
@@ -518,6 +546,7 @@ impl Service {
     }
 }
 
+/// The service's peak resident memory so far, in kilobytes (Linux's VmHWM).
 pub(crate) fn peak_rss_kb(s: &Service) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", s.child.id())).unwrap();
     status

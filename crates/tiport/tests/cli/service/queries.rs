@@ -83,11 +83,8 @@ fn ids_of(page: &Value) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn queries_list_filter_page_and_read_versions() {
-    let s = Service::start(&[]);
-    let token = s.token();
-    let ws = s.cred("workspace_id");
+/// Four indicators and an attack pattern, uploaded as one feed: what the queries below find.
+fn upload_the_feed(s: &Service, token: &str) {
     let ind = |n: u32, pattern: &str, labels: Value, extra: Value| {
         let mut o = indicator(n);
         o["pattern"] = json!(pattern);
@@ -128,22 +125,22 @@ fn queries_list_filter_page_and_read_versions() {
                "name": "Spearphishing"}),
     ];
     let (status, answer) = s.upload(
-        &token,
+        token,
         &json!({"sourcesystem": "feed", "stixobjects": objects}),
     );
     assert_eq!((status, answer.as_str()), (200, ""));
-    let list = |q: &str| -> Value {
-        let (status, body) = s.get(
-            &format!("/workspaces/{ws}/threat-intelligence/objects{q}"),
-            Some(&token),
-        );
-        assert_eq!(status, 200, "{q}: {body}");
-        serde_json::from_str(&body).unwrap()
-    };
+}
+
+/// The id of [`indicator`] `n`.
+fn id(n: u32) -> String {
+    indicator(n)["id"].as_str().unwrap().to_owned()
+}
+
+/// Pages of two, by cursor, cover everything once, in id order.
+fn pages_cover_everything_once(list: &dyn Fn(&str) -> Value) {
     let all = list("");
     assert_eq!(all["objects"].as_array().unwrap().len(), 5);
     assert_eq!(all["next"], Value::Null);
-    // Pages of two, by cursor, cover everything once, in id order.
     let mut paged = Vec::new();
     let mut q = "?limit=2".to_owned();
     loop {
@@ -159,8 +156,10 @@ fn queries_list_filter_page_and_read_versions() {
     let mut sorted = paged.clone();
     sorted.sort();
     assert_eq!(paged, sorted);
+}
 
-    let id = |n: u32| indicator(n)["id"].as_str().unwrap().to_owned();
+/// Each filter finds the objects it names and no other.
+fn filters_find_what_they_name(list: &dyn Fn(&str) -> Value) {
     assert_eq!(
         ids_of(&list("?type=attack-pattern")),
         vec!["attack-pattern--0c7b5b88-8ff7-4a4d-aa9d-feb398cd0061"]
@@ -181,37 +180,28 @@ fn queries_list_filter_page_and_read_versions() {
     assert!(ids_of(&list("?observable=192.0.2.1")).is_empty());
     assert_eq!(list("?source=feed")["objects"].as_array().unwrap().len(), 5);
     assert!(ids_of(&list("?source=other")).is_empty());
+}
 
-    // One object, and its versions once a newer one arrives.
+/// One object, and its versions once a newer one arrives.
+fn a_newer_version_is_current_and_both_are_kept(s: &Service, token: &str) {
+    let ws = s.cred("workspace_id");
     let mut newer = indicator(2);
     newer["pattern"] = json!("[domain-name:value = 'evil.example.com']");
     newer["modified"] = json!("2024-02-01T00:00:00.000Z");
     assert_eq!(
         s.upload(
-            &token,
+            token,
             &json!({"sourcesystem": "feed", "stixobjects": [newer]})
         )
         .0,
         200
     );
-    let (status, body) = s.get(
-        &format!("/workspaces/{ws}/threat-intelligence/objects/{}", id(2)),
-        Some(&token),
-    );
-    assert_eq!(status, 200);
+    let object = format!("/workspaces/{ws}/threat-intelligence/objects/{}", id(2));
     assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap()["modified"],
+        s.get_json(&object, token)["modified"],
         "2024-02-01T00:00:00.000Z"
     );
-    let (status, body) = s.get(
-        &format!(
-            "/workspaces/{ws}/threat-intelligence/objects/{}/versions",
-            id(2)
-        ),
-        Some(&token),
-    );
-    assert_eq!(status, 200);
-    let versions: Value = serde_json::from_str(&body).unwrap();
+    let versions = s.get_json(&format!("{object}/versions"), token);
     let modified: Vec<&str> = versions["versions"]
         .as_array()
         .unwrap()
@@ -222,8 +212,11 @@ fn queries_list_filter_page_and_read_versions() {
         modified,
         vec!["2024-01-01T00:00:00.000Z", "2024-02-01T00:00:00.000Z"]
     );
+}
 
-    // What is refused.
+/// What is refused, and what a reader may still read.
+fn refusals_and_a_reader(s: &Service, token: &str) {
+    let ws = s.cred("workspace_id");
     for (path, want) in [
         (format!("/workspaces/{ws}/threat-intelligence/objects/indicator--6f1d2c3b-0000-4000-8000-000000000000"), 404),
         (format!("/workspaces/{ws}/threat-intelligence/objects/not-an-id"), 400),
@@ -234,7 +227,7 @@ fn queries_list_filter_page_and_read_versions() {
         (format!("/workspaces/{ws}/threat-intelligence/objects?valid_at=yesterday"), 400),
         ("/workspaces/6f1d2c3b-0000-4000-8000-000000000000/threat-intelligence/objects".to_owned(), 404),
     ] {
-        assert_eq!(s.get(&path, Some(&token)).0, want, "{path}");
+        assert_eq!(s.get(&path, Some(token)).0, want, "{path}");
     }
     assert_eq!(
         s.get(
@@ -257,6 +250,23 @@ fn queries_list_filter_page_and_read_versions() {
     );
 }
 
+#[test]
+fn queries_list_filter_page_and_read_versions() {
+    let (s, token) = Service::start_with_token(&[]);
+    let ws = s.cred("workspace_id");
+    upload_the_feed(&s, &token);
+    let list = |q: &str| {
+        s.get_json(
+            &format!("/workspaces/{ws}/threat-intelligence/objects{q}"),
+            &token,
+        )
+    };
+    pages_cover_everything_once(&list);
+    filters_find_what_they_name(&list);
+    a_newer_version_is_current_and_both_are_kept(&s, &token);
+    refusals_and_a_reader(&s, &token);
+}
+
 /// `{anything}` → `{}`: the router's and the document's parameter names differ.
 fn normalized(path: &str) -> String {
     let mut out = String::new();
@@ -277,8 +287,7 @@ fn normalized(path: &str) -> String {
 
 #[test]
 fn openapi_names_routes_that_exist_and_metrics_count_them() {
-    let s = Service::start(&[]);
-    let token = s.token();
+    let (s, token) = Service::start_with_token(&[]);
     let (status, body) = s.get("/openapi.json", None);
     assert_eq!(status, 200);
     let doc: Value = serde_json::from_str(&body).unwrap();
@@ -298,21 +307,18 @@ fn openapi_names_routes_that_exist_and_metrics_count_them() {
                 )
                 .replace("{importId}", "6f1d2c3b-0000-4000-8000-000000000000")
                 .replace("{name}", "json");
-            let url = format!("{}{concrete}", s.base);
-            let req = match method.as_str() {
-                "get" => s
-                    .agent
-                    .get(&url)
-                    .header("Authorization", &format!("Bearer {token}"))
-                    .call(),
+            let status = match method.as_str() {
+                "get" => s.send_get(&concrete, Some(&token)).status(),
                 "post" => s
                     .agent
-                    .post(&url)
+                    .post(format!("{}{concrete}", s.base))
                     .header("Authorization", &format!("Bearer {token}"))
-                    .send(&b"{}"[..]),
+                    .send(&b"{}"[..])
+                    .unwrap()
+                    .status(),
                 other => panic!("method {other} in the document: teach this test"),
             };
-            let status = req.unwrap().status().as_u16();
+            let status = status.as_u16();
             assert_ne!(status, 405, "{method} {path}");
         }
     }

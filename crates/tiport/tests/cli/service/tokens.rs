@@ -229,48 +229,78 @@ impl IssuerKey {
     }
 }
 
-#[test]
-fn tokens_of_a_trusted_external_issuer() {
-    const ISS: &str = "https://idp.example.test/tenant-x/v2.0";
-    let idp = Issuer::start();
-    let first = IssuerKey::new("k1");
-    *idp.jwks.lock().unwrap() = json!({"keys": [first.jwk]}).to_string();
-    let s = Service::start(&["--trust-issuer", &format!("{ISS} {}", idp.url)]);
-    let ws = s.cred("workspace_id");
-    let url = s.upload_url(&ws);
-    let body = json!({"sourcesystem": "t", "stixobjects": [indicator(1)]}).to_string();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let claims = |sub: &str| {
+const ISS: &str = "https://idp.example.test/tenant-x/v2.0";
+
+/// A service that trusts the stand-in issuer, which publishes one key, `first`; and the upload
+/// the tests send it.
+struct Trusting {
+    idp: Issuer,
+    first: IssuerKey,
+    s: Service,
+    url: String,
+    body: String,
+    now: i64,
+}
+
+impl Trusting {
+    fn start() -> Trusting {
+        let idp = Issuer::start();
+        let first = IssuerKey::new("k1");
+        *idp.jwks.lock().unwrap() = json!({"keys": [first.jwk]}).to_string();
+        let s = Service::start(&["--trust-issuer", &format!("{ISS} {}", idp.url)]);
+        let url = s.upload_url(&s.cred("workspace_id"));
+        let body = json!({"sourcesystem": "t", "stixobjects": [indicator(1)]}).to_string();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        Trusting {
+            idp,
+            first,
+            s,
+            url,
+            body,
+            now,
+        }
+    }
+
+    /// The claims of a token the issuer gives `sub`.
+    fn claims(&self, sub: &str) -> Value {
+        let now = self.now;
         json!({"iss": ISS, "aud": "https://management.azure.com", "sub": sub,
                "azp": "feed-app", "iat": now, "exp": now + 3600})
-    };
+    }
 
-    // A valid token of the issuer, but its principal has no role yet: 404, as for any
-    // workspace a principal has no role on.
-    let token = first.sign(&claims("app-1"));
-    assert_eq!(s.post(&url, Some(&token), body.as_bytes()).0, 404);
+    /// The upload sent with `token`: status and body.
+    fn upload(&self, token: &str) -> (u16, String) {
+        let (status, _, answer) = self.s.post(&self.url, Some(token), self.body.as_bytes());
+        (status, answer)
+    }
+}
+
+/// A valid token of the issuer is worth what its principal's role allows.
+fn principals_of_the_issuer_need_a_role(t: &Trusting) {
+    // Its principal has no role yet: 404, as for any workspace a principal has no role on.
+    let token = t.first.sign(&t.claims("app-1"));
+    assert_eq!(t.upload(&token).0, 404);
     // The operator grants a role to `<sub>@<issuer>`; now the same token uploads.
-    s.grant(&format!("app-1@{ISS}"), "contributor");
-    let (status, _, answer) = s.post(&url, Some(&token), body.as_bytes());
+    t.s.grant(&format!("app-1@{ISS}"), "contributor");
+    let (status, answer) = t.upload(&token);
     assert_eq!(status, 200, "{answer}");
     // A reader of the issuer is a reader.
-    s.grant(&format!("app-2@{ISS}"), "reader");
-    assert_eq!(
-        s.post(&url, Some(&first.sign(&claims("app-2"))), body.as_bytes())
-            .0,
-        403
-    );
+    t.s.grant(&format!("app-2@{ISS}"), "reader");
+    assert_eq!(t.upload(&t.first.sign(&t.claims("app-2"))).0, 403);
+}
 
-    // What must still be refused: the issuer's key with a wrong claim, a key it does not
-    // publish, a trusted key under another issuer's name, and `alg: none`.
-    let mut wrong_aud = claims("app-1");
+/// What must still be refused: the issuer's key with a wrong claim, a key it does not publish,
+/// a trusted key under another issuer's name, and `alg: none`.
+fn wrong_tokens_of_the_issuer_are_refused(t: &Trusting) {
+    let (first, now) = (&t.first, t.now);
+    let mut wrong_aud = t.claims("app-1");
     wrong_aud["aud"] = json!("https://graph.microsoft.com");
-    let mut expired = claims("app-1");
+    let mut expired = t.claims("app-1");
     expired["exp"] = json!(now - 3600);
-    let mut other_iss = claims("app-1");
+    let mut other_iss = t.claims("app-1");
     other_iss["iss"] = json!("https://idp.example.test/other/v2.0");
     let stranger = IssuerKey::new("k1");
     let unsigned = {
@@ -281,12 +311,12 @@ fn tokens_of_a_trusted_external_issuer() {
         format!(
             "{}.{}.",
             b64(&json!({"alg": "none", "typ": "JWT", "kid": "k1"})),
-            b64(&claims("app-1"))
+            b64(&t.claims("app-1"))
         )
     };
-    let mut no_exp = claims("app-1");
+    let mut no_exp = t.claims("app-1");
     no_exp.as_object_mut().unwrap().remove("exp");
-    let mut not_yet = claims("app-1");
+    let mut not_yet = t.claims("app-1");
     not_yet["nbf"] = json!(now + 3600);
     // HMAC with the issuer's public key as the secret, under the published kid (algorithm
     // confusion).
@@ -296,7 +326,7 @@ fn tokens_of_a_trusted_external_issuer() {
         let secret = first.jwk["x"].as_str().unwrap().as_bytes().to_vec();
         jsonwebtoken::encode(
             &header,
-            &claims("app-1"),
+            &t.claims("app-1"),
             &jsonwebtoken::EncodingKey::from_secret(&secret),
         )
         .unwrap()
@@ -310,51 +340,46 @@ fn tokens_of_a_trusted_external_issuer() {
         ("untrusted issuer", first.sign(&other_iss)),
         (
             "a key the issuer does not publish",
-            stranger.sign(&claims("app-1")),
+            stranger.sign(&t.claims("app-1")),
         ),
         ("alg none", unsigned),
     ] {
-        let (status, _, answer) = s.post(&url, Some(&token), body.as_bytes());
+        let (status, answer) = t.upload(&token);
         assert_eq!(status, 401, "{what}: {answer}");
     }
+}
 
-    // Tokens naming keys that do not exist need no valid signature to get this far: twenty of
-    // them, at once, must not make the service ask the issuer twenty times.
-    let before = idp.fetches();
-    let bogus: Vec<_> = (0..20)
-        .map(|i| {
-            let key = IssuerKey::new(&format!("made-up-{i}"));
-            let (url, body, token) = (url.clone(), body.clone(), key.sign(&claims("app-1")));
-            let agent = s.agent.clone();
-            std::thread::spawn(move || {
-                agent
-                    .post(&url)
-                    .header("Authorization", &format!("Bearer {token}"))
-                    .header("Content-Type", "application/json")
-                    .send(body.as_bytes())
-                    .unwrap()
-                    .status()
-                    .as_u16()
+/// Tokens naming keys that do not exist need no valid signature to get this far: twenty of
+/// them, at once, must not make the service ask the issuer twenty times.
+fn made_up_keys_do_not_flood_the_issuer(t: &Trusting) {
+    let before = t.idp.fetches();
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let sending: Vec<_> = (0..20)
+            .map(|i| {
+                let token = IssuerKey::new(&format!("made-up-{i}")).sign(&t.claims("app-1"));
+                scope.spawn(move || t.upload(&token).0)
             })
-        })
-        .collect();
-    for t in bogus {
-        assert_eq!(t.join().unwrap(), 401);
+            .collect();
+        sending.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for status in statuses {
+        assert_eq!(status, 401);
     }
     assert!(
-        idp.fetches() <= before + 1,
+        t.idp.fetches() <= before + 1,
         "{} fetches for 20 made-up keys",
-        idp.fetches() - before
+        t.idp.fetches() - before
     );
+}
 
-    // The issuer rotates: a token with a new kid makes the service fetch the JWKS again (at
-    // most once per 30 s), and it is accepted as soon as the JWKS publishes the key.
+/// The issuer rotates: a token with a new kid makes the service fetch the JWKS again (at most
+/// once per 30 s), and it is accepted as soon as the JWKS publishes the key.
+fn a_rotated_key_is_accepted_once_published(t: &Trusting) {
     let second = IssuerKey::new("k2");
-    *idp.jwks.lock().unwrap() = json!({"keys": [first.jwk, second.jwk]}).to_string();
+    *t.idp.jwks.lock().unwrap() = json!({"keys": [t.first.jwk, second.jwk]}).to_string();
     let deadline = Instant::now() + Duration::from_secs(45);
     loop {
-        let (status, _, answer) =
-            s.post(&url, Some(&second.sign(&claims("app-1"))), body.as_bytes());
+        let (status, answer) = t.upload(&second.sign(&t.claims("app-1")));
         if status == 200 {
             break;
         }
@@ -365,7 +390,16 @@ fn tokens_of_a_trusted_external_issuer() {
         );
         std::thread::sleep(Duration::from_secs(1));
     }
-    // The bogus tokens above did not make the service ask the issuer on every request.
-    assert!(idp.fetches() <= 3, "{} fetches", idp.fetches());
-    assert!(s.healthy());
+    // The bogus tokens before did not make the service ask the issuer on every request.
+    assert!(t.idp.fetches() <= 3, "{} fetches", t.idp.fetches());
+}
+
+#[test]
+fn tokens_of_a_trusted_external_issuer() {
+    let t = Trusting::start();
+    principals_of_the_issuer_need_a_role(&t);
+    wrong_tokens_of_the_issuer_are_refused(&t);
+    made_up_keys_do_not_flood_the_issuer(&t);
+    a_rotated_key_is_accepted_once_published(&t);
+    assert!(t.s.healthy());
 }

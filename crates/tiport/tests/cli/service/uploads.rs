@@ -33,8 +33,7 @@ fn seed_uploads_get_the_seed_answers_and_are_stored() {
 
 #[test]
 fn four_indicators_one_without_id_get_the_seeds_error_body() {
-    let s = Service::start(&[]);
-    let token = s.token();
+    let (s, token) = Service::start_with_token(&[]);
     let mut fourth = indicator(4);
     fourth.as_object_mut().unwrap().remove("id");
     let body = json!({"sourcesystem": "test",
@@ -48,8 +47,7 @@ fn four_indicators_one_without_id_get_the_seeds_error_body() {
 
 #[test]
 fn legacy_upload_indicators_route_and_body() {
-    let s = Service::start(&[]);
-    let token = s.token();
+    let (s, token) = Service::start_with_token(&[]);
     let ws = s.cred("workspace_id");
     let body = json!({"SourceSystem": "legacy feed", "Value": [indicator(7)]}).to_string();
     for path in [
@@ -71,8 +69,7 @@ fn legacy_upload_indicators_route_and_body() {
 
 #[test]
 fn bodies_the_api_refuses() {
-    let s = Service::start(&["--max-upload-bytes", "100000"]);
-    let token = s.token();
+    let (s, token) = Service::start_with_token(&["--max-upload-bytes", "100000"]);
     let url = s.upload_url(&s.cred("workspace_id"));
     let many: Vec<Value> = (0..101).map(indicator).collect();
     let cases: Vec<(&str, Vec<u8>, u16)> = vec![
@@ -150,13 +147,7 @@ fn bodies_the_api_refuses() {
         );
     }
     // An explicit non-JSON type is 415; no type at all is read as JSON.
-    let mut r = s
-        .agent
-        .post(&url)
-        .header("Authorization", &format!("Bearer {token}"))
-        .header("Content-Type", "text/plain")
-        .send(body.as_bytes())
-        .unwrap();
+    let mut r = s.send_post(&url, Some(&token), "text/plain", body.as_bytes());
     assert_eq!(
         r.status(),
         415,
@@ -171,8 +162,7 @@ fn bodies_the_api_refuses() {
 
 #[test]
 fn a_huge_declared_body_is_refused_before_it_is_sent() {
-    let s = Service::start(&[]);
-    let token = s.token();
+    let (s, token) = Service::start_with_token(&[]);
     let url = s.upload_url(&s.cred("workspace_id"));
     // Declares 300 MB and sends none of it: the answer comes at once, nothing is buffered.
     let started = Instant::now();
@@ -184,8 +174,7 @@ fn a_huge_declared_body_is_refused_before_it_is_sent() {
 
 #[test]
 fn the_101st_request_in_a_minute_is_throttled_until_retry_after() {
-    let s = Service::start(&[]);
-    let token = s.token();
+    let (s, token) = Service::start_with_token(&[]);
     let url = s.upload_url(&s.cred("workspace_id"));
     let body = json!({"sourcesystem": "t", "stixobjects": [indicator(1)]}).to_string();
     for i in 0..100 {
@@ -213,8 +202,7 @@ fn the_101st_request_in_a_minute_is_throttled_until_retry_after() {
 
 #[test]
 fn a_300_mb_chunked_body_is_cut_off_at_the_limit() {
-    let s = Service::start(&[]);
-    let token = s.token();
+    let (s, token) = Service::start_with_token(&[]);
     let url = s.upload_url(&s.cred("workspace_id"));
     let host = s.base.strip_prefix("http://").unwrap().to_owned();
     let path = url.strip_prefix(&s.base).unwrap().to_owned();
