@@ -55,6 +55,12 @@ pub struct Rules {
 
 /// Parses the whole of `text`: its fields as written and its offset east of UTC in seconds
 /// (0 for `Z`). The instant is the fields' time minus the offset.
+///
+/// `stix::Timestamp` parses several timestamps per object through this, so it and the
+/// conversions it is followed by are `#[inline]`: the release build has no LTO, and called
+/// across crates out of line they cost an upload more instructions than the parser they
+/// replaced (callgrind, BENCHMARKS.md "Issue 12 as a whole").
+#[inline]
 pub fn parse_with(text: &str, rules: Rules) -> Result<(Timestamp<'_>, i32), TimestampError> {
     let b = text.as_bytes();
     if b.len() < 20
@@ -165,6 +171,7 @@ fn is_leap(year: u16) -> bool {
 }
 
 /// The days of `month` (1–12) in `year`, in the proleptic Gregorian calendar.
+#[inline]
 pub fn days_in_month(year: u16, month: u8) -> u8 {
     match month {
         2 if is_leap(year) => 29,
@@ -178,6 +185,7 @@ pub fn days_in_month(year: u16, month: u8) -> u8 {
 // calendar, no tables.
 
 /// Days since 1970-01-01 of a date (month 1–12).
+#[inline]
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
@@ -256,6 +264,7 @@ impl<'a> Timestamp<'a> {
 
     /// Seconds since 1970-01-01T00:00:00 of the fields as written (a leap second counts as the
     /// next second's start).
+    #[inline]
     pub fn unix_seconds(&self) -> i64 {
         days_from_civil(
             i64::from(self.year),
@@ -268,11 +277,25 @@ impl<'a> Timestamp<'a> {
     }
 
     /// The fractional second in nanoseconds (digits beyond the ninth are truncated).
+    #[inline]
     pub fn nanos(&self) -> u32 {
-        let digits = self.fraction.as_bytes();
-        (0..9).fold(0u32, |n, i| {
-            n * 10 + digits.get(i).map_or(0, |b| u32::from(b - b'0'))
-        })
+        const SCALE: [u32; 10] = [
+            1_000_000_000,
+            100_000_000,
+            10_000_000,
+            1_000_000,
+            100_000,
+            10_000,
+            1_000,
+            100,
+            10,
+            1,
+        ];
+        let digits = &self.fraction.as_bytes()[..self.fraction.len().min(9)];
+        let n = digits
+            .iter()
+            .fold(0u32, |n, b| n * 10 + u32::from(b - b'0'));
+        n * SCALE[digits.len()]
     }
 }
 

@@ -8,6 +8,7 @@
 //! ambiguity because its UUID has a fixed length (see `stix::StixId`).
 
 /// Whether `s` is a valid STIX type name (see the module documentation).
+#[inline]
 pub fn is_type_name(s: &str) -> bool {
     let b = s.as_bytes();
     if !(3..=250).contains(&b.len()) {

@@ -460,7 +460,11 @@ fn cyber_observables_in_strict() {
     let file = json!({"type": "file", "spec_version": "2.1", "id": "file--ff1e0780-358c-5808-a8c7-d0fca4ef6ef4", "name": "a.zip", "extensions": {"archive-ext": {"contains_refs": ["file--ff1e0780-358c-5808-a8c7-d0fca4ef6ef4"]}}});
     assert_eq!(strict(&file), Vec::<String>::new());
     refused(
-        &strict(&with(file.clone(), "extensions", json!({"archive-ext": {}}))),
+        &strict(&with(
+            file.clone(),
+            "extensions",
+            json!({"archive-ext": {}}),
+        )),
         "extensions.archive-ext",
         "Must not be empty",
         "",

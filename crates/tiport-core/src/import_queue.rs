@@ -173,19 +173,29 @@ impl ImportQueue {
             return;
         }
         q.workers.retain(|t| !t.is_finished());
-        q.waiting.push_back(job);
         if q.running >= self.max_running {
+            q.waiting.push_back(job);
             return;
         }
+        // The new worker is handed its first import rather than finding it in `waiting`: until
+        // it took it from there, the import would count twice (running and waiting), and a
+        // place would be refused with nothing waiting.
         q.running += 1;
         let worker = self.clone();
+        let first = Arc::new(Mutex::new(Some(job)));
+        let handed = first.clone();
         let spawned = std::thread::Builder::new()
             .name("import-worker".into())
-            .spawn(move || worker.work());
+            .spawn(move || {
+                let job = handed.lock().expect("first import").take();
+                worker.work(job.expect("a worker is started with its first import"));
+            });
         match spawned {
             Ok(t) => q.workers.push(t),
             Err(e) => {
                 q.running -= 1;
+                let job = first.lock().expect("first import").take();
+                q.waiting.extend(job);
                 tracing::error!(error = %e, "cannot start an import worker; the import waits for one");
             }
         }
@@ -210,20 +220,12 @@ impl ImportQueue {
         }
     }
 
-    /// A worker: runs queued imports, at background priority, until none is waiting.
-    fn work(&self) {
+    /// A worker: runs `first`, then queued imports, at background priority, until none is
+    /// waiting.
+    fn work(&self, first: ImportJob) {
         crate::priority::background();
-        loop {
-            let job = {
-                let mut q = self.state();
-                match q.waiting.pop_front().filter(|_| !q.stopping) {
-                    Some(j) => j,
-                    None => {
-                        q.running -= 1;
-                        return;
-                    }
-                }
-            };
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
             // A bug that panics in one import must not take the worker with it: the import
             // would stay `running` and the queue would count a worker that no longer exists,
             // so no import would ever run again.
@@ -238,6 +240,11 @@ impl ImportQueue {
                 ) {
                     tracing::error!(import = %job.id, error = %e, "cannot mark the import failed");
                 }
+            }
+            let mut q = self.state();
+            next = q.waiting.pop_front().filter(|_| !q.stopping);
+            if next.is_none() {
+                q.running -= 1;
             }
         }
     }

@@ -185,40 +185,18 @@ fn imports_count_against_the_rate_and_wait_in_a_bounded_queue() {
         let second = scope.spawn(|| s.import(&token, &[("source", "q")], "small.csv", &csv_of(3)));
         // The third must come once the second holds its place: the metrics count it as soon as
         // it is reserved (the store records it only when the running import lets it).
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let (_, metrics) = s.get("/metrics", None);
-            let gauge = |name: &str| {
-                metrics
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
-            };
-            let (running, waiting) = (
-                gauge("tiport_imports_running"),
-                gauge("tiport_imports_waiting"),
-            );
-            if running == Some(1) && waiting == Some(1) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the second import never waited: running {running:?}, waiting {waiting:?}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        // The third finds no room, at once, without sending its file.
-        let started = Instant::now();
-        let url = format!(
-            "{}/workspaces/{}/threat-intelligence/imports",
-            s.base,
-            s.cred("workspace_id")
+        wait_for_queue(&s, 1, 1);
+        // The third finds no room, at once: its answer comes without its file being sent.
+        let mut conn = slow_import_form(&s, &token, "third");
+        conn.set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let mut answer = String::new();
+        let _ = conn.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("\r\nretry-after:"),
+            "{answer}"
         );
-        let (content_type, body) =
-            crate::service::form(&[("source", "q")], "third.csv", &csv_of(3));
-        let r = s.send_post(&url, Some(&token), &content_type, &body);
-        assert_eq!(r.status(), 429);
-        assert!(r.headers().get("retry-after").is_some());
-        assert!(started.elapsed() < Duration::from_secs(2));
         second.join().unwrap()
     });
     assert_eq!(second.0, 202, "{}", second.1);
@@ -231,26 +209,57 @@ fn imports_count_against_the_rate_and_wait_in_a_bounded_queue() {
     assert_eq!(status, 202);
 }
 
+/// An import whose form arrives slowly: its head and its first field, of a body of 100,000
+/// bytes declared; the rest never comes.
+fn slow_import_form(s: &Service, token: &str, source: &str) -> TcpStream {
+    let mut conn = TcpStream::connect(addr(s)).unwrap();
+    write!(
+        conn,
+        "POST /workspaces/{}/threat-intelligence/imports HTTP/1.1\r\nHost: x\r\n\
+         Authorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n\
+         --b\r\nContent-Disposition: form-data; name=\"source\"\r\n\r\n{source}\r\n",
+        s.cred("workspace_id")
+    )
+    .unwrap();
+    conn
+}
+
+/// Waits until the service's metrics count `running` imports running and `waiting` waiting
+/// (queued, or being posted into a place reserved for them).
+#[track_caller]
+fn wait_for_queue(s: &Service, running: u64, waiting: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, metrics) = s.get("/metrics", None);
+        let gauge = |name: &str| {
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+        };
+        let now = (
+            gauge("tiport_imports_running"),
+            gauge("tiport_imports_waiting"),
+        );
+        if now == (Some(running), Some(waiting)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the queue never held {running} running and {waiting} waiting: {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn one_client_posting_imports_slowly_cannot_hold_the_queue() {
     let (s, token) = Service::start_with_token(&[]);
-    let ws = s.cred("workspace_id");
     // Two imports whose forms arrive slowly (the head, then nothing yet).
     let posting: Vec<TcpStream> = (0..2)
-        .map(|_| {
-            let mut conn = TcpStream::connect(addr(&s)).unwrap();
-            write!(
-                conn,
-                "POST /workspaces/{ws}/threat-intelligence/imports HTTP/1.1\r\nHost: x\r\n\
-                 Authorization: Bearer {token}\r\n\
-                 Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n\
-                 --b\r\nContent-Disposition: form-data; name=\"source\"\r\n\r\nslow\r\n"
-            )
-            .unwrap();
-            conn
-        })
+        .map(|_| slow_import_form(&s, &token, "slow"))
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_queue(&s, 0, 2);
     // A third from the same client is refused at once; another client's is accepted.
     let (status, answer) = s.import(&token, &[("source", "third")], "a.csv", &csv_of(3));
     assert_eq!(status, 429, "{answer}");
