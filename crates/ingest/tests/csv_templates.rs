@@ -192,155 +192,159 @@ fn the_seed_file_itself_matches_the_copy() {
     assert_eq!(text, SEED);
 }
 
+/// The generator's corruptions (its manifest's kinds) and more like them: the cells set, and
+/// the one column the row's only message must name.
+const INVALID_CELLS: &[(&str, Cells<'static>, &str)] = &[
+    ("missing_validFrom", &[("validFrom", "")], "validFrom"),
+    (
+        "bad_timestamp",
+        &[("validFrom", "2023-13-45T25:61:00Z")],
+        "validFrom",
+    ),
+    ("bad_timestamp", &[("validFrom", "31/12/2023")], "validFrom"),
+    (
+        "bad_timestamp",
+        &[("validFrom", "2023-07-01 25:00")],
+        "validFrom",
+    ),
+    ("bad_timestamp", &[("validFrom", "not-a-date")], "validFrom"),
+    (
+        "validUntil_before_validFrom",
+        &[
+            ("validFrom", "2023-05-01T00:00:00.000Z"),
+            ("validUntil", "2023-04-01T00:00:00.000Z"),
+        ],
+        "validUntil",
+    ),
+    (
+        "validUntil_equal_to_validFrom",
+        &[
+            ("validFrom", "2023-05-01T00:00:00Z"),
+            ("validUntil", "2023-05-01T00:00:00.000Z"),
+        ],
+        "validUntil",
+    ),
+    (
+        "confidence_out_of_range",
+        &[("confidence", "101")],
+        "confidence",
+    ),
+    (
+        "confidence_out_of_range",
+        &[("confidence", "150")],
+        "confidence",
+    ),
+    (
+        "confidence_out_of_range",
+        &[("confidence", "-5")],
+        "confidence",
+    ),
+    (
+        "confidence_out_of_range",
+        &[("confidence", "1000")],
+        "confidence",
+    ),
+    (
+        "confidence_out_of_range",
+        &[("confidence", "high")],
+        "confidence",
+    ),
+    (
+        "bad_observableType",
+        &[("observableType", "ip-address")],
+        "observableType",
+    ),
+    (
+        "bad_observableType",
+        &[("observableType", "IPv4")],
+        "observableType",
+    ),
+    (
+        "bad_observableType",
+        &[("observableType", "domain")],
+        "observableType",
+    ),
+    (
+        "bad_observableType",
+        &[("observableType", "hostname")],
+        "observableType",
+    ),
+    (
+        "bad_observableType",
+        &[("observableType", "file")],
+        "observableType",
+    ),
+    (
+        "malformed_observableValue",
+        &[
+            ("observableType", "ipv4-addr"),
+            ("observableValue", "300.17.1.1"),
+        ],
+        "observableValue",
+    ),
+    (
+        "malformed_observableValue",
+        &[
+            ("observableType", "ipv6-addr"),
+            ("observableValue", "2001:db8:::zz"),
+        ],
+        "observableValue",
+    ),
+    (
+        "malformed_observableValue",
+        &[
+            ("observableType", "domain-name"),
+            ("observableValue", "bad domain with spaces.com"),
+        ],
+        "observableValue",
+    ),
+    (
+        "malformed_observableValue",
+        &[("observableType", "url"), ("observableValue", "not a url")],
+        "observableValue",
+    ),
+    (
+        "malformed_observableValue",
+        &[
+            ("observableType", "email-addr"),
+            ("observableValue", "no-at-sign.example.com"),
+        ],
+        "observableValue",
+    ),
+    (
+        "malformed_observableValue",
+        &[
+            ("observableType", "windows-registry-key"),
+            ("observableValue", "SOFTWARE\\Run"),
+        ],
+        "observableValue",
+    ),
+    (
+        "missing_observableValue",
+        &[("observableValue", "")],
+        "observableValue",
+    ),
+    (
+        "missing_observableType",
+        &[("observableType", "")],
+        "observableType",
+    ),
+    ("bad_revoked", &[("revoked", "yes")], "revoked"),
+    ("bad_revoked", &[("revoked", "0x1")], "revoked"),
+    ("bad_revoked", &[("revoked", "maybe")], "revoked"),
+    ("bad_tlp", &[("tlpLevel", "purple")], "tlpLevel"),
+    ("bad_severity", &[("severity", "11")], "severity"),
+    ("bad_severity", &[("severity", "high")], "severity"),
+    (
+        "bad_validUntil",
+        &[("validUntil", "tomorrow")],
+        "validUntil",
+    ),
+];
+
 #[test]
 fn every_invalid_kind_of_the_generator_names_its_column() {
-    let cases: &[(&str, Cells, &str)] = &[
-        ("missing_validFrom", &[("validFrom", "")], "validFrom"),
-        (
-            "bad_timestamp",
-            &[("validFrom", "2023-13-45T25:61:00Z")],
-            "validFrom",
-        ),
-        ("bad_timestamp", &[("validFrom", "31/12/2023")], "validFrom"),
-        (
-            "bad_timestamp",
-            &[("validFrom", "2023-07-01 25:00")],
-            "validFrom",
-        ),
-        ("bad_timestamp", &[("validFrom", "not-a-date")], "validFrom"),
-        (
-            "validUntil_before_validFrom",
-            &[
-                ("validFrom", "2023-05-01T00:00:00.000Z"),
-                ("validUntil", "2023-04-01T00:00:00.000Z"),
-            ],
-            "validUntil",
-        ),
-        (
-            "validUntil_equal_to_validFrom",
-            &[
-                ("validFrom", "2023-05-01T00:00:00Z"),
-                ("validUntil", "2023-05-01T00:00:00.000Z"),
-            ],
-            "validUntil",
-        ),
-        (
-            "confidence_out_of_range",
-            &[("confidence", "101")],
-            "confidence",
-        ),
-        (
-            "confidence_out_of_range",
-            &[("confidence", "150")],
-            "confidence",
-        ),
-        (
-            "confidence_out_of_range",
-            &[("confidence", "-5")],
-            "confidence",
-        ),
-        (
-            "confidence_out_of_range",
-            &[("confidence", "1000")],
-            "confidence",
-        ),
-        (
-            "confidence_out_of_range",
-            &[("confidence", "high")],
-            "confidence",
-        ),
-        (
-            "bad_observableType",
-            &[("observableType", "ip-address")],
-            "observableType",
-        ),
-        (
-            "bad_observableType",
-            &[("observableType", "IPv4")],
-            "observableType",
-        ),
-        (
-            "bad_observableType",
-            &[("observableType", "domain")],
-            "observableType",
-        ),
-        (
-            "bad_observableType",
-            &[("observableType", "hostname")],
-            "observableType",
-        ),
-        (
-            "bad_observableType",
-            &[("observableType", "file")],
-            "observableType",
-        ),
-        (
-            "malformed_observableValue",
-            &[
-                ("observableType", "ipv4-addr"),
-                ("observableValue", "300.17.1.1"),
-            ],
-            "observableValue",
-        ),
-        (
-            "malformed_observableValue",
-            &[
-                ("observableType", "ipv6-addr"),
-                ("observableValue", "2001:db8:::zz"),
-            ],
-            "observableValue",
-        ),
-        (
-            "malformed_observableValue",
-            &[
-                ("observableType", "domain-name"),
-                ("observableValue", "bad domain with spaces.com"),
-            ],
-            "observableValue",
-        ),
-        (
-            "malformed_observableValue",
-            &[("observableType", "url"), ("observableValue", "not a url")],
-            "observableValue",
-        ),
-        (
-            "malformed_observableValue",
-            &[
-                ("observableType", "email-addr"),
-                ("observableValue", "no-at-sign.example.com"),
-            ],
-            "observableValue",
-        ),
-        (
-            "malformed_observableValue",
-            &[
-                ("observableType", "windows-registry-key"),
-                ("observableValue", "SOFTWARE\\Run"),
-            ],
-            "observableValue",
-        ),
-        (
-            "missing_observableValue",
-            &[("observableValue", "")],
-            "observableValue",
-        ),
-        (
-            "missing_observableType",
-            &[("observableType", "")],
-            "observableType",
-        ),
-        ("bad_revoked", &[("revoked", "yes")], "revoked"),
-        ("bad_revoked", &[("revoked", "0x1")], "revoked"),
-        ("bad_revoked", &[("revoked", "maybe")], "revoked"),
-        ("bad_tlp", &[("tlpLevel", "purple")], "tlpLevel"),
-        ("bad_severity", &[("severity", "11")], "severity"),
-        ("bad_severity", &[("severity", "high")], "severity"),
-        (
-            "bad_validUntil",
-            &[("validUntil", "tomorrow")],
-            "validUntil",
-        ),
-    ];
+    let cases = INVALID_CELLS;
     for (kind, cells, column) in cases {
         let rec = one(cells);
         assert_eq!(columns(&rec), vec![column.to_string()], "{kind}: {cells:?}");
@@ -868,15 +872,7 @@ fn generated_corpus_invalid_rows_are_exactly_the_injected_ones() {
     assert_eq!(found, expected, "invalid rows found vs injected");
     for (i, kind) in &injected {
         let cols: Vec<&str> = invalid[i].iter().map(|d| d.property()).collect();
-        let want = match kind.as_str() {
-            "missing_validFrom" | "bad_timestamp" => "validFrom",
-            "validUntil_before_validFrom" => "validUntil",
-            "confidence_out_of_range" => "confidence",
-            "bad_observableType" => "observableType",
-            "malformed_observableValue" | "missing_observableValue" => "observableValue",
-            "bad_revoked" => "revoked",
-            other => panic!("unknown kind {other}"),
-        };
+        let want = test_support::corpus_csv_column(kind);
         assert_eq!(cols, [want], "row {i} ({kind})");
     }
 }

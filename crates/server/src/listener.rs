@@ -568,16 +568,7 @@ where
                 } else {
                     (by_rate, BodyTooSlow::Rate(this.rate))
                 };
-                if now >= deadline {
-                    return Poll::Ready(Some(Err(Box::new(why))));
-                }
-                let timer = this
-                    .timer
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-                if timer.deadline() != deadline {
-                    timer.as_mut().reset(deadline);
-                }
-                if timer.as_mut().poll(cx).is_ready() {
+                if deadline_passed(&mut this.timer, now, deadline, cx) {
                     return Poll::Ready(Some(Err(Box::new(why))));
                 }
                 Poll::Pending
@@ -652,22 +643,32 @@ impl<S> Stalls<S> {
                     self.grace + Duration::from_secs_f64(self.written as f64 / self.rate as f64);
                 let deadline =
                     (since + allowed.saturating_sub(self.blocked)).min(since + self.timeout);
-                if now >= deadline {
-                    return Poll::Ready(Err(too_slow()));
-                }
-                let timer = self
-                    .timer
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-                if timer.deadline() != deadline {
-                    timer.as_mut().reset(deadline);
-                }
-                if timer.as_mut().poll(cx).is_ready() {
+                if deadline_passed(&mut self.timer, now, deadline, cx) {
                     return Poll::Ready(Err(too_slow()));
                 }
                 Poll::Pending
             }
         }
     }
+}
+
+/// Whether `deadline` has passed by `now`; if not, `timer` (made on first use, moved when the
+/// deadline moves) wakes the task then, so that the caller, answering `Pending`, is polled again
+/// and finds it passed.
+fn deadline_passed(
+    timer: &mut Option<Pin<Box<Sleep>>>,
+    now: TokioInstant,
+    deadline: TokioInstant,
+    cx: &mut Context<'_>,
+) -> bool {
+    if now >= deadline {
+        return true;
+    }
+    let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+    if timer.deadline() != deadline {
+        timer.as_mut().reset(deadline);
+    }
+    timer.as_mut().poll(cx).is_ready()
 }
 
 fn too_slow() -> std::io::Error {

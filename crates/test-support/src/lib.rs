@@ -98,6 +98,20 @@ pub fn run_reference_script<A: AsRef<std::ffi::OsStr>>(script: &Path, args: &[A]
     out.stdout
 }
 
+/// The CSV column a corruption of `gen_corpus.py` breaks, by the `kind` its manifest names:
+/// the generator's knowledge, which every test of its CSV corpora needs.
+pub fn corpus_csv_column(kind: &str) -> &'static str {
+    match kind {
+        "missing_validFrom" | "bad_timestamp" => "validFrom",
+        "validUntil_before_validFrom" => "validUntil",
+        "confidence_out_of_range" => "confidence",
+        "bad_observableType" => "observableType",
+        "malformed_observableValue" | "missing_observableValue" => "observableValue",
+        "bad_revoked" => "revoked",
+        other => panic!("gen_corpus.py injects a kind unknown here, {other}: add its column"),
+    }
+}
+
 /// splitmix64: a small, well-mixed, seeded generator, so that a randomized test (mutations,
 /// kill times) is the same run every time for the same seed.
 pub struct Rng(pub u64);

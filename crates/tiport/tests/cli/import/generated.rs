@@ -33,19 +33,6 @@ struct CsvExpect {
     cells: Vec<String>,
 }
 
-/// The column a gen_corpus.py CSV corruption breaks.
-fn column_of_kind(kind: &str) -> &'static str {
-    match kind {
-        "missing_validFrom" | "bad_timestamp" => "validFrom",
-        "validUntil_before_validFrom" => "validUntil",
-        "confidence_out_of_range" => "confidence",
-        "bad_observableType" => "observableType",
-        "malformed_observableValue" | "missing_observableValue" => "observableValue",
-        "bad_revoked" => "revoked",
-        other => panic!("unknown injected kind {other}: update this test"),
-    }
-}
-
 /// The invalid rows of the generated CSV, by file line: the injected ones, and the valid rows
 /// whose observable an earlier valid row already has (the same indicator id twice in one file
 /// is refused, naming the first row's line).
@@ -74,7 +61,7 @@ fn expected_csv_errors(file: &Path, manifest_path: &Path) -> (u64, BTreeMap<u64,
             expected.insert(
                 line,
                 CsvExpect {
-                    column: column_of_kind(kind),
+                    column: test_support::corpus_csv_column(kind),
                     cells,
                 },
             );
