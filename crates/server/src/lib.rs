@@ -24,6 +24,7 @@ pub mod metrics;
 mod params;
 mod routes;
 mod token;
+mod web;
 
 use std::sync::Arc;
 

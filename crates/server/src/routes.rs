@@ -84,6 +84,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/templates/{name}", get(imports::template))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
+        .merge(crate::web::routes())
         .layer(axum::middleware::from_fn_with_state(app.clone(), track))
         .with_state(app)
 }

@@ -200,6 +200,22 @@ pub trait Store: Send + Sync {
     /// two nodes generating a setting on first start (a tenant id, a signing key), one wins and
     /// both use its value. Settings are never changed afterwards.
     fn init_setting(&self, name: &str, value: &str) -> Result<String, StoreError>;
+
+    /// Records a signed-in web session. Its `id_hash` is new (a random token's hash).
+    fn create_session(&self, session: &Session) -> Result<(), StoreError>;
+    /// The session whose token hashes to `id_hash`, expired or not: the caller judges expiry
+    /// against its own clock.
+    fn session(&self, id_hash: &str) -> Result<Option<Session>, StoreError>;
+    /// Sets the workspace a session works in (`NotFound` without such a session).
+    fn set_session_workspace(
+        &self,
+        id_hash: &str,
+        workspace: WorkspaceId,
+    ) -> Result<(), StoreError>;
+    /// Ends a session (sign-out); whether there was one.
+    fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError>;
+    /// Deletes the sessions that expired before `now`; how many.
+    fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64, StoreError>;
 }
 
 /// The transaction of one file import. Dropping it without [`commit`](Self::commit) rolls

@@ -639,6 +639,23 @@ pub struct Principal {
     pub created: Timestamp,
 }
 
+/// A web session, from sign-in to sign-out or expiry. The cookie holds a random token; the
+/// store holds only its hash, so that whoever reads the database cannot sign in with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The token's hash (hex SHA-256), the session's key.
+    pub id_hash: String,
+    /// The signed-in user (a principal of kind `user`).
+    pub principal: String,
+    /// The workspace the user works in, once chosen.
+    pub workspace: Option<WorkspaceId>,
+    /// The token every state-changing form of the session must carry.
+    pub csrf: String,
+    pub created: Timestamp,
+    /// When the session ends, whatever is done with it meanwhile.
+    pub expires: Timestamp,
+}
+
 text_enum! {
     /// Who a principal is: a local client or user, or a principal of a trusted external
     /// OpenID Connect issuer, named `<sub>@<issuer>`, which has no secret here.

@@ -35,6 +35,7 @@ pub mod owner;
 pub mod priority;
 pub mod query;
 pub mod record;
+pub mod session;
 pub mod source;
 pub mod templates;
 pub mod throttle;
@@ -48,14 +49,16 @@ pub struct Housekeeping {
     pub swept: Swept,
     /// Imports failed because the process running them is gone.
     pub failed_imports: u64,
+    /// Web sessions deleted because they expired.
+    pub expired_sessions: u64,
     /// An expired file that could not be deleted: the store has forgotten it, but it stays
     /// on disk until someone removes it.
     pub delete_error: Option<std::io::Error>,
 }
 
 /// What every command that opens the store does first: imports left `running` or `queued` by
-/// a process that died become `failed`, and the retention periods are applied (records, then
-/// files, which are deleted here).
+/// a process that died become `failed`, the retention periods are applied (records, then
+/// files, which are deleted here), and expired web sessions are deleted.
 pub fn housekeeping(
     store: &dyn Store,
     files: &files::ImportFiles,
@@ -65,9 +68,11 @@ pub fn housekeeping(
     let failed_imports = store.fail_abandoned_imports(&owner::is_gone, now)?;
     let swept = store.sweep(now, retention)?;
     let delete_error = files.delete(&swept.files_expired).err();
+    let expired_sessions = store.delete_expired_sessions(now)?;
     Ok(Housekeeping {
         swept,
         failed_imports,
+        expired_sessions,
         delete_error,
     })
 }

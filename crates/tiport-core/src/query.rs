@@ -406,6 +406,37 @@ pub fn import_errors(
     }
 }
 
+/// What the web UI's overview shows of a workspace.
+pub struct Overview {
+    pub objects: u64,
+    pub versions: u64,
+    /// The latest imports, newest first.
+    pub latest_imports: Vec<store::ImportRecord>,
+}
+
+/// How many imports the overview shows.
+pub const OVERVIEW_IMPORTS: usize = 5;
+
+/// The overview of `workspace`: what it holds, and what came in last.
+pub fn overview(store: &dyn Store, workspace: WorkspaceId) -> Result<Overview, QueryError> {
+    use store::{ImportPage, ImportSort, Order};
+    let counts = store.count(workspace)?;
+    let latest_imports = store.imports(
+        workspace,
+        ImportSort::Created,
+        Order::Desc,
+        &ImportPage {
+            after: None,
+            limit: OVERVIEW_IMPORTS,
+        },
+    )?;
+    Ok(Overview {
+        objects: counts.objects,
+        versions: counts.versions,
+        latest_imports,
+    })
+}
+
 /// The most import records one page of the list holds, and how many by default.
 pub const MAX_IMPORTS_LIMIT: usize = 1000;
 pub const DEFAULT_IMPORTS_LIMIT: usize = 100;

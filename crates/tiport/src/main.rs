@@ -58,6 +58,9 @@ enum Command {
     /// OpenID Connect issuers).
     #[command(subcommand)]
     Role(cmd::role::Args),
+    /// Create users: people who sign in to the web UI with a name and a password.
+    #[command(subcommand)]
+    User(cmd::user::Args),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +90,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => cmd::serve::run(args),
         Command::Client(args) => cmd::client::run(args),
         Command::Role(args) => cmd::role::run(args),
+        Command::User(args) => cmd::user::run(args),
     };
     match result {
         Ok(code) => code,

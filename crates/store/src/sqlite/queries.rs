@@ -691,4 +691,94 @@ impl Store for SqliteStore {
             )
         })
     }
+
+    fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        let s = session.clone();
+        self.write_tx(move |tx| {
+            tx.execute(
+                "INSERT INTO sessions (id_hash, principal, workspace, csrf, created, expires)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    s.id_hash,
+                    s.principal,
+                    s.workspace.map(|w| w.to_string()),
+                    s.csrf,
+                    ts(&s.created),
+                    ts(&s.expires)
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn session(&self, id_hash: &str) -> Result<Option<Session>, StoreError> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT id_hash, principal, workspace, csrf, created, expires FROM sessions
+                 WHERE id_hash = ?1",
+            )?;
+            let mut rows = st.query([id_hash])?;
+            rows.next()?.map(read_session).transpose()
+        })
+    }
+
+    fn set_session_workspace(
+        &self,
+        id_hash: &str,
+        workspace: WorkspaceId,
+    ) -> Result<(), StoreError> {
+        let id_hash = id_hash.to_owned();
+        self.write_tx(move |tx| {
+            let n = tx.execute(
+                "UPDATE sessions SET workspace = ?2 WHERE id_hash = ?1",
+                params![id_hash, workspace.to_string()],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound("session".into()));
+            }
+            Ok(())
+        })
+    }
+
+    fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError> {
+        let id_hash = id_hash.to_owned();
+        self.write_tx(move |tx| {
+            Ok(tx.execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash])? > 0)
+        })
+    }
+
+    fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let now = ts(&now);
+        // Look before writing, as the retention sweep does: most sweeps find nothing.
+        let due: bool = self.read(|c| {
+            Ok(c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM sessions WHERE expires < ?1)",
+                [&now],
+                |r| r.get(0),
+            )?)
+        })?;
+        if !due {
+            return Ok(0);
+        }
+        self.write_tx(move |tx| {
+            Ok(tx.execute("DELETE FROM sessions WHERE expires < ?1", [now])? as u64)
+        })
+    }
+}
+
+fn read_session(r: &rusqlite::Row<'_>) -> Result<Session, StoreError> {
+    let workspace: Option<String> = r.get(2)?;
+    Ok(Session {
+        id_hash: r.get(0)?,
+        principal: r.get(1)?,
+        workspace: workspace
+            .map(|w| {
+                WorkspaceId::parse(&w)
+                    .map_err(|_| StoreError::Corrupt(format!("session workspace {w:?}")))
+            })
+            .transpose()?,
+        csrf: r.get(3)?,
+        created: parse_ts(&r.get::<_, String>(4)?)?,
+        expires: parse_ts(&r.get::<_, String>(5)?)?,
+    })
 }

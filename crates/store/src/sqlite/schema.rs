@@ -138,6 +138,18 @@ const MIGRATIONS: &[&str] = &[
     UPDATE redo_format SET version = 2;
     ALTER TABLE json_log ADD COLUMN keep_at INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 5: web sessions (the hash of each cookie's token, never the token).
+    r#"
+    CREATE TABLE sessions (
+        id_hash   TEXT PRIMARY KEY,
+        principal TEXT NOT NULL REFERENCES principals(id),
+        workspace TEXT,
+        csrf      TEXT NOT NULL,
+        created   TEXT NOT NULL,
+        expires   TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_by_expiry ON sessions (expires);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -17,6 +17,7 @@ pub mod objects;
 pub mod observables;
 pub mod principals;
 pub mod properties;
+pub mod sessions;
 pub mod versioning;
 pub mod workspaces;
 
@@ -75,6 +76,8 @@ macro_rules! store_suite {
                 principals::settings_first_value_wins,
                 principals::roles_of_lists_a_principals_workspaces,
                 principals::principal_roles,
+                sessions::session_create_read_switch_end,
+                sessions::session_expired_are_deleted,
                 objects::object_fields_round_trip,
                 objects::object_scan_current_filters,
                 objects::object_scan_current_label_revoked_validity_and_pages,

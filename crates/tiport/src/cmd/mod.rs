@@ -7,5 +7,6 @@ pub mod role;
 pub mod serve;
 pub mod store_args;
 pub mod template;
+pub mod user;
 pub mod validate;
 pub mod workspace;

@@ -12,3 +12,4 @@ mod import;
 mod messages;
 mod seeds;
 mod service;
+mod web;

@@ -1,0 +1,362 @@
+//! The web UI over HTTP, as a browser drives it: sign-in with its CSRF cookie, the session
+//! cookie and what a page answers with it, sign-out that really ends the session, users made
+//! with `tiport user create`, and every value shown as text.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::Stdio;
+
+use crate::helpers::tiport;
+use crate::service::Service;
+
+/// A browser's part: cookies kept by name, redirects not followed (the tests look at them).
+struct Visitor<'s> {
+    s: &'s Service,
+    agent: ureq::Agent,
+    cookies: HashMap<String, String>,
+}
+
+/// An answer as the tests read it.
+struct Answer {
+    status: u16,
+    headers: ureq::http::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map_or("", |v| v.to_str().unwrap_or(""))
+    }
+
+    /// The `Set-Cookie` header for cookie `name`, whole.
+    fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+    }
+
+    /// The value of the hidden `csrf` field of the page's first form.
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .unwrap_or_else(|| panic!("no csrf field in {}", self.body));
+        let rest = &self.body[at + "name=\"csrf\" value=\"".len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+}
+
+impl<'s> Visitor<'s> {
+    fn new(s: &'s Service) -> Visitor<'s> {
+        Visitor {
+            s,
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .build()
+                .into(),
+            cookies: HashMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep_cookies(&mut self, headers: &ureq::http::HeaderMap) {
+        for v in headers.get_all("set-cookie").iter() {
+            let v = v.to_str().unwrap();
+            let (pair, attributes) = v.split_once(';').unwrap_or((v, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || attributes.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    fn answer(&mut self, r: ureq::http::Response<ureq::Body>) -> Answer {
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        self.keep_cookies(&headers);
+        let body = r.into_body().read_to_string().unwrap();
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    fn get(&mut self, path: &str) -> Answer {
+        let r = self
+            .agent
+            .get(format!("{}{path}", self.s.base))
+            .header("Cookie", &self.cookie_header())
+            .call()
+            .unwrap();
+        self.answer(r)
+    }
+
+    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
+        let r = self
+            .agent
+            .post(format!("{}{path}", self.s.base))
+            .header("Cookie", &self.cookie_header())
+            .send_form(form.iter().copied())
+            .unwrap();
+        self.answer(r)
+    }
+
+    /// Signs in through the form, as a person would; the answer to the form.
+    fn sign_in(&mut self, name: &str, password: &str) -> Answer {
+        let form = self.get("/login");
+        assert_eq!(form.status, 200, "{}", form.body);
+        let csrf = form.csrf();
+        self.post(
+            "/login",
+            &[("csrf", &csrf), ("username", name), ("password", password)],
+        )
+    }
+}
+
+#[test]
+fn sign_in_opens_a_session_and_sign_out_really_ends_it() {
+    let s = Service::start(&[]);
+    let mut v = Visitor::new(&s);
+    // Not signed in: every page leads to the sign-in form.
+    let anonymous = v.get("/");
+    assert_eq!(anonymous.status, 303);
+    assert_eq!(anonymous.header("location"), "/login");
+
+    let wrong = v.sign_in("admin", "not the password");
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("Unknown user name or wrong password."));
+    assert!(!v.cookies.contains_key("tiport_session"));
+
+    let signed_in = v.sign_in("admin", &s.cred("password"));
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    assert_eq!(signed_in.header("location"), "/");
+    let cookie = signed_in.set_cookie("tiport_session").unwrap();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "not over plain HTTP: {cookie}");
+
+    let overview = v.get("/");
+    assert_eq!(overview.status, 200, "{}", overview.body);
+    assert!(overview.body.contains("<h1>Overview of default</h1>"));
+    assert!(overview.body.contains(">admin</span>"));
+    let csp = overview.header("content-security-policy");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(overview.header("x-frame-options"), "DENY");
+    assert_eq!(overview.header("cache-control"), "no-store");
+
+    // Sign-out is a form of the session: without its token it is refused.
+    let kept = v.cookies.clone();
+    let forged = v.post("/logout", &[("csrf", "forged")]);
+    assert_eq!(forged.status, 403);
+    assert_eq!(v.get("/").status, 200, "still signed in");
+    let csrf = v.get("/").csrf();
+    let out = v.post("/logout", &[("csrf", &csrf)]);
+    assert_eq!(out.status, 303);
+    assert_eq!(out.header("location"), "/login");
+    assert!(!v.cookies.contains_key("tiport_session"));
+    // The old cookie, replayed, opens nothing: the session is gone from the store.
+    v.cookies = kept;
+    let replayed = v.get("/");
+    assert_eq!(replayed.status, 303);
+    assert_eq!(replayed.header("location"), "/login");
+}
+
+#[test]
+fn a_sign_in_form_not_from_this_browser_is_refused() {
+    let s = Service::start(&[]);
+    let mut v = Visitor::new(&s);
+    // No sign-in cookie (a form posted from another site, or a stale one): refused, and no
+    // session, even with the right password.
+    let r = v.post(
+        "/login",
+        &[
+            ("csrf", "anything"),
+            ("username", "admin"),
+            ("password", &s.cred("password")),
+        ],
+    );
+    assert_eq!(r.status, 403);
+    assert!(r.set_cookie("tiport_session").is_none());
+    // A token that is not the cookie's: refused as well.
+    v.get("/login");
+    let r = v.post(
+        "/login",
+        &[
+            ("csrf", "not-the-cookies"),
+            ("username", "admin"),
+            ("password", &s.cred("password")),
+        ],
+    );
+    assert_eq!(r.status, 403);
+    assert!(r.set_cookie("tiport_session").is_none());
+}
+
+#[test]
+fn failed_sign_ins_are_throttled_and_logged() {
+    let s = Service::start(&[]);
+    let mut v = Visitor::new(&s);
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(v.sign_in("admin", "guess").status);
+    }
+    let limited = statuses.iter().position(|&c| c == 429);
+    assert!(
+        matches!(limited, Some(n) if n > 0 && statuses[..n].iter().all(|&c| c == 401)),
+        "{statuses:?}"
+    );
+    let refused = v.sign_in("admin", "guess");
+    assert_eq!(refused.status, 429);
+    assert!(refused.header("retry-after").parse::<u64>().unwrap() > 0);
+    assert!(refused.body.contains("Too many failed sign-ins"));
+    let log = s.log();
+    assert!(
+        log.contains("sign-in refused: unknown user or wrong password"),
+        "{log}"
+    );
+    assert!(!log.contains("guess"), "a password is never logged");
+}
+
+/// `tiport ARGS… --data-dir DIR` beside the running service, which must succeed.
+fn cli(s: &Service, args: &[&str]) -> std::process::Output {
+    let out = tiport()
+        .args(args)
+        .args(["--data-dir", &s.data_dir()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `tiport user create` with the password on standard input; its output.
+fn create_user(s: &Service, name: &str, role: &str, password: &str) -> std::process::Output {
+    let mut child = tiport()
+        .args(["user", "create", "--name", name, "--role", role])
+        .args([
+            "--workspace",
+            &s.cred("workspace_id"),
+            "--data-dir",
+            &s.data_dir(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn users_made_with_the_cli_sign_in_and_see_their_role() {
+    let s = Service::start(&[]);
+    let short = create_user(&s, "rita", "reader", "too short");
+    assert_eq!(short.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&short.stderr);
+    assert!(said.contains("it needs at least 12"), "{said}");
+
+    let made = create_user(&s, "rita", "reader", "a long enough passphrase");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
+    assert_eq!(printed["username"], "rita");
+    assert_eq!(printed["role"], "reader");
+
+    let mut v = Visitor::new(&s);
+    assert_eq!(v.sign_in("rita", "a long enough passphrase").status, 303);
+    let overview = v.get("/");
+    assert_eq!(overview.status, 200);
+    assert!(
+        overview.body.contains("default (reader)"),
+        "{}",
+        overview.body
+    );
+    // A client's secret does not sign in to the web UI: clients are not users.
+    let mut c = Visitor::new(&s);
+    assert_eq!(
+        c.sign_in(&s.cred("client_id"), &s.cred("client_secret"))
+            .status,
+        401
+    );
+}
+
+#[test]
+fn names_are_shown_as_text_never_as_markup() {
+    let s = Service::start(&[]);
+    let payload = "<script>window.__xss=1</script>\"><img src=x onerror=alert(1)>";
+    let ws = cli(&s, &["workspace", "create", "--name", payload]);
+    let ws: serde_json::Value = serde_json::from_slice(&ws.stdout).unwrap();
+    let id = ws["id"].as_str().unwrap();
+    let granted = cli(
+        &s,
+        &[
+            "role",
+            "grant",
+            "--principal",
+            "admin",
+            "--role",
+            "reader",
+            "--workspace",
+            id,
+        ],
+    );
+    assert!(granted.status.success());
+    let mut v = Visitor::new(&s);
+    v.sign_in("admin", &s.cred("password"));
+    let page = v.get("/");
+    assert!(!page.body.contains("<script>window"), "{}", page.body);
+    assert!(!page.body.contains("<img src=x"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("&#60;script&#62;window.__xss=1&#60;/script&#62;&#34;&#62;&#60;img src=x onerror=alert(1)&#62;"),
+        "{}",
+        page.body
+    );
+}
+
+#[test]
+fn assets_are_served_under_names_of_their_content() {
+    let s = Service::start(&[]);
+    let mut v = Visitor::new(&s);
+    let page = v.get("/login");
+    for (ext, kind) in [("css", "text/css"), ("js", "text/javascript")] {
+        let at = page.body.find(&format!(".{ext}\"")).unwrap();
+        let start = page.body[..at].rfind("/static/").unwrap();
+        let path = &page.body[start..at + 1 + ext.len()];
+        let asset = v.get(path);
+        assert_eq!(asset.status, 200, "{path}");
+        assert!(asset.header("content-type").starts_with(kind), "{path}");
+        assert!(
+            asset.header("cache-control").contains("immutable"),
+            "{path}"
+        );
+        assert!(!asset.body.is_empty());
+    }
+    assert_eq!(v.get("/static/app.0000000000000000.css").status, 404);
+}
