@@ -26,8 +26,14 @@ if ! "$TIPORT_REFERENCE_VENV/bin/python" -c 'import stix2validator, stix2pattern
   bash "$TIPORT_SHARED/tools/reference-tools.sh" "$TIPORT_REFERENCE_VENV" >/dev/null
 fi
 
-step "tools the end-to-end tests use (curl)"
-command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
+step "tools the end-to-end tests use (curl; chromium and chromium-driver for the web UI)"
+missing=()
+command -v curl >/dev/null || missing+=(curl)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
 
 step "test inputs in $TIPORT_TEST_DATA"
 mkdir -p "$TIPORT_TEST_DATA"

@@ -54,6 +54,27 @@ impl ApiError {
         }
     }
 
+    /// The status this error answers with.
+    pub(crate) fn status(&self) -> StatusCode {
+        status_and_code(self.kind).0
+    }
+
+    /// What a person is told of this error (a web page's words for it): the message, but for
+    /// internal failures, which are logged and only said to have happened.
+    pub(crate) fn public_message(&self) -> String {
+        match self.kind {
+            ErrorKind::Internal => {
+                tracing::error!(detail = %self.message, "request failed");
+                "The service failed to handle the request; it has been logged.".into()
+            }
+            ErrorKind::RateLimited => format!(
+                "Too many requests. Try again in {} seconds.",
+                self.retry_after.unwrap_or(1)
+            ),
+            _ => self.message.clone(),
+        }
+    }
+
     /// No token, or one that is not valid; the detail is logged by whoever refused it.
     pub fn unauthorized() -> ApiError {
         ApiError::new(ErrorKind::Unauthenticated, "")

@@ -58,27 +58,43 @@ pub async fn create(
     // An import is a request like any other: it counts against the principal's rate.
     throttle(&app, &principal)?;
     let workspace = authorize(&app, &ws, &principal, Role::Contributor).await?;
-    // A place in the queue before the body is read: a refused import costs no disk, leaves no
-    // record.
-    let place = app.imports.reserve(&principal)?;
-    let boundary = multipart_boundary(&headers)?;
-    // Deleted whatever happens below (the import keeps a copy of its own).
-    let files = app.imports.files().clone();
-    let (incoming, file) = blocking(move || files.receive())
-        .await?
-        .map_err(|e| ApiError::internal(format!("cannot make the upload area: {e}")))?;
-    let form = read_form_in_time(&app, boundary, body, file).await?;
-    let request = form.request(workspace)?;
-    // The import is recorded and queued by a task of its own: if the client hangs up now, the
-    // import still runs (and is in the list), rather than being recorded and never run.
-    let record = tokio::task::spawn_blocking(move || place.post(&request, incoming))
-        .await
-        .map_err(|e| ApiError::internal(format!("the import could not be recorded: {e}")))??;
+    let record = receive(&app, &principal, workspace, &headers, body).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"id": record.id.to_string(), "status": record.status.as_str()})),
     )
         .into_response())
+}
+
+/// Reads an import's form from `body` and records and queues the import it asks for, in a
+/// place of `principal`'s in the queue: the part of a file import that does not depend on how
+/// the caller was authenticated (a token for the API, a session for the web UI), which the
+/// caller has done, with the rate and the role.
+pub(crate) async fn receive(
+    app: &Arc<App>,
+    principal: &str,
+    workspace: store::WorkspaceId,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<store::ImportRecord, ApiError> {
+    // A place in the queue before the body is read: a refused import costs no disk, leaves no
+    // record.
+    let place = app.imports.reserve(principal)?;
+    let boundary = multipart_boundary(headers)?;
+    // Deleted whatever happens below (the import keeps a copy of its own).
+    let files = app.imports.files().clone();
+    let (incoming, file) = blocking(move || files.receive())
+        .await?
+        .map_err(|e| ApiError::internal(format!("cannot make the upload area: {e}")))?;
+    let form = read_form_in_time(app, boundary, body, file).await?;
+    let request = form.request(workspace)?;
+    // The import is recorded and queued by a task of its own: if the client hangs up now, the
+    // import still runs (and is in the list), rather than being recorded and never run.
+    Ok(
+        tokio::task::spawn_blocking(move || place.post(&request, incoming))
+            .await
+            .map_err(|e| ApiError::internal(format!("the import could not be recorded: {e}")))??,
+    )
 }
 
 fn multipart_boundary(headers: &HeaderMap) -> Result<String, ApiError> {

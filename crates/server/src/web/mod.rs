@@ -16,8 +16,10 @@
 //!   match a cookie of its own (double submit).
 //!
 //! Files: `mod.rs` (routes, assets, headers, cookies, the page frame), `signin.rs` (sign-in,
-//! sign-out, the workspace switcher), `pages.rs` (the pages of a signed-in user).
+//! sign-out, the workspace switcher), `pages.rs` (the overview), `imports.rs` (Import using a
+//! file, Manage file imports).
 
+mod imports;
 mod pages;
 mod signin;
 
@@ -43,6 +45,14 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/login", get(signin::form).post(signin::sign_in))
         .route("/logout", post(signin::sign_out))
         .route("/workspace", post(signin::switch_workspace))
+        .route(
+            "/imports/new",
+            get(imports::form)
+                .post(imports::create)
+                // The form's file is streamed to disk under the import limits (imports.rs).
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/imports", get(imports::list))
         .route("/static/{name}", get(asset))
         .layer(axum::middleware::map_response(page_headers))
 }

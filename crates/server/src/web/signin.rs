@@ -264,7 +264,7 @@ pub(super) async fn switch_workspace(
 }
 
 /// A state-changing form without its session's CSRF token.
-fn forbidden() -> Response {
+pub(super) fn forbidden() -> Response {
     (
         StatusCode::FORBIDDEN,
         "This form is not from your session (or it is out of date); reload the page and try again.",

@@ -3,6 +3,7 @@
 //! One test binary (modules below) so the workspace links one executable for all of them.
 
 mod bad_input;
+mod browser;
 mod differential;
 mod faults;
 mod hardening;

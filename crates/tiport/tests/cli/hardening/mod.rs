@@ -272,7 +272,7 @@ fn mode(p: &std::path::Path) -> u32 {
 }
 
 /// A csv-other file of `rows` indicators.
-fn csv_of(rows: u32) -> Vec<u8> {
+pub(crate) fn csv_of(rows: u32) -> Vec<u8> {
     let mut csv = String::from("observableType,observableValue,validFrom,description\n");
     for i in 0..rows {
         csv.push_str(&format!(

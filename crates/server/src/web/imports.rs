@@ -1,0 +1,231 @@
+//! Import → Import using a file (`/imports/new`) and Import → Manage file imports (`/imports`),
+//! as seed 000 describes them.
+//!
+//! The form is the API's form (`crate::imports::receive` reads it, under the same bounds);
+//! only the way in differs: the session instead of a token, and the session's CSRF token in
+//! the form's address (`?csrf=`), since a multipart body is read only after the place in the
+//! queue is taken, and the check must come first.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use serde::Deserialize;
+use store::{Role, WorkspaceId};
+use tiport_core::query::{self, ImportListParams};
+use tiport_core::session::SignedIn;
+
+use super::pages::ImportRow;
+use super::{render, require_user, work, Page, PageResult};
+use crate::routes::throttle;
+use crate::App;
+
+#[derive(Template)]
+#[template(path = "import_new.html")]
+struct ImportNew {
+    page: Page,
+    workspace_name: String,
+    /// Whether the user may import here (a reader sees the form disabled).
+    can_import: bool,
+    csrf: String,
+    /// The server's refusal of the last attempt, when the form was posted without a script.
+    problem: Option<String>,
+}
+
+/// The workspace the user works in and whether the role lets it import, or the page that
+/// says there is none.
+fn workspace_of(user: &SignedIn) -> Result<(WorkspaceId, String, Role), Response> {
+    match &user.workspace {
+        Some((w, role)) => Ok((w.id, w.name.clone(), *role)),
+        None => Err(Redirect::to("/").into_response()),
+    }
+}
+
+/// `GET /imports/new`: the form.
+pub(super) async fn form(State(app): State<Arc<App>>, headers: HeaderMap) -> PageResult {
+    let user = require_user(&app, &headers).await?;
+    let (_, name, role) = workspace_of(&user)?;
+    Ok(render(
+        StatusCode::OK,
+        &ImportNew {
+            page: Page::of(&user, "import"),
+            workspace_name: name,
+            can_import: role == Role::Contributor,
+            csrf: user.session.csrf.clone(),
+            problem: None,
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+pub(super) struct CsrfParam {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /imports/new?csrf=…`: the form with its file. A script's request (it asks for JSON)
+/// is answered as the API answers; a form posted without a script is sent to Manage file
+/// imports, or shown the form again with the refusal.
+pub(super) async fn create(
+    State(app): State<Arc<App>>,
+    Query(q): Query<CsrfParam>,
+    headers: HeaderMap,
+    body: Body,
+) -> PageResult {
+    let user = require_user(&app, &headers).await?;
+    if !user.csrf_matches(&q.csrf) {
+        return Err(super::signin::forbidden());
+    }
+    let (ws, name, role) = workspace_of(&user)?;
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    if role != Role::Contributor {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "The reader role cannot import; a contributor role on the workspace is needed.",
+        )
+            .into_response());
+    }
+    let principal = user.user.id.clone();
+    let received = match throttle(&app, &principal) {
+        Ok(()) => crate::imports::receive(&app, &principal, ws, &headers, body).await,
+        Err(e) => Err(e),
+    };
+    match (received, wants_json) {
+        (Ok(record), true) => Ok((
+            StatusCode::ACCEPTED,
+            Json(
+                serde_json::json!({"id": record.id.to_string(), "status": record.status.as_str()}),
+            ),
+        )
+            .into_response()),
+        (Ok(_), false) => Ok(Redirect::to("/imports").into_response()),
+        (Err(e), true) => Ok(e.into_response()),
+        (Err(e), false) => Ok(render(
+            e.status(),
+            &ImportNew {
+                page: Page::of(&user, "import"),
+                workspace_name: name,
+                can_import: true,
+                csrf: user.session.csrf.clone(),
+                problem: Some(e.public_message()),
+            },
+        )),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "imports.html")]
+struct Imports {
+    page: Page,
+    workspace_name: String,
+    rows: Vec<ImportRow>,
+    /// Each sortable column's link and whether the list is sorted by it (and which way).
+    columns: Vec<SortLink>,
+    /// The next page's address, if there may be one.
+    next: Option<String>,
+    /// Whether an import is still queued or running (the page then refreshes itself).
+    open: bool,
+    problem: Option<String>,
+}
+
+/// A column heading that sorts the list.
+struct SortLink {
+    label: &'static str,
+    href: String,
+    /// `ascending`, `descending` or `none`, as `aria-sort` says it.
+    aria_sort: &'static str,
+}
+
+/// `GET /imports`: the workspace's imports, sortable, a page at a time.
+pub(super) async fn list(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(params): Query<ImportListParams>,
+) -> PageResult {
+    let user = require_user(&app, &headers).await?;
+    let (ws, name, _) = workspace_of(&user)?;
+    let p = params.clone();
+    let app2 = app.clone();
+    let listed = work(move || Ok::<_, String>(query::imports(&*app2.store, ws, &p))).await?;
+    let sort = params.sort.clone().unwrap_or_else(|| "created".into());
+    let order = params.order.clone().unwrap_or_else(|| "desc".into());
+    let (rows, next, problem) = match listed {
+        Ok(list) => {
+            let next = list
+                .next
+                .map(|c| format!("/imports?sort={sort}&order={order}&cursor={}", encode(&c)));
+            (
+                list.records.iter().map(ImportRow::from).collect(),
+                next,
+                None,
+            )
+        }
+        Err(e) => (Vec::new(), None, Some(e.to_string())),
+    };
+    let open = rows
+        .iter()
+        .any(|r: &ImportRow| r.status == "queued" || r.status == "running");
+    let columns = [
+        ("Source", "source"),
+        ("Name", "name"),
+        ("Imported", "imported"),
+        ("Total", "total"),
+        ("Created", "created"),
+    ]
+    .into_iter()
+    .map(|(label, key)| {
+        let current = sort == key;
+        // A click on the column it is sorted by turns the order round.
+        let next_order = if current && order == "asc" {
+            "desc"
+        } else {
+            "asc"
+        };
+        SortLink {
+            label,
+            href: format!("/imports?sort={key}&order={next_order}"),
+            aria_sort: match (current, order.as_str()) {
+                (true, "asc") => "ascending",
+                (true, _) => "descending",
+                _ => "none",
+            },
+        }
+    })
+    .collect();
+    Ok(render(
+        if problem.is_some() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        },
+        &Imports {
+            page: Page::of(&user, "imports"),
+            workspace_name: name,
+            rows,
+            columns,
+            next,
+            open,
+            problem,
+        },
+    ))
+}
+
+/// `s` as it may stand in a query string (cursors are base64url, but nothing here relies on
+/// it).
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

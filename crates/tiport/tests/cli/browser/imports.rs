@@ -1,0 +1,152 @@
+//! Import using a file and Manage file imports, in the browser: a file dropped on the upload
+//! area and one chosen with the browse link, once in each mode, watched to their end without
+//! reloading.
+
+use serde_json::json;
+
+use super::Browser;
+use crate::service::Service;
+
+/// Drops a file named `name` holding `text` on the upload area, as a person dragging it from
+/// their desktop would (a synthesised drop event carrying the file).
+fn drop_file(b: &Browser, name: &str, text: &str) {
+    b.eval(
+        "const area = document.getElementById('drop-area');
+         const data = new DataTransfer();
+         data.items.add(new File([arguments[1]], arguments[0], {type: 'text/csv'}));
+         area.dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true}));",
+        vec![json!(name), json!(text)],
+    );
+}
+
+#[test]
+fn the_seed_csv_dropped_on_the_form_is_imported_and_watched_to_its_end() {
+    let s = Service::start(&[]);
+    let b = Browser::start("import-drop");
+    b.sign_in(&s);
+    b.goto(&format!("{}/imports/new", s.base));
+    // The template link follows the indicator type.
+    let link = b.eval(
+        "return document.getElementById('template-link').getAttribute('href')",
+        vec![],
+    );
+    assert_eq!(link, "/templates/csv-other");
+
+    let seed =
+        std::fs::read_to_string(test_support::seed_samples().join("bulk-import-example.csv"))
+            .unwrap();
+    drop_file(&b, "bulk-import-example.csv", &seed);
+    assert!(b.text("#chosen").contains("bulk-import-example.csv"));
+    // Checked before anything is sent: a source is needed.
+    b.click("#import-form button[type=submit]");
+    assert_eq!(b.text("#form-problem"), "Give the source of the file.");
+    b.fill("#source", "Seed example");
+    b.screenshot("form");
+    b.click("#import-form button[type=submit]");
+    b.wait_for_path("/imports");
+    // Marks this document: if the list reloaded the page, the mark would be gone.
+    b.eval("window.__same_page = true", vec![]);
+    let status = b.wait_for_text("#imports tbody tr .status", |t| {
+        t == "succeeded" || t == "failed" || t == "partially-succeeded"
+    });
+    assert_eq!(status, "succeeded");
+    assert_eq!(b.text("#imports tbody tr .name"), "bulk-import-example.csv");
+    assert_eq!(b.text("#imports tbody tr .source"), "Seed example");
+    assert_eq!(b.text("#imports tbody tr .imported"), "1");
+    assert_eq!(
+        b.eval("return window.__same_page === true", vec![]),
+        json!(true)
+    );
+    b.screenshot("list");
+}
+
+/// Chooses `path` with the browse link, in `mode`, with source `source`, and sends the form.
+fn import_by_browsing(b: &Browser, s: &Service, path: &str, mode: &str, source: &str) {
+    b.goto(&format!("{}/imports/new", s.base));
+    b.fill("#file", path);
+    b.fill("#source", source);
+    b.click(&format!("input[name=mode][value={mode}]"));
+    b.click("#import-form button[type=submit]");
+    b.wait_for_path("/imports");
+}
+
+/// The row of the import of `source` in the list (its cells' texts by class), once it has
+/// ended, watched without reloading; and the status it had when the list was first shown.
+fn watch_to_the_end(b: &Browser, source: &str) -> (String, serde_json::Value) {
+    b.eval("window.__same_page = true", vec![]);
+    let row = |b: &Browser| {
+        b.eval(
+            "for (const tr of document.querySelectorAll('#imports tbody tr')) {
+               if (tr.querySelector('.source').textContent === arguments[0]) {
+                 const cell = (c) => tr.querySelector('.' + c).textContent;
+                 return {status: cell('status'), imported: cell('imported'),
+                         total: cell('total'), invalid: cell('invalid')};
+               }
+             }
+             return null;",
+            vec![json!(source)],
+        )
+    };
+    let first = row(b)["status"].as_str().unwrap_or("").to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let now = row(b);
+        let status = now["status"].as_str().unwrap_or("");
+        if ["succeeded", "partially-succeeded", "failed"].contains(&status) {
+            assert_eq!(
+                b.eval("return window.__same_page === true", vec![]),
+                json!(true)
+            );
+            return (first, now);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{source} never ended: {now}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_generated_csv_chosen_with_the_browse_link_in_each_mode() {
+    // One import at a time, and a large one first: the browser's imports wait behind it, so
+    // the list first shows them queued and must update itself to see them end.
+    let (s, token) = Service::start_with_token(&["--max-running-imports", "1"]);
+    let b = Browser::start("import-browse");
+    b.sign_in(&s);
+    let big = crate::hardening::csv_of(300_000);
+    let (status, _) = s.import(&token, &[("source", "ahead")], "big.csv", &big);
+    assert_eq!(status, 202);
+    let data = test_support::test_data("indicators_1mb_invalid.csv");
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(test_support::test_data(
+            "indicators_1mb_invalid.manifest.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let injected = manifest["summary"]["invalid_injected"].as_u64().unwrap();
+    let rows = manifest["summary"]["records"].as_u64().unwrap();
+
+    import_by_browsing(&b, &s, data.to_str().unwrap(), "valid-only", "Valid only");
+    let (first, ended) = watch_to_the_end(&b, "Valid only");
+    assert!(
+        first == "queued" || first == "running",
+        "the list must first show the import before it ended, not {first:?}"
+    );
+    b.screenshot("valid-only");
+    assert_eq!(ended["status"], "partially-succeeded", "{ended}");
+    assert_eq!(ended["invalid"], injected.to_string(), "{ended}");
+    assert_eq!(ended["total"], rows.to_string(), "{ended}");
+
+    import_by_browsing(
+        &b,
+        &s,
+        data.to_str().unwrap(),
+        "all-or-nothing",
+        "All or nothing",
+    );
+    let (_, ended) = watch_to_the_end(&b, "All or nothing");
+    assert_eq!(ended["status"], "failed", "{ended}");
+    assert_eq!(ended["imported"], "0", "{ended}");
+}
