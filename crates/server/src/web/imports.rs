@@ -36,19 +36,19 @@ struct ImportNew {
     problem: Option<String>,
 }
 
-/// The workspace the user works in and whether the role lets it import, or the page that
-/// says there is none.
-fn workspace_of(user: &SignedIn) -> Result<(WorkspaceId, String, Role), Response> {
+/// The workspace the user works in (id, name, role), or the way to the overview, which says
+/// there is none.
+fn workspace_of(user: &SignedIn) -> Result<(WorkspaceId, String, Role), Box<Response>> {
     match &user.workspace {
         Some((w, role)) => Ok((w.id, w.name.clone(), *role)),
-        None => Err(Redirect::to("/").into_response()),
+        None => Err(Box::new(Redirect::to("/").into_response())),
     }
 }
 
 /// `GET /imports/new`: the form.
 pub(super) async fn form(State(app): State<Arc<App>>, headers: HeaderMap) -> PageResult {
     let user = require_user(&app, &headers).await?;
-    let (_, name, role) = workspace_of(&user)?;
+    let (_, name, role) = workspace_of(&user).map_err(|r| *r)?;
     Ok(render(
         StatusCode::OK,
         &ImportNew {
@@ -80,7 +80,7 @@ pub(super) async fn create(
     if !user.csrf_matches(&q.csrf) {
         return Err(super::signin::forbidden());
     }
-    let (ws, name, role) = workspace_of(&user)?;
+    let (ws, name, role) = workspace_of(&user).map_err(|r| *r)?;
     let wants_json = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -150,7 +150,7 @@ pub(super) async fn list(
     Query(params): Query<ImportListParams>,
 ) -> PageResult {
     let user = require_user(&app, &headers).await?;
-    let (ws, name, _) = workspace_of(&user)?;
+    let (ws, name, _) = workspace_of(&user).map_err(|r| *r)?;
     let p = params.clone();
     let app2 = app.clone();
     let listed = work(move || Ok::<_, String>(query::imports(&*app2.store, ws, &p))).await?;
