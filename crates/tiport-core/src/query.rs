@@ -276,6 +276,18 @@ pub fn object(
     }
 }
 
+/// The current version of one object, as stored (the web UI lays its fields out itself).
+pub fn object_stored(
+    store: &dyn Store,
+    workspace: WorkspaceId,
+    object: &str,
+) -> Result<StoredObject, QueryError> {
+    let id = parse_id(object)?;
+    store
+        .current(workspace, &id)?
+        .ok_or_else(|| QueryError::NotFound(format!("object {object} not found")))
+}
+
 /// The versions of one object, oldest first, read a batch at a time: an object may have
 /// thousands of versions of megabytes each. Between batches it holds only where the next one
 /// begins, so the caller may read each batch on a thread of its choosing and give the thread

@@ -219,7 +219,7 @@ pub(super) async fn list(
 
 /// `s` as it may stand in a query string (cursors are base64url, but nothing here relies on
 /// it).
-fn encode(s: &str) -> String {
+pub(super) fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

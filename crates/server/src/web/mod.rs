@@ -17,9 +17,10 @@
 //!
 //! Files: `mod.rs` (routes, assets, headers, cookies, the page frame), `signin.rs` (sign-in,
 //! sign-out, the workspace switcher), `pages.rs` (the overview), `imports.rs` (Import using a
-//! file, Manage file imports).
+//! file, Manage file imports), `intel.rs` (Threat intelligence: the list, its search, one object).
 
 mod imports;
+mod intel;
 mod pages;
 mod signin;
 
@@ -53,6 +54,8 @@ pub(crate) fn routes() -> Router<Arc<App>> {
                 .layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route("/imports", get(imports::list))
+        .route("/intel", get(intel::list))
+        .route("/intel/{id}", get(intel::object))
         .route("/static/{name}", get(asset))
         .layer(axum::middleware::map_response(page_headers))
 }

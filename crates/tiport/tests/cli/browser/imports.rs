@@ -58,6 +58,23 @@ fn the_seed_csv_dropped_on_the_form_is_imported_and_watched_to_its_end() {
         json!(true)
     );
     b.screenshot("list");
+
+    // The analyst finds the indicator by its observable value and opens it.
+    b.click("nav a[href='/intel']");
+    b.wait_for_path("/intel");
+    b.fill("#q", "1776769042.tailspintoys.com");
+    b.click("form.search button[type=submit]");
+    let name = b.wait_for_text("#objects tbody tr .name", |t| !t.is_empty());
+    assert_eq!(name, "MDTI article - Franken-Phish domainname");
+    assert!(b
+        .text("#objects tbody tr .observable")
+        .contains("1776769042.tailspintoys.com"));
+    b.screenshot("search");
+    b.click("#objects tbody tr .name a");
+    let h1 = b.wait_for_text("h1", |t| t.starts_with("MDTI"));
+    assert_eq!(h1, "MDTI article - Franken-Phish domainname");
+    assert!(b.text("pre.json").contains("\"pattern_type\": \"stix\""));
+    b.screenshot("object");
 }
 
 /// Chooses `path` with the browse link, in `mode`, with source `source`, and sends the form.

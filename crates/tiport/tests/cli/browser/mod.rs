@@ -7,6 +7,7 @@
 
 mod imports;
 mod signin;
+mod text;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
