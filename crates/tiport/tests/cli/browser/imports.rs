@@ -9,7 +9,7 @@ use crate::service::Service;
 
 /// Drops a file named `name` holding `text` on the upload area, as a person dragging it from
 /// their desktop would (a synthesised drop event carrying the file).
-fn drop_file(b: &Browser, name: &str, text: &str) {
+pub(super) fn drop_file(b: &Browser, name: &str, text: &str) {
     b.eval(
         "const area = document.getElementById('drop-area');
          const data = new DataTransfer();
