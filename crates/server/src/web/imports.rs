@@ -229,3 +229,144 @@ pub(super) fn encode(s: &str) -> String {
         })
         .collect()
 }
+
+/// The most error entries the import's page shows.
+const PREVIEW_ENTRIES: usize = 50;
+
+/// One entry of an error file as the page shows it.
+struct ErrorEntry {
+    /// "line 12" for a CSV row, "record 3" for a JSON record.
+    place: String,
+    messages: Vec<String>,
+}
+
+impl ErrorEntry {
+    fn of(entry: &serde_json::Value) -> ErrorEntry {
+        let place = match (entry.get("line"), entry.get("recordIndex")) {
+            (Some(line), _) => format!("line {line}"),
+            (None, Some(index)) => format!("record {index}"),
+            (None, None) => String::new(),
+        };
+        let messages = entry
+            .get("errorMessages")
+            .and_then(|m| m.as_array())
+            .map(|m| {
+                m.iter()
+                    .map(|x| x.as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        ErrorEntry { place, messages }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "import.html")]
+struct ImportPage {
+    page: Page,
+    row: ImportRow,
+    mode: String,
+    message: Option<String>,
+    /// The error file's first entries, when it is still kept.
+    errors: Vec<ErrorEntry>,
+    /// Whether the import had an error file that retention has since deleted.
+    expired: bool,
+    /// Whether there are more entries than shown.
+    more: bool,
+}
+
+/// `GET /imports/{id}`: one import, and the first entries of its error file.
+pub(super) async fn import(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> PageResult {
+    let user = require_user(&app, &headers).await?;
+    let (ws, _, _) = workspace_of(&user).map_err(|r| *r)?;
+    let app2 = app.clone();
+    let found = work(move || {
+        let record = query::import(&*app2.store, ws, &id)?;
+        let preview = match (&record.error_path, record.invalid) {
+            (Some(_), _) => Some(query::import_errors(
+                &*app2.store,
+                ws,
+                &id,
+                &query::ErrorsParams {
+                    preview: Some((PREVIEW_ENTRIES + 1).to_string()),
+                },
+            )),
+            _ => None,
+        };
+        Ok::<_, query::QueryError>((record, preview))
+    })
+    .await;
+    let (record, preview) = match found {
+        Ok(f) => f,
+        // An import of another workspace, or none: the same answer.
+        Err(_) => return Err((StatusCode::NOT_FOUND, "No such import.").into_response()),
+    };
+    let (errors, expired) = match preview {
+        Some(Ok(query::ImportErrors::Preview(entries))) => (
+            entries.iter().map(ErrorEntry::of).collect::<Vec<_>>(),
+            false,
+        ),
+        Some(_) => (Vec::new(), true),
+        None => (Vec::new(), record.invalid > 0 && record.status.is_final()),
+    };
+    let more = errors.len() > PREVIEW_ENTRIES;
+    Ok(render(
+        StatusCode::OK,
+        &ImportPage {
+            page: Page::of(&user, "imports"),
+            row: ImportRow::from(&record),
+            mode: record.mode.to_string(),
+            message: record.message.clone(),
+            errors: errors.into_iter().take(PREVIEW_ENTRIES).collect(),
+            expired,
+            more,
+        },
+    ))
+}
+
+/// `GET /imports/{id}/errors`: the error file, to download.
+pub(super) async fn error_file(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> PageResult {
+    let user = require_user(&app, &headers).await?;
+    let (ws, _, _) = workspace_of(&user).map_err(|r| *r)?;
+    let (app2, id2) = (app.clone(), id.clone());
+    let found = work(move || {
+        Ok::<_, String>(query::import_errors(
+            &*app2.store,
+            ws,
+            &id2,
+            &query::ErrorsParams::default(),
+        ))
+    })
+    .await?;
+    let Ok(query::ImportErrors::File { file, format }) = found else {
+        return Err((
+            StatusCode::NOT_FOUND,
+            "This import has no error file: no record was invalid, or it was deleted after 24 hours.",
+        )
+            .into_response());
+    };
+    let (content_type, ext) = match format {
+        store::ImportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
+        store::ImportFormat::Json => ("application/json", "json"),
+    };
+    let file = tokio::fs::File::from_std(file);
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"errors-{id}.{ext}\""),
+            ),
+        ],
+        Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+    )
+        .into_response())
+}

@@ -54,6 +54,8 @@ pub(crate) fn routes() -> Router<Arc<App>> {
                 .layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route("/imports", get(imports::list))
+        .route("/imports/{id}", get(imports::import))
+        .route("/imports/{id}/errors", get(imports::error_file))
         .route("/intel", get(intel::list))
         .route("/intel/{id}", get(intel::object))
         .route("/static/{name}", get(asset))

@@ -12,6 +12,7 @@ use crate::App;
 
 /// One import as the pages list it.
 pub(crate) struct ImportRow {
+    pub(crate) id: String,
     pub(crate) source: String,
     pub(crate) file_name: String,
     pub(crate) status: String,
@@ -24,6 +25,7 @@ pub(crate) struct ImportRow {
 impl From<&store::ImportRecord> for ImportRow {
     fn from(r: &store::ImportRecord) -> ImportRow {
         ImportRow {
+            id: r.id.to_string(),
             source: r.source.clone(),
             file_name: r.file_name.clone(),
             status: r.status.to_string(),

@@ -360,3 +360,80 @@ fn assets_are_served_under_names_of_their_content() {
     }
     assert_eq!(v.get("/static/app.0000000000000000.css").status, 404);
 }
+
+#[test]
+fn another_workspaces_imports_and_objects_are_not_found() {
+    let s = Service::start(&[]);
+    let other = cli(&s, &["workspace", "create", "--name", "other"]);
+    let other: serde_json::Value = serde_json::from_slice(&other.stdout).unwrap();
+    let other = other["id"].as_str().unwrap();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let imported = tiport()
+        .arg("import")
+        .arg(examples.join("with-errors.csv"))
+        .args([
+            "--workspace",
+            other,
+            "--source",
+            "theirs",
+            "--data-dir",
+            &s.data_dir(),
+        ])
+        .output()
+        .unwrap();
+    let record: serde_json::Value = serde_json::from_slice(&imported.stdout).unwrap();
+    let import = record["id"].as_str().unwrap();
+    let exported = cli(&s, &["export", "--workspace", other]);
+    let bundle: serde_json::Value = serde_json::from_slice(&exported.stdout).unwrap();
+    let object = bundle["objects"][0]["id"].as_str().unwrap();
+
+    let mut v = Visitor::new(&s);
+    v.sign_in("admin", &s.cred("password"));
+    for path in [
+        format!("/imports/{import}"),
+        format!("/imports/{import}/errors"),
+        format!("/intel/{object}"),
+    ] {
+        let r = v.get(&path);
+        assert_eq!(r.status, 404, "{path}: {}", r.body);
+        assert!(!r.body.contains("theirs"), "{path}");
+    }
+    // Not even the switcher opens it: the user has no role there.
+    let csrf = v.get("/").csrf();
+    let r = v.post("/workspace", &[("csrf", &csrf), ("workspace", other)]);
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn a_reader_sees_the_import_form_disabled_and_cannot_post_it() {
+    let s = Service::start(&[]);
+    assert!(
+        create_user(&s, "rita", "reader", "a long enough passphrase")
+            .status
+            .success()
+    );
+    let mut v = Visitor::new(&s);
+    assert_eq!(v.sign_in("rita", "a long enough passphrase").status, 303);
+    let form = v.get("/imports/new");
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("Your role on this workspace is reader"));
+    assert!(form
+        .body
+        .contains("<button type=\"submit\" disabled>Import</button>"));
+    let csrf = form.csrf();
+    let (content_type, body) = crate::service::form(
+        &[("source", "rita")],
+        "a.csv",
+        b"observableType,observableValue\n",
+    );
+    let r = v
+        .agent
+        .post(format!("{}/imports/new?csrf={csrf}", s.base))
+        .header("Cookie", &v.cookie_header())
+        .header("Content-Type", &content_type)
+        .send(&body[..])
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let listed = v.get("/imports");
+    assert!(listed.body.contains("No imports yet"), "{}", listed.body);
+}

@@ -155,6 +155,7 @@ fn a_generated_csv_chosen_with_the_browse_link_in_each_mode() {
     assert_eq!(ended["status"], "partially-succeeded", "{ended}");
     assert_eq!(ended["invalid"], injected.to_string(), "{ended}");
     assert_eq!(ended["total"], rows.to_string(), "{ended}");
+    check_error_preview(&b, "Valid only", injected);
 
     import_by_browsing(
         &b,
@@ -166,4 +167,45 @@ fn a_generated_csv_chosen_with_the_browse_link_in_each_mode() {
     let (_, ended) = watch_to_the_end(&b, "All or nothing");
     assert_eq!(ended["status"], "failed", "{ended}");
     assert_eq!(ended["imported"], "0", "{ended}");
+}
+
+/// Opens the import of `source` from the list and checks its error preview (the first 50 of
+/// `invalid` entries, each with its line and messages) and that its error file downloads.
+fn check_error_preview(b: &Browser, source: &str, invalid: u64) {
+    b.eval(
+        "for (const tr of document.querySelectorAll('#imports tbody tr')) {
+           if (tr.querySelector('.source').textContent === arguments[0]) {
+             tr.querySelector('.name a').click();
+           }
+         }",
+        vec![json!(source)],
+    );
+    b.wait_for_text("#errors tbody tr .where", |t| t.starts_with("line "));
+    let shown = b.eval(
+        "return Array.from(document.querySelectorAll('#errors tbody tr')).map(tr =>
+           [tr.querySelector('.where').textContent, tr.querySelectorAll('.messages li').length])",
+        vec![],
+    );
+    let shown = shown.as_array().unwrap();
+    assert_eq!(shown.len() as u64, invalid.min(50));
+    for entry in shown {
+        assert!(entry[0].as_str().unwrap().starts_with("line "), "{entry}");
+        assert!(entry[1].as_u64().unwrap() >= 1, "{entry}");
+    }
+    b.screenshot("errors");
+    // The download link gives the whole file, as an attachment.
+    let download = b.eval_async(
+        "const done = arguments[arguments.length - 1];
+         fetch(document.getElementById('error-file').href)
+           .then(async r => done([r.status, r.headers.get('content-disposition'),
+                                  (await r.text()).split('\\n').length]))
+           .catch(e => done([0, String(e), 0]));",
+    );
+    assert_eq!(download[0], 200, "{download}");
+    assert!(
+        download[1].as_str().unwrap().starts_with("attachment"),
+        "{download}"
+    );
+    // A header line, and a line for each invalid row (more where a cell holds a line break).
+    assert!(download[2].as_u64().unwrap() > invalid, "{download}");
 }

@@ -121,6 +121,13 @@ impl Browser {
             .unwrap()
     }
 
+    /// The value a script passes to its callback (`arguments[arguments.length - 1]`).
+    pub(crate) fn eval_async(&self, script: &str) -> Value {
+        self.runtime
+            .block_on(self.c().execute_async(script, vec![]))
+            .unwrap()
+    }
+
     /// Waits until the text of what `css` finds satisfies `done`; that text.
     pub(crate) fn wait_for_text(&self, css: &str, done: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);

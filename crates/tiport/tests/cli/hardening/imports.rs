@@ -48,7 +48,7 @@ fn a_form_of_many_fields_or_a_huge_part_head_is_refused_without_being_held() {
     assert!(answer.contains("head"), "{answer}");
     // Text fields together are bounded too, unknown ones included.
     refused_form(&s, &token, b, text_fields(b, "x", 10, &value));
-    let grew_mb = (crate::service::peak_rss_kb(&s) - before) / 1024;
+    let grew_mb = crate::service::grown_mb(&s, before);
     assert!(grew_mb < 40, "peak memory grew by {grew_mb} MB");
     // A normal form still works.
     let (status, answer) = s.import(

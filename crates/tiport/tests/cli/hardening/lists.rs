@@ -39,7 +39,7 @@ fn large_objects_are_listed_in_pages_bounded_in_bytes_and_versions_streamed() {
             .collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let grew_mb = (crate::service::peak_rss_kb(&s) - before) / 1024;
+    let grew_mb = crate::service::grown_mb(&s, before);
     assert!(
         grew_mb < 100,
         "peak memory grew by {grew_mb} MB for four pages"
@@ -86,7 +86,7 @@ fn large_objects_are_listed_in_pages_bounded_in_bytes_and_versions_streamed() {
         .unwrap();
     let versions: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(versions["versions"].as_array().unwrap().len(), 60);
-    let grew_mb = (crate::service::peak_rss_kb(&s) - before) / 1024;
+    let grew_mb = crate::service::grown_mb(&s, before);
     assert!(
         grew_mb < 30,
         "peak memory grew by {grew_mb} MB for 60 MB of versions"
