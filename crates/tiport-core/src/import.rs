@@ -857,7 +857,10 @@ fn disk_fault(path: &Path, e: io::Error) -> StoreError {
 
 /// The object of a mapped CSV row, marked as derived so an unchanged row is not a new version.
 /// Built from the typed fields the mapping already has: the JSON is compact and valid as it is.
-fn csv_object(index: u64, mapped: ingest::csvmap::MappedIndicator) -> Result<NewObject, String> {
+pub(crate) fn csv_object(
+    index: u64,
+    mapped: ingest::csvmap::MappedIndicator,
+) -> Result<NewObject, String> {
     let f = mapped.fields;
     let o = NewObject {
         record: index,

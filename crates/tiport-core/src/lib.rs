@@ -30,6 +30,7 @@ pub mod files;
 pub mod guard;
 pub mod import;
 pub mod import_queue;
+pub mod intel;
 pub mod oidc;
 pub mod owner;
 pub mod priority;

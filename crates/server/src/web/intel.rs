@@ -6,10 +6,12 @@ use std::sync::Arc;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use store::StoredObject;
+use tiport_core::intel::{self, IntelError};
 use tiport_core::query::{self, ListParams, QueryError};
+use tiport_core::session::SignedIn;
 
 use super::{render, require_user, work, Page, PageResult};
 use crate::App;
@@ -82,6 +84,7 @@ pub(super) struct IntelParams {
 #[template(path = "intel.html")]
 struct Intel {
     page: Page,
+    can_add: bool,
     workspace_name: String,
     q: String,
     object_type: String,
@@ -136,6 +139,7 @@ pub(super) async fn list(
             StatusCode::OK
         },
         &Intel {
+            can_add: is_contributor(&user),
             page: Page::of(&user, "intel"),
             workspace_name: ws.name,
             q: p.q,
@@ -166,6 +170,8 @@ fn url_with(p: &IntelParams) -> String {
 struct ObjectPage {
     page: Page,
     row: ObjectRow,
+    csrf: String,
+    can_change: bool,
     /// The object's JSON as stored, laid out for reading.
     json: String,
 }
@@ -193,6 +199,8 @@ pub(super) async fn object(
                 &ObjectPage {
                     page: Page::of(&user, "intel"),
                     row: ObjectRow::from(&o),
+                    csrf: user.session.csrf.clone(),
+                    can_change: is_contributor(&user),
                     json,
                 },
             ))
@@ -204,4 +212,160 @@ pub(super) async fn object(
 
 fn not_found(message: &str) -> Response {
     (StatusCode::NOT_FOUND, message.to_owned()).into_response()
+}
+
+/// The fields of Add new: the csv-other template's columns, by the names the template gives
+/// them, so that a message names the field as the CSV import names the column.
+const NEW_FIELDS: [(&str, &str); 11] = [
+    ("observableType", "Observable type"),
+    ("observableValue", "Observable value"),
+    ("name", "Name"),
+    ("description", "Description"),
+    ("threatTypes", "Threat types (comma-separated)"),
+    ("tags", "Tags (comma-separated)"),
+    ("confidence", "Confidence (0–100)"),
+    ("validFrom", "Valid from (e.g. 2026-01-31T00:00:00Z)"),
+    ("validUntil", "Valid until"),
+    (
+        "tlpLevel",
+        "TLP (white, clear, green, amber, amber+strict, red)",
+    ),
+    ("severity", "Severity (0–10)"),
+];
+
+/// One field of the Add new form, with what was typed in it.
+struct NewField {
+    name: &'static str,
+    label: &'static str,
+    value: String,
+}
+
+#[derive(Template)]
+#[template(path = "intel_new.html")]
+struct IntelNew {
+    page: Page,
+    can_add: bool,
+    csrf: String,
+    source: String,
+    fields: Vec<NewField>,
+    problems: Vec<String>,
+}
+
+fn new_form(
+    user: &SignedIn,
+    values: &std::collections::HashMap<String, String>,
+    problems: Vec<String>,
+) -> IntelNew {
+    IntelNew {
+        page: Page::of(user, "intel"),
+        can_add: is_contributor(user),
+        csrf: user.session.csrf.clone(),
+        source: values.get("source").cloned().unwrap_or_default(),
+        fields: NEW_FIELDS
+            .iter()
+            .map(|(name, label)| NewField {
+                name,
+                label,
+                value: values.get(*name).cloned().unwrap_or_else(|| {
+                    if *name == "validFrom" {
+                        intel::now_text()
+                    } else {
+                        String::new()
+                    }
+                }),
+            })
+            .collect(),
+        problems,
+    }
+}
+
+fn is_contributor(user: &SignedIn) -> bool {
+    matches!(user.workspace, Some((_, store::Role::Contributor)))
+}
+
+/// `GET /intel/new`: the form.
+pub(super) async fn new(State(app): State<Arc<App>>, headers: HeaderMap) -> PageResult {
+    let user = require_user(&app, &headers).await?;
+    Ok(render(
+        StatusCode::OK,
+        &new_form(&user, &Default::default(), Vec::new()),
+    ))
+}
+
+/// `POST /intel/new`: adds the indicator, then shows it; or the form again with every problem.
+pub(super) async fn add(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    axum::Form(values): axum::Form<std::collections::HashMap<String, String>>,
+) -> PageResult {
+    let user = require_user(&app, &headers).await?;
+    let csrf = values.get("csrf").map(String::as_str).unwrap_or("");
+    if !user.csrf_matches(csrf) {
+        return Err(super::signin::forbidden());
+    }
+    let ws = contributor_workspace(&user)?;
+    let fields: Vec<(&'static str, String)> = NEW_FIELDS
+        .iter()
+        .map(|(name, _)| (*name, values.get(*name).cloned().unwrap_or_default()))
+        .collect();
+    let source = values.get("source").cloned().unwrap_or_default();
+    let (app2, request) = (app.clone(), format!("web:{}", user.user.id));
+    let added = work(move || {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        Ok::<_, String>(intel::add_indicator(
+            &*app2.store,
+            ws,
+            &source,
+            &fields,
+            &request,
+        ))
+    })
+    .await?;
+    match added {
+        Ok(a) => Ok(Redirect::to(&format!("/intel/{}", a.id)).into_response()),
+        Err(IntelError::Invalid(problems)) => Ok(render(
+            StatusCode::BAD_REQUEST,
+            &new_form(&user, &values, problems),
+        )),
+        Err(e @ (IntelError::Source(_) | IntelError::Rejected(_))) => Ok(render(
+            StatusCode::BAD_REQUEST,
+            &new_form(&user, &values, vec![e.to_string()]),
+        )),
+        Err(e) => Err(super::internal(&e)),
+    }
+}
+
+/// The workspace of a user who may change it, or the refusal a reader gets.
+fn contributor_workspace(user: &SignedIn) -> Result<store::WorkspaceId, Response> {
+    match &user.workspace {
+        Some((w, store::Role::Contributor)) => Ok(w.id),
+        _ => Err((
+            StatusCode::FORBIDDEN,
+            "The reader role cannot change the intelligence; a contributor role is needed.",
+        )
+            .into_response()),
+    }
+}
+
+/// `POST /intel/{id}/revoke`: a new version of the object, revoked.
+pub(super) async fn revoke(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<std::collections::HashMap<String, String>>,
+) -> PageResult {
+    let user = require_user(&app, &headers).await?;
+    if !user.csrf_matches(form.get("csrf").map(String::as_str).unwrap_or("")) {
+        return Err(super::signin::forbidden());
+    }
+    let ws = contributor_workspace(&user)?;
+    let (app2, id2, request) = (app.clone(), id.clone(), format!("web:{}", user.user.id));
+    match work(move || Ok::<_, String>(intel::revoke(&*app2.store, ws, &id2, &request))).await? {
+        Ok(()) => Ok(Redirect::to(&format!("/intel/{id}")).into_response()),
+        Err(IntelError::NotFound(m)) => Err(not_found(&m)),
+        Err(e @ (IntelError::Rejected(_) | IntelError::Invalid(_))) => {
+            Err((StatusCode::CONFLICT, e.to_string()).into_response())
+        }
+        Err(e) => Err(super::internal(&e)),
+    }
 }

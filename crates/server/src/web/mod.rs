@@ -57,7 +57,9 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/imports/{id}", get(imports::import))
         .route("/imports/{id}/errors", get(imports::error_file))
         .route("/intel", get(intel::list))
+        .route("/intel/new", get(intel::new).post(intel::add))
         .route("/intel/{id}", get(intel::object))
+        .route("/intel/{id}/revoke", post(intel::revoke))
         .route("/static/{name}", get(asset))
         .layer(axum::middleware::map_response(page_headers))
 }

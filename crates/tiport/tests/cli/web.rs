@@ -437,3 +437,70 @@ fn a_reader_sees_the_import_form_disabled_and_cannot_post_it() {
     let listed = v.get("/imports");
     assert!(listed.body.contains("No imports yet"), "{}", listed.body);
 }
+
+#[test]
+fn a_reader_cannot_add_or_revoke() {
+    let (s, token) = Service::start_with_token(&[]);
+    let indicator = crate::service::indicator(1);
+    let (status, _) = s.upload(
+        &token,
+        &serde_json::json!({"sourcesystem": "feed", "stixobjects": [indicator.clone()]}),
+    );
+    assert_eq!(status, 200);
+    let id = indicator["id"].as_str().unwrap();
+    assert!(
+        create_user(&s, "rita", "reader", "a long enough passphrase")
+            .status
+            .success()
+    );
+    let mut v = Visitor::new(&s);
+    v.sign_in("rita", "a long enough passphrase");
+    let list = v.get("/intel");
+    assert!(
+        list.body.contains("<button type=\"button\" disabled"),
+        "{}",
+        list.body
+    );
+    assert!(!list.body.contains("href=\"/intel/new\""));
+    let page = v.get(&format!("/intel/{id}"));
+    assert_eq!(page.status, 200);
+    assert!(page
+        .body
+        .contains("<button type=\"submit\" disabled>Revoke</button>"));
+    let csrf = page.csrf();
+    let added = v.post(
+        "/intel/new",
+        &[
+            ("csrf", &csrf),
+            ("source", "rita"),
+            ("observableType", "domain-name"),
+            ("observableValue", "x.example"),
+        ],
+    );
+    assert_eq!(added.status, 403);
+    let revoked = v.post(&format!("/intel/{id}/revoke"), &[("csrf", &csrf)]);
+    assert_eq!(revoked.status, 403);
+    // Nothing changed.
+    let object = s.get_json(
+        &format!(
+            "/workspaces/{}/threat-intelligence/objects/{id}",
+            s.cred("workspace_id")
+        ),
+        &token,
+    );
+    assert!(object.get("revoked").is_none() || object["revoked"] == false);
+    let (_, all) = s.get(
+        &format!(
+            "/workspaces/{}/threat-intelligence/objects",
+            s.cred("workspace_id")
+        ),
+        Some(&token),
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&all).unwrap()["objects"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

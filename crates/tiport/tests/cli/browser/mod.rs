@@ -6,6 +6,7 @@
 //! screenshot of the pages it sees under `target/tmp/screenshots/`.
 
 mod imports;
+mod intel;
 mod readme;
 mod signin;
 mod text;
