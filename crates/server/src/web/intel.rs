@@ -303,7 +303,7 @@ pub(super) async fn add(
     if !user.csrf_matches(csrf) {
         return Err(super::signin::forbidden());
     }
-    let ws = contributor_workspace(&user)?;
+    let ws = contributor_workspace(&user).ok_or_else(reader_refused)?;
     let fields: Vec<(&'static str, String)> = NEW_FIELDS
         .iter()
         .map(|(name, _)| (*name, values.get(*name).cloned().unwrap_or_default()))
@@ -335,16 +335,21 @@ pub(super) async fn add(
     }
 }
 
-/// The workspace of a user who may change it, or the refusal a reader gets.
-fn contributor_workspace(user: &SignedIn) -> Result<store::WorkspaceId, Response> {
+/// The workspace of a user who may change it.
+fn contributor_workspace(user: &SignedIn) -> Option<store::WorkspaceId> {
     match &user.workspace {
-        Some((w, store::Role::Contributor)) => Ok(w.id),
-        _ => Err((
-            StatusCode::FORBIDDEN,
-            "The reader role cannot change the intelligence; a contributor role is needed.",
-        )
-            .into_response()),
+        Some((w, store::Role::Contributor)) => Some(w.id),
+        _ => None,
     }
+}
+
+/// What a reader who posts a change anyway is told.
+fn reader_refused() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "The reader role cannot change the intelligence; a contributor role is needed.",
+    )
+        .into_response()
 }
 
 /// `POST /intel/{id}/revoke`: a new version of the object, revoked.
@@ -358,7 +363,7 @@ pub(super) async fn revoke(
     if !user.csrf_matches(form.get("csrf").map(String::as_str).unwrap_or("")) {
         return Err(super::signin::forbidden());
     }
-    let ws = contributor_workspace(&user)?;
+    let ws = contributor_workspace(&user).ok_or_else(reader_refused)?;
     let (app2, id2, request) = (app.clone(), id.clone(), format!("web:{}", user.user.id));
     match work(move || Ok::<_, String>(intel::revoke(&*app2.store, ws, &id2, &request))).await? {
         Ok(()) => Ok(Redirect::to(&format!("/intel/{id}")).into_response()),
