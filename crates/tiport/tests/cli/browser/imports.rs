@@ -209,3 +209,98 @@ fn check_error_preview(b: &Browser, source: &str, invalid: u64) {
     // A header line, and a line for each invalid row (more where a cell holds a line break).
     assert!(download[2].as_u64().unwrap() > invalid, "{download}");
 }
+
+#[test]
+fn the_template_links_give_what_tiport_template_prints() {
+    let s = Service::start(&[]);
+    let b = Browser::start("templates");
+    b.sign_in(&s);
+    b.goto(&format!("{}/imports/new", s.base));
+    for (format, indicator_type, template) in [
+        ("csv", "csv-file", "csv-file"),
+        ("csv", "csv-other", "csv-other"),
+        ("json", "csv-other", "json"),
+    ] {
+        b.click(&format!("input[name=format][value={format}]"));
+        b.eval(
+            "const t = document.getElementById('indicator-type');
+             t.value = arguments[0];
+             t.dispatchEvent(new Event('change'));",
+            vec![json!(indicator_type)],
+        );
+        let fetched = b.eval_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(document.getElementById('template-link').href)
+               .then(async r => done(await r.text()))
+               .catch(e => done(String(e)));",
+        );
+        let printed = crate::helpers::run(&["template", template], None);
+        assert!(printed.status.success());
+        assert_eq!(
+            fetched.as_str().unwrap(),
+            String::from_utf8(printed.stdout).unwrap(),
+            "{template}"
+        );
+    }
+}
+
+#[test]
+fn manage_file_imports_sorts_by_each_sortable_column() {
+    let (s, token) = Service::start_with_token(&[]);
+    // Three imports whose source, name, imported and total counts each order differently.
+    for (source, name, rows) in [
+        ("b-feed", "c.csv", 2),
+        ("c-feed", "a.csv", 3),
+        ("a-feed", "b.csv", 1),
+    ] {
+        let (status, answer) = s.import(
+            &token,
+            &[("source", source)],
+            name,
+            &crate::hardening::csv_of(rows),
+        );
+        assert_eq!(status, 202, "{answer}");
+        let id = answer["id"].as_str().unwrap();
+        s.finished_import(&token, id);
+    }
+    let b = Browser::start("sorting");
+    b.sign_in(&s);
+    b.goto(&format!("{}/imports", s.base));
+    let column = |class: &str| -> Vec<String> {
+        serde_json::from_value(b.eval(
+            "return Array.from(document.querySelectorAll('#imports tbody .' + arguments[0]))
+               .map(td => td.textContent)",
+            vec![json!(class)],
+        ))
+        .unwrap()
+    };
+    // Newest first by default.
+    assert_eq!(column("name"), ["b.csv", "a.csv", "c.csv"]);
+    for (heading, class, ascending) in [
+        ("Source", "source", ["a-feed", "b-feed", "c-feed"]),
+        ("Name", "name", ["a.csv", "b.csv", "c.csv"]),
+        ("Imported", "imported", ["1", "2", "3"]),
+        ("Total", "total", ["1", "2", "3"]),
+    ] {
+        b.eval(
+            "for (const a of document.querySelectorAll('#imports thead a')) {
+               if (a.textContent === arguments[0]) { a.click(); }
+             }",
+            vec![json!(heading)],
+        );
+        b.wait_for_text("#imports thead th[aria-sort=ascending] a", |t| t == heading);
+        assert_eq!(column(class), ascending, "{heading} ascending");
+        // Clicked again, the other way round.
+        b.eval(
+            "document.querySelector('#imports thead th[aria-sort=ascending] a').click()",
+            vec![],
+        );
+        b.wait_for_text("#imports thead th[aria-sort=descending] a", |t| {
+            t == heading
+        });
+        let mut descending = ascending.to_vec();
+        descending.reverse();
+        assert_eq!(column(class), descending, "{heading} descending");
+    }
+    b.screenshot("sorted");
+}
