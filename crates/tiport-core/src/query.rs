@@ -288,6 +288,45 @@ pub fn object_stored(
         .ok_or_else(|| QueryError::NotFound(format!("object {object} not found")))
 }
 
+/// One version of an object, as its history lists it.
+#[derive(Debug, Clone)]
+pub struct VersionSummary {
+    pub modified: Timestamp,
+    /// When it was stored.
+    pub stored: Timestamp,
+    pub revoked: bool,
+    pub source: String,
+    /// The import or upload request it came in by.
+    pub origin: Option<store::Origin>,
+}
+
+/// The first `max` versions of `object`, oldest first, without their JSON; and whether there
+/// are more.
+pub fn version_history(
+    store: &dyn Store,
+    workspace: WorkspaceId,
+    object: &str,
+    max: usize,
+) -> Result<(Vec<VersionSummary>, bool), QueryError> {
+    let id = parse_id(object)?;
+    let (mut versions, mut more) = (Vec::new(), false);
+    store.scan_versions(workspace, &id, None, &mut |o| {
+        if versions.len() == max {
+            more = true;
+            return false;
+        }
+        versions.push(VersionSummary {
+            modified: o.modified,
+            stored: o.stored,
+            revoked: o.revoked,
+            source: o.source,
+            origin: o.origin,
+        });
+        true
+    })?;
+    Ok((versions, more))
+}
+
 /// The versions of one object, oldest first, read a batch at a time: an object may have
 /// thousands of versions of megabytes each. Between batches it holds only where the next one
 /// begins, so the caller may read each batch on a thread of its choosing and give the thread

@@ -170,6 +170,8 @@ fn url_with(p: &IntelParams) -> String {
 struct ObjectPage {
     page: Page,
     row: ObjectRow,
+    versions: Vec<VersionRow>,
+    more_versions: bool,
     csrf: String,
     can_change: bool,
     /// The object's JSON as stored, laid out for reading.
@@ -187,10 +189,16 @@ pub(super) async fn object(
         return Ok(axum::response::Redirect::to("/").into_response());
     };
     let app2 = app.clone();
-    let found =
-        work(move || Ok::<_, String>(query::object_stored(&*app2.store, ws.id, &id))).await?;
+    let found = work(move || {
+        let found = query::object_stored(&*app2.store, ws.id, &id).and_then(|o| {
+            let history = query::version_history(&*app2.store, ws.id, &id, MAX_VERSIONS)?;
+            Ok((o, history))
+        });
+        Ok::<_, String>(found)
+    })
+    .await?;
     match found {
-        Ok(o) => {
+        Ok((o, (versions, more_versions))) => {
             let json = serde_json::from_str::<serde_json::Value>(&o.json)
                 .and_then(|v| serde_json::to_string_pretty(&v))
                 .unwrap_or_else(|_| o.json.clone());
@@ -199,6 +207,8 @@ pub(super) async fn object(
                 &ObjectPage {
                     page: Page::of(&user, "intel"),
                     row: ObjectRow::from(&o),
+                    versions: versions.iter().map(VersionRow::from).collect(),
+                    more_versions,
                     csrf: user.session.csrf.clone(),
                     can_change: is_contributor(&user),
                     json,
@@ -207,6 +217,39 @@ pub(super) async fn object(
         }
         Err(QueryError::NotFound(m) | QueryError::BadParameter(m)) => Err(not_found(&m)),
         Err(e) => Err(super::internal(&e)),
+    }
+}
+
+/// The most versions an object's page lists.
+const MAX_VERSIONS: usize = 100;
+
+/// One version as the object's page lists it.
+struct VersionRow {
+    modified: String,
+    stored: String,
+    revoked: bool,
+    source: String,
+    /// The import it came in by, if it did.
+    import: Option<String>,
+    /// Otherwise the request.
+    request: String,
+}
+
+impl From<&query::VersionSummary> for VersionRow {
+    fn from(v: &query::VersionSummary) -> VersionRow {
+        let (import, request) = match &v.origin {
+            Some(store::Origin::Import(id)) => (Some(id.to_string()), String::new()),
+            Some(store::Origin::Request(r)) => (None, r.clone()),
+            None => (None, String::new()),
+        };
+        VersionRow {
+            modified: v.modified.to_string(),
+            stored: v.stored.to_string(),
+            revoked: v.revoked,
+            source: v.source.clone(),
+            import,
+            request,
+        }
     }
 }
 

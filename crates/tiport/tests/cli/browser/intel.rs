@@ -53,6 +53,14 @@ fn an_indicator_is_added_by_form_and_revoked() {
         ),
         json!(true)
     );
+    assert_eq!(
+        b.eval(
+            "return document.querySelectorAll('#versions tbody tr').length",
+            vec![]
+        ),
+        json!(2),
+        "the first version is kept"
+    );
     b.screenshot("revoked");
     // The list says so too.
     b.goto(&format!("{}/intel?q=192.0.2.77", s.base));

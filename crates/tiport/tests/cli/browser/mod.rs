@@ -7,6 +7,7 @@
 
 mod imports;
 mod intel;
+mod layout;
 mod readme;
 mod signin;
 mod text;
@@ -167,6 +168,21 @@ impl Browser {
             assert!(Instant::now() < deadline, "never reached {path}: at {url}");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Presses Tab, as a keyboard user moving to the next control does.
+    pub(crate) fn tab(&self) {
+        self.runtime.block_on(async {
+            let focused = self.c().active_element().await.unwrap();
+            focused.send_keys("\u{E004}").await.unwrap();
+        });
+    }
+
+    /// Makes the window `width` × `height` pixels.
+    pub(crate) fn resize(&self, width: u32, height: u32) {
+        self.runtime
+            .block_on(self.c().set_window_size(width, height))
+            .unwrap();
     }
 
     /// Saves what the browser shows as `target/tmp/screenshots/<test>-<what>.png`.
