@@ -135,6 +135,9 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// How many objects (ids) and versions the workspace holds.
     fn count(&self, workspace: WorkspaceId) -> Result<Counts, StoreError>;
+    /// The current objects of `workspace` counted by type, source and TLP (most first), and
+    /// the versions stored on each UTC day from `since` on (days without any left out).
+    fn breakdown(&self, workspace: WorkspaceId, since: Timestamp) -> Result<Breakdown, StoreError>;
     /// The ids of current indicators one of whose observables is `key` or, for an address, a
     /// block that contains it; sorted, at most `limit`.
     fn find_observable(
@@ -230,6 +233,17 @@ pub trait ImportWriter: Send {
     fn commit(self: Box<Self>, finish: &ImportFinish) -> Result<(), StoreError>;
     /// Rolls back every object, then records `finish`.
     fn abort(self: Box<Self>, finish: &ImportFinish) -> Result<(), StoreError>;
+}
+
+/// What a workspace holds, counted for its overview ([`Store::breakdown`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Breakdown {
+    pub by_type: Vec<(String, u64)>,
+    pub by_source: Vec<(String, u64)>,
+    /// `None`: objects without a TLP marking.
+    pub by_tlp: Vec<(Option<String>, u64)>,
+    /// Days since 1970-01-01 (UTC), and how many versions were stored that day.
+    pub stored_per_day: Vec<(i64, u64)>,
 }
 
 /// Object totals of a workspace.

@@ -45,6 +45,104 @@ struct Overview {
     objects: u64,
     versions: u64,
     imports: Vec<ImportRow>,
+    /// By type, by source, by TLP.
+    groups: Vec<CountGroup>,
+    chart: Chart,
+}
+
+/// One table of counts of the overview.
+struct CountGroup {
+    title: &'static str,
+    id: &'static str,
+    lines: Vec<Count>,
+}
+
+/// One line of a count: what, and how many.
+struct Count {
+    name: String,
+    n: u64,
+}
+
+/// The most lines a count lists; the rest are summed in one line.
+const COUNT_LINES: usize = 10;
+
+fn counts(all: Vec<(String, u64)>) -> Vec<Count> {
+    let mut lines: Vec<Count> = all
+        .iter()
+        .take(COUNT_LINES)
+        .map(|(name, n)| Count {
+            name: name.clone(),
+            n: *n,
+        })
+        .collect();
+    if all.len() > COUNT_LINES {
+        lines.push(Count {
+            name: format!("{} others", all.len() - COUNT_LINES),
+            n: all[COUNT_LINES..].iter().map(|(_, n)| n).sum(),
+        });
+    }
+    lines
+}
+
+/// The bar chart of versions stored per day, drawn on the server as SVG.
+struct Chart {
+    bars: Vec<Bar>,
+    width: u32,
+    most: u64,
+    first: String,
+    last: String,
+    total: u64,
+}
+
+struct Bar {
+    x: u32,
+    y: u32,
+    height: u32,
+    label: String,
+}
+
+/// How tall the chart's bars may be, and how wide each day is, in SVG units.
+const CHART_HEIGHT: u32 = 120;
+const DAY_WIDTH: u32 = 16;
+
+fn chart(per_day: &[(i64, u64)], first_day: i64) -> Chart {
+    let days = query::OVERVIEW_DAYS;
+    let count_of = |day: i64| {
+        per_day
+            .iter()
+            .find(|(d, _)| *d == day)
+            .map_or(0, |(_, n)| *n)
+    };
+    let most = (0..days)
+        .map(|i| count_of(first_day + i))
+        .max()
+        .unwrap_or(0);
+    let bars = (0..days)
+        .map(|i| {
+            let day = first_day + i;
+            let n = count_of(day);
+            // At least a pixel for a day with anything, so it shows.
+            let height = if most == 0 {
+                0
+            } else {
+                ((n * u64::from(CHART_HEIGHT)).div_ceil(most)) as u32
+            };
+            Bar {
+                x: i as u32 * DAY_WIDTH,
+                y: CHART_HEIGHT - height,
+                height,
+                label: format!("{}: {n}", query::day_label(day)),
+            }
+        })
+        .collect();
+    Chart {
+        bars,
+        width: days as u32 * DAY_WIDTH,
+        most,
+        first: query::day_label(first_day),
+        last: query::day_label(first_day + days - 1),
+        total: per_day.iter().map(|(_, n)| n).sum(),
+    }
 }
 
 #[derive(Template)]
@@ -74,6 +172,30 @@ pub(super) async fn overview(State(app): State<Arc<App>>, headers: HeaderMap) ->
             objects: o.objects,
             versions: o.versions,
             imports: o.latest_imports.iter().map(ImportRow::from).collect(),
+            groups: vec![
+                CountGroup {
+                    title: "By type",
+                    id: "by-type",
+                    lines: counts(o.breakdown.by_type),
+                },
+                CountGroup {
+                    title: "By source",
+                    id: "by-source",
+                    lines: counts(o.breakdown.by_source),
+                },
+                CountGroup {
+                    title: "By TLP",
+                    id: "by-tlp",
+                    lines: counts(
+                        o.breakdown
+                            .by_tlp
+                            .into_iter()
+                            .map(|(t, n)| (t.unwrap_or_else(|| "none".into()), n))
+                            .collect(),
+                    ),
+                },
+            ],
+            chart: chart(&o.breakdown.stored_per_day, o.first_day),
         },
     ))
 }

@@ -25,7 +25,7 @@ use super::objects::{self, micros, parse_ts, read_object, ts, COLUMNS, FROM};
 use super::pipeline::Job;
 use super::SqliteStore;
 use crate::model::*;
-use crate::{Counts, ImportWriter, Store, StoreError};
+use crate::{Breakdown, Counts, ImportWriter, Store, StoreError};
 
 const IMPORT_COLUMNS: &str = "i.id, w.id, i.source, i.file_name, i.format, i.mode, i.status,
     i.total, i.imported, i.invalid, i.unchanged, i.upgraded, i.message, i.created, i.started,
@@ -308,6 +308,46 @@ impl Store for SqliteStore {
                     })
                 },
             )?)
+        })
+    }
+
+    fn breakdown(&self, workspace: WorkspaceId, since: Timestamp) -> Result<Breakdown, StoreError> {
+        let ws = self.ws_key(workspace)?;
+        let since = micros(&since);
+        self.read_objects(ws, |c| {
+            let counted = |sql: &str| -> Result<Vec<(Option<String>, u64)>, StoreError> {
+                let mut st = c.prepare_cached(sql)?;
+                let rows = st.query_map([ws], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            };
+            let named = |sql: &str| -> Result<Vec<(String, u64)>, StoreError> {
+                Ok(counted(sql)?
+                    .into_iter()
+                    .map(|(k, n)| (k.unwrap_or_default(), n))
+                    .collect())
+            };
+            let mut st = c.prepare_cached(
+                "SELECT stored / 86400000000, count(*) FROM objects
+                 WHERE ws = ?1 AND stored >= ?2 GROUP BY 1 ORDER BY 1",
+            )?;
+            let per_day = st
+                .query_map(params![ws, since], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            Ok(Breakdown {
+                by_type: named(
+                    "SELECT type, count(*) FROM objects WHERE ws = ?1 AND is_current = 1
+                     GROUP BY type ORDER BY 2 DESC, 1",
+                )?,
+                by_source: named(
+                    "SELECT source, count(*) FROM objects WHERE ws = ?1 AND is_current = 1
+                     GROUP BY source ORDER BY 2 DESC, 1",
+                )?,
+                by_tlp: counted(
+                    "SELECT tlp, count(*) FROM objects WHERE ws = ?1 AND is_current = 1
+                     GROUP BY tlp ORDER BY 2 DESC, 1",
+                )?,
+                stored_per_day: per_day,
+            })
         })
     }
 

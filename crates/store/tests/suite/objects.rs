@@ -314,3 +314,73 @@ pub fn object_scan_current_label_revoked_validity_and_pages(f: Factory) {
         vec![id(2), id(4), id(6)]
     );
 }
+
+/// The overview's counts: current objects by type, source and TLP, versions stored per day.
+pub fn object_breakdown(f: Factory) {
+    let env = Env::new(f);
+    let (s, ws) = (&*env.store, env.ws);
+    let from = |source: &str| Provenance {
+        source: source.into(),
+        origin: Origin::Request("r".into()),
+    };
+    let amber = |mut o: NewObject| {
+        o.tlp = Some(stix::Tlp::Amber);
+        o
+    };
+    let pattern = "attack-pattern--00000000-0000-4000-8000-000000000001";
+    s.write(
+        ws,
+        &from("feed-a"),
+        vec![
+            amber(obj(&indicator(1), at(1), false, "1")),
+            obj(&indicator(2), at(1), false, "2"),
+            obj(pattern, at(1), false, "p"),
+        ],
+    )
+    .unwrap();
+    s.write(
+        ws,
+        &from("feed-b"),
+        vec![amber(obj(&indicator(3), at(1), false, "3"))],
+    )
+    .unwrap();
+    // A second version of indicator 1: one more version stored, still one object.
+    s.write(
+        ws,
+        &from("feed-a"),
+        vec![amber(obj(&indicator(1), at(2), false, "1b"))],
+    )
+    .unwrap();
+    // Another workspace's objects are not counted.
+    let other = env.workspace("other");
+    s.write(
+        other,
+        &from("feed-c"),
+        vec![obj(&indicator(9), at(1), false, "9")],
+    )
+    .unwrap();
+
+    let now = Timestamp::now();
+    let b = s
+        .breakdown(
+            ws,
+            Timestamp::from_unix(now.unix_seconds() - 30 * 86_400, 0),
+        )
+        .unwrap();
+    assert_eq!(
+        b.by_type,
+        [("indicator".into(), 3), ("attack-pattern".into(), 1)]
+    );
+    assert_eq!(b.by_source, [("feed-a".into(), 3), ("feed-b".into(), 1)]);
+    assert_eq!(b.by_tlp, [(None, 2), (Some("amber".into()), 2)]);
+    let today = now.unix_seconds().div_euclid(86_400);
+    // Written a moment ago: today, or yesterday if the day turned since.
+    assert_eq!(b.stored_per_day.iter().map(|(_, n)| n).sum::<u64>(), 5);
+    assert!(b
+        .stored_per_day
+        .iter()
+        .all(|(day, _)| *day == today || *day == today - 1));
+    // Nothing stored since tomorrow.
+    let tomorrow = Timestamp::from_unix((today + 1) * 86_400, 0);
+    assert_eq!(s.breakdown(ws, tomorrow).unwrap().stored_per_day, []);
+}

@@ -8,6 +8,7 @@
 mod imports;
 mod intel;
 mod layout;
+mod overview;
 mod readme;
 mod signin;
 mod text;
