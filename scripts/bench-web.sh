@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# How long the web UI's pages take to answer on a store of many objects: `tiport serve` on a
+# store filled by importing COPIES generated JSON corpora of about 350,000 objects each (ids
+# differ between copies: each has its own seed), then each page asked for RUNS times by a
+# signed-in browser's request (curl on the same machine, keep-alive off), the median of
+# `time_total` reported. Prints Markdown rows for BENCHMARKS.md.
+#
+#   scripts/bench-web.sh [COPIES [RUNS]]     (defaults 3 and 7)
+#
+# Needs: python3 and ../shared/tools/gen_corpus.py (or TIPORT_SHARED), curl.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+copies=${1:-3}
+runs=${2:-7}
+shared=${TIPORT_SHARED:-$root/../shared}
+cargo build --release --locked -p tiport >/dev/null 2>&1
+bin=$root/target/release/tiport
+data=$root/bench-data
+mkdir -p "$data"
+scratch=$(mktemp -d)
+pid=
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$scratch"' EXIT
+ws=11111111-1111-4111-8111-111111111111
+"$bin" workspace create --name bench --id "$ws" --data-dir "$scratch/d" >/dev/null
+for i in $(seq "$copies"); do
+  f=$data/web_stix_250mb_$i.json
+  [ -s "$f" ] || python3 "$shared/tools/gen_corpus.py" json --mb 250 --seed $((100 + i)) \
+    --out "$f" >/dev/null 2>&1
+  "$bin" import "$f" --workspace "$ws" --source "feed $i" --data-dir "$scratch/d" >/dev/null 2>&1 || true
+done
+printf '%s\n' "a long enough password" | "$bin" user create --workspace "$ws" --role reader \
+  --name bench --data-dir "$scratch/d" >/dev/null
+port=$((20000 + RANDOM % 20000))
+"$bin" serve --data-dir "$scratch/d" --listen "127.0.0.1:$port" >/dev/null 2>"$scratch/log" &
+pid=$!
+for _ in $(seq 100); do grep -q listening "$scratch/log" && break; sleep 0.1; done
+base=http://127.0.0.1:$port
+jar=$scratch/jar
+csrf=$(curl -s -c "$jar" "$base/login" | grep -o 'name="csrf" value="[^"]*"' | head -1 | sed 's/.*value="//; s/"$//')
+curl -s -b "$jar" -c "$jar" -o /dev/null --data-urlencode "csrf=$csrf" \
+  --data-urlencode username=bench --data-urlencode "password=a long enough password" "$base/login"
+objects=$(curl -s -b "$jar" "$base/" | grep -o '<dd>[0-9]*</dd>' | head -1 | tr -dc 0-9)
+# An object and an observable value to look up: the first indicator of the list.
+first=$(curl -s -b "$jar" "$base/intel?type=indicator" | grep -o 'href="/intel/indicator--[^"]*"' | head -1 | sed 's/href="//; s/"$//')
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+echo "store: $objects current objects in one workspace ($copies corpora)"
+echo "| page | median of $runs (ms) |"
+echo "| --- | ---: |"
+for page in "/" "/intel" "/intel?type=indicator" "/intel?q=198.51.100.7" "$first" "/imports" "/imports/new" "/login"; do
+  t=$(for _ in $(seq "$runs"); do
+    curl -s -b "$jar" -o /dev/null -H 'Connection: close' -w '%{time_total}\n' "$base$page"
+  done | median)
+  awk -v p="$page" -v t="$t" 'BEGIN {printf "| `%s` | %.1f |\n", p, t * 1000}'
+done
