@@ -72,6 +72,8 @@ pub struct App {
     pub metrics: metrics::Metrics,
     /// Checks client secrets at the token endpoint: bounded work, failures throttled.
     pub guard: tiport_core::guard::SignInGuard,
+    /// The web UI overview's counts of each workspace, made in the background.
+    pub overview: Arc<tiport_core::overview::Counts>,
     pub(crate) large_answers: answers::LargeAnswers,
     pub(crate) upload_memory: answers::UploadMemory,
 }
@@ -102,6 +104,7 @@ impl App {
                 .observe(took.as_secs_f64());
         }));
         App {
+            overview: tiport_core::overview::Counts::new(store.clone()),
             store,
             authority,
             upload_memory: answers::UploadMemory::new(

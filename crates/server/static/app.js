@@ -14,8 +14,7 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   const form = document.getElementById("import-form");
   if (form) importForm(form);
-  const list = document.querySelector("table[data-refresh]");
-  if (list) refreshWhileOpen(list);
+  document.querySelectorAll("[data-refresh][id]").forEach(refreshWhileOpen);
 });
 
 function importForm(form) {
@@ -113,21 +112,21 @@ function importForm(form) {
   });
 }
 
-// Reloads the list's rows every few seconds while an import in it is queued or running.
-function refreshWhileOpen(table) {
-  const every = Number(table.dataset.refresh) || 2000;
+// Reloads an element of the page (by its id) every few seconds while the server marks it with
+// data-refresh: a list with an import queued or running, counts not made yet.
+function refreshWhileOpen(element) {
+  const every = Number(element.dataset.refresh) || 2000;
   const tick = async () => {
     try {
       const answer = await fetch(window.location.href, { headers: { Accept: "text/html" } });
       if (answer.ok) {
         const page = new DOMParser().parseFromString(await answer.text(), "text/html");
-        const fresh = page.querySelector("table#" + table.id);
+        const fresh = page.getElementById(element.id);
         if (fresh) {
-          table.tBodies[0].replaceWith(fresh.tBodies[0]);
-          if (!fresh.hasAttribute("data-refresh")) {
-            table.removeAttribute("data-refresh");
-            return;
-          }
+          const live = document.importNode(fresh, true);
+          element.replaceWith(live);
+          element = live;
+          if (!live.hasAttribute("data-refresh")) return;
         }
       }
     } catch (_) {

@@ -32,6 +32,7 @@ pub mod import;
 pub mod import_queue;
 pub mod intel;
 pub mod oidc;
+pub mod overview;
 pub mod owner;
 pub mod priority;
 pub mod query;

@@ -457,36 +457,16 @@ pub fn import_errors(
     }
 }
 
-/// What the web UI's overview shows of a workspace.
-pub struct Overview {
-    pub objects: u64,
-    pub versions: u64,
-    /// The latest imports, newest first.
-    pub latest_imports: Vec<store::ImportRecord>,
-    /// Current objects by type, source and TLP, and versions stored per day since `first_day`.
-    pub breakdown: store::Breakdown,
-    /// The first of the [`OVERVIEW_DAYS`] days the overview counts (days since 1970-01-01).
-    pub first_day: i64,
-}
-
-/// A day (days since 1970-01-01, UTC) as `YYYY-MM-DD`.
-pub fn day_label(day: i64) -> String {
-    let mut text = Timestamp::from_unix(day * 86_400, 0).to_string();
-    text.truncate(10);
-    text
-}
-
-/// How many days, today included, the overview's count of stored versions covers.
-pub const OVERVIEW_DAYS: i64 = 30;
-
 /// How many imports the overview shows.
 pub const OVERVIEW_IMPORTS: usize = 5;
 
-/// The overview of `workspace`: what it holds, and what came in last.
-pub fn overview(store: &dyn Store, workspace: WorkspaceId) -> Result<Overview, QueryError> {
+/// The latest imports of `workspace`, newest first, as the overview shows them.
+pub fn latest_imports(
+    store: &dyn Store,
+    workspace: WorkspaceId,
+) -> Result<Vec<store::ImportRecord>, QueryError> {
     use store::{ImportPage, ImportSort, Order};
-    let counts = store.count(workspace)?;
-    let latest_imports = store.imports(
+    Ok(store.imports(
         workspace,
         ImportSort::Created,
         Order::Desc,
@@ -494,16 +474,7 @@ pub fn overview(store: &dyn Store, workspace: WorkspaceId) -> Result<Overview, Q
             after: None,
             limit: OVERVIEW_IMPORTS,
         },
-    )?;
-    let first_day = Timestamp::now().unix_seconds().div_euclid(86_400) - (OVERVIEW_DAYS - 1);
-    let breakdown = store.breakdown(workspace, Timestamp::from_unix(first_day * 86_400, 0))?;
-    Ok(Overview {
-        objects: counts.objects,
-        versions: counts.versions,
-        latest_imports,
-        breakdown,
-        first_day,
-    })
+    )?)
 }
 
 /// The most import records one page of the list holds, and how many by default.

@@ -12,15 +12,13 @@ use askama::Template;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use axum::Json;
 use serde::Deserialize;
-use store::{Role, WorkspaceId};
 use tiport_core::query::{self, ImportListParams};
-use tiport_core::session::SignedIn;
 
 use super::pages::ImportRow;
-use super::{render, require_user, work, Page, PageResult};
+use super::{render, work, Here, Page, PageResult};
 use crate::routes::throttle;
 use crate::App;
 
@@ -36,26 +34,15 @@ struct ImportNew {
     problem: Option<String>,
 }
 
-/// The workspace the user works in (id, name, role), or the way to the overview, which says
-/// there is none.
-fn workspace_of(user: &SignedIn) -> Result<(WorkspaceId, String, Role), Box<Response>> {
-    match &user.workspace {
-        Some((w, role)) => Ok((w.id, w.name.clone(), *role)),
-        None => Err(Box::new(Redirect::to("/").into_response())),
-    }
-}
-
 /// `GET /imports/new`: the form.
-pub(super) async fn form(State(app): State<Arc<App>>, headers: HeaderMap) -> PageResult {
-    let user = require_user(&app, &headers).await?;
-    let (_, name, role) = workspace_of(&user).map_err(|r| *r)?;
+pub(super) async fn form(here: Here) -> PageResult {
     Ok(render(
         StatusCode::OK,
         &ImportNew {
-            page: Page::of(&user, "import"),
-            workspace_name: name,
-            can_import: role == Role::Contributor,
-            csrf: user.session.csrf.clone(),
+            page: Page::of(&here.user, "import"),
+            workspace_name: here.name.clone(),
+            can_import: here.may_change(),
+            csrf: here.user.session.csrf.clone(),
             problem: None,
         },
     ))
@@ -72,27 +59,20 @@ pub(super) struct CsrfParam {
 /// imports, or shown the form again with the refusal.
 pub(super) async fn create(
     State(app): State<Arc<App>>,
+    here: Here,
     Query(q): Query<CsrfParam>,
     headers: HeaderMap,
     body: Body,
 ) -> PageResult {
-    let user = require_user(&app, &headers).await?;
-    if !user.csrf_matches(&q.csrf) {
+    if !here.user.csrf_matches(&q.csrf) {
         return Err(super::signin::forbidden());
     }
-    let (ws, name, role) = workspace_of(&user).map_err(|r| *r)?;
+    let ws = here.writable().ok_or_else(super::reader_refused)?;
     let wants_json = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
-    if role != Role::Contributor {
-        return Err((
-            StatusCode::FORBIDDEN,
-            "The reader role cannot import; a contributor role on the workspace is needed.",
-        )
-            .into_response());
-    }
-    let principal = user.user.id.clone();
+    let principal = here.user.user.id.clone();
     let received = match throttle(&app, &principal) {
         Ok(()) => crate::imports::receive(&app, &principal, ws, &headers, body).await,
         Err(e) => Err(e),
@@ -110,10 +90,10 @@ pub(super) async fn create(
         (Err(e), false) => Ok(render(
             e.status(),
             &ImportNew {
-                page: Page::of(&user, "import"),
-                workspace_name: name,
+                page: Page::of(&here.user, "import"),
+                workspace_name: here.name.clone(),
                 can_import: true,
-                csrf: user.session.csrf.clone(),
+                csrf: here.user.session.csrf.clone(),
                 problem: Some(e.public_message()),
             },
         )),
@@ -146,12 +126,10 @@ struct SortLink {
 /// `GET /imports`: the workspace's imports, sortable, a page at a time.
 pub(super) async fn list(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    here: Here,
     Query(params): Query<ImportListParams>,
 ) -> PageResult {
-    let user = require_user(&app, &headers).await?;
-    let (ws, name, _) = workspace_of(&user).map_err(|r| *r)?;
-    let p = params.clone();
+    let (ws, p) = (here.ws, params.clone());
     let app2 = app.clone();
     let listed = work(move || Ok::<_, String>(query::imports(&*app2.store, ws, &p))).await?;
     let sort = params.sort.clone().unwrap_or_else(|| "created".into());
@@ -206,8 +184,8 @@ pub(super) async fn list(
             StatusCode::OK
         },
         &Imports {
-            page: Page::of(&user, "imports"),
-            workspace_name: name,
+            page: Page::of(&here.user, "imports"),
+            workspace_name: here.name.clone(),
             rows,
             columns,
             next,
@@ -278,12 +256,10 @@ struct ImportPage {
 /// `GET /imports/{id}`: one import, and the first entries of its error file.
 pub(super) async fn import(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    here: Here,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> PageResult {
-    let user = require_user(&app, &headers).await?;
-    let (ws, _, _) = workspace_of(&user).map_err(|r| *r)?;
-    let app2 = app.clone();
+    let (app2, ws) = (app.clone(), here.ws);
     let found = work(move || {
         let record = query::import(&*app2.store, ws, &id)?;
         let preview = match (&record.error_path, record.invalid) {
@@ -317,7 +293,7 @@ pub(super) async fn import(
     Ok(render(
         StatusCode::OK,
         &ImportPage {
-            page: Page::of(&user, "imports"),
+            page: Page::of(&here.user, "imports"),
             row: ImportRow::from(&record),
             mode: record.mode.to_string(),
             message: record.message.clone(),
@@ -331,12 +307,10 @@ pub(super) async fn import(
 /// `GET /imports/{id}/errors`: the error file, to download.
 pub(super) async fn error_file(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    here: Here,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> PageResult {
-    let user = require_user(&app, &headers).await?;
-    let (ws, _, _) = workspace_of(&user).map_err(|r| *r)?;
-    let (app2, id2) = (app.clone(), id.clone());
+    let (app2, id2, ws) = (app.clone(), id.clone(), here.ws);
     let found = work(move || {
         Ok::<_, String>(query::import_errors(
             &*app2.store,

@@ -5,15 +5,14 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use store::StoredObject;
 use tiport_core::intel::{self, IntelError};
 use tiport_core::query::{self, ListParams, QueryError};
-use tiport_core::session::SignedIn;
 
-use super::{render, require_user, work, Page, PageResult};
+use super::{render, work, Here, Page, PageResult};
 use crate::App;
 
 /// One object as the table shows it.
@@ -98,13 +97,9 @@ struct Intel {
 /// `GET /intel`: a page of current objects.
 pub(super) async fn list(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    here: Here,
     Query(p): Query<IntelParams>,
 ) -> PageResult {
-    let user = require_user(&app, &headers).await?;
-    let Some((ws, _)) = user.workspace.clone() else {
-        return Ok(axum::response::Redirect::to("/").into_response());
-    };
     let some = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
     let params = ListParams {
         object_type: some(&p.object_type),
@@ -116,7 +111,8 @@ pub(super) async fn list(
         ..ListParams::default()
     };
     let app2 = app.clone();
-    let listed = work(move || Ok::<_, String>(query::list(&*app2.store, ws.id, &params))).await?;
+    let ws = here.ws;
+    let listed = work(move || Ok::<_, String>(query::list(&*app2.store, ws, &params))).await?;
     let (rows, next, problem) = match listed {
         Ok(page) => {
             let next = page.next.map(|c| {
@@ -139,9 +135,9 @@ pub(super) async fn list(
             StatusCode::OK
         },
         &Intel {
-            can_add: is_contributor(&user),
-            page: Page::of(&user, "intel"),
-            workspace_name: ws.name,
+            can_add: here.may_change(),
+            page: Page::of(&here.user, "intel"),
+            workspace_name: here.name.clone(),
             q: p.q,
             object_type: p.object_type,
             source: p.source,
@@ -181,17 +177,13 @@ struct ObjectPage {
 /// `GET /intel/{id}`: one object's current version.
 pub(super) async fn object(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    here: Here,
     Path(id): Path<String>,
 ) -> PageResult {
-    let user = require_user(&app, &headers).await?;
-    let Some((ws, _)) = user.workspace.clone() else {
-        return Ok(axum::response::Redirect::to("/").into_response());
-    };
-    let app2 = app.clone();
+    let (app2, ws) = (app.clone(), here.ws);
     let found = work(move || {
-        let found = query::object_stored(&*app2.store, ws.id, &id).and_then(|o| {
-            let history = query::version_history(&*app2.store, ws.id, &id, MAX_VERSIONS)?;
+        let found = query::object_stored(&*app2.store, ws, &id).and_then(|o| {
+            let history = query::version_history(&*app2.store, ws, &id, MAX_VERSIONS)?;
             Ok((o, history))
         });
         Ok::<_, String>(found)
@@ -205,12 +197,12 @@ pub(super) async fn object(
             Ok(render(
                 StatusCode::OK,
                 &ObjectPage {
-                    page: Page::of(&user, "intel"),
+                    page: Page::of(&here.user, "intel"),
                     row: ObjectRow::from(&o),
                     versions: versions.iter().map(VersionRow::from).collect(),
                     more_versions,
-                    csrf: user.session.csrf.clone(),
-                    can_change: is_contributor(&user),
+                    csrf: here.user.session.csrf.clone(),
+                    can_change: here.may_change(),
                     json,
                 },
             ))
@@ -295,14 +287,14 @@ struct IntelNew {
 }
 
 fn new_form(
-    user: &SignedIn,
+    here: &Here,
     values: &std::collections::HashMap<String, String>,
     problems: Vec<String>,
 ) -> IntelNew {
     IntelNew {
-        page: Page::of(user, "intel"),
-        can_add: is_contributor(user),
-        csrf: user.session.csrf.clone(),
+        page: Page::of(&here.user, "intel"),
+        can_add: here.may_change(),
+        csrf: here.user.session.csrf.clone(),
         source: values.get("source").cloned().unwrap_or_default(),
         fields: NEW_FIELDS
             .iter()
@@ -322,37 +314,31 @@ fn new_form(
     }
 }
 
-fn is_contributor(user: &SignedIn) -> bool {
-    matches!(user.workspace, Some((_, store::Role::Contributor)))
-}
-
 /// `GET /intel/new`: the form.
-pub(super) async fn new(State(app): State<Arc<App>>, headers: HeaderMap) -> PageResult {
-    let user = require_user(&app, &headers).await?;
+pub(super) async fn new(here: Here) -> PageResult {
     Ok(render(
         StatusCode::OK,
-        &new_form(&user, &Default::default(), Vec::new()),
+        &new_form(&here, &Default::default(), Vec::new()),
     ))
 }
 
 /// `POST /intel/new`: adds the indicator, then shows it; or the form again with every problem.
 pub(super) async fn add(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    here: Here,
     axum::Form(values): axum::Form<std::collections::HashMap<String, String>>,
 ) -> PageResult {
-    let user = require_user(&app, &headers).await?;
     let csrf = values.get("csrf").map(String::as_str).unwrap_or("");
-    if !user.csrf_matches(csrf) {
+    if !here.user.csrf_matches(csrf) {
         return Err(super::signin::forbidden());
     }
-    let ws = contributor_workspace(&user).ok_or_else(reader_refused)?;
+    let ws = here.writable().ok_or_else(super::reader_refused)?;
     let fields: Vec<(&'static str, String)> = NEW_FIELDS
         .iter()
         .map(|(name, _)| (*name, values.get(*name).cloned().unwrap_or_default()))
         .collect();
     let source = values.get("source").cloned().unwrap_or_default();
-    let (app2, request) = (app.clone(), format!("web:{}", user.user.id));
+    let (app2, request) = (app.clone(), format!("web:{}", here.user.user.id));
     let added = work(move || {
         let fields: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
         Ok::<_, String>(intel::add_indicator(
@@ -368,46 +354,35 @@ pub(super) async fn add(
         Ok(a) => Ok(Redirect::to(&format!("/intel/{}", a.id)).into_response()),
         Err(IntelError::Invalid(problems)) => Ok(render(
             StatusCode::BAD_REQUEST,
-            &new_form(&user, &values, problems),
+            &new_form(&here, &values, problems),
         )),
         Err(e @ (IntelError::Source(_) | IntelError::Rejected(_))) => Ok(render(
             StatusCode::BAD_REQUEST,
-            &new_form(&user, &values, vec![e.to_string()]),
+            &new_form(&here, &values, vec![e.to_string()]),
         )),
         Err(e) => Err(super::internal(&e)),
     }
 }
 
-/// The workspace of a user who may change it.
-fn contributor_workspace(user: &SignedIn) -> Option<store::WorkspaceId> {
-    match &user.workspace {
-        Some((w, store::Role::Contributor)) => Some(w.id),
-        _ => None,
-    }
-}
-
-/// What a reader who posts a change anyway is told.
-fn reader_refused() -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        "The reader role cannot change the intelligence; a contributor role is needed.",
-    )
-        .into_response()
-}
-
 /// `POST /intel/{id}/revoke`: a new version of the object, revoked.
 pub(super) async fn revoke(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    here: Here,
     Path(id): Path<String>,
     axum::Form(form): axum::Form<std::collections::HashMap<String, String>>,
 ) -> PageResult {
-    let user = require_user(&app, &headers).await?;
-    if !user.csrf_matches(form.get("csrf").map(String::as_str).unwrap_or("")) {
+    if !here
+        .user
+        .csrf_matches(form.get("csrf").map(String::as_str).unwrap_or(""))
+    {
         return Err(super::signin::forbidden());
     }
-    let ws = contributor_workspace(&user).ok_or_else(reader_refused)?;
-    let (app2, id2, request) = (app.clone(), id.clone(), format!("web:{}", user.user.id));
+    let ws = here.writable().ok_or_else(super::reader_refused)?;
+    let (app2, id2, request) = (
+        app.clone(),
+        id.clone(),
+        format!("web:{}", here.user.user.id),
+    );
     match work(move || Ok::<_, String>(intel::revoke(&*app2.store, ws, &id2, &request))).await? {
         Ok(()) => Ok(Redirect::to(&format!("/intel/{id}")).into_response()),
         Err(IntelError::NotFound(m)) => Err(not_found(&m)),

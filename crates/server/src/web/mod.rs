@@ -27,11 +27,13 @@ mod signin;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock};
 
-use axum::extract::Path;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use store::{Role, WorkspaceId};
 use tiport_core::session::{self, SignedIn};
 
 use crate::App;
@@ -203,6 +205,66 @@ async fn require_user(app: &Arc<App>, headers: &HeaderMap) -> Result<SignedIn, R
     match signed_in(app, headers).await? {
         Some(user) => Ok(user),
         None => Err(Redirect::to("/login").into_response()),
+    }
+}
+
+/// The signed-in user of a request, as an extractor: without a live session, the request is
+/// answered with the way to the sign-in form.
+pub(crate) struct User(pub(crate) SignedIn);
+
+impl FromRequestParts<Arc<App>> for User {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<User, Response> {
+        require_user(app, &parts.headers).await.map(User)
+    }
+}
+
+/// A signed-in user and the workspace they work in, as an extractor: what most pages need.
+/// Without a session, the way to the sign-in form; without any workspace, the way to the
+/// overview, which says so.
+pub(crate) struct Here {
+    pub(crate) user: SignedIn,
+    pub(crate) ws: WorkspaceId,
+    pub(crate) name: String,
+    pub(crate) role: Role,
+}
+
+impl Here {
+    /// Whether the user may change this workspace (import, add, revoke).
+    pub(crate) fn may_change(&self) -> bool {
+        self.role == Role::Contributor
+    }
+
+    /// The workspace, if the user may change it.
+    pub(crate) fn writable(&self) -> Option<WorkspaceId> {
+        self.may_change().then_some(self.ws)
+    }
+}
+
+/// What a reader who posts a change anyway is told.
+pub(crate) fn reader_refused() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "The reader role cannot change this workspace; a contributor role is needed.",
+    )
+        .into_response()
+}
+
+impl FromRequestParts<Arc<App>> for Here {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Here, Response> {
+        let user = require_user(app, &parts.headers).await?;
+        match user.workspace.clone() {
+            Some((w, role)) => Ok(Here {
+                user,
+                ws: w.id,
+                name: w.name,
+                role,
+            }),
+            None => Err(Redirect::to("/").into_response()),
+        }
     }
 }
 

@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
+use tiport_core::overview::{self, Counted};
 use tiport_core::query;
 
-use super::{render, require_user, work, Page, PageResult};
+use super::{render, work, Page, PageResult, User};
 use crate::App;
 
 /// One import as the pages list it.
@@ -42,12 +43,21 @@ impl From<&store::ImportRecord> for ImportRow {
 struct Overview {
     page: Page,
     workspace_name: String,
+    imports: Vec<ImportRow>,
+    /// What the workspace holds, as last counted; `None` while the first count runs.
+    holdings: Option<Holdings>,
+}
+
+/// The last count of the workspace, for the page.
+struct Holdings {
     objects: u64,
     versions: u64,
-    imports: Vec<ImportRow>,
     /// By type, by source, by TLP.
     groups: Vec<CountGroup>,
     chart: Chart,
+    /// When it was counted (UTC), and how long that took.
+    at: String,
+    took: String,
 }
 
 /// One table of counts of the overview.
@@ -84,6 +94,41 @@ fn counts(all: Vec<(String, u64)>) -> Vec<Count> {
     lines
 }
 
+impl Holdings {
+    fn of(c: &Counted) -> Holdings {
+        let b = c.breakdown.clone();
+        Holdings {
+            objects: c.objects,
+            versions: c.versions,
+            groups: vec![
+                CountGroup {
+                    title: "By type",
+                    id: "by-type",
+                    lines: counts(b.by_type),
+                },
+                CountGroup {
+                    title: "By source",
+                    id: "by-source",
+                    lines: counts(b.by_source),
+                },
+                CountGroup {
+                    title: "By TLP",
+                    id: "by-tlp",
+                    lines: counts(
+                        b.by_tlp
+                            .into_iter()
+                            .map(|(t, n)| (t.unwrap_or_else(|| "none".into()), n))
+                            .collect(),
+                    ),
+                },
+            ],
+            chart: chart(&b.stored_per_day, c.first_day),
+            at: c.at.to_string(),
+            took: format!("{:.1} s", c.took.as_secs_f64()),
+        }
+    }
+}
+
 /// The bar chart of versions stored per day, drawn on the server as SVG.
 struct Chart {
     bars: Vec<Bar>,
@@ -106,7 +151,7 @@ const CHART_HEIGHT: u32 = 120;
 const DAY_WIDTH: u32 = 16;
 
 fn chart(per_day: &[(i64, u64)], first_day: i64) -> Chart {
-    let days = query::OVERVIEW_DAYS;
+    let days = overview::DAYS;
     let count_of = |day: i64| {
         per_day
             .iter()
@@ -121,7 +166,7 @@ fn chart(per_day: &[(i64, u64)], first_day: i64) -> Chart {
         .map(|i| {
             let day = first_day + i;
             let n = count_of(day);
-            // At least a pixel for a day with anything, so it shows.
+            // Rounded up, so that a day with anything shows.
             let height = if most == 0 {
                 0
             } else {
@@ -131,7 +176,7 @@ fn chart(per_day: &[(i64, u64)], first_day: i64) -> Chart {
                 x: i as u32 * DAY_WIDTH,
                 y: CHART_HEIGHT - height,
                 height,
-                label: format!("{}: {n}", query::day_label(day)),
+                label: format!("{}: {n}", overview::day_label(day)),
             }
         })
         .collect();
@@ -139,8 +184,8 @@ fn chart(per_day: &[(i64, u64)], first_day: i64) -> Chart {
         bars,
         width: days as u32 * DAY_WIDTH,
         most,
-        first: query::day_label(first_day),
-        last: query::day_label(first_day + days - 1),
+        first: overview::day_label(first_day),
+        last: overview::day_label(first_day + days - 1),
         total: per_day.iter().map(|(_, n)| n).sum(),
     }
 }
@@ -151,9 +196,8 @@ struct NoWorkspace {
     page: Page,
 }
 
-/// `/`: what the workspace holds and what came in last.
-pub(super) async fn overview(State(app): State<Arc<App>>, headers: HeaderMap) -> PageResult {
-    let user = require_user(&app, &headers).await?;
+/// `/`: what the workspace holds (as last counted) and what came in last.
+pub(super) async fn overview(State(app): State<Arc<App>>, User(user): User) -> PageResult {
     let Some((ws, _)) = user.workspace.clone() else {
         return Ok(render(
             StatusCode::OK,
@@ -162,40 +206,16 @@ pub(super) async fn overview(State(app): State<Arc<App>>, headers: HeaderMap) ->
             },
         ));
     };
+    let holdings = app.overview.get(ws.id).map(|c| Holdings::of(&c));
     let app2 = app.clone();
-    let o = work(move || query::overview(&*app2.store, ws.id)).await?;
+    let latest = work(move || query::latest_imports(&*app2.store, ws.id)).await?;
     Ok(render(
         StatusCode::OK,
         &Overview {
             page: Page::of(&user, "overview"),
             workspace_name: ws.name,
-            objects: o.objects,
-            versions: o.versions,
-            imports: o.latest_imports.iter().map(ImportRow::from).collect(),
-            groups: vec![
-                CountGroup {
-                    title: "By type",
-                    id: "by-type",
-                    lines: counts(o.breakdown.by_type),
-                },
-                CountGroup {
-                    title: "By source",
-                    id: "by-source",
-                    lines: counts(o.breakdown.by_source),
-                },
-                CountGroup {
-                    title: "By TLP",
-                    id: "by-tlp",
-                    lines: counts(
-                        o.breakdown
-                            .by_tlp
-                            .into_iter()
-                            .map(|(t, n)| (t.unwrap_or_else(|| "none".into()), n))
-                            .collect(),
-                    ),
-                },
-            ],
-            chart: chart(&o.breakdown.stored_per_day, o.first_day),
+            imports: latest.iter().map(ImportRow::from).collect(),
+            holdings,
         },
     ))
 }

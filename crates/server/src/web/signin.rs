@@ -20,8 +20,7 @@ use tiport_core::guard::Attempt;
 use tiport_core::session;
 
 use super::{
-    cookie, internal, render, require_user, set_cookie, signed_in, work, Page, PageResult,
-    SESSION_COOKIE,
+    cookie, internal, render, set_cookie, signed_in, work, Page, PageResult, User, SESSION_COOKIE,
 };
 use crate::listener::Secure;
 use crate::App;
@@ -213,11 +212,11 @@ pub(super) struct CsrfForm {
 /// Signs out: the session ends in the store, so the cookie is worth nothing even if kept.
 pub(super) async fn sign_out(
     State(app): State<Arc<App>>,
+    User(user): User,
     headers: HeaderMap,
     secure: Option<Extension<Secure>>,
     Form(form): Form<CsrfForm>,
 ) -> PageResult {
-    let user = require_user(&app, &headers).await?;
     if !user.csrf_matches(&form.csrf) {
         return Err(forbidden());
     }
@@ -246,10 +245,9 @@ pub(super) struct WorkspaceForm {
 /// Switches the workspace the session works in.
 pub(super) async fn switch_workspace(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    User(user): User,
     Form(form): Form<WorkspaceForm>,
 ) -> PageResult {
-    let user = require_user(&app, &headers).await?;
     if !user.csrf_matches(&form.csrf) {
         return Err(forbidden());
     }

@@ -107,7 +107,7 @@ fn watch_to_the_end(b: &Browser, source: &str) -> (String, serde_json::Value) {
         )
     };
     let first = row(b)["status"].as_str().unwrap_or("").to_owned();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     loop {
         let now = row(b);
         let status = now["status"].as_str().unwrap_or("");

@@ -133,7 +133,7 @@ impl Browser {
 
     /// Waits until the text of what `css` finds satisfies `done`; that text.
     pub(crate) fn wait_for_text(&self, css: &str, done: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(180);
         loop {
             let text = self.runtime.block_on(async {
                 match self.c().find(Locator::Css(css)).await {
@@ -158,9 +158,11 @@ impl Browser {
         self.wait_for_path("/");
     }
 
-    /// Waits until the page's URL ends with `path`.
+    /// Waits until the page's URL ends with `path`. The bound is generous: an import form's
+    /// answer comes once the store has recorded the import, which waits for an import that is
+    /// writing, and a loaded machine may take a while.
     pub(crate) fn wait_for_path(&self, path: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(180);
         loop {
             let url = self.url();
             if url.ends_with(path) {
