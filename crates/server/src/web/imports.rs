@@ -178,11 +178,7 @@ pub(super) async fn list(
     })
     .collect();
     Ok(render(
-        if problem.is_some() {
-            StatusCode::BAD_REQUEST
-        } else {
-            StatusCode::OK
-        },
+        super::status_of(&problem),
         &Imports {
             page: Page::of(&here.user, "imports"),
             workspace_name: here.name.clone(),

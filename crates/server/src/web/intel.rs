@@ -129,11 +129,7 @@ pub(super) async fn list(
         Err(e) => (Vec::new(), None, Some(e.to_string())),
     };
     Ok(render(
-        if problem.is_some() {
-            StatusCode::BAD_REQUEST
-        } else {
-            StatusCode::OK
-        },
+        super::status_of(&problem),
         &Intel {
             can_add: here.may_change(),
             page: Page::of(&here.user, "intel"),

@@ -332,6 +332,15 @@ impl Page {
     }
 }
 
+/// The status of a page that shows `problem`, if it has one: the request was not right.
+fn status_of(problem: &Option<String>) -> StatusCode {
+    if problem.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    }
+}
+
 /// Renders `template` as the page's HTML, with `status`.
 fn render(status: StatusCode, template: &impl askama::Template) -> Response {
     match template.render() {

@@ -185,30 +185,23 @@ fn sign_in_opens_a_session_and_sign_out_really_ends_it() {
 fn a_sign_in_form_not_from_this_browser_is_refused() {
     let s = Service::start(&[]);
     let mut v = Visitor::new(&s);
-    // No sign-in cookie (a form posted from another site, or a stale one): refused, and no
-    // session, even with the right password.
-    let r = v.post(
-        "/login",
-        &[
-            ("csrf", "anything"),
-            ("username", "admin"),
-            ("password", &s.cred("password")),
-        ],
-    );
-    assert_eq!(r.status, 403);
-    assert!(r.set_cookie("tiport_session").is_none());
-    // A token that is not the cookie's: refused as well.
-    v.get("/login");
-    let r = v.post(
-        "/login",
-        &[
-            ("csrf", "not-the-cookies"),
-            ("username", "admin"),
-            ("password", &s.cred("password")),
-        ],
-    );
-    assert_eq!(r.status, 403);
-    assert!(r.set_cookie("tiport_session").is_none());
+    // No sign-in cookie (a form posted from another site, or a stale one), then a token that is
+    // not the cookie's: refused, and no session, even with the right password.
+    for (visit_first, csrf) in [(false, "anything"), (true, "not-the-cookies")] {
+        if visit_first {
+            v.get("/login");
+        }
+        let r = v.post(
+            "/login",
+            &[
+                ("csrf", csrf),
+                ("username", "admin"),
+                ("password", &s.cred("password")),
+            ],
+        );
+        assert_eq!(r.status, 403, "{csrf}");
+        assert!(r.set_cookie("tiport_session").is_none(), "{csrf}");
+    }
 }
 
 #[test]

@@ -22,8 +22,7 @@ pub(super) fn drop_file(b: &Browser, name: &str, text: &str) {
 #[test]
 fn the_seed_csv_dropped_on_the_form_is_imported_and_watched_to_its_end() {
     let s = Service::start(&[]);
-    let b = Browser::start("import-drop");
-    b.sign_in(&s);
+    let b = Browser::signed_in("import-drop", &s);
     b.goto(&format!("{}/imports/new", s.base));
     // The template link follows the indicator type.
     let link = b.eval(
@@ -131,8 +130,7 @@ fn a_generated_csv_chosen_with_the_browse_link_in_each_mode() {
     // One import at a time, and a large one first: the browser's imports wait behind it, so
     // the list first shows them queued and must update itself to see them end.
     let (s, token) = Service::start_with_token(&["--max-running-imports", "1"]);
-    let b = Browser::start("import-browse");
-    b.sign_in(&s);
+    let b = Browser::signed_in("import-browse", &s);
     let big = crate::hardening::csv_of(300_000);
     let (status, _) = s.import(&token, &[("source", "ahead")], "big.csv", &big);
     assert_eq!(status, 202);
@@ -215,8 +213,7 @@ fn check_error_preview(b: &Browser, source: &str, invalid: u64) {
 #[test]
 fn the_template_links_give_what_tiport_template_prints() {
     let s = Service::start(&[]);
-    let b = Browser::start("templates");
-    b.sign_in(&s);
+    let b = Browser::signed_in("templates", &s);
     b.goto(&format!("{}/imports/new", s.base));
     for (format, indicator_type, template) in [
         ("csv", "csv-file", "csv-file"),
@@ -265,8 +262,7 @@ fn manage_file_imports_sorts_by_each_sortable_column() {
         let id = answer["id"].as_str().unwrap();
         s.finished_import(&token, id);
     }
-    let b = Browser::start("sorting");
-    b.sign_in(&s);
+    let b = Browser::signed_in("sorting", &s);
     b.goto(&format!("{}/imports", s.base));
     let column = |class: &str| -> Vec<String> {
         serde_json::from_value(b.eval(

@@ -9,8 +9,7 @@ use crate::service::Service;
 #[test]
 fn an_indicator_is_added_by_form_and_revoked() {
     let s = Service::start(&[]);
-    let b = Browser::start("intel-add");
-    b.sign_in(&s);
+    let b = Browser::signed_in("intel-add", &s);
     b.goto(&format!("{}/intel", s.base));
     b.click("#add-new");
     b.wait_for_path("/intel/new");

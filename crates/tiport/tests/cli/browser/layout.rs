@@ -12,8 +12,7 @@ const PAGES: [&str; 5] = ["/", "/intel", "/intel/new", "/imports", "/imports/new
 #[test]
 fn every_page_fits_a_narrow_window() {
     let s = Service::start(&[]);
-    let b = Browser::start("narrow");
-    b.sign_in(&s);
+    let b = Browser::signed_in("narrow", &s);
     b.resize(400, 800);
     for path in PAGES {
         b.goto(&format!("{}{path}", s.base));
@@ -32,8 +31,7 @@ fn every_page_fits_a_narrow_window() {
 #[test]
 fn every_control_is_labelled_and_shows_the_focus() {
     let s = Service::start(&[]);
-    let b = Browser::start("keyboard");
-    b.sign_in(&s);
+    let b = Browser::signed_in("keyboard", &s);
     for path in PAGES {
         b.goto(&format!("{}{path}", s.base));
         // Every field has a label a screen reader reads out.

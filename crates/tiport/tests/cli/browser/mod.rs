@@ -149,6 +149,13 @@ impl Browser {
         }
     }
 
+    /// A fresh browser for test `name`, signed in to `s` as its first start's admin user.
+    pub(crate) fn signed_in(name: &str, s: &crate::service::Service) -> Browser {
+        let b = Browser::start(name);
+        b.sign_in(s);
+        b
+    }
+
     /// Signs in through the form as the first start's admin user.
     pub(crate) fn sign_in(&self, s: &crate::service::Service) {
         self.goto(&format!("{}/login", s.base));

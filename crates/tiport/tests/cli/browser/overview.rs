@@ -27,8 +27,7 @@ fn the_overview_counts_by_type_source_and_tlp_and_charts_the_days() {
     );
     assert_eq!(status, 200, "{body}");
 
-    let b = Browser::start("overview");
-    b.sign_in(&s);
+    let b = Browser::signed_in("overview", &s);
     // The first visit starts the count and says so; the page fills in by itself.
     b.eval("window.__same_page = true", vec![]);
     assert_eq!(b.wait_for_text("#objects", |t| !t.is_empty()), "5");

@@ -8,8 +8,7 @@ use crate::service::Service;
 #[test]
 fn the_readme_walk_through_the_web_ui_works_as_written() {
     let s = Service::start(&[]);
-    let b = Browser::start("readme");
-    b.sign_in(&s);
+    let b = Browser::signed_in("readme", &s);
     b.click("nav a[href='/imports/new']");
     b.wait_for_path("/imports/new");
     let file =

@@ -31,8 +31,7 @@ fn markup_in_objects_is_shown_as_text_and_runs_nothing() {
     );
     assert_eq!(status, 200, "{body}");
 
-    let b = Browser::start("text");
-    b.sign_in(&s);
+    let b = Browser::signed_in("text", &s);
     b.goto(&format!("{}/intel", s.base));
     let shown = b.eval(
         "return Array.from(document.querySelectorAll('#objects tbody .name')).map(e => e.textContent)",
