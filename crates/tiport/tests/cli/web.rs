@@ -497,3 +497,55 @@ fn a_reader_cannot_add_or_revoke() {
         1
     );
 }
+
+#[test]
+fn over_tls_the_cookies_are_secure() {
+    let tls = crate::service::Tls::new();
+    let s = Service::start(&tls.flags());
+    assert!(s.base.starts_with("https://"), "{}", s.base);
+    let dir = tempfile::tempdir().unwrap();
+    let jar = dir.path().join("jar");
+    let curl = |args: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-D", "-", "--cacert"])
+            .arg(&tls.cert)
+            .args(["-b"])
+            .arg(&jar)
+            .args(["-c"])
+            .arg(&jar)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let form = curl(&[&format!("{}/login", s.base)]);
+    let signin_cookie = form
+        .lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie: tiport_signin=")
+        })
+        .unwrap_or_else(|| panic!("{form}"));
+    assert!(signin_cookie.contains("; Secure"), "{signin_cookie}");
+    let at = form.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    let csrf = &form[at..at + form[at..].find('"').unwrap()];
+    let answer = curl(&[
+        "--data-urlencode",
+        &format!("csrf={csrf}"),
+        "--data-urlencode",
+        "username=admin",
+        "--data-urlencode",
+        &format!("password={}", s.cred("password")),
+        &format!("{}/login", s.base),
+    ]);
+    let session_cookie = answer
+        .lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie: tiport_session=")
+        })
+        .unwrap_or_else(|| panic!("{answer}"));
+    assert!(session_cookie.contains("; Secure"), "{session_cookie}");
+    assert!(session_cookie.contains("HttpOnly"), "{session_cookie}");
+}

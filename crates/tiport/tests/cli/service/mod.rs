@@ -546,7 +546,6 @@ impl Service {
     }
 }
 
-/// The service's peak resident memory so far, in kilobytes (Linux's VmHWM).
 /// How many MiB the service's peak memory grew past `before` (a [`peak_rss_kb`] reading). The
 /// kernel keeps a process's memory counters approximately (each thread caches a few pages of
 /// its count), so a later reading can be a little below an earlier one: that is no growth.
@@ -554,6 +553,7 @@ pub(crate) fn grown_mb(s: &Service, before: u64) -> u64 {
     peak_rss_kb(s).saturating_sub(before) / 1024
 }
 
+/// The service's peak resident memory so far, in kilobytes (Linux's VmHWM).
 pub(crate) fn peak_rss_kb(s: &Service) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", s.child.id())).unwrap();
     status
