@@ -60,6 +60,31 @@ struct State {
     workers: Vec<JoinHandle<()>>,
     /// Set at shutdown: workers take no new imports.
     stopping: bool,
+    /// How far each running import has read its file.
+    progress: HashMap<store::ImportId, Progress>,
+}
+
+/// How far a running import has read its file: bytes read (shared with the reader that counts
+/// them) of the file's size.
+#[derive(Debug, Clone)]
+struct Progress {
+    read: Arc<std::sync::atomic::AtomicU64>,
+    size: u64,
+}
+
+/// A reader that counts the bytes it hands on, for [`ImportQueue::progress`].
+struct Counting<R> {
+    inner: R,
+    read: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: std::io::Read> std::io::Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// Why an import could not have a place in the queue.
@@ -129,6 +154,18 @@ impl ImportQueue {
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().expect("import queue")
+    }
+
+    /// How far running import `id` has read its file, in percent; `None` when it is not running
+    /// here (queued, ended, or run by another process).
+    pub fn progress(&self, id: store::ImportId) -> Option<u8> {
+        let q = self.state();
+        let p = q.progress.get(&id)?;
+        let read = p.read.load(std::sync::atomic::Ordering::Relaxed);
+        Some(match p.size {
+            0 => 0,
+            size => (read.min(size) * 100 / size) as u8,
+        })
     }
 
     /// How many imports run, and how many wait (queued, or being posted into a reserved
@@ -252,7 +289,21 @@ impl ImportQueue {
     /// Runs one import and tells the owner how it ended.
     fn run_one(&self, job: &ImportJob) {
         let started = Instant::now();
-        let status = match import::run(&*self.store, job, &mut |f| Box::new(f)) {
+        let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = read.clone();
+        let mut wrap = move |f: std::fs::File| -> Box<dyn std::io::Read> {
+            Box::new(Counting {
+                inner: f,
+                read: counted.clone(),
+            })
+        };
+        let size = std::fs::metadata(&job.path).map_or(0, |m| m.len());
+        self.state()
+            .progress
+            .insert(job.id, Progress { read, size });
+        let ran = import::run(&*self.store, job, &mut wrap);
+        self.state().progress.remove(&job.id);
+        let status = match ran {
             Ok(ended) => {
                 tracing::info!(import = %job.id, status = %ended.finish.status,
                     total = ended.finish.total, imported = ended.finish.imported,

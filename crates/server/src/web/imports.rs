@@ -139,11 +139,15 @@ pub(super) async fn list(
             let next = list
                 .next
                 .map(|c| format!("/imports?sort={sort}&order={order}&cursor={}", encode(&c)));
-            (
-                list.records.iter().map(ImportRow::from).collect(),
-                next,
-                None,
-            )
+            let rows = list
+                .records
+                .iter()
+                .map(|r| ImportRow {
+                    progress: app.imports.progress(r.id),
+                    ..ImportRow::from(r)
+                })
+                .collect();
+            (rows, next, None)
         }
         Err(e) => (Vec::new(), None, Some(e.to_string())),
     };

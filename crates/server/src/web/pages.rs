@@ -21,6 +21,8 @@ pub(crate) struct ImportRow {
     pub(crate) total: u64,
     pub(crate) invalid: u64,
     pub(crate) created: String,
+    /// How far a running import has read its file, in percent.
+    pub(crate) progress: Option<u8>,
 }
 
 impl From<&store::ImportRecord> for ImportRow {
@@ -34,6 +36,7 @@ impl From<&store::ImportRecord> for ImportRow {
             total: r.total,
             invalid: r.invalid,
             created: r.created.to_string(),
+            progress: None,
         }
     }
 }

@@ -134,6 +134,13 @@ fn a_generated_csv_chosen_with_the_browse_link_in_each_mode() {
     let big = crate::hardening::csv_of(300_000);
     let (status, _) = s.import(&token, &[("source", "ahead")], "big.csv", &big);
     assert_eq!(status, 202);
+    // While it runs, the list says how far it has read its file.
+    b.goto(&format!("{}/imports", s.base));
+    let read = b.wait_for_text("#imports tbody tr .progress", |t| t.ends_with("% read"));
+    assert!(
+        read.trim_end_matches("% read").parse::<u8>().unwrap() <= 100,
+        "{read}"
+    );
     let data = test_support::test_data("indicators_1mb_invalid.csv");
     let manifest: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(test_support::test_data(
