@@ -298,6 +298,33 @@ pub struct VersionSummary {
     pub source: String,
     /// The import or upload request it came in by.
     pub origin: Option<store::Origin>,
+    /// What changed from the version before (none for the first): the top-level members
+    /// added, removed, and given another value, by name, `modified` left out.
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+}
+
+/// The top-level members `after` adds to, removes from and changes in `before`, by name in
+/// alphabetical order, leaving out `modified`, which every version changes.
+fn changes(
+    before: &serde_json::Map<String, serde_json::Value>,
+    after: &serde_json::Map<String, serde_json::Value>,
+) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let (mut added, mut changed) = (Vec::new(), Vec::new());
+    for (name, value) in after.iter().filter(|(k, _)| *k != "modified") {
+        match before.get(name) {
+            None => added.push(name.clone()),
+            Some(old) if old != value => changed.push(name.clone()),
+            Some(_) => {}
+        }
+    }
+    let removed = before
+        .keys()
+        .filter(|k| *k != "modified" && !after.contains_key(*k))
+        .cloned()
+        .collect();
+    (added, removed, changed)
 }
 
 /// The first `max` versions of `object`, oldest first, without their JSON; and whether there
@@ -310,21 +337,50 @@ pub fn version_history(
 ) -> Result<(Vec<VersionSummary>, bool), QueryError> {
     let id = parse_id(object)?;
     let (mut versions, mut more) = (Vec::new(), false);
+    let mut previous: Option<serde_json::Map<String, serde_json::Value>> = None;
     store.scan_versions(workspace, &id, None, &mut |o| {
         if versions.len() == max {
             more = true;
             return false;
         }
+        let members: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&o.json).unwrap_or_default();
+        let (added, removed, changed) = match &previous {
+            Some(before) => changes(before, &members),
+            None => Default::default(),
+        };
+        previous = Some(members);
         versions.push(VersionSummary {
             modified: o.modified,
             stored: o.stored,
             revoked: o.revoked,
             source: o.source,
             origin: o.origin,
+            added,
+            removed,
+            changed,
         });
         true
     })?;
     Ok((versions, more))
+}
+
+#[cfg(test)]
+mod change_tests {
+    use super::changes;
+
+    #[test]
+    fn changes_name_the_members_added_removed_and_changed_but_not_modified() {
+        let map = |v: serde_json::Value| v.as_object().unwrap().clone();
+        let before = map(serde_json::json!({"id": "x", "modified": "1", "name": "a",
+                                            "confidence": 50, "labels": ["p"]}));
+        let after = map(serde_json::json!({"id": "x", "modified": "2", "name": "b",
+                                           "confidence": 50, "revoked": true}));
+        let (added, removed, changed) = changes(&before, &after);
+        assert_eq!(added, ["revoked"]);
+        assert_eq!(removed, ["labels"]);
+        assert_eq!(changed, ["name"]);
+    }
 }
 
 /// The versions of one object, oldest first, read a batch at a time: an object may have

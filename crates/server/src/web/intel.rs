@@ -221,6 +221,8 @@ struct VersionRow {
     import: Option<String>,
     /// Otherwise the request.
     request: String,
+    /// What changed from the version before, in words (empty for the first).
+    changes: String,
 }
 
 impl From<&query::VersionSummary> for VersionRow {
@@ -230,7 +232,18 @@ impl From<&query::VersionSummary> for VersionRow {
             Some(store::Origin::Request(r)) => (None, r.clone()),
             None => (None, String::new()),
         };
+        let said = [
+            ("changed", &v.changed),
+            ("added", &v.added),
+            ("removed", &v.removed),
+        ]
+        .iter()
+        .filter(|(_, names)| !names.is_empty())
+        .map(|(what, names)| format!("{what} {}", names.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ");
         VersionRow {
+            changes: said,
             modified: v.modified.to_string(),
             stored: v.stored.to_string(),
             revoked: v.revoked,

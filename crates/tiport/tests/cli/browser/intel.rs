@@ -60,6 +60,10 @@ fn an_indicator_is_added_by_form_and_revoked() {
         json!(2),
         "the first version is kept"
     );
+    assert_eq!(
+        b.text("#versions tbody tr:nth-child(2) .changes"),
+        "added revoked"
+    );
     b.screenshot("revoked");
     // The list says so too.
     b.goto(&format!("{}/intel?q=192.0.2.77", s.base));
