@@ -309,6 +309,11 @@ pub struct ObjectFilter {
     /// Indicators valid at this instant: `valid_from` at or before it, and no `valid_until` or
     /// one after it. Objects without a validity period do not match.
     pub valid_at: Option<Timestamp>,
+    /// Objects whose validity ended by this instant (`valid_until` at or before it).
+    pub expired_at: Option<Timestamp>,
+    /// Objects with this TLP (its name: `clear`, `green`, `amber`, `amber+strict`, `red`;
+    /// TLP 1.0's `white` is `clear`).
+    pub tlp: Option<String>,
     /// Only ids after this one, in id order: where the previous page ended.
     pub after: Option<StixId>,
 }

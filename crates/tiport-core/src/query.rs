@@ -72,6 +72,10 @@ pub struct ListParams {
     pub observable: Option<String>,
     pub label: Option<String>,
     pub valid_at: Option<String>,
+    /// RFC 3339: objects whose `valid_until` is at or before it.
+    pub expired_at: Option<String>,
+    /// A TLP name (`clear` or `white`, `green`, `amber`, `amber+strict`, `red`).
+    pub tlp: Option<String>,
     pub revoked: Option<String>,
     pub limit: Option<String>,
     pub cursor: Option<String>,
@@ -223,15 +227,33 @@ fn filter_of(params: &ListParams) -> Result<ObjectFilter, QueryError> {
             Some(r) if r.eq_ignore_ascii_case("false") => Some(false),
             Some(r) => return Err(bad(format!("revoked must be true or false, not {r:?}"))),
         },
-        valid_at: match params.valid_at.as_deref() {
+        valid_at: instant_of("valid_at", params.valid_at.as_deref())?,
+        expired_at: instant_of("expired_at", params.expired_at.as_deref())?,
+        tlp: match params.tlp.as_deref() {
             None | Some("") => None,
             Some(t) => Some(
-                Timestamp::parse_lenient(t)
-                    .map_err(|e| bad(format!("valid_at must be an RFC 3339 timestamp: {e}")))?,
+                stix::Tlp::parse_level(t)
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "tlp must be clear, white, green, amber, amber+strict or red, not {t:?}"
+                        ))
+                    })?
+                    .name()
+                    .to_owned(),
             ),
         },
         after,
     })
+}
+
+/// The instant parameter `name` gives, if any.
+fn instant_of(name: &str, value: Option<&str>) -> Result<Option<Timestamp>, QueryError> {
+    match value {
+        None | Some("") => Ok(None),
+        Some(t) => Timestamp::parse_lenient(t)
+            .map(Some)
+            .map_err(|e| bad(format!("{name} must be an RFC 3339 timestamp: {e}"))),
+    }
 }
 
 /// The filter applied to one object (the observable path reads objects one by one).
@@ -244,6 +266,12 @@ fn matches(f: &ObjectFilter, o: &StoredObject) -> bool {
             o.valid_from.as_ref().is_some_and(|from| from <= t)
                 && o.valid_until.as_ref().is_none_or(|until| until > t)
         })
+        && f.expired_at
+            .as_ref()
+            .is_none_or(|t| o.valid_until.as_ref().is_some_and(|until| until <= t))
+        && f.tlp
+            .as_ref()
+            .is_none_or(|name| o.tlp.is_some_and(|t| t.name() == name))
 }
 
 fn encode_cursor(id: &StixId) -> String {

@@ -76,6 +76,11 @@ pub(super) struct IntelParams {
     #[serde(default)]
     label: String,
     #[serde(default)]
+    tlp: String,
+    /// `valid` (valid now), `expired`, `revoked`, or empty for any.
+    #[serde(default)]
+    validity: String,
+    #[serde(default)]
     cursor: String,
 }
 
@@ -89,6 +94,8 @@ struct Intel {
     object_type: String,
     source: String,
     label: String,
+    tlps: Vec<Choice>,
+    validities: Vec<Choice>,
     rows: Vec<ObjectRow>,
     next: Option<String>,
     problem: Option<String>,
@@ -101,11 +108,22 @@ pub(super) async fn list(
     Query(p): Query<IntelParams>,
 ) -> PageResult {
     let some = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+    let now = Some(intel::now_text());
+    let (valid_at, expired_at, revoked) = match p.validity.as_str() {
+        "valid" => (now, None, Some("false".to_owned())),
+        "expired" => (None, now, None),
+        "revoked" => (None, None, Some("true".to_owned())),
+        _ => (None, None, None),
+    };
     let params = ListParams {
         object_type: some(&p.object_type),
         source: some(&p.source),
         observable: some(&p.q),
         label: some(&p.label),
+        tlp: some(&p.tlp),
+        valid_at,
+        expired_at,
+        revoked,
         cursor: some(&p.cursor),
         limit: Some("50".into()),
         ..ListParams::default()
@@ -138,6 +156,26 @@ pub(super) async fn list(
             object_type: p.object_type,
             source: p.source,
             label: p.label,
+            tlps: choices(
+                &[
+                    ("", "any"),
+                    ("clear", "clear"),
+                    ("green", "green"),
+                    ("amber", "amber"),
+                    ("amber+strict", "amber+strict"),
+                    ("red", "red"),
+                ],
+                &p.tlp,
+            ),
+            validities: choices(
+                &[
+                    ("", "any"),
+                    ("valid", "valid now"),
+                    ("expired", "expired"),
+                    ("revoked", "revoked"),
+                ],
+                &p.validity,
+            ),
             rows,
             next,
             problem,
@@ -145,15 +183,34 @@ pub(super) async fn list(
     ))
 }
 
+/// One option of a select of the search form.
+struct Choice {
+    value: &'static str,
+    shown: &'static str,
+    selected: bool,
+}
+
+fn choices(all: &[(&'static str, &'static str)], chosen: &str) -> Vec<Choice> {
+    all.iter()
+        .map(|(value, shown)| Choice {
+            value,
+            shown,
+            selected: *value == chosen,
+        })
+        .collect()
+}
+
 /// `/intel?…` with the search's fields (not its cursor).
 fn url_with(p: &IntelParams) -> String {
     use super::imports::encode;
     format!(
-        "/intel?q={}&type={}&source={}&label={}",
+        "/intel?q={}&type={}&source={}&label={}&tlp={}&validity={}",
         encode(&p.q),
         encode(&p.object_type),
         encode(&p.source),
-        encode(&p.label)
+        encode(&p.label),
+        encode(&p.tlp),
+        encode(&p.validity)
     )
 }
 

@@ -275,6 +275,8 @@ impl Store for SqliteStore {
                  AND (?6 IS NULL OR (o.valid_from <= ?6
                                      AND (o.valid_until IS NULL OR o.valid_until > ?6)))
                  AND (?7 IS NULL OR o.stix_id > ?7)
+                 AND (?8 IS NULL OR o.valid_until <= ?8)
+                 AND (?9 IS NULL OR o.tlp = ?9)
                  ORDER BY o.stix_id"
             ))?;
             let mut rows = st.query(params![
@@ -285,6 +287,8 @@ impl Store for SqliteStore {
                 filter.revoked,
                 filter.valid_at.as_ref().map(objects::micros),
                 filter.after.as_ref().map(StixId::as_str),
+                filter.expired_at.as_ref().map(objects::micros),
+                filter.tlp,
             ])?;
             while let Some(r) = rows.next()? {
                 if !each(read_object(r, &self.log)?) {

@@ -246,6 +246,7 @@ pub fn object_scan_current_label_revoked_validity_and_pages(f: Factory) {
         };
         o.valid_from = Some(at(100 * n as i64));
         o.valid_until = (n != 6).then(|| at(100 * n as i64 + 150));
+        o.tlp = (n % 3 == 0).then_some(stix::Tlp::Red);
         objects.push(o);
     }
     write(s, ws, objects);
@@ -296,6 +297,21 @@ pub fn object_scan_current_label_revoked_validity_and_pages(f: Factory) {
             ..ObjectFilter::default()
         }),
         vec![id(6)]
+    );
+    assert_eq!(
+        ids(ObjectFilter {
+            tlp: Some("red".into()),
+            ..ObjectFilter::default()
+        }),
+        vec![id(3), id(6)]
+    );
+    // Expired by 450: 1 (ended 250), 2 (350) and 3 (450, at the instant); 6 never ends.
+    assert_eq!(
+        ids(ObjectFilter {
+            expired_at: Some(at(450)),
+            ..ObjectFilter::default()
+        }),
+        vec![id(1), id(2), id(3)]
     );
     // Pages: after an id, in id order.
     assert_eq!(

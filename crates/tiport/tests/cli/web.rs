@@ -549,3 +549,48 @@ fn over_tls_the_cookies_are_secure() {
     assert!(session_cookie.contains("; Secure"), "{session_cookie}");
     assert!(session_cookie.contains("HttpOnly"), "{session_cookie}");
 }
+
+#[test]
+fn threat_intelligence_filters_by_tlp_and_validity() {
+    let (s, token) = Service::start_with_token(&[]);
+    let mut objects: Vec<serde_json::Value> = (1..=4).map(crate::service::indicator).collect();
+    // 1 amber; 2 expired; 3 revoked; 4 plain and valid.
+    objects[0]["object_marking_refs"] =
+        serde_json::json!(["marking-definition--f88d31f6-486f-44da-b317-01333bde0b82"]);
+    objects[1]["valid_until"] = serde_json::json!("2024-06-01T00:00:00Z");
+    objects[2]["revoked"] = serde_json::json!(true);
+    for (i, o) in objects.iter_mut().enumerate() {
+        o["name"] = serde_json::json!(format!("object {}", i + 1));
+    }
+    let (status, body) = s.upload(
+        &token,
+        &serde_json::json!({"sourcesystem": "feed", "stixobjects": objects}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let mut v = Visitor::new(&s);
+    v.sign_in("admin", &s.cred("password"));
+    let names = |v: &mut Visitor, query: &str| -> Vec<String> {
+        let page = v.get(&format!("/intel?{query}"));
+        assert_eq!(page.status, 200, "{query}: {}", page.body);
+        let mut found: Vec<String> = (1..=4)
+            .map(|n| format!("object {n}"))
+            .filter(|name| page.body.contains(&format!(">{name}</a>")))
+            .collect();
+        found.sort();
+        found
+    };
+    assert_eq!(
+        names(&mut v, ""),
+        ["object 1", "object 2", "object 3", "object 4"]
+    );
+    assert_eq!(names(&mut v, "tlp=amber"), ["object 1"]);
+    assert_eq!(names(&mut v, "validity=expired"), ["object 2"]);
+    assert_eq!(names(&mut v, "validity=revoked"), ["object 3"]);
+    assert_eq!(names(&mut v, "validity=valid"), ["object 1", "object 4"]);
+    assert_eq!(names(&mut v, "validity=valid&tlp=amber"), ["object 1"]);
+    let bad = v.get("/intel?tlp=purple");
+    assert_eq!(bad.status, 400);
+    assert!(bad
+        .body
+        .contains("tlp must be clear, white, green, amber, amber+strict or red"));
+}
