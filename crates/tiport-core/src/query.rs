@@ -393,6 +393,77 @@ pub fn version_history(
     Ok((versions, more))
 }
 
+/// `json` laid out for reading, two spaces an indent, its members in their stored order (a
+/// round trip through `serde_json::Value` would sort them). Stored texts are compact, so this
+/// only adds line breaks and indents outside strings; whatever is not JSON comes back as it is.
+pub fn readable_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len() * 2);
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.extend(std::iter::repeat_n("  ", depth));
+    };
+    let mut chars = json.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                // An empty object or list stays on its line.
+                if matches!(chars.peek(), Some('}' | ']')) {
+                    out.push(chars.next().expect("peeked"));
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod readable_tests {
+    use super::readable_json;
+
+    #[test]
+    fn members_keep_their_order_and_strings_their_text() {
+        let compact = r#"{"type":"indicator","b":[1,{"x":"a,b{}[]:\\\"q"}],"a":{},"c":[]}"#;
+        assert_eq!(
+            readable_json(compact),
+            "{\n  \"type\": \"indicator\",\n  \"b\": [\n    1,\n    {\n      \"x\": \"a,b{}[]:\\\\\\\"q\"\n    }\n  ],\n  \"a\": {},\n  \"c\": []\n}"
+        );
+        // Read back, it is the same JSON.
+        let back: serde_json::Value = serde_json::from_str(&readable_json(compact)).unwrap();
+        assert_eq!(back, serde_json::from_str::<serde_json::Value>(compact).unwrap());
+    }
+}
+
 #[cfg(test)]
 mod change_tests {
     use super::changes;

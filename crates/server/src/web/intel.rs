@@ -223,7 +223,7 @@ struct ObjectPage {
     more_versions: bool,
     csrf: String,
     can_change: bool,
-    /// The object's JSON as stored, laid out for reading.
+    /// The object's JSON as stored (its members in their order), laid out for reading.
     json: String,
 }
 
@@ -244,9 +244,7 @@ pub(super) async fn object(
     .await?;
     match found {
         Ok((o, (versions, more_versions))) => {
-            let json = serde_json::from_str::<serde_json::Value>(&o.json)
-                .and_then(|v| serde_json::to_string_pretty(&v))
-                .unwrap_or_else(|_| o.json.clone());
+            let json = query::readable_json(&o.json);
             Ok(render(
                 StatusCode::OK,
                 &ObjectPage {
