@@ -122,8 +122,15 @@ impl Origin {
 /// URL differing only in case is found too, which errs toward telling the analyst).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ObservableKey {
-    Ip { network: IpAddr, prefix: u8 },
+    Ip {
+        network: IpAddr,
+        prefix: u8,
+    },
     Text(String),
+    /// An object a relationship refers to (its `source_ref` or `target_ref`), by its id: so
+    /// that an object's relationships are found in both directions without a scan. No
+    /// observable search makes this key.
+    Reference(StixId),
 }
 
 impl ObservableKey {
@@ -171,6 +178,10 @@ impl ObservableKey {
             ObservableKey::Text(s) => {
                 out.push(b't');
                 out.extend_from_slice(s.as_bytes());
+            }
+            ObservableKey::Reference(id) => {
+                out.push(b'r');
+                out.extend_from_slice(id.as_str().as_bytes());
             }
         }
     }

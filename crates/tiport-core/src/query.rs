@@ -393,6 +393,67 @@ pub fn version_history(
     Ok((versions, more))
 }
 
+/// A relationship of an object, seen from the object.
+#[derive(Debug, Clone)]
+pub struct Related {
+    /// The relationship object's id.
+    pub relationship: StixId,
+    /// Its `relationship_type` (`indicates`, `uses`, …).
+    pub relationship_type: String,
+    /// The object at its other end.
+    pub other: StixId,
+    /// Whether the object is the relationship's source (else its target).
+    pub outgoing: bool,
+    pub revoked: bool,
+}
+
+/// The current relationships of `object` (an id as the caller wrote it) in both directions,
+/// at most `max`, found through the index of the objects relationships refer to.
+pub fn relationships(
+    store: &dyn Store,
+    workspace: WorkspaceId,
+    object: &str,
+    max: usize,
+) -> Result<Vec<Related>, QueryError> {
+    let id = parse_id(object)?;
+    let found = store.find_observable(workspace, &ObservableKey::Reference(id.clone()), max)?;
+    let mut related = Vec::with_capacity(found.len());
+    for rid in found {
+        let Some(r) = store.current(workspace, &rid)? else {
+            continue;
+        };
+        let json: serde_json::Value = serde_json::from_str(&r.json).unwrap_or_default();
+        let end = |k: &str| {
+            json.get(k)
+                .and_then(|v| v.as_str())
+                .and_then(|v| StixId::parse(v).ok())
+        };
+        let (Some(source), Some(target)) = (end("source_ref"), end("target_ref")) else {
+            continue;
+        };
+        let (outgoing, other) = if source == id {
+            (true, target)
+        } else if target == id {
+            (false, source)
+        } else {
+            // An older version referred to the object; the current one does not.
+            continue;
+        };
+        related.push(Related {
+            relationship: rid,
+            relationship_type: json
+                .get("relationship_type")
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_owned(),
+            other,
+            outgoing,
+            revoked: r.revoked,
+        });
+    }
+    Ok(related)
+}
+
 /// `json` laid out for reading, two spaces an indent, its members in their stored order (a
 /// round trip through `serde_json::Value` would sort them). Stored texts are compact, so this
 /// only adds line breaks and indents outside strings; whatever is not JSON comes back as it is.
@@ -460,7 +521,10 @@ mod readable_tests {
         );
         // Read back, it is the same JSON.
         let back: serde_json::Value = serde_json::from_str(&readable_json(compact)).unwrap();
-        assert_eq!(back, serde_json::from_str::<serde_json::Value>(compact).unwrap());
+        assert_eq!(
+            back,
+            serde_json::from_str::<serde_json::Value>(compact).unwrap()
+        );
     }
 }
 

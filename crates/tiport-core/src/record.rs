@@ -133,6 +133,8 @@ pub fn new_object(
             .unwrap_or_default(),
         observables: if is_indicator {
             observables(obj, report)
+        } else if id.object_type() == "relationship" {
+            references(obj)
         } else {
             Vec::new()
         },
@@ -187,6 +189,16 @@ pub fn observables(obj: &Object<'_>, report: &Report) -> Vec<ObservableKey> {
         return Vec::new();
     }
     pattern_observables(pattern)
+}
+
+/// The objects a relationship joins, as index keys: its `source_ref` and `target_ref`.
+fn references(obj: &Object<'_>) -> Vec<ObservableKey> {
+    ["source_ref", "target_ref"]
+        .iter()
+        .filter_map(|k| obj.get(k).and_then(Json::as_str))
+        .filter_map(|r| StixId::parse(r).ok())
+        .map(ObservableKey::Reference)
+        .collect()
 }
 
 /// The observable keys of one STIX pattern (none if it does not parse).

@@ -221,6 +221,7 @@ struct ObjectPage {
     row: ObjectRow,
     versions: Vec<VersionRow>,
     more_versions: bool,
+    relationships: Vec<RelationRow>,
     csrf: String,
     can_change: bool,
     /// The object's JSON as stored (its members in their order), laid out for reading.
@@ -235,15 +236,20 @@ pub(super) async fn object(
 ) -> PageResult {
     let (app2, ws) = (app.clone(), here.ws);
     let found = work(move || {
-        let found = query::object_stored(&*app2.store, ws, &id).and_then(|o| {
-            let history = query::version_history(&*app2.store, ws, &id, MAX_VERSIONS)?;
-            Ok((o, history))
+        let store = &*app2.store;
+        let found = query::object_stored(store, ws, &id).and_then(|o| {
+            let history = query::version_history(store, ws, &id, MAX_VERSIONS)?;
+            let related = query::relationships(store, ws, &id, MAX_RELATIONSHIPS)?
+                .into_iter()
+                .map(|r| RelationRow::of(store, ws, r))
+                .collect::<Vec<_>>();
+            Ok((o, history, related))
         });
         Ok::<_, String>(found)
     })
     .await?;
     match found {
-        Ok((o, (versions, more_versions))) => {
+        Ok((o, (versions, more_versions), relationships)) => {
             let json = query::readable_json(&o.json);
             Ok(render(
                 StatusCode::OK,
@@ -252,6 +258,7 @@ pub(super) async fn object(
                     row: ObjectRow::from(&o),
                     versions: versions.iter().map(VersionRow::from).collect(),
                     more_versions,
+                    relationships,
                     csrf: here.user.session.csrf.clone(),
                     can_change: here.may_change(),
                     json,
@@ -265,6 +272,43 @@ pub(super) async fn object(
 
 /// The most versions an object's page lists.
 const MAX_VERSIONS: usize = 100;
+
+/// The most relationships an object's page lists.
+const MAX_RELATIONSHIPS: usize = 200;
+
+/// A relationship as the object's page lists it.
+struct RelationRow {
+    relationship: String,
+    relationship_type: String,
+    /// Whether the object is its source.
+    outgoing: bool,
+    other: String,
+    /// The other object's name, or its id.
+    other_name: String,
+    revoked: bool,
+}
+
+impl RelationRow {
+    fn of(store: &dyn store::Store, ws: store::WorkspaceId, r: query::Related) -> RelationRow {
+        let other_name = store
+            .current(ws, &r.other)
+            .ok()
+            .flatten()
+            .and_then(|o| {
+                let json: serde_json::Value = serde_json::from_str(&o.json).ok()?;
+                json.get("name")?.as_str().map(str::to_owned)
+            })
+            .unwrap_or_else(|| r.other.to_string());
+        RelationRow {
+            relationship: r.relationship.to_string(),
+            relationship_type: r.relationship_type,
+            outgoing: r.outgoing,
+            other: r.other.to_string(),
+            other_name,
+            revoked: r.revoked,
+        }
+    }
+}
 
 /// One version as the object's page lists it.
 struct VersionRow {

@@ -370,7 +370,7 @@ impl Store for SqliteStore {
                 .filter_map(|p| ObservableKey::ip(*network, p))
                 .map(|k| k.to_bytes())
                 .collect(),
-            ObservableKey::Text(_) => vec![key.to_bytes()],
+            ObservableKey::Text(_) | ObservableKey::Reference(_) => vec![key.to_bytes()],
         };
         self.read_objects(ws, |c| {
             let mut st = c.prepare_cached(

@@ -594,3 +594,36 @@ fn threat_intelligence_filters_by_tlp_and_validity() {
         .body
         .contains("tlp must be clear, white, green, amber, amber+strict or red"));
 }
+
+#[test]
+fn an_objects_relationships_are_listed_both_ways() {
+    let (s, token) = Service::start_with_token(&[]);
+    let (status, body) = s.upload(
+        &token,
+        &crate::service::sample("upload-request-identity-threat-actor-relationship.json"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let mut v = Visitor::new(&s);
+    v.sign_in("admin", &s.cred("password"));
+    let actor = v.get("/intel/threat-actor--dfaa8d77-07e2-4e28-b2c8-92e9f7b04428");
+    assert_eq!(actor.status, 200);
+    assert!(
+        actor.body.contains(
+            "This object <strong>attributed-to</strong> <a href=\"/intel/identity--733c5838-34d9-4fbf-949c-62aba761184c\">Identity 2.1</a>"
+        ),
+        "{}",
+        actor.body
+    );
+    let identity = v.get("/intel/identity--733c5838-34d9-4fbf-949c-62aba761184c");
+    assert!(
+        identity.body.contains(
+            "<a href=\"/intel/threat-actor--dfaa8d77-07e2-4e28-b2c8-92e9f7b04428\">Threat Actor 2.1</a> <strong>attributed-to</strong> this object"
+        ),
+        "{}",
+        identity.body
+    );
+    let relationship = v.get("/intel/relationship--a2e3efb5-351d-4d46-97a0-6897ee7c77a0");
+    assert!(relationship
+        .body
+        .contains("No relationship refers to this object."));
+}
