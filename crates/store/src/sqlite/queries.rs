@@ -265,16 +265,21 @@ impl Store for SqliteStore {
         each: &mut dyn FnMut(StoredObject) -> bool,
     ) -> Result<(), StoreError> {
         let ws = self.ws_key(workspace)?;
+        let (from, to) = id_range(filter);
         self.read_objects(ws, |c| {
+            // The ids walked are a range of the version index (`from` < id < `to`), so that a
+            // page after a cursor, or of one type, starts where it starts instead of reading
+            // the workspace from its first id: written with `OR`, as the other filters are,
+            // the bounds could not be seeks.
             let mut st = c.prepare(&format!(
-                "SELECT {COLUMNS} FROM {FROM} WHERE o.ws = ?1 AND o.is_current = 1
+                "SELECT {COLUMNS} FROM {FROM} WHERE o.ws = ?1
+                 AND o.stix_id > ?7 AND o.stix_id < ?10 AND o.is_current = 1
                  AND (?2 IS NULL OR o.type = ?2) AND (?3 IS NULL OR o.source = ?3)
                  AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(o.labels) l
                                             WHERE l.value = ?4))
                  AND (?5 IS NULL OR o.revoked = ?5)
                  AND (?6 IS NULL OR (o.valid_from <= ?6
                                      AND (o.valid_until IS NULL OR o.valid_until > ?6)))
-                 AND (?7 IS NULL OR o.stix_id > ?7)
                  AND (?8 IS NULL OR o.valid_until <= ?8)
                  AND (?9 IS NULL OR o.tlp = ?9)
                  ORDER BY o.stix_id"
@@ -286,9 +291,10 @@ impl Store for SqliteStore {
                 filter.label,
                 filter.revoked,
                 filter.valid_at.as_ref().map(objects::micros),
-                filter.after.as_ref().map(StixId::as_str),
+                from,
                 filter.expired_at.as_ref().map(objects::micros),
                 filter.tlp,
+                to,
             ])?;
             while let Some(r) = rows.next()? {
                 if !each(read_object(r, &self.log)?) {
@@ -807,6 +813,28 @@ impl Store for SqliteStore {
         self.write_tx(move |tx| {
             Ok(tx.execute("DELETE FROM sessions WHERE expires < ?1", [now])? as u64)
         })
+    }
+}
+
+/// The ids a scan with `filter` walks, as an open range: after the cursor, and within the
+/// type's ids when the filter names a type (an id is `<type>--<uuid>`, so the ids of type `t`
+/// are exactly those after `t--` and before `t-.`; `.` follows `-`). Type names and ids are
+/// ASCII letters, digits and hyphens, so `~` is after every id.
+fn id_range(filter: &ObjectFilter) -> (String, String) {
+    let after = filter.after.as_ref().map_or("", StixId::as_str);
+    match &filter.object_type {
+        Some(t) => {
+            let first = format!("{t}--");
+            (
+                if after > first.as_str() {
+                    after.to_owned()
+                } else {
+                    first
+                },
+                format!("{t}-."),
+            )
+        }
+        None => (after.to_owned(), "~".to_owned()),
     }
 }
 
