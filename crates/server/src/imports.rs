@@ -367,8 +367,9 @@ pub async fn list(
     Ok(permit.hold(response))
 }
 
-/// `v` safe in a query string (the list's own parameters are plain words and numbers).
-fn form_urlencoded(v: &str) -> String {
+/// `v` safe in a query string: bytes other than letters, digits, `-`, `_` and `.` are
+/// percent-encoded.
+pub(crate) fn form_urlencoded(v: &str) -> String {
     v.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
@@ -399,27 +400,31 @@ pub async fn errors(
     let (workspace, permit) = large_reader(&app, &headers, &ws).await?;
     let (store, id2) = (app.store.clone(), id.clone());
     let found = blocking(move || query::import_errors(&*store, workspace, &id2, &params)).await??;
-    let (file, format) = match found {
-        ImportErrors::Preview(entries) => return Ok(permit.hold(Json(entries).into_response())),
-        ImportErrors::File { file, format } => (tokio::fs::File::from_std(file), format),
-    };
+    Ok(permit.hold(match found {
+        ImportErrors::Preview(entries) => Json(entries).into_response(),
+        ImportErrors::File { file, format } => error_file_answer(file, format, &id),
+    }))
+}
+
+/// Import `id`'s error file as a download, streamed, in its import's format (the API's and the
+/// web UI's).
+pub(crate) fn error_file_answer(file: std::fs::File, format: ImportFormat, id: &str) -> Response {
     let (content_type, ext) = match format {
         ImportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
         ImportFormat::Json => ("application/json", "json"),
     };
-    Ok(permit.hold(
-        (
-            [
-                (header::CONTENT_TYPE, content_type.to_owned()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"errors-{id}.{ext}\""),
-                ),
-            ],
-            Body::from_stream(tokio_util::io::ReaderStream::new(file)),
-        )
-            .into_response(),
-    ))
+    let file = tokio::fs::File::from_std(file);
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"errors-{id}.{ext}\""),
+            ),
+        ],
+        Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+    )
+        .into_response()
 }
 
 /// `GET /templates/{name}`: `csv-file`, `csv-other` or `json`. No token needed: they are

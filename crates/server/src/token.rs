@@ -234,25 +234,15 @@ async fn check_secret(
             return Err(e.into());
         }
     };
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    if app
-        .guard
-        .verify(secret.to_owned(), hash, move |ok| {
-            let _ = tx.send(ok);
+    app.guard
+        .check(attempt, secret.to_owned(), hash)
+        .await
+        .map_err(|_busy| {
+            oauth_retry(
+                1,
+                "the service is busy checking other secrets; try again shortly",
+            )
         })
-        .is_err()
-    {
-        attempt.withdraw();
-        return Err(oauth_retry(
-            1,
-            "the service is busy checking other secrets; try again shortly",
-        ));
-    }
-    let right = rx.await == Ok(true);
-    if right {
-        attempt.succeeded();
-    }
-    Ok(right)
 }
 
 /// A name from a request as it goes in the log: at most 64 characters (the log shows it

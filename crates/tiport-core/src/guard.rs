@@ -251,6 +251,29 @@ impl SignInGuard {
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => Err(Busy),
         }
     }
+
+    /// [`verify`](Self::verify), awaited without holding a thread, and `attempt` settled by
+    /// it: succeeded on a match, withdrawn when the check could not even be queued (then it
+    /// cost nothing and is no failure), a failure otherwise.
+    pub async fn check(
+        &self,
+        attempt: Attempt<'_>,
+        secret: String,
+        hash: Option<String>,
+    ) -> Result<bool, Busy> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if let Err(busy) = self.verify(secret, hash, move |ok| {
+            let _ = tx.send(ok);
+        }) {
+            attempt.withdraw();
+            return Err(busy);
+        }
+        let right = rx.await == Ok(true);
+        if right {
+            attempt.succeeded();
+        }
+        Ok(right)
+    }
 }
 
 #[cfg(test)]

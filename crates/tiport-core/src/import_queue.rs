@@ -218,21 +218,15 @@ impl ImportQueue {
         // it took it from there, the import would count twice (running and waiting), and a
         // place would be refused with nothing waiting.
         q.running += 1;
-        let worker = self.clone();
-        let first = Arc::new(Mutex::new(Some(job)));
-        let handed = first.clone();
+        let (worker, first) = (self.clone(), job.clone());
         let spawned = std::thread::Builder::new()
             .name("import-worker".into())
-            .spawn(move || {
-                let job = handed.lock().expect("first import").take();
-                worker.work(job.expect("a worker is started with its first import"));
-            });
+            .spawn(move || worker.work(first));
         match spawned {
             Ok(t) => q.workers.push(t),
             Err(e) => {
                 q.running -= 1;
-                let job = first.lock().expect("first import").take();
-                q.waiting.extend(job);
+                q.waiting.push_back(job);
                 tracing::error!(error = %e, "cannot start an import worker; the import waits for one");
             }
         }

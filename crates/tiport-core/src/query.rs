@@ -297,11 +297,7 @@ pub fn object(
     params: &ObjectParams,
 ) -> Result<String, QueryError> {
     let form = form_of(params.original.as_deref())?;
-    let id = parse_id(object)?;
-    match store.current(workspace, &id)? {
-        Some(o) => Ok(form.into_text(o)),
-        None => Err(QueryError::NotFound(format!("object {object} not found"))),
-    }
+    Ok(form.into_text(object_stored(store, workspace, object)?))
 }
 
 /// The current version of one object, as stored (the web UI lays its fields out itself).

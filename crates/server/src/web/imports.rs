@@ -19,6 +19,8 @@ use tiport_core::query::{self, ImportListParams};
 
 use super::pages::ImportRow;
 use super::{render, work, Here, Page, PageResult};
+use crate::answers::AnswerPermit;
+use crate::imports::form_urlencoded;
 use crate::routes::throttle;
 use crate::App;
 
@@ -136,9 +138,12 @@ pub(super) async fn list(
     let order = params.order.clone().unwrap_or_else(|| "desc".into());
     let (rows, next, problem) = match listed {
         Ok(list) => {
-            let next = list
-                .next
-                .map(|c| format!("/imports?sort={sort}&order={order}&cursor={}", encode(&c)));
+            let next = list.next.map(|c| {
+                format!(
+                    "/imports?sort={sort}&order={order}&cursor={}",
+                    form_urlencoded(&c)
+                )
+            });
             let rows = list
                 .records
                 .iter()
@@ -193,19 +198,6 @@ pub(super) async fn list(
             problem,
         },
     ))
-}
-
-/// `s` as it may stand in a query string (cursors are base64url, but nothing here relies on
-/// it).
-pub(super) fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The most error entries the import's page shows.
@@ -327,20 +319,8 @@ pub(super) async fn error_file(
         )
             .into_response());
     };
-    let (content_type, ext) = match format {
-        store::ImportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
-        store::ImportFormat::Json => ("application/json", "json"),
-    };
-    let file = tokio::fs::File::from_std(file);
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type.to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"errors-{id}.{ext}\""),
-            ),
-        ],
-        Body::from_stream(tokio_util::io::ReaderStream::new(file)),
-    )
-        .into_response())
+    // A large answer, as the API's download of the same file is: bounded per user.
+    let permit =
+        AnswerPermit::take(&app, &here.user.user.id).map_err(IntoResponse::into_response)?;
+    Ok(permit.hold(crate::imports::error_file_answer(file, format, &id)))
 }

@@ -13,6 +13,7 @@ use tiport_core::intel::{self, IntelError};
 use tiport_core::query::{self, ListParams, QueryError};
 
 use super::{render, work, Here, Page, PageResult};
+use crate::imports::form_urlencoded;
 use crate::App;
 
 /// One object as the table shows it.
@@ -135,7 +136,7 @@ pub(super) async fn list(
         Ok(page) => {
             let next = page.next.map(|c| {
                 let mut url = url_with(&p);
-                url.push_str(&format!("&cursor={}", super::imports::encode(&c)));
+                url.push_str(&format!("&cursor={}", form_urlencoded(&c)));
                 url
             });
             (
@@ -202,15 +203,14 @@ fn choices(all: &[(&'static str, &'static str)], chosen: &str) -> Vec<Choice> {
 
 /// `/intel?…` with the search's fields (not its cursor).
 fn url_with(p: &IntelParams) -> String {
-    use super::imports::encode;
     format!(
         "/intel?q={}&type={}&source={}&label={}&tlp={}&validity={}",
-        encode(&p.q),
-        encode(&p.object_type),
-        encode(&p.source),
-        encode(&p.label),
-        encode(&p.tlp),
-        encode(&p.validity)
+        form_urlencoded(&p.q),
+        form_urlencoded(&p.object_type),
+        form_urlencoded(&p.source),
+        form_urlencoded(&p.label),
+        form_urlencoded(&p.tlp),
+        form_urlencoded(&p.validity)
     )
 }
 

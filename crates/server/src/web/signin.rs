@@ -162,8 +162,8 @@ pub(super) async fn sign_in(
     Ok(to)
 }
 
-/// Whether `password` is user `name`'s, settling `attempt` (see `token::check_secret`, which
-/// does the same for a client's secret).
+/// Whether `password` is user `name`'s, settling `attempt` (`SignInGuard::check`, as the
+/// token endpoint checks a client's secret).
 async fn check_password(
     app: &Arc<App>,
     attempt: Attempt<'_>,
@@ -178,29 +178,19 @@ async fn check_password(
             return Err(page);
         }
     };
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    if app
-        .guard
-        .verify(password, hash, move |ok| {
-            let _ = tx.send(ok);
+    app.guard
+        .check(attempt, password, hash)
+        .await
+        .map_err(|_busy| {
+            let mut busy = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The service is busy checking other sign-ins; try again in a moment.",
+            )
+                .into_response();
+            busy.headers_mut()
+                .insert(header::RETRY_AFTER, "1".parse().expect("digits"));
+            busy
         })
-        .is_err()
-    {
-        attempt.withdraw();
-        let mut busy = (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The service is busy checking other sign-ins; try again in a moment.",
-        )
-            .into_response();
-        busy.headers_mut()
-            .insert(header::RETRY_AFTER, "1".parse().expect("digits"));
-        return Err(busy);
-    }
-    let right = rx.await == Ok(true);
-    if right {
-        attempt.succeeded();
-    }
-    Ok(right)
 }
 
 #[derive(Deserialize)]
