@@ -125,8 +125,8 @@ pub trait Store: Send + Sync {
         })?;
         Ok(out)
     }
-    /// Calls `each` with the current version of every object that passes `filter`, in id
-    /// order, until it returns `false`.
+    /// Calls `each` with the current version of every object that passes `filter`, in the
+    /// filter's order from past its position, until it returns `false`.
     fn scan_current(
         &self,
         workspace: WorkspaceId,
@@ -146,6 +146,16 @@ pub trait Store: Send + Sync {
         key: &ObservableKey,
         limit: usize,
     ) -> Result<Vec<StixId>, StoreError>;
+    /// Current objects whose name begins with `text` (see [`ObservableKey::name_range`]), in
+    /// the order of their name keys and then of `seq`, from past `past` (the key and `seq` of
+    /// the previous page's last hit); at most `limit`.
+    fn find_names(
+        &self,
+        workspace: WorkspaceId,
+        text: &str,
+        past: Option<(&[u8], i64)>,
+        limit: usize,
+    ) -> Result<Vec<NameHit>, StoreError>;
 
     // --- Import records ---
 

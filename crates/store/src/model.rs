@@ -131,6 +131,9 @@ pub enum ObservableKey {
     /// that an object's relationships are found in both directions without a scan. No
     /// observable search makes this key.
     Reference(StixId),
+    /// An object's `name` in lower case (see [`ObservableKey::name`]): a search for the
+    /// beginning of a name is a range of the index. No observable search makes this key.
+    Name(String),
 }
 
 impl ObservableKey {
@@ -183,7 +186,41 @@ impl ObservableKey {
                 out.push(b'r');
                 out.extend_from_slice(id.as_str().as_bytes());
             }
+            ObservableKey::Name(n) => {
+                out.push(b'n');
+                out.extend_from_slice(n.as_bytes());
+            }
         }
+    }
+
+    /// The name key of an object named `name`: the name in lower case, its words separated by
+    /// one space, cut to [`MAX_NAME_KEY_BYTES`]; none for a blank name. A search finds the
+    /// names that begin with its text. One key per object: each row of the index costs an
+    /// import about 1.5 µs, and a key for each word of a name (so that "c2" would find "Emotet
+    /// C2 server") cost an import of 250 MB of STIX 57% of its time, against 19% for this one.
+    pub fn name(name: &str) -> Option<ObservableKey> {
+        let text = name_text(name);
+        if text.is_empty() {
+            return None;
+        }
+        let cut = text.floor_char_boundary(MAX_NAME_KEY_BYTES);
+        Some(ObservableKey::Name(text[..cut].to_owned()))
+    }
+
+    /// The range of name keys that begin with `text` (lower-cased, cut as keys are): from the
+    /// first key, inclusive, to the end, exclusive; `None` when `text` is blank.
+    pub fn name_range(text: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+        let lower = name_text(text);
+        if lower.is_empty() {
+            return None;
+        }
+        let cut = lower.floor_char_boundary(MAX_NAME_KEY_BYTES);
+        let from = ObservableKey::Name(lower[..cut].to_owned()).to_bytes();
+        // The keys that begin with `from` sort before `from` followed by 0xFF, a byte no UTF-8
+        // text holds.
+        let mut to = from.clone();
+        to.push(0xFF);
+        Some((from, to))
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -192,6 +229,17 @@ impl ObservableKey {
         v
     }
 }
+
+/// A name as its keys hold it: in lower case, its words separated by one space.
+fn name_text(name: &str) -> String {
+    name.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// The longest name key, in bytes of text: a search for a longer text looks up its beginning.
+pub const MAX_NAME_KEY_BYTES: usize = 100;
 
 /// A content fingerprint: for objects tiport derives itself (CSV rows), whose `modified` is the
 /// time of the import, two imports of an unchanged row have the same fingerprint.
@@ -305,6 +353,9 @@ pub struct StoredObject {
     pub origin: Option<Origin>,
     /// When this version was stored.
     pub stored: Timestamp,
+    /// The version's place in the order of storing: a later version has a larger one. It is
+    /// the engine's own number, meaningful only to compare and to resume a scan from.
+    pub seq: i64,
     pub current: bool,
     pub json: String,
 }
@@ -325,8 +376,53 @@ pub struct ObjectFilter {
     /// Objects with this TLP (its name: `clear`, `green`, `amber`, `amber+strict`, `red`;
     /// TLP 1.0's `white` is `clear`).
     pub tlp: Option<String>,
-    /// Only ids after this one, in id order: where the previous page ended.
-    pub after: Option<StixId>,
+    /// The order of the scan, and where the previous page ended.
+    pub order: ObjectOrder,
+}
+
+/// The order of a scan of current objects, with the position the previous page ended at (its
+/// last object): the scan goes on past it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectOrder {
+    /// By id, so by type first (ids are `<type>--<uuid>`).
+    Id {
+        descending: bool,
+        past: Option<StixId>,
+    },
+    /// By when each object's current version was stored (its [`StoredObject::seq`]).
+    Stored {
+        newest_first: bool,
+        past: Option<i64>,
+    },
+}
+
+impl Default for ObjectOrder {
+    fn default() -> Self {
+        ObjectOrder::Id {
+            descending: false,
+            past: None,
+        }
+    }
+}
+
+impl ObjectOrder {
+    /// Ascending ids after `id`: the next page of a scan in id order.
+    pub fn after(id: StixId) -> ObjectOrder {
+        ObjectOrder::Id {
+            descending: false,
+            past: Some(id),
+        }
+    }
+}
+
+/// A current object a name search found: the index key that matched (the lower-cased name
+/// from one of its words on, see [`ObservableKey::Name`]) and the version's `seq`, which
+/// together are the position of the hit in the search's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameHit {
+    pub id: StixId,
+    pub key: Vec<u8>,
+    pub seq: i64,
 }
 
 /// Declares a vocabulary once: the enum, and its words as every layer reads and writes them
@@ -700,5 +796,44 @@ mod vocabulary_tests {
         assert!(serde_json::from_str::<Order>("\"up\"").is_err());
         assert_eq!(ImportSort::default(), ImportSort::Created);
         assert_eq!(Order::default(), Order::Desc);
+    }
+}
+
+#[cfg(test)]
+mod name_key_tests {
+    use super::*;
+
+    fn text(name: &str) -> Option<String> {
+        ObservableKey::name(name).map(|k| match k {
+            ObservableKey::Name(n) => n,
+            other => panic!("{other:?}"),
+        })
+    }
+
+    #[test]
+    fn a_name_is_keyed_in_lower_case_with_single_spaces() {
+        assert_eq!(
+            text("  Emotet \t C2\nSERVER ").as_deref(),
+            Some("emotet c2 server")
+        );
+        assert_eq!(text(" \t "), None);
+        // Long names are cut at a character's boundary.
+        let long = text(&"é".repeat(80)).unwrap();
+        assert!(long.len() <= MAX_NAME_KEY_BYTES && long.len() >= MAX_NAME_KEY_BYTES - 1);
+    }
+
+    #[test]
+    fn a_search_range_holds_exactly_the_keys_that_begin_with_its_text() {
+        let (from, to) = ObservableKey::name_range(" C2  Serv ").unwrap();
+        let inside = |name: &str| {
+            let b = ObservableKey::name(name).unwrap().to_bytes();
+            b >= from && b < to
+        };
+        assert!(inside("C2 server"));
+        assert!(inside("c2 serv"));
+        assert!(!inside("c2 ser"));
+        assert!(!inside("Emotet C2 server"));
+        assert!(inside("C2 Servé"));
+        assert!(ObservableKey::name_range("  ").is_none());
     }
 }

@@ -874,7 +874,13 @@ pub(crate) fn csv_object(
         confidence: f.confidence,
         tlp: f.tlp,
         labels: f.labels,
-        observables: record::pattern_observables(&mapped.pattern),
+        observables: {
+            let mut keys = record::pattern_observables(&mapped.pattern);
+            if let Some(name) = &f.name {
+                keys.extend(store::ObservableKey::name(name));
+            }
+            keys
+        },
         json: mapped.json,
         derived: None,
     };

@@ -1,9 +1,10 @@
 //! Queries over stored objects and imports: a filtered list of objects in pages, one object,
 //! its versions in batches, the list of imports in pages, one import and its error file.
 //!
-//! Pages are in id order and the cursor is the last id of a page (encoded, so that clients
-//! treat it as opaque): a page is the same whatever was written meanwhile before the cursor,
-//! and no object is returned twice.
+//! Pages are in id order (or in the order of storing, or of names for a name search) and the
+//! cursor is the position of the last object of a page (encoded, so that clients treat it as
+//! opaque): a page is the same whatever was written meanwhile before the cursor, and no object
+//! is returned twice.
 //!
 //! Parameters arrive as the text the client sent (`Deserialize` structs of strings, so that
 //! reading a query string never fails); each use case checks them after the caller was let
@@ -16,8 +17,8 @@ use base64::Engine;
 use serde::Deserialize;
 use stix::{StixId, Timestamp};
 use store::{
-    ImportFormat, ImportId, ImportRecord, ObjectFilter, ObservableKey, Store, StoreError,
-    StoredObject, WorkspaceId,
+    ImportFormat, ImportId, ImportRecord, ObjectFilter, ObjectOrder, ObservableKey, Store,
+    StoreError, StoredObject, WorkspaceId,
 };
 
 use crate::error::{DomainError, ErrorKind};
@@ -77,6 +78,14 @@ pub struct ListParams {
     /// A TLP name (`clear` or `white`, `green`, `amber`, `amber+strict`, `red`).
     pub tlp: Option<String>,
     pub revoked: Option<String>,
+    /// Objects whose name begins with this text (case-blind, white space as one space), in
+    /// name order.
+    pub name: Option<String>,
+    /// `id` (the default; so by type first) or `stored` (when the current version was
+    /// stored).
+    pub sort: Option<String>,
+    /// `asc` or `desc`: ascending ids and newest first unless told.
+    pub order: Option<String>,
     pub limit: Option<String>,
     pub cursor: Option<String>,
     /// `true`: objects as stored, not upgraded to valid STIX 2.1 (see [`ObjectForm`]).
@@ -150,7 +159,127 @@ pub fn list_objects(
     })
 }
 
-/// Lists current objects matching `params`, one page, as stored.
+/// Where a page of a list ended, as its opaque cursor says: the last id (id order, the
+/// historical form: the id itself), the last `seq` (order of storing: `s:<seq>`), or the last
+/// name hit (`n:<seq>:<key in hex>`; `n:` alone is the start of a search's names, after its
+/// observable matches).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Cursor {
+    Id(StixId),
+    Seq(i64),
+    Name(Option<(Vec<u8>, i64)>),
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        let text = match self {
+            Cursor::Id(id) => id.as_str().to_owned(),
+            Cursor::Seq(seq) => format!("s:{seq}"),
+            Cursor::Name(None) => "n:".to_owned(),
+            Cursor::Name(Some((key, seq))) => {
+                let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+                format!("n:{seq}:{hex}")
+            }
+        };
+        URL_SAFE_NO_PAD.encode(text)
+    }
+
+    fn decode(c: &str) -> Option<Cursor> {
+        let bytes = URL_SAFE_NO_PAD.decode(c).ok()?;
+        let text = std::str::from_utf8(&bytes).ok()?;
+        if let Some(seq) = text.strip_prefix("s:") {
+            return seq.parse().ok().map(Cursor::Seq);
+        }
+        if let Some(rest) = text.strip_prefix("n:") {
+            if rest.is_empty() {
+                return Some(Cursor::Name(None));
+            }
+            let (seq, hex) = rest.split_once(':')?;
+            if hex.len() % 2 != 0 || !hex.is_ascii() {
+                return None;
+            }
+            let key = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+                .collect::<Option<Vec<u8>>>()?;
+            return Some(Cursor::Name(Some((key, seq.parse().ok()?))));
+        }
+        StixId::parse(text).ok().map(Cursor::Id)
+    }
+}
+
+/// The `sort` and `order` parameters of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sort {
+    /// By id, so by type first; ascending unless `order=desc`.
+    Id { descending: bool },
+    /// By when each object's current version was stored; newest first unless `order=asc`.
+    Stored { newest_first: bool },
+}
+
+fn sort_of(params: &ListParams) -> Result<Sort, QueryError> {
+    let descending = match params.order.as_deref() {
+        None | Some("") => None,
+        Some("asc") => Some(false),
+        Some("desc") => Some(true),
+        Some(o) => return Err(bad(format!("order must be asc or desc, not {o:?}"))),
+    };
+    match params.sort.as_deref() {
+        None | Some("") | Some("id") => Ok(Sort::Id {
+            descending: descending.unwrap_or(false),
+        }),
+        Some("stored") => Ok(Sort::Stored {
+            newest_first: descending.unwrap_or(true),
+        }),
+        Some(s) => Err(bad(format!("sort must be id or stored, not {s:?}"))),
+    }
+}
+
+/// The cursor parameter, if any.
+fn cursor_of(params: &ListParams) -> Result<Option<Cursor>, QueryError> {
+    match params.cursor.as_deref() {
+        None | Some("") => Ok(None),
+        Some(c) => Cursor::decode(c)
+            .map(Some)
+            .ok_or_else(|| bad(format!("cursor {c:?} is not one this service gave"))),
+    }
+}
+
+fn wrong_cursor() -> QueryError {
+    bad("cursor is not one this service gave for this list (its sort or search differs)".into())
+}
+
+/// A page being filled: at most `limit` objects and, past the first, [`MAX_PAGE_BYTES`].
+struct Filling {
+    objects: Vec<StoredObject>,
+    bytes: usize,
+    limit: usize,
+}
+
+impl Filling {
+    fn new(limit: usize) -> Filling {
+        Filling {
+            objects: Vec::with_capacity(limit.min(64)),
+            bytes: 0,
+            limit,
+        }
+    }
+
+    /// Whether `o` would not fit: then the page is full and there is a next one.
+    fn full_before(&self, o: &StoredObject) -> bool {
+        !self.objects.is_empty()
+            && (self.objects.len() >= self.limit || self.bytes + o.json.len() > MAX_PAGE_BYTES)
+    }
+
+    fn push(&mut self, o: StoredObject) {
+        self.bytes += o.json.len();
+        self.objects.push(o);
+    }
+}
+
+/// Lists current objects matching `params`, one page, as stored. `observable` and `name`
+/// search (each in its own order; neither takes `sort`), else the workspace is walked in the
+/// order `sort` asks for.
 pub fn list(
     store: &dyn Store,
     workspace: WorkspaceId,
@@ -158,65 +287,229 @@ pub fn list(
 ) -> Result<Page, QueryError> {
     let limit = limit_of(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let filter = filter_of(params)?;
-    let mut objects: Vec<StoredObject> = Vec::with_capacity(limit.min(64));
-    let mut bytes = 0usize;
-    // Whether an object past the page was seen: then there is a next page.
+    let sort = sort_of(params)?;
+    let cursor = cursor_of(params)?;
+    let (observable, name) = (given(&params.observable), given(&params.name));
+    if (observable.is_some() || name.is_some())
+        && params.sort.as_deref().is_some_and(|s| !s.is_empty())
+    {
+        return Err(bad(
+            "sort applies to lists, not to observable or name searches (they have their own order)"
+                .into(),
+        ));
+    }
+    let mut page = Filling::new(limit);
+    let next = match (observable, name) {
+        (Some(_), Some(_)) => {
+            return Err(bad("give observable or name, not both".into()));
+        }
+        (Some(value), None) => {
+            let past = match cursor {
+                None => None,
+                Some(Cursor::Id(id)) => Some(id),
+                Some(_) => return Err(wrong_cursor()),
+            };
+            by_observable(store, workspace, value, &filter, past, &mut page)?
+        }
+        (None, Some(text)) => {
+            let past = match cursor {
+                None => None,
+                Some(Cursor::Name(p)) => p,
+                Some(_) => return Err(wrong_cursor()),
+            };
+            by_name(store, workspace, text, &filter, past, &[], &mut page)?
+        }
+        (None, None) => scan(store, workspace, filter, sort, cursor, &mut page)?,
+    };
+    Ok(Page {
+        objects: page.objects,
+        next: next.map(|c| c.encode()),
+    })
+}
+
+/// A parameter that says something: given and not blank.
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().filter(|s| !s.trim().is_empty())
+}
+
+/// A page of the workspace walked in the order of `sort`.
+fn scan(
+    store: &dyn Store,
+    workspace: WorkspaceId,
+    mut filter: ObjectFilter,
+    sort: Sort,
+    cursor: Option<Cursor>,
+    page: &mut Filling,
+) -> Result<Option<Cursor>, QueryError> {
+    filter.order = match (sort, cursor) {
+        (Sort::Id { descending }, None) => ObjectOrder::Id {
+            descending,
+            past: None,
+        },
+        (Sort::Id { descending }, Some(Cursor::Id(id))) => ObjectOrder::Id {
+            descending,
+            past: Some(id),
+        },
+        (Sort::Stored { newest_first }, None) => ObjectOrder::Stored {
+            newest_first,
+            past: None,
+        },
+        (Sort::Stored { newest_first }, Some(Cursor::Seq(seq))) => ObjectOrder::Stored {
+            newest_first,
+            past: Some(seq),
+        },
+        _ => return Err(wrong_cursor()),
+    };
     let mut more = false;
-    let mut take = |o: StoredObject| -> bool {
-        if !objects.is_empty() && (objects.len() == limit || bytes + o.json.len() > MAX_PAGE_BYTES)
-        {
+    store.scan_current(workspace, &filter, &mut |o| {
+        if page.full_before(&o) {
             more = true;
             return false;
         }
-        bytes += o.json.len();
-        objects.push(o);
+        page.push(o);
         true
-    };
-    match params
-        .observable
-        .as_deref()
-        .filter(|s| !s.trim().is_empty())
-    {
-        None => {
-            store.scan_current(workspace, &filter, &mut take)?;
+    })?;
+    Ok(match (more, page.objects.last(), sort) {
+        (true, Some(o), Sort::Id { .. }) => Some(Cursor::Id(o.id.clone())),
+        (true, Some(o), Sort::Stored { .. }) => Some(Cursor::Seq(o.seq)),
+        _ => None,
+    })
+}
+
+/// A page of the current indicators one of whose observables is `value` (for an address, also
+/// the blocks that contain it), in id order past `past`.
+fn by_observable(
+    store: &dyn Store,
+    workspace: WorkspaceId,
+    value: &str,
+    filter: &ObjectFilter,
+    past: Option<StixId>,
+    page: &mut Filling,
+) -> Result<Option<Cursor>, QueryError> {
+    // Every matching id (the index is of current objects), then the filter on each.
+    for id in observable_ids(store, workspace, value)? {
+        if past.as_ref().is_some_and(|p| id.as_str() <= p.as_str()) {
+            continue;
         }
-        Some(value) => {
-            let key = crate::record::ip_key(value).unwrap_or_else(|| ObservableKey::text(value));
-            // Every matching id (the index is of current indicators), then the filter on each.
-            let ids = store.find_observable(workspace, &key, usize::MAX)?;
-            for id in ids {
-                if filter
-                    .after
-                    .as_ref()
-                    .is_some_and(|a| id.as_str() <= a.as_str())
-                {
-                    continue;
+        if let Some(o) = store.current(workspace, &id)? {
+            if matches(filter, &o) {
+                if page.full_before(&o) {
+                    return Ok(page.objects.last().map(|o| Cursor::Id(o.id.clone())));
                 }
-                if let Some(o) = store.current(workspace, &id)? {
-                    if matches(&filter, &o) && !take(o) {
-                        break;
-                    }
-                }
+                page.push(o);
             }
         }
     }
-    let next = if more {
-        objects.last().map(|o| encode_cursor(&o.id))
-    } else {
-        None
-    };
-    Ok(Page { objects, next })
+    Ok(None)
 }
 
-/// The store's filter for `params` (all but the observable and the limit).
-fn filter_of(params: &ListParams) -> Result<ObjectFilter, QueryError> {
-    let after = match params.cursor.as_deref() {
-        None | Some("") => None,
-        Some(c) => Some(
-            decode_cursor(c)
-                .ok_or_else(|| bad(format!("cursor {c:?} is not one this service gave")))?,
-        ),
+/// The ids of the current indicators an observable search for `value` finds, sorted.
+fn observable_ids(
+    store: &dyn Store,
+    workspace: WorkspaceId,
+    value: &str,
+) -> Result<Vec<StixId>, QueryError> {
+    let key = crate::record::ip_key(value).unwrap_or_else(|| ObservableKey::text(value));
+    Ok(store.find_observable(workspace, &key, usize::MAX)?)
+}
+
+/// A page of the current objects whose name begins with `text`, in the order of their names,
+/// past `past`; objects in `skip` (found another way already; sorted) are left out.
+fn by_name(
+    store: &dyn Store,
+    workspace: WorkspaceId,
+    text: &str,
+    filter: &ObjectFilter,
+    mut past: Option<(Vec<u8>, i64)>,
+    skip: &[StixId],
+    page: &mut Filling,
+) -> Result<Option<Cursor>, QueryError> {
+    // Hits come in batches; most pass the filter, so a batch a little larger than the page
+    // usually fills it.
+    let batch = page.limit + 16;
+    // The position of the last object put on the page: where the next page resumes.
+    let mut last: Option<(Vec<u8>, i64)> = None;
+    loop {
+        let hits = store.find_names(
+            workspace,
+            text,
+            past.as_ref().map(|(k, s)| (k.as_slice(), *s)),
+            batch,
+        )?;
+        let done = hits.len() < batch;
+        for hit in hits {
+            past = Some((hit.key.clone(), hit.seq));
+            if skip.binary_search(&hit.id).is_ok() {
+                continue;
+            }
+            let Some(o) = store.current(workspace, &hit.id)? else {
+                continue;
+            };
+            if !matches(filter, &o) {
+                continue;
+            }
+            if page.full_before(&o) {
+                return Ok(Some(Cursor::Name(last)));
+            }
+            page.push(o);
+            last = Some((hit.key, hit.seq));
+        }
+        if done {
+            return Ok(None);
+        }
+    }
+}
+
+/// The analyst's search (`/intel?q=`): the current indicators with `text` as an observable
+/// (CIDR containment as the API's `observable` does), then the current objects whose name
+/// begins with it. An address or block is searched as an observable only.
+pub fn search(
+    store: &dyn Store,
+    workspace: WorkspaceId,
+    text: &str,
+    params: &ListParams,
+) -> Result<Page, QueryError> {
+    let limit = limit_of(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
+    let filter = filter_of(params)?;
+    let cursor = cursor_of(params)?;
+    let text = text.trim();
+    let mut page = Filling::new(limit);
+    let by_value = crate::record::ip_key(text).is_some();
+    let name_from = match cursor {
+        None | Some(Cursor::Id(_)) => {
+            let past = match cursor {
+                Some(Cursor::Id(id)) => Some(id),
+                _ => None,
+            };
+            let next = by_observable(store, workspace, text, &filter, past, &mut page)?;
+            if next.is_some() || by_value {
+                return Ok(Page {
+                    objects: page.objects,
+                    next: next.map(|c| c.encode()),
+                });
+            }
+            None
+        }
+        Some(Cursor::Name(past)) if !by_value => past,
+        Some(_) => return Err(wrong_cursor()),
     };
+    if page.objects.len() >= limit {
+        // The observable matches filled the page exactly: the names start on the next one.
+        return Ok(Page {
+            objects: page.objects,
+            next: Some(Cursor::Name(None).encode()),
+        });
+    }
+    let skip = observable_ids(store, workspace, text)?;
+    let next = by_name(store, workspace, text, &filter, name_from, &skip, &mut page)?;
+    Ok(Page {
+        objects: page.objects,
+        next: next.map(|c| c.encode()),
+    })
+}
+
+/// The store's filter for `params` (all but the searches, the order and the limit).
+fn filter_of(params: &ListParams) -> Result<ObjectFilter, QueryError> {
     Ok(ObjectFilter {
         object_type: params.object_type.clone().filter(|s| !s.is_empty()),
         source: params.source.clone().filter(|s| !s.is_empty()),
@@ -242,7 +535,7 @@ fn filter_of(params: &ListParams) -> Result<ObjectFilter, QueryError> {
                     .to_owned(),
             ),
         },
-        after,
+        order: ObjectOrder::default(),
     })
 }
 
@@ -272,15 +565,6 @@ fn matches(f: &ObjectFilter, o: &StoredObject) -> bool {
         && f.tlp
             .as_ref()
             .is_none_or(|name| o.tlp.is_some_and(|t| t.name() == name))
-}
-
-fn encode_cursor(id: &StixId) -> String {
-    URL_SAFE_NO_PAD.encode(id.as_str())
-}
-
-fn decode_cursor(c: &str) -> Option<StixId> {
-    let bytes = URL_SAFE_NO_PAD.decode(c).ok()?;
-    StixId::parse(std::str::from_utf8(&bytes).ok()?).ok()
 }
 
 /// A STIX id from a path, or a 400.

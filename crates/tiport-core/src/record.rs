@@ -131,12 +131,18 @@ pub fn new_object(
                     .collect()
             })
             .unwrap_or_default(),
-        observables: if is_indicator {
-            observables(obj, report)
-        } else if id.object_type() == "relationship" {
-            references(obj)
-        } else {
-            Vec::new()
+        observables: {
+            let mut keys = if is_indicator {
+                observables(obj, report)
+            } else if id.object_type() == "relationship" {
+                references(obj)
+            } else {
+                Vec::new()
+            };
+            if let Some(name) = text("name") {
+                keys.extend(ObservableKey::name(name));
+            }
+            keys
         },
         id,
         json,

@@ -209,6 +209,8 @@ pub struct IndicatorFields {
     pub revoked: bool,
     pub tlp: Option<Tlp>,
     pub labels: Vec<String>,
+    /// The `name`, when the row gives one.
+    pub name: Option<String>,
 }
 
 impl MappedIndicator {

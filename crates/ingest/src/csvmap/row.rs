@@ -210,6 +210,9 @@ impl RowCtx<'_> {
                     .collect(),
                 _ => Vec::new(),
             },
+            name: Some(cells.get(Col::Name))
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned),
         }
     }
 }

@@ -118,11 +118,11 @@ struct Imports {
 }
 
 /// A column heading that sorts the list.
-struct SortLink {
-    label: &'static str,
-    href: String,
+pub(super) struct SortLink {
+    pub(super) label: &'static str,
+    pub(super) href: String,
     /// `ascending`, `descending` or `none`, as `aria-sort` says it.
-    aria_sort: &'static str,
+    pub(super) aria_sort: &'static str,
 }
 
 /// `GET /imports`: the workspace's imports, sortable, a page at a time.

@@ -30,6 +30,8 @@ struct ObjectRow {
     valid_until: String,
     revoked: bool,
     modified: String,
+    /// When tiport stored the current version.
+    stored: String,
 }
 
 fn text(t: &Option<impl ToString>) -> String {
@@ -61,6 +63,7 @@ impl From<&StoredObject> for ObjectRow {
             valid_until: text(&o.valid_until),
             revoked: o.revoked,
             modified: o.modified.to_string(),
+            stored: o.stored.to_string(),
         }
     }
 }
@@ -81,8 +84,31 @@ pub(super) struct IntelParams {
     /// `valid` (valid now), `expired`, `revoked`, or empty for any.
     #[serde(default)]
     validity: String,
+    /// `stored` (the default: newest first) or `id` (so by type first).
+    #[serde(default)]
+    sort: String,
+    /// `asc` or `desc`.
+    #[serde(default)]
+    order: String,
     #[serde(default)]
     cursor: String,
+}
+
+impl IntelParams {
+    /// The sort and order asked for, or the page's default: newest first.
+    fn sort_and_order(&self) -> (&'static str, &'static str) {
+        let sort = match self.sort.as_str() {
+            "id" => "id",
+            _ => "stored",
+        };
+        let order = match (self.order.as_str(), sort) {
+            ("asc", _) => "asc",
+            ("desc", _) => "desc",
+            (_, "id") => "asc",
+            _ => "desc",
+        };
+        (sort, order)
+    }
 }
 
 #[derive(Template)]
@@ -98,6 +124,11 @@ struct Intel {
     tlps: Vec<Choice>,
     validities: Vec<Choice>,
     rows: Vec<ObjectRow>,
+    /// The sortable columns' headers; none while searching (a search has its own order).
+    sorts: Vec<super::imports::SortLink>,
+    searching: bool,
+    sort: String,
+    order: String,
     next: Option<String>,
     problem: Option<String>,
 }
@@ -116,11 +147,14 @@ pub(super) async fn list(
         "revoked" => (None, None, Some("true".to_owned())),
         _ => (None, None, None),
     };
+    let (sort, order) = p.sort_and_order();
+    let searching = !p.q.trim().is_empty();
     let params = ListParams {
         object_type: some(&p.object_type),
         source: some(&p.source),
-        observable: some(&p.q),
         label: some(&p.label),
+        sort: (!searching).then(|| sort.to_owned()),
+        order: (!searching).then(|| order.to_owned()),
         tlp: some(&p.tlp),
         valid_at,
         expired_at,
@@ -131,7 +165,15 @@ pub(super) async fn list(
     };
     let app2 = app.clone();
     let ws = here.ws;
-    let listed = work(move || Ok::<_, String>(query::list(&*app2.store, ws, &params))).await?;
+    let q = p.q.clone();
+    let listed = work(move || {
+        Ok::<_, String>(if q.trim().is_empty() {
+            query::list(&*app2.store, ws, &params)
+        } else {
+            query::search(&*app2.store, ws, &q, &params)
+        })
+    })
+    .await?;
     let (rows, next, problem) = match listed {
         Ok(page) => {
             let next = page.next.map(|c| {
@@ -146,6 +188,11 @@ pub(super) async fn list(
             )
         }
         Err(e) => (Vec::new(), None, Some(e.to_string())),
+    };
+    let sorts = if searching {
+        Vec::new()
+    } else {
+        sort_links(&p, sort, order)
     };
     Ok(render(
         super::status_of(&problem),
@@ -178,10 +225,44 @@ pub(super) async fn list(
                 &p.validity,
             ),
             rows,
+            sorts,
+            searching,
+            sort: sort.to_owned(),
+            order: order.to_owned(),
             next,
             problem,
         },
     ))
+}
+
+/// The headers of the columns the list sorts by, each a link that sorts by it (the other way
+/// round when it is sorted by it already), keeping the filters.
+fn sort_links(p: &IntelParams, sort: &str, order: &str) -> Vec<super::imports::SortLink> {
+    [("Type", "id", "asc"), ("Stored", "stored", "desc")]
+        .into_iter()
+        .map(|(label, key, first_order)| {
+            let current = sort == key;
+            let next_order = match (current, order) {
+                (true, "asc") => "desc",
+                (true, _) => "asc",
+                (false, _) => first_order,
+            };
+            let plain = IntelParams {
+                sort: String::new(),
+                order: String::new(),
+                ..p.clone()
+            };
+            super::imports::SortLink {
+                label,
+                href: format!("{}&sort={key}&order={next_order}", url_with(&plain)),
+                aria_sort: match (current, order) {
+                    (true, "asc") => "ascending",
+                    (true, _) => "descending",
+                    _ => "none",
+                },
+            }
+        })
+        .collect()
 }
 
 /// One option of a select of the search form.
@@ -201,9 +282,9 @@ fn choices(all: &[(&'static str, &'static str)], chosen: &str) -> Vec<Choice> {
         .collect()
 }
 
-/// `/intel?…` with the search's fields (not its cursor).
+/// `/intel?…` with the search's fields and order (not its cursor).
 fn url_with(p: &IntelParams) -> String {
-    format!(
+    let mut url = format!(
         "/intel?q={}&type={}&source={}&label={}&tlp={}&validity={}",
         form_urlencoded(&p.q),
         form_urlencoded(&p.object_type),
@@ -211,7 +292,15 @@ fn url_with(p: &IntelParams) -> String {
         form_urlencoded(&p.label),
         form_urlencoded(&p.tlp),
         form_urlencoded(&p.validity)
-    )
+    );
+    if !p.sort.is_empty() {
+        url.push_str(&format!(
+            "&sort={}&order={}",
+            form_urlencoded(&p.sort),
+            form_urlencoded(&p.order)
+        ));
+    }
+    url
 }
 
 #[derive(Template)]

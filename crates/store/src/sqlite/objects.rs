@@ -423,7 +423,7 @@ pub fn tlp_name(t: Tlp) -> &'static str {
 /// The columns [`read_object`] expects, in order; `o` is `objects`, `g` its `origins` row.
 pub const COLUMNS: &str = "o.stix_id, o.type, o.modified, o.modified_ns, o.created,
     o.spec_version, o.revoked, o.valid_from, o.valid_until, o.confidence, o.tlp, o.labels,
-    o.source, g.text, o.stored, o.is_current, o.json_at, o.json_len";
+    o.source, g.text, o.stored, o.is_current, o.json_at, o.json_len, o.vid";
 
 /// The tables [`COLUMNS`] come from.
 pub const FROM: &str = "objects o JOIN origins g ON g.id = o.origin";
@@ -457,6 +457,7 @@ pub fn read_object(r: &Row<'_>, log: &LogReader) -> Result<StoredObject, StoreEr
         source: r.get(12)?,
         origin: Origin::parse(&origin),
         stored: from_micros(r.get(14)?, 0),
+        seq: r.get(18)?,
         current: r.get(15)?,
         json: log.read(r.get(16)?, r.get(17)?)?,
     })

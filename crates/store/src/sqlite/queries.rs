@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use rusqlite::types::Value;
 use rusqlite::{params, OptionalExtension};
 use stix::{StixId, Timestamp};
 
@@ -265,15 +266,44 @@ impl Store for SqliteStore {
         each: &mut dyn FnMut(StoredObject) -> bool,
     ) -> Result<(), StoreError> {
         let ws = self.ws_key(workspace)?;
-        let (from, to) = id_range(filter);
+        // The rows walked are a range of an index, so that a page past a cursor, or of one
+        // type, starts where it starts instead of reading the workspace from its beginning:
+        // written with `OR`, as the other filters are, the bounds could not be seeks. In id
+        // order the range is of the version index (ids `low` < id < `high`), in the order of
+        // storing of `objects_current_by_vid` (`low` < vid < `high`).
+        let (from, walk, low, high) = match &filter.order {
+            ObjectOrder::Id { descending, past } => {
+                let (low, high) = id_range(filter.object_type.as_deref(), *descending, past);
+                let dir = if *descending { "DESC" } else { "" };
+                (
+                    FROM.to_owned(),
+                    format!("o.stix_id > ?7 AND o.stix_id < ?10 ORDER BY o.stix_id {dir}"),
+                    Value::from(low),
+                    Value::from(high),
+                )
+            }
+            ObjectOrder::Stored { newest_first, past } => {
+                let (low, high, dir) = match (newest_first, past) {
+                    (false, p) => (p.unwrap_or(0), i64::MAX, ""),
+                    (true, p) => (0, p.unwrap_or(i64::MAX), "DESC"),
+                };
+                // Named, or the planner may walk the table by its row id instead, which reads
+                // every other workspace's rows in the range too.
+                (
+                    FROM.replacen(
+                        "objects o",
+                        "objects o INDEXED BY objects_current_by_vid",
+                        1,
+                    ),
+                    format!("o.vid > ?7 AND o.vid < ?10 ORDER BY o.vid {dir}"),
+                    Value::from(low),
+                    Value::from(high),
+                )
+            }
+        };
         self.read_objects(ws, |c| {
-            // The ids walked are a range of the version index (`from` < id < `to`), so that a
-            // page after a cursor, or of one type, starts where it starts instead of reading
-            // the workspace from its first id: written with `OR`, as the other filters are,
-            // the bounds could not be seeks.
             let mut st = c.prepare(&format!(
-                "SELECT {COLUMNS} FROM {FROM} WHERE o.ws = ?1
-                 AND o.stix_id > ?7 AND o.stix_id < ?10 AND o.is_current = 1
+                "SELECT {COLUMNS} FROM {from} WHERE o.ws = ?1 AND o.is_current = 1
                  AND (?2 IS NULL OR o.type = ?2) AND (?3 IS NULL OR o.source = ?3)
                  AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(o.labels) l
                                             WHERE l.value = ?4))
@@ -282,7 +312,7 @@ impl Store for SqliteStore {
                                      AND (o.valid_until IS NULL OR o.valid_until > ?6)))
                  AND (?8 IS NULL OR o.valid_until <= ?8)
                  AND (?9 IS NULL OR o.tlp = ?9)
-                 ORDER BY o.stix_id"
+                 AND {walk}"
             ))?;
             let mut rows = st.query(params![
                 ws,
@@ -291,10 +321,10 @@ impl Store for SqliteStore {
                 filter.label,
                 filter.revoked,
                 filter.valid_at.as_ref().map(objects::micros),
-                from,
+                low,
                 filter.expired_at.as_ref().map(objects::micros),
                 filter.tlp,
-                to,
+                high,
             ])?;
             while let Some(r) = rows.next()? {
                 if !each(read_object(r, &self.log)?) {
@@ -376,7 +406,9 @@ impl Store for SqliteStore {
                 .filter_map(|p| ObservableKey::ip(*network, p))
                 .map(|k| k.to_bytes())
                 .collect(),
-            ObservableKey::Text(_) | ObservableKey::Reference(_) => vec![key.to_bytes()],
+            ObservableKey::Text(_) | ObservableKey::Reference(_) | ObservableKey::Name(_) => {
+                vec![key.to_bytes()]
+            }
         };
         self.read_objects(ws, |c| {
             let mut st = c.prepare_cached(
@@ -398,6 +430,44 @@ impl Store for SqliteStore {
             ids.dedup();
             ids.truncate(limit);
             Ok(ids)
+        })
+    }
+
+    fn find_names(
+        &self,
+        workspace: WorkspaceId,
+        text: &str,
+        past: Option<(&[u8], i64)>,
+        limit: usize,
+    ) -> Result<Vec<NameHit>, StoreError> {
+        let ws = self.ws_key(workspace)?;
+        let Some((first, end)) = ObservableKey::name_range(text) else {
+            return Ok(Vec::new());
+        };
+        // Past the previous page's last hit, in the index's own order (key, vid): a seek.
+        let (past_key, past_vid) = match past {
+            Some((k, v)) if k >= first.as_slice() => (k.to_vec(), v),
+            _ => (first, i64::MIN),
+        };
+        self.read_objects(ws, |c| {
+            let mut st = c.prepare_cached(
+                "SELECT k.key, k.vid, o.stix_id FROM observables k JOIN objects o ON o.vid = k.vid
+                 WHERE k.ws = ?1 AND (k.key, k.vid) > (?2, ?3) AND k.key < ?4
+                 ORDER BY k.key, k.vid LIMIT ?5",
+            )?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let mut rows = st.query(params![ws, past_key, past_vid, end, limit])?;
+            let mut hits = Vec::new();
+            while let Some(r) = rows.next()? {
+                let id: String = r.get(2)?;
+                hits.push(NameHit {
+                    id: StixId::parse(&id)
+                        .map_err(|e| StoreError::Corrupt(format!("id {id:?}: {e}")))?,
+                    key: r.get(0)?,
+                    seq: r.get(1)?,
+                });
+            }
+            Ok(hits)
         })
     }
 
@@ -816,26 +886,30 @@ impl Store for SqliteStore {
     }
 }
 
-/// The ids a scan with `filter` walks, as an open range: after the cursor, and within the
-/// type's ids when the filter names a type (an id is `<type>--<uuid>`, so the ids of type `t`
+/// The ids a scan in id order walks, as an open range: past the cursor (after it, or before
+/// it when descending), and within the type's ids when a type is asked for (the ids of type `t`
 /// are exactly those after `t--` and before `t-.`; `.` follows `-`). Type names and ids are
 /// ASCII letters, digits and hyphens, so `~` is after every id.
-fn id_range(filter: &ObjectFilter) -> (String, String) {
-    let after = filter.after.as_ref().map_or("", StixId::as_str);
-    match &filter.object_type {
-        Some(t) => {
-            let first = format!("{t}--");
-            (
-                if after > first.as_str() {
-                    after.to_owned()
-                } else {
-                    first
-                },
-                format!("{t}-."),
-            )
+fn id_range(
+    object_type: Option<&str>,
+    descending: bool,
+    past: &Option<StixId>,
+) -> (String, String) {
+    let (mut low, mut high) = match object_type {
+        Some(t) => (format!("{t}--"), format!("{t}-.")),
+        None => (String::new(), "~".to_owned()),
+    };
+    if let Some(p) = past {
+        let p = p.as_str();
+        if descending {
+            if p < high.as_str() {
+                high = p.to_owned();
+            }
+        } else if p > low.as_str() {
+            low = p.to_owned();
         }
-        None => (after.to_owned(), "~".to_owned()),
     }
+    (low, high)
 }
 
 fn read_session(r: &rusqlite::Row<'_>) -> Result<Session, StoreError> {

@@ -316,19 +316,96 @@ pub fn object_scan_current_label_revoked_validity_and_pages(f: Factory) {
     // Pages: after an id, in id order.
     assert_eq!(
         ids(ObjectFilter {
-            after: Some(sid(&id(4))),
+            order: ObjectOrder::after(sid(&id(4))),
             ..ObjectFilter::default()
         }),
         vec![id(5), id(6)]
     );
     assert_eq!(
         ids(ObjectFilter {
-            after: Some(sid(&id(1))),
+            order: ObjectOrder::after(sid(&id(1))),
             label: Some("c2".into()),
             ..ObjectFilter::default()
         }),
         vec![id(2), id(4), id(6)]
     );
+}
+
+/// Scans in descending ids and in the order of storing, from the start and past a position,
+/// with and without a type.
+pub fn object_scan_current_orders(f: Factory) {
+    let env = Env::new(f);
+    let (s, ws) = (&*env.store, env.ws);
+    let other = env.workspace("other");
+    let (i1, i2, i3) = (indicator(1), indicator(2), indicator(3));
+    let m1 = "malware--00000000-0000-4000-8000-000000000001".to_owned();
+    // Stored in this order: i2, m1, i3, i1; then a new version of i2 makes it the newest.
+    for id in [&i2, &m1, &i3, &i1] {
+        write_one(s, ws, obj(id, at(1), false, "v1"));
+        // The other workspace's objects interleave, and must never show.
+        write_one(
+            s,
+            other,
+            obj(&indicator(9), at(i64::from(id.len() as u8)), false, id),
+        );
+    }
+    write_one(s, ws, obj(&i2, at(2), false, "v2"));
+    let walk = |order: ObjectOrder, object_type: Option<&str>| -> Vec<String> {
+        let mut out = Vec::new();
+        let filter = ObjectFilter {
+            object_type: object_type.map(str::to_owned),
+            order,
+            ..ObjectFilter::default()
+        };
+        s.scan_current(ws, &filter, &mut |o| {
+            out.push((o.id.to_string(), o.seq));
+            true
+        })
+        .unwrap();
+        out.into_iter().map(|(id, _)| id).collect()
+    };
+    let seq_of = |id: &str| s.current(ws, &sid(id)).unwrap().unwrap().seq;
+    let id_desc = |past: Option<&str>| ObjectOrder::Id {
+        descending: true,
+        past: past.map(sid),
+    };
+    let stored = |newest_first: bool, past: Option<&str>| ObjectOrder::Stored {
+        newest_first,
+        past: past.map(seq_of),
+    };
+    let all_desc = vec![m1.clone(), i3.clone(), i2.clone(), i1.clone()];
+    assert_eq!(walk(id_desc(None), None), all_desc);
+    assert_eq!(walk(id_desc(Some(&i3)), None), vec![i2.clone(), i1.clone()]);
+    assert_eq!(
+        walk(id_desc(Some(&m1)), Some("indicator")),
+        vec![i3.clone(), i2.clone(), i1.clone()]
+    );
+    assert_eq!(
+        walk(id_desc(Some(&i2)), Some("indicator")),
+        vec![i1.clone()]
+    );
+    assert_eq!(walk(id_desc(None), Some("malware")), vec![m1.clone()]);
+
+    let oldest_first = vec![m1.clone(), i3.clone(), i1.clone(), i2.clone()];
+    assert_eq!(walk(stored(false, None), None), oldest_first);
+    assert_eq!(
+        walk(stored(false, Some(&i3)), None),
+        vec![i1.clone(), i2.clone()]
+    );
+    assert_eq!(
+        walk(stored(true, None), None),
+        vec![i2.clone(), i1.clone(), i3.clone(), m1.clone()]
+    );
+    assert_eq!(
+        walk(stored(true, Some(&i1)), None),
+        vec![i3.clone(), m1.clone()]
+    );
+    assert_eq!(
+        walk(stored(true, None), Some("indicator")),
+        vec![i2.clone(), i1.clone(), i3.clone()]
+    );
+    // A later version is later in the order: its seq grew.
+    assert!(seq_of(&i2) > seq_of(&i1));
 }
 
 /// The overview's counts: current objects by type, source and TLP, versions stored per day.

@@ -263,3 +263,54 @@ pub fn observable_workspace_isolation(f: Factory) {
     write(s, w1, vec![obj(&a, at(9), false, "a keyless")]);
     assert_eq!(find(s, w2, &ObservableKey::text("three.example")), vec![a]);
 }
+
+/// Name keys: a search for the beginning of a name, in the order of the names, resumed past a
+/// hit; only current versions; only the workspace asked.
+pub fn observable_names_by_prefix(f: Factory) {
+    let env = Env::new(f);
+    let (s, ws) = (&*env.store, env.ws);
+    let other = env.workspace("other");
+    let (a, b, c) = (indicator(1), indicator(2), indicator(3));
+    let named = |id: &str, modified: Timestamp, name: &str| {
+        with_keys(
+            obj(id, modified, false, name),
+            ObservableKey::name(name).into_iter().collect(),
+        )
+    };
+    write(
+        s,
+        ws,
+        vec![
+            named(&a, at(1), "Emotet C2 server"),
+            named(&b, at(1), "Emotet"),
+            named(&c, at(1), "Phishing domain"),
+        ],
+    );
+    write(s, other, vec![named(&a, at(1), "Emotet elsewhere")]);
+    let names = |text: &str, past: Option<(&[u8], i64)>, limit: usize| -> Vec<NameHit> {
+        s.find_names(ws, text, past, limit).unwrap()
+    };
+    let ids = |hits: &[NameHit]| -> Vec<String> { hits.iter().map(|h| h.id.to_string()).collect() };
+    // In the order of the names: "emotet" before "emotet c2 server".
+    let emotet = names("EMOTET", None, 10);
+    assert_eq!(ids(&emotet), vec![b.clone(), a.clone()]);
+    assert_eq!(
+        emotet[0].key,
+        ObservableKey::Name("emotet".into()).to_bytes()
+    );
+    assert_eq!(ids(&names("emotet  c2 s", None, 10)), vec![a.clone()]);
+    assert_eq!(ids(&names("c2", None, 10)), Vec::<String>::new());
+    assert_eq!(ids(&names("   ", None, 10)), Vec::<String>::new());
+    // Pages: a limit of one, then past the first hit.
+    let first = names("e", None, 1);
+    assert_eq!(ids(&first), vec![b.clone()]);
+    let next = names("e", Some((&first[0].key, first[0].seq)), 10);
+    assert_eq!(ids(&next), vec![a.clone()]);
+    assert!(names("e", Some((&next[0].key, next[0].seq)), 10).is_empty());
+    // A new version with another name: the old name no longer finds it.
+    write(s, ws, vec![named(&c, at(2), "Credential harvesting")]);
+    assert_eq!(ids(&names("phish", None, 10)), Vec::<String>::new());
+    assert_eq!(ids(&names("cred", None, 10)), vec![c.clone()]);
+    // Name keys are not observables.
+    assert!(find(s, ws, &ObservableKey::text("credential harvesting")).is_empty());
+}

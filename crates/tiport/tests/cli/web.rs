@@ -596,6 +596,122 @@ fn threat_intelligence_filters_by_tlp_and_validity() {
 }
 
 #[test]
+fn threat_intelligence_searches_names_and_sorts_by_type_and_when_stored() {
+    let (s, token) = Service::start_with_token(&[]);
+    // Uploaded one request each, in this order: a malware, then two indicators.
+    let stamp = crate::service::indicator(9);
+    let malware = serde_json::json!({
+        "type": "malware", "spec_version": "2.1",
+        "id": "malware--00000000-0000-4000-8000-000000000009",
+        "created": stamp["created"], "modified": stamp["modified"],
+        "name": "Emotet loader", "is_family": true,
+    });
+    let mut first = crate::service::indicator(1);
+    first["name"] = serde_json::json!("Emotet C2 server");
+    let mut second = crate::service::indicator(2);
+    second["name"] = serde_json::json!("Phishing <lure>");
+    for o in [&malware, &first, &second] {
+        let (status, body) = s.upload(
+            &token,
+            &serde_json::json!({"sourcesystem": "feed", "stixobjects": [o]}),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    let mut v = Visitor::new(&s);
+    v.sign_in("admin", &s.cred("password"));
+    // The names a page lists, in its order.
+    let listed = |v: &mut Visitor, query: &str| -> Vec<String> {
+        let page = v.get(&format!("/intel?{query}"));
+        assert_eq!(page.status, 200, "{query}: {}", page.body);
+        [
+            "Emotet loader",
+            "Emotet C2 server",
+            "Phishing &#60;lure&#62;",
+        ]
+        .into_iter()
+        .filter_map(|name| page.body.find(&format!(">{name}</a>")).map(|at| (at, name)))
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_values()
+        .map(str::to_owned)
+        .collect()
+    };
+    // Newest first by default; the Stored header turns it round, the Type header sorts by id.
+    assert_eq!(
+        listed(&mut v, ""),
+        [
+            "Phishing &#60;lure&#62;",
+            "Emotet C2 server",
+            "Emotet loader"
+        ]
+    );
+    let page = v.get("/intel");
+    assert!(
+        page.body.contains("aria-sort=\"descending\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("&#38;sort=stored&#38;order=asc"),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        listed(&mut v, "sort=stored&order=asc"),
+        [
+            "Emotet loader",
+            "Emotet C2 server",
+            "Phishing &#60;lure&#62;"
+        ]
+    );
+    assert_eq!(
+        listed(&mut v, "sort=id&order=asc"),
+        [
+            "Emotet C2 server",
+            "Phishing &#60;lure&#62;",
+            "Emotet loader"
+        ]
+    );
+    assert_eq!(
+        listed(&mut v, "sort=id&order=desc"),
+        [
+            "Emotet loader",
+            "Phishing &#60;lure&#62;",
+            "Emotet C2 server"
+        ]
+    );
+    // Search by the start of a name, case-blind, in the order of the names ("emotet c2
+    // server" < "emotet loader"); filters apply.
+    assert_eq!(
+        listed(&mut v, "q=EMOTET"),
+        ["Emotet C2 server", "Emotet loader"]
+    );
+    assert_eq!(listed(&mut v, "q=emotet+c2+serv"), ["Emotet C2 server"]);
+    assert_eq!(listed(&mut v, "q=emotet&type=malware"), ["Emotet loader"]);
+    assert_eq!(
+        listed(&mut v, "q=phishing+%3Clure"),
+        ["Phishing &#60;lure&#62;"]
+    );
+    assert!(listed(&mut v, "q=motet").is_empty());
+    // An address is searched as an observable (indicator 1 is about 198.51.100.1).
+    assert_eq!(listed(&mut v, "q=198.51.100.1"), ["Emotet C2 server"]);
+    // The API's name search, apart from observables.
+    let answer = s.get_json(
+        &format!(
+            "/workspaces/{}/threat-intelligence/objects?name=emotet",
+            s.cred("workspace_id")
+        ),
+        &token,
+    );
+    let names: Vec<&str> = answer["objects"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Emotet C2 server", "Emotet loader"]);
+}
+
+#[test]
 fn an_objects_relationships_are_listed_both_ways() {
     let (s, token) = Service::start_with_token(&[]);
     let (status, body) = s.upload(
