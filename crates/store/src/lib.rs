@@ -126,13 +126,14 @@ pub trait Store: Send + Sync {
         Ok(out)
     }
     /// Calls `each` with the current version of every object that passes `filter`, in the
-    /// filter's order from past its position, until it returns `false`.
+    /// filter's order from past its position, until it returns `false` or the filter's budget
+    /// of objects walked runs out.
     fn scan_current(
         &self,
         workspace: WorkspaceId,
         filter: &ObjectFilter,
         each: &mut dyn FnMut(StoredObject) -> bool,
-    ) -> Result<(), StoreError>;
+    ) -> Result<Walked, StoreError>;
     /// How many objects (ids) and versions the workspace holds.
     fn count(&self, workspace: WorkspaceId) -> Result<Counts, StoreError>;
     /// The current objects of `workspace` counted by type, source and TLP (most first), and

@@ -378,6 +378,52 @@ pub struct ObjectFilter {
     pub tlp: Option<String>,
     /// The order of the scan, and where the previous page ended.
     pub order: ObjectOrder,
+    /// The most current objects a scan walks, passing the filters or not, before it stops and
+    /// says where ([`Walked::OutOfBudget`]): so that filters few objects pass cannot make one
+    /// page read a whole workspace of millions. `None`: no bound.
+    pub budget: Option<u64>,
+}
+
+impl ObjectFilter {
+    /// Whether `o` passes every filter (the order and the budget aside). Engines may check
+    /// some filters in their own queries first, but the answer is this one's.
+    pub fn matches(&self, o: &StoredObject) -> bool {
+        self.object_type
+            .as_ref()
+            .is_none_or(|t| *t == o.object_type)
+            && self.source.as_ref().is_none_or(|s| *s == o.source)
+            && self.label.as_ref().is_none_or(|l| o.labels.contains(l))
+            && self.revoked.is_none_or(|r| r == o.revoked)
+            && self.valid_at.as_ref().is_none_or(|t| {
+                o.valid_from.as_ref().is_some_and(|from| from <= t)
+                    && o.valid_until.as_ref().is_none_or(|until| until > t)
+            })
+            && self
+                .expired_at
+                .as_ref()
+                .is_none_or(|t| o.valid_until.as_ref().is_some_and(|until| until <= t))
+            && self
+                .tlp
+                .as_ref()
+                .is_none_or(|name| o.tlp.is_some_and(|t| t.name() == name))
+    }
+}
+
+/// How a scan of current objects ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Walked {
+    /// At the end of its range, or because the caller said stop.
+    Done,
+    /// Its budget ran out: the position, in the scan's order, of the last object walked (it
+    /// may not have passed the filters), past which a scan resumes.
+    OutOfBudget(ObjectPosition),
+}
+
+/// A position in an [`ObjectOrder`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectPosition {
+    Id(StixId),
+    Seq(i64),
 }
 
 /// The order of a scan of current objects, with the position the previous page ended at (its

@@ -17,8 +17,8 @@ use base64::Engine;
 use serde::Deserialize;
 use stix::{StixId, Timestamp};
 use store::{
-    ImportFormat, ImportId, ImportRecord, ObjectFilter, ObjectOrder, ObservableKey, Store,
-    StoreError, StoredObject, WorkspaceId,
+    ImportFormat, ImportId, ImportRecord, ObjectFilter, ObjectOrder, ObjectPosition, ObservableKey,
+    Store, StoreError, StoredObject, Walked, WorkspaceId,
 };
 
 use crate::error::{DomainError, ErrorKind};
@@ -104,6 +104,9 @@ pub struct Page {
     pub objects: Vec<StoredObject>,
     /// The cursor of the next page, if there may be one.
     pub next: Option<String>,
+    /// Whether the page ended because its budget of objects looked at ran out (see
+    /// [`list_within`]): it may hold fewer than its limit, none even, with more to come.
+    pub budget_spent: bool,
 }
 
 /// One page of a list as it is answered: each object's text in the form asked for.
@@ -249,19 +252,48 @@ fn wrong_cursor() -> QueryError {
     bad("cursor is not one this service gave for this list (its sort or search differs)".into())
 }
 
-/// A page being filled: at most `limit` objects and, past the first, [`MAX_PAGE_BYTES`].
+/// A page being filled: at most `limit` objects and, past the first, [`MAX_PAGE_BYTES`];
+/// with a budget, at most that many objects looked at (passing the filters or not).
 struct Filling {
     objects: Vec<StoredObject>,
     bytes: usize,
     limit: usize,
+    budget: Option<u64>,
+    budget_spent: bool,
 }
 
 impl Filling {
-    fn new(limit: usize) -> Filling {
+    fn new(limit: usize, budget: Option<u64>) -> Filling {
         Filling {
             objects: Vec::with_capacity(limit.min(64)),
             bytes: 0,
             limit,
+            // At least one, so that every page moves on.
+            budget: budget.map(|b| b.max(1)),
+            budget_spent: false,
+        }
+    }
+
+    /// Counts one object looked at against the budget: `false` once it is spent.
+    fn look(&mut self) -> bool {
+        match &mut self.budget {
+            Some(0) => {
+                self.budget_spent = true;
+                false
+            }
+            Some(left) => {
+                *left -= 1;
+                true
+            }
+            None => true,
+        }
+    }
+
+    fn into_page(self, next: Option<Cursor>) -> Page {
+        Page {
+            objects: self.objects,
+            next: next.map(|c| c.encode()),
+            budget_spent: self.budget_spent,
         }
     }
 
@@ -285,6 +317,18 @@ pub fn list(
     workspace: WorkspaceId,
     params: &ListParams,
 ) -> Result<Page, QueryError> {
+    list_within(store, workspace, params, None)
+}
+
+/// [`list`], looking at no more than `budget` objects (passing the filters or not) when one is
+/// given: a page of filters few objects pass ends when the budget does, with a cursor past the
+/// last object looked at, so that no page reads a whole workspace of millions.
+pub fn list_within(
+    store: &dyn Store,
+    workspace: WorkspaceId,
+    params: &ListParams,
+    budget: Option<u64>,
+) -> Result<Page, QueryError> {
     let limit = limit_of(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let filter = filter_of(params)?;
     let sort = sort_of(params)?;
@@ -298,7 +342,7 @@ pub fn list(
                 .into(),
         ));
     }
-    let mut page = Filling::new(limit);
+    let mut page = Filling::new(limit, budget);
     let next = match (observable, name) {
         (Some(_), Some(_)) => {
             return Err(bad("give observable or name, not both".into()));
@@ -321,10 +365,7 @@ pub fn list(
         }
         (None, None) => scan(store, workspace, filter, sort, cursor, &mut page)?,
     };
-    Ok(Page {
-        objects: page.objects,
-        next: next.map(|c| c.encode()),
-    })
+    Ok(page.into_page(next))
 }
 
 /// A parameter that says something: given and not blank.
@@ -360,8 +401,9 @@ fn scan(
         },
         _ => return Err(wrong_cursor()),
     };
+    filter.budget = page.budget;
     let mut more = false;
-    store.scan_current(workspace, &filter, &mut |o| {
+    let walked = store.scan_current(workspace, &filter, &mut |o| {
         if page.full_before(&o) {
             more = true;
             return false;
@@ -369,6 +411,13 @@ fn scan(
         page.push(o);
         true
     })?;
+    if let Walked::OutOfBudget(at) = walked {
+        page.budget_spent = true;
+        return Ok(Some(match at {
+            ObjectPosition::Id(id) => Cursor::Id(id),
+            ObjectPosition::Seq(seq) => Cursor::Seq(seq),
+        }));
+    }
     Ok(match (more, page.objects.last(), sort) {
         (true, Some(o), Sort::Id { .. }) => Some(Cursor::Id(o.id.clone())),
         (true, Some(o), Sort::Stored { .. }) => Some(Cursor::Seq(o.seq)),
@@ -387,12 +436,18 @@ fn by_observable(
     page: &mut Filling,
 ) -> Result<Option<Cursor>, QueryError> {
     // Every matching id (the index is of current objects), then the filter on each.
+    let mut looked: Option<StixId> = None;
     for id in observable_ids(store, workspace, value)? {
         if past.as_ref().is_some_and(|p| id.as_str() <= p.as_str()) {
             continue;
         }
+        if !page.look() {
+            // Resume past the last id looked at.
+            return Ok(looked.or(past).map(Cursor::Id));
+        }
+        looked = Some(id.clone());
         if let Some(o) = store.current(workspace, &id)? {
-            if matches(filter, &o) {
+            if filter.matches(&o) {
                 if page.full_before(&o) {
                     return Ok(page.objects.last().map(|o| Cursor::Id(o.id.clone())));
                 }
@@ -438,6 +493,10 @@ fn by_name(
         )?;
         let done = hits.len() < batch;
         for hit in hits {
+            if !page.look() {
+                // Resume past the last hit looked at.
+                return Ok(Some(Cursor::Name(past)));
+            }
             past = Some((hit.key.clone(), hit.seq));
             if skip.binary_search(&hit.id).is_ok() {
                 continue;
@@ -445,7 +504,7 @@ fn by_name(
             let Some(o) = store.current(workspace, &hit.id)? else {
                 continue;
             };
-            if !matches(filter, &o) {
+            if !filter.matches(&o) {
                 continue;
             }
             if page.full_before(&o) {
@@ -468,12 +527,13 @@ pub fn search(
     workspace: WorkspaceId,
     text: &str,
     params: &ListParams,
+    budget: Option<u64>,
 ) -> Result<Page, QueryError> {
     let limit = limit_of(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let filter = filter_of(params)?;
     let cursor = cursor_of(params)?;
     let text = text.trim();
-    let mut page = Filling::new(limit);
+    let mut page = Filling::new(limit, budget);
     let by_value = crate::record::ip_key(text).is_some();
     let name_from = match cursor {
         None | Some(Cursor::Id(_)) => {
@@ -483,10 +543,7 @@ pub fn search(
             };
             let next = by_observable(store, workspace, text, &filter, past, &mut page)?;
             if next.is_some() || by_value {
-                return Ok(Page {
-                    objects: page.objects,
-                    next: next.map(|c| c.encode()),
-                });
+                return Ok(page.into_page(next));
             }
             None
         }
@@ -495,17 +552,11 @@ pub fn search(
     };
     if page.objects.len() >= limit {
         // The observable matches filled the page exactly: the names start on the next one.
-        return Ok(Page {
-            objects: page.objects,
-            next: Some(Cursor::Name(None).encode()),
-        });
+        return Ok(page.into_page(Some(Cursor::Name(None))));
     }
     let skip = observable_ids(store, workspace, text)?;
     let next = by_name(store, workspace, text, &filter, name_from, &skip, &mut page)?;
-    Ok(Page {
-        objects: page.objects,
-        next: next.map(|c| c.encode()),
-    })
+    Ok(page.into_page(next))
 }
 
 /// The store's filter for `params` (all but the searches, the order and the limit).
@@ -536,6 +587,7 @@ fn filter_of(params: &ListParams) -> Result<ObjectFilter, QueryError> {
             ),
         },
         order: ObjectOrder::default(),
+        budget: None,
     })
 }
 
@@ -547,24 +599,6 @@ fn instant_of(name: &str, value: Option<&str>) -> Result<Option<Timestamp>, Quer
             .map(Some)
             .map_err(|e| bad(format!("{name} must be an RFC 3339 timestamp: {e}"))),
     }
-}
-
-/// The filter applied to one object (the observable path reads objects one by one).
-fn matches(f: &ObjectFilter, o: &StoredObject) -> bool {
-    f.object_type.as_ref().is_none_or(|t| *t == o.object_type)
-        && f.source.as_ref().is_none_or(|s| *s == o.source)
-        && f.label.as_ref().is_none_or(|l| o.labels.contains(l))
-        && f.revoked.is_none_or(|r| r == o.revoked)
-        && f.valid_at.as_ref().is_none_or(|t| {
-            o.valid_from.as_ref().is_some_and(|from| from <= t)
-                && o.valid_until.as_ref().is_none_or(|until| until > t)
-        })
-        && f.expired_at
-            .as_ref()
-            .is_none_or(|t| o.valid_until.as_ref().is_some_and(|until| until <= t))
-        && f.tlp
-            .as_ref()
-            .is_none_or(|name| o.tlp.is_some_and(|t| t.name() == name))
 }
 
 /// A STIX id from a path, or a 400.

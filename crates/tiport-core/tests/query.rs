@@ -7,7 +7,7 @@ use std::sync::Arc;
 use store::sqlite::{SqliteOptions, SqliteStore};
 use store::{Store, WorkspaceId};
 use tiport_core::intel::add_indicator;
-use tiport_core::query::{list, search, ListParams, Page, QueryError};
+use tiport_core::query::{list, list_within, search, ListParams, Page, QueryError};
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -83,7 +83,7 @@ fn a_search_finds_observables_then_names_by_their_start() {
         pages(|cursor| {
             let mut p = params(&[("limit", limit)]);
             p.cursor = cursor.map(str::to_owned);
-            search(&*e.store, e.ws, text, &p)
+            search(&*e.store, e.ws, text, &p, None)
         })
     };
     // Names in their order ("emotet" < "emotet c2 server" < "emotet-c2.example"), case-blind.
@@ -180,4 +180,67 @@ fn lists_sort_by_id_either_way_and_by_when_stored() {
         walk(&[("sort", "stored"), ("type", "indicator"), ("limit", "1")]),
         newest_first
     );
+}
+
+/// With a budget, a page looks at no more objects than it allows, says so when it stops there,
+/// and its cursor goes on past what it looked at: the pages together are the list without one.
+#[test]
+fn a_page_with_a_budget_stops_there_and_the_pages_still_hold_everything() {
+    let many: Vec<(String, String)> = (0..12)
+        .map(|i| {
+            (
+                format!("d{i}.example"),
+                format!("{} {i}", if i % 5 == 0 { "Rare" } else { "Common" }),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = many.iter().map(|(d, n)| (d.as_str(), n.as_str())).collect();
+    let e = env(&refs);
+    for (pairs, text) in [
+        (vec![("sort", "stored")], None),
+        (vec![("sort", "id"), ("order", "desc")], None),
+        (vec![], Some("rare")),
+        (vec![], Some("d5.example")),
+    ] {
+        let whole = {
+            let p = params(&pairs);
+            match text {
+                None => list(&*e.store, e.ws, &p).unwrap(),
+                Some(t) => search(&*e.store, e.ws, t, &p, None).unwrap(),
+            }
+        };
+        let whole = names(&whole);
+        let mut paged = Vec::new();
+        let mut spent = 0;
+        let mut cursor: Option<String> = None;
+        for _ in 0..100 {
+            let mut p = params(&pairs);
+            p.cursor = cursor.clone();
+            let page = match text {
+                None => list_within(&*e.store, e.ws, &p, Some(3)).unwrap(),
+                Some(t) => search(&*e.store, e.ws, t, &p, Some(3)).unwrap(),
+            };
+            assert!(page.objects.len() <= 3);
+            spent += usize::from(page.budget_spent);
+            paged.extend(names(&page));
+            match page.next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(paged, whole, "{pairs:?} {text:?}");
+        if text.is_none() {
+            assert!(
+                spent > 0,
+                "{pairs:?}: a budget of 3 must run out on 12 objects"
+            );
+        }
+    }
+    // A filter few objects pass: pages of nothing that say they looked, then the match.
+    let mut p = params(&[("sort", "id"), ("source", "Nobody")]);
+    let first = list_within(&*e.store, e.ws, &p, Some(5)).unwrap();
+    assert!(first.objects.is_empty() && first.budget_spent && first.next.is_some());
+    p.cursor = first.next;
+    let second = list_within(&*e.store, e.ws, &p, Some(5)).unwrap();
+    assert!(second.objects.is_empty() && second.budget_spent);
 }

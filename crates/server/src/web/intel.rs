@@ -16,6 +16,11 @@ use super::{render, work, Here, Page, PageResult};
 use crate::imports::form_urlencoded;
 use crate::App;
 
+/// The most objects one page of the list looks at (passing the filters or not): filters few
+/// objects pass would otherwise read a whole workspace for one page, seconds at ten million
+/// objects. A page that reaches it says so and links to the rest.
+const LOOK_BUDGET: u64 = 20_000;
+
 /// One object as the table shows it.
 struct ObjectRow {
     id: String,
@@ -129,6 +134,9 @@ struct Intel {
     searching: bool,
     sort: String,
     order: String,
+    /// Whether the page ended because it looked at [`LOOK_BUDGET`] objects.
+    looked_far: bool,
+    budget: u64,
     next: Option<String>,
     problem: Option<String>,
 }
@@ -168,14 +176,15 @@ pub(super) async fn list(
     let q = p.q.clone();
     let listed = work(move || {
         Ok::<_, String>(if q.trim().is_empty() {
-            query::list(&*app2.store, ws, &params)
+            query::list_within(&*app2.store, ws, &params, Some(LOOK_BUDGET))
         } else {
-            query::search(&*app2.store, ws, &q, &params)
+            query::search(&*app2.store, ws, &q, &params, Some(LOOK_BUDGET))
         })
     })
     .await?;
-    let (rows, next, problem) = match listed {
+    let (rows, next, problem, looked_far) = match listed {
         Ok(page) => {
+            let looked_far = page.budget_spent;
             let next = page.next.map(|c| {
                 let mut url = url_with(&p);
                 url.push_str(&format!("&cursor={}", form_urlencoded(&c)));
@@ -185,9 +194,10 @@ pub(super) async fn list(
                 page.objects.iter().map(ObjectRow::from).collect(),
                 next,
                 None,
+                looked_far,
             )
         }
-        Err(e) => (Vec::new(), None, Some(e.to_string())),
+        Err(e) => (Vec::new(), None, Some(e.to_string()), false),
     };
     let sorts = if searching {
         Vec::new()
@@ -229,6 +239,8 @@ pub(super) async fn list(
             searching,
             sort: sort.to_owned(),
             order: order.to_owned(),
+            looked_far,
+            budget: LOOK_BUDGET,
             next,
             problem,
         },

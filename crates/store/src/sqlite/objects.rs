@@ -429,6 +429,19 @@ pub const COLUMNS: &str = "o.stix_id, o.type, o.modified, o.modified_ns, o.creat
 pub const FROM: &str = "objects o JOIN origins g ON g.id = o.origin";
 
 pub fn read_object(r: &Row<'_>, log: &LogReader) -> Result<StoredObject, StoreError> {
+    let mut o = read_object_row(r)?;
+    o.json = read_json(r, log)?;
+    Ok(o)
+}
+
+/// The JSON of the version of a row of [`COLUMNS`], from the version log.
+pub fn read_json(r: &Row<'_>, log: &LogReader) -> Result<String, StoreError> {
+    log.read(r.get(16)?, r.get(17)?)
+}
+
+/// A row of [`COLUMNS`] without its JSON (left empty), which is read from the version log
+/// apart ([`read_json`]): a scan checks its filters on the row first.
+pub fn read_object_row(r: &Row<'_>) -> Result<StoredObject, StoreError> {
     let id: String = r.get(0)?;
     let tlp: Option<String> = r.get(10)?;
     let labels: Option<String> = r.get(11)?;
@@ -459,6 +472,6 @@ pub fn read_object(r: &Row<'_>, log: &LogReader) -> Result<StoredObject, StoreEr
         stored: from_micros(r.get(14)?, 0),
         seq: r.get(18)?,
         current: r.get(15)?,
-        json: log.read(r.get(16)?, r.get(17)?)?,
+        json: String::new(),
     })
 }

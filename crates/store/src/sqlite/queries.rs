@@ -22,7 +22,9 @@ use rusqlite::{params, OptionalExtension};
 use stix::{StixId, Timestamp};
 
 use super::import::{path_text, write_finish, SqliteImport};
-use super::objects::{self, micros, parse_ts, read_object, ts, COLUMNS, FROM};
+use super::objects::{
+    self, micros, parse_ts, read_json, read_object, read_object_row, ts, COLUMNS, FROM,
+};
 use super::pipeline::Job;
 use super::SqliteStore;
 use crate::model::*;
@@ -264,7 +266,7 @@ impl Store for SqliteStore {
         workspace: WorkspaceId,
         filter: &ObjectFilter,
         each: &mut dyn FnMut(StoredObject) -> bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Walked, StoreError> {
         let ws = self.ws_key(workspace)?;
         // The rows walked are a range of an index, so that a page past a cursor, or of one
         // type, starts where it starts instead of reading the workspace from its beginning:
@@ -277,7 +279,7 @@ impl Store for SqliteStore {
                 let dir = if *descending { "DESC" } else { "" };
                 (
                     FROM.to_owned(),
-                    format!("o.stix_id > ?7 AND o.stix_id < ?10 ORDER BY o.stix_id {dir}"),
+                    format!("o.stix_id > ?2 AND o.stix_id < ?3 ORDER BY o.stix_id {dir}"),
                     Value::from(low),
                     Value::from(high),
                 )
@@ -295,43 +297,41 @@ impl Store for SqliteStore {
                         "objects o INDEXED BY objects_current_by_vid",
                         1,
                     ),
-                    format!("o.vid > ?7 AND o.vid < ?10 ORDER BY o.vid {dir}"),
+                    format!("o.vid > ?2 AND o.vid < ?3 ORDER BY o.vid {dir}"),
                     Value::from(low),
                     Value::from(high),
                 )
             }
         };
+        // The filters are checked here, on each row walked before its JSON is read, rather
+        // than in the query: so that the budget counts every row walked, and the scan can say
+        // where it stopped when the rows it walked did not pass.
         self.read_objects(ws, |c| {
             let mut st = c.prepare(&format!(
                 "SELECT {COLUMNS} FROM {from} WHERE o.ws = ?1 AND o.is_current = 1
-                 AND (?2 IS NULL OR o.type = ?2) AND (?3 IS NULL OR o.source = ?3)
-                 AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(o.labels) l
-                                            WHERE l.value = ?4))
-                 AND (?5 IS NULL OR o.revoked = ?5)
-                 AND (?6 IS NULL OR (o.valid_from <= ?6
-                                     AND (o.valid_until IS NULL OR o.valid_until > ?6)))
-                 AND (?8 IS NULL OR o.valid_until <= ?8)
-                 AND (?9 IS NULL OR o.tlp = ?9)
                  AND {walk}"
             ))?;
-            let mut rows = st.query(params![
-                ws,
-                filter.object_type,
-                filter.source,
-                filter.label,
-                filter.revoked,
-                filter.valid_at.as_ref().map(objects::micros),
-                low,
-                filter.expired_at.as_ref().map(objects::micros),
-                filter.tlp,
-                high,
-            ])?;
+            let mut rows = st.query(params![ws, low, high])?;
+            let mut walked = 0u64;
             while let Some(r) = rows.next()? {
-                if !each(read_object(r, &self.log)?) {
-                    break;
+                let mut o = read_object_row(r)?;
+                walked += 1;
+                let spent = filter.budget.is_some_and(|b| walked >= b);
+                let at = spent.then(|| match filter.order {
+                    ObjectOrder::Id { .. } => ObjectPosition::Id(o.id.clone()),
+                    ObjectOrder::Stored { .. } => ObjectPosition::Seq(o.seq),
+                });
+                if filter.matches(&o) {
+                    o.json = read_json(r, &self.log)?;
+                    if !each(o) {
+                        return Ok(Walked::Done);
+                    }
+                }
+                if let Some(at) = at {
+                    return Ok(Walked::OutOfBudget(at));
                 }
             }
-            Ok(())
+            Ok(Walked::Done)
         })
     }
 

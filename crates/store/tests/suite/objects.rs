@@ -477,3 +477,79 @@ pub fn object_breakdown(f: Factory) {
     let tomorrow = Timestamp::from_unix((today + 1) * 86_400, 0);
     assert_eq!(s.breakdown(ws, tomorrow).unwrap().stored_per_day, []);
 }
+
+/// A scan with a budget walks at most that many current objects, passing the filters or not,
+/// and says where it stopped; resumed there, it goes on.
+pub fn object_scan_current_budget(f: Factory) {
+    let env = Env::new(f);
+    let (s, ws) = (&*env.store, env.ws);
+    let ids: Vec<String> = (1..=7).map(indicator).collect();
+    for (n, id) in ids.iter().enumerate() {
+        let mut o = obj(id, at(1), false, "v");
+        // Only the 2nd and the 6th are red.
+        o.tlp = (n == 1 || n == 5).then_some(stix::Tlp::Red);
+        write_one(s, ws, o);
+    }
+    let seq_of = |id: &str| s.current(ws, &sid(id)).unwrap().unwrap().seq;
+    for stored in [false, true] {
+        let mut order = if stored {
+            ObjectOrder::Stored {
+                newest_first: false,
+                past: None,
+            }
+        } else {
+            ObjectOrder::default()
+        };
+        let mut found = Vec::new();
+        let mut stops = Vec::new();
+        loop {
+            let filter = ObjectFilter {
+                tlp: Some("red".into()),
+                budget: Some(3),
+                order: order.clone(),
+                ..ObjectFilter::default()
+            };
+            let walked = s
+                .scan_current(ws, &filter, &mut |o| {
+                    found.push(o.id.to_string());
+                    true
+                })
+                .unwrap();
+            match walked {
+                Walked::Done => break,
+                Walked::OutOfBudget(at) => {
+                    order = match at {
+                        ObjectPosition::Id(id) => {
+                            stops.push(id.to_string());
+                            ObjectOrder::after(id)
+                        }
+                        ObjectPosition::Seq(seq) => {
+                            stops.push(ids.iter().find(|i| seq_of(i) == seq).unwrap().clone());
+                            ObjectOrder::Stored {
+                                newest_first: false,
+                                past: Some(seq),
+                            }
+                        }
+                    };
+                }
+            }
+        }
+        assert_eq!(
+            found,
+            vec![ids[1].clone(), ids[5].clone()],
+            "stored: {stored}"
+        );
+        // Stopped at the 3rd and the 6th walked; the last walk ended with the range.
+        assert_eq!(
+            stops,
+            vec![ids[2].clone(), ids[5].clone()],
+            "stored: {stored}"
+        );
+    }
+    // Without a budget, one walk.
+    let all = ObjectFilter::default();
+    assert_eq!(
+        s.scan_current(ws, &all, &mut |_| true).unwrap(),
+        Walked::Done
+    );
+}

@@ -743,3 +743,40 @@ fn an_objects_relationships_are_listed_both_ways() {
         .body
         .contains("No relationship refers to this object."));
 }
+
+#[test]
+fn a_list_page_looks_at_a_bounded_number_of_objects_and_offers_to_search_further() {
+    let (s, token) = Service::start_with_token(&[]);
+    // More objects than one page looks at (20,000), none from the source asked for.
+    let (status, answer) = s.import(
+        &token,
+        &[("source", "bulk")],
+        "many.csv",
+        &crate::hardening::csv_of(20_500),
+    );
+    assert_eq!(status, 202, "{answer}");
+    let done = s.finished_import(&token, answer["id"].as_str().unwrap());
+    assert_eq!(done["imported"], 20_500, "{done}");
+    let mut v = Visitor::new(&s);
+    v.sign_in("admin", &s.cred("password"));
+    let first = v.get("/intel?source=nobody");
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert!(first.body.contains("id=\"looked-far\""), "{}", first.body);
+    assert!(
+        first.body.contains("looked at 20000 objects"),
+        "{}",
+        first.body
+    );
+    let further = first
+        .body
+        .split("<a href=\"")
+        .find_map(|a| a.split_once("\" id=\"next\">Search further</a>"))
+        .map(|(href, _)| href.replace("&#38;", "&"))
+        .unwrap_or_else(|| panic!("no link to search further: {}", first.body));
+    // The rest is fewer than the budget: the second page ends the list, saying nothing matches.
+    let second = v.get(&further);
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert!(!second.body.contains("looked-far"), "{}", second.body);
+    assert!(second.body.contains("Nothing matches."), "{}", second.body);
+    assert!(!second.body.contains("id=\"next\""), "{}", second.body);
+}
