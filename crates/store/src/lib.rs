@@ -126,8 +126,8 @@ pub trait Store: Send + Sync {
         Ok(out)
     }
     /// Calls `each` with the current version of every object that passes `filter`, in the
-    /// filter's order from past its position, until it returns `false` or the filter's budget
-    /// of objects walked runs out.
+    /// filter's order from past its position, until it returns `false` or the filter's
+    /// deadline passes.
     fn scan_current(
         &self,
         workspace: WorkspaceId,

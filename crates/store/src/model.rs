@@ -197,7 +197,8 @@ impl ObservableKey {
     /// one space, cut to [`MAX_NAME_KEY_BYTES`]; none for a blank name. A search finds the
     /// names that begin with its text. One key per object: each row of the index costs an
     /// import about 1.5 µs, and a key for each word of a name (so that "c2" would find "Emotet
-    /// C2 server") cost an import of 250 MB of STIX 57% of its time, against 19% for this one.
+    /// C2 server") made an import of 250 MB of STIX take 1.56 times as long, against 1.23
+    /// for this one (BENCHMARKS.md, "What name search and the order of storing cost").
     pub fn name(name: &str) -> Option<ObservableKey> {
         let text = name_text(name);
         if text.is_empty() {
@@ -378,14 +379,15 @@ pub struct ObjectFilter {
     pub tlp: Option<String>,
     /// The order of the scan, and where the previous page ended.
     pub order: ObjectOrder,
-    /// The most current objects a scan walks, passing the filters or not, before it stops and
-    /// says where ([`Walked::OutOfBudget`]): so that filters few objects pass cannot make one
-    /// page read a whole workspace of millions. `None`: no bound.
-    pub budget: Option<u64>,
+    /// When a scan stops walking and says where it got to ([`Walked::OutOfTime`]): so that
+    /// filters few objects pass cannot make one page read a whole workspace of millions. It is
+    /// checked after each object walked, passing the filters or not, so a scan walks at least
+    /// one. `None`: no bound.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl ObjectFilter {
-    /// Whether `o` passes every filter (the order and the budget aside). Engines may check
+    /// Whether `o` passes every filter (the order and the deadline aside). Engines may check
     /// some filters in their own queries first, but the answer is this one's.
     pub fn matches(&self, o: &StoredObject) -> bool {
         self.object_type
@@ -414,9 +416,9 @@ impl ObjectFilter {
 pub enum Walked {
     /// At the end of its range, or because the caller said stop.
     Done,
-    /// Its budget ran out: the position, in the scan's order, of the last object walked (it
+    /// Its deadline passed: the position, in the scan's order, of the last object walked (it
     /// may not have passed the filters), past which a scan resumes.
-    OutOfBudget(ObjectPosition),
+    OutOfTime(ObjectPosition),
 }
 
 /// A position in an [`ObjectOrder`].

@@ -11,6 +11,7 @@
 //! in, and says what is wrong in its own words.
 
 use std::fs::File;
+use std::time::Instant;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -104,9 +105,9 @@ pub struct Page {
     pub objects: Vec<StoredObject>,
     /// The cursor of the next page, if there may be one.
     pub next: Option<String>,
-    /// Whether the page ended because its budget of objects looked at ran out (see
-    /// [`list_within`]): it may hold fewer than its limit, none even, with more to come.
-    pub budget_spent: bool,
+    /// Whether the page ended because its time to look ran out (see [`list_within`]): it may
+    /// hold fewer than its limit, none even, with more to come.
+    pub out_of_time: bool,
 }
 
 /// One page of a list as it is answered: each object's text in the form asked for.
@@ -253,47 +254,45 @@ fn wrong_cursor() -> QueryError {
 }
 
 /// A page being filled: at most `limit` objects and, past the first, [`MAX_PAGE_BYTES`];
-/// with a budget, at most that many objects looked at (passing the filters or not).
+/// with a deadline, objects are looked at (passing the filters or not) until it passes, and
+/// at least one.
 struct Filling {
     objects: Vec<StoredObject>,
     bytes: usize,
     limit: usize,
-    budget: Option<u64>,
-    budget_spent: bool,
+    deadline: Option<Instant>,
+    looked: bool,
+    out_of_time: bool,
 }
 
 impl Filling {
-    fn new(limit: usize, budget: Option<u64>) -> Filling {
+    fn new(limit: usize, deadline: Option<Instant>) -> Filling {
         Filling {
             objects: Vec::with_capacity(limit.min(64)),
             bytes: 0,
             limit,
-            // At least one, so that every page moves on.
-            budget: budget.map(|b| b.max(1)),
-            budget_spent: false,
+            deadline,
+            looked: false,
+            out_of_time: false,
         }
     }
 
-    /// Counts one object looked at against the budget: `false` once it is spent.
+    /// Whether one more object may be looked at: always the first (so that every page moves
+    /// on), then until the deadline.
     fn look(&mut self) -> bool {
-        match &mut self.budget {
-            Some(0) => {
-                self.budget_spent = true;
-                false
-            }
-            Some(left) => {
-                *left -= 1;
-                true
-            }
-            None => true,
+        if self.looked && self.deadline.is_some_and(|d| Instant::now() >= d) {
+            self.out_of_time = true;
+            return false;
         }
+        self.looked = true;
+        true
     }
 
     fn into_page(self, next: Option<Cursor>) -> Page {
         Page {
             objects: self.objects,
             next: next.map(|c| c.encode()),
-            budget_spent: self.budget_spent,
+            out_of_time: self.out_of_time,
         }
     }
 
@@ -320,14 +319,14 @@ pub fn list(
     list_within(store, workspace, params, None)
 }
 
-/// [`list`], looking at no more than `budget` objects (passing the filters or not) when one is
-/// given: a page of filters few objects pass ends when the budget does, with a cursor past the
-/// last object looked at, so that no page reads a whole workspace of millions.
+/// [`list`], looking at objects (passing the filters or not) until `deadline` when one is
+/// given: a page of filters few objects pass ends then, with a cursor past the last object
+/// looked at, so that no page reads a whole workspace of millions.
 pub fn list_within(
     store: &dyn Store,
     workspace: WorkspaceId,
     params: &ListParams,
-    budget: Option<u64>,
+    deadline: Option<Instant>,
 ) -> Result<Page, QueryError> {
     let limit = limit_of(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let filter = filter_of(params)?;
@@ -342,7 +341,7 @@ pub fn list_within(
                 .into(),
         ));
     }
-    let mut page = Filling::new(limit, budget);
+    let mut page = Filling::new(limit, deadline);
     let next = match (observable, name) {
         (Some(_), Some(_)) => {
             return Err(bad("give observable or name, not both".into()));
@@ -401,7 +400,7 @@ fn scan(
         },
         _ => return Err(wrong_cursor()),
     };
-    filter.budget = page.budget;
+    filter.deadline = page.deadline;
     let mut more = false;
     let walked = store.scan_current(workspace, &filter, &mut |o| {
         if page.full_before(&o) {
@@ -411,8 +410,8 @@ fn scan(
         page.push(o);
         true
     })?;
-    if let Walked::OutOfBudget(at) = walked {
-        page.budget_spent = true;
+    if let Walked::OutOfTime(at) = walked {
+        page.out_of_time = true;
         return Ok(Some(match at {
             ObjectPosition::Id(id) => Cursor::Id(id),
             ObjectPosition::Seq(seq) => Cursor::Seq(seq),
@@ -527,13 +526,13 @@ pub fn search(
     workspace: WorkspaceId,
     text: &str,
     params: &ListParams,
-    budget: Option<u64>,
+    deadline: Option<Instant>,
 ) -> Result<Page, QueryError> {
     let limit = limit_of(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let filter = filter_of(params)?;
     let cursor = cursor_of(params)?;
     let text = text.trim();
-    let mut page = Filling::new(limit, budget);
+    let mut page = Filling::new(limit, deadline);
     let by_value = crate::record::ip_key(text).is_some();
     let name_from = match cursor {
         None | Some(Cursor::Id(_)) => {
@@ -587,7 +586,7 @@ fn filter_of(params: &ListParams) -> Result<ObjectFilter, QueryError> {
             ),
         },
         order: ObjectOrder::default(),
-        budget: None,
+        deadline: None,
     })
 }
 

@@ -2,6 +2,7 @@
 //! value and filtered as the API filters them, and one object's page.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -16,10 +17,12 @@ use super::{render, work, Here, Page, PageResult};
 use crate::imports::form_urlencoded;
 use crate::App;
 
-/// The most objects one page of the list looks at (passing the filters or not): filters few
+/// How long one page of the list looks for objects (passing the filters or not): filters few
 /// objects pass would otherwise read a whole workspace for one page, seconds at ten million
-/// objects. A page that reaches it says so and links to the rest.
-const LOOK_BUDGET: u64 = 20_000;
+/// objects. A page that looks this long says so and links to the rest. A time rather than a
+/// number of objects: an object costs 1 µs in the order of storing, 5 µs in id order and
+/// 20 µs found by name (BENCHMARKS.md, "Web UI").
+const LOOK_FOR: Duration = Duration::from_millis(30);
 
 /// One object as the table shows it.
 struct ObjectRow {
@@ -134,9 +137,9 @@ struct Intel {
     searching: bool,
     sort: String,
     order: String,
-    /// Whether the page ended because it looked at [`LOOK_BUDGET`] objects.
+    /// Whether the page ended because it looked for [`LOOK_FOR`].
     looked_far: bool,
-    budget: u64,
+    looked_for_ms: u128,
     next: Option<String>,
     problem: Option<String>,
 }
@@ -176,15 +179,21 @@ pub(super) async fn list(
     let q = p.q.clone();
     let listed = work(move || {
         Ok::<_, String>(if q.trim().is_empty() {
-            query::list_within(&*app2.store, ws, &params, Some(LOOK_BUDGET))
+            query::list_within(&*app2.store, ws, &params, Some(Instant::now() + LOOK_FOR))
         } else {
-            query::search(&*app2.store, ws, &q, &params, Some(LOOK_BUDGET))
+            query::search(
+                &*app2.store,
+                ws,
+                &q,
+                &params,
+                Some(Instant::now() + LOOK_FOR),
+            )
         })
     })
     .await?;
     let (rows, next, problem, looked_far) = match listed {
         Ok(page) => {
-            let looked_far = page.budget_spent;
+            let looked_far = page.out_of_time;
             let next = page.next.map(|c| {
                 let mut url = url_with(&p);
                 url.push_str(&format!("&cursor={}", form_urlencoded(&c)));
@@ -240,7 +249,7 @@ pub(super) async fn list(
             sort: sort.to_owned(),
             order: order.to_owned(),
             looked_far,
-            budget: LOOK_BUDGET,
+            looked_for_ms: LOOK_FOR.as_millis(),
             next,
             problem,
         },

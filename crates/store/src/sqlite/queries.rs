@@ -15,7 +15,7 @@
 
 use std::path::PathBuf;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::types::Value;
 use rusqlite::{params, OptionalExtension};
@@ -304,20 +304,18 @@ impl Store for SqliteStore {
             }
         };
         // The filters are checked here, on each row walked before its JSON is read, rather
-        // than in the query: so that the budget counts every row walked, and the scan can say
-        // where it stopped when the rows it walked did not pass.
+        // than in the query: so that the deadline is checked after every row walked, and the
+        // scan can say where it stopped when the rows it walked did not pass.
         self.read_objects(ws, |c| {
             let mut st = c.prepare(&format!(
                 "SELECT {COLUMNS} FROM {from} WHERE o.ws = ?1 AND o.is_current = 1
                  AND {walk}"
             ))?;
             let mut rows = st.query(params![ws, low, high])?;
-            let mut walked = 0u64;
             while let Some(r) = rows.next()? {
                 let mut o = read_object_row(r)?;
-                walked += 1;
-                let spent = filter.budget.is_some_and(|b| walked >= b);
-                let at = spent.then(|| match filter.order {
+                let late = filter.deadline.is_some_and(|d| Instant::now() >= d);
+                let at = late.then(|| match filter.order {
                     ObjectOrder::Id { .. } => ObjectPosition::Id(o.id.clone()),
                     ObjectOrder::Stored { .. } => ObjectPosition::Seq(o.seq),
                 });
@@ -328,7 +326,7 @@ impl Store for SqliteStore {
                     }
                 }
                 if let Some(at) = at {
-                    return Ok(Walked::OutOfBudget(at));
+                    return Ok(Walked::OutOfTime(at));
                 }
             }
             Ok(Walked::Done)

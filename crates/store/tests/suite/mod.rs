@@ -83,7 +83,7 @@ macro_rules! store_suite {
                 objects::object_scan_current_filters,
                 objects::object_scan_current_label_revoked_validity_and_pages,
                 objects::object_scan_current_orders,
-                objects::object_scan_current_budget,
+                objects::object_scan_current_deadline,
                 objects::object_count,
                 objects::object_breakdown,
                 objects::object_failing_write_fails_alone,
