@@ -61,9 +61,7 @@ fn the_seed_csv_dropped_on_the_form_is_imported_and_watched_to_its_end() {
     // The analyst finds the indicator by its observable value and opens it.
     b.click("nav a[href='/intel']");
     b.wait_for_path("/intel");
-    b.fill("#q", "1776769042.tailspintoys.com");
-    b.click("form.search button[type=submit]");
-    let name = b.wait_for_text("#objects tbody tr .name", |t| !t.is_empty());
+    let name = b.search_intel("1776769042.tailspintoys.com");
     assert_eq!(name, "MDTI article - Franken-Phish domainname");
     assert!(b
         .text("#objects tbody tr .observable")

@@ -168,6 +168,24 @@ impl Browser {
     /// Waits until the page's URL ends with `path`. The bound is generous: an import form's
     /// answer comes once the store has recorded the import, which waits for an import that is
     /// writing, and a loaded machine may take a while.
+    /// Searches Threat intelligence for `text` from its search box, as a person does, and
+    /// returns the first row's name once the answer to the search is shown (not the list the
+    /// search was typed on).
+    pub(crate) fn search_intel(&self, text: &str) -> String {
+        self.fill("#q", text);
+        self.click("form.search button[type=submit]");
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while !self.url().contains("q=") {
+            assert!(
+                Instant::now() < deadline,
+                "the search never answered: {}",
+                self.url()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.wait_for_text("#objects tbody tr .name", |t| !t.is_empty())
+    }
+
     pub(crate) fn wait_for_path(&self, path: &str) {
         let deadline = Instant::now() + Duration::from_secs(180);
         loop {

@@ -32,11 +32,6 @@ fn the_readme_walk_through_the_web_ui_works_as_written() {
     ] {
         b.click("nav a[href='/intel']");
         b.wait_for_path("/intel");
-        b.fill("#q", value);
-        b.click("form.search button[type=submit]");
-        assert_eq!(
-            b.wait_for_text("#objects tbody tr .name", |t| !t.is_empty()),
-            name
-        );
+        assert_eq!(b.search_intel(value), name);
     }
 }

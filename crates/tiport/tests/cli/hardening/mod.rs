@@ -271,12 +271,12 @@ fn mode(p: &std::path::Path) -> u32 {
         & 0o777
 }
 
-/// A csv-other file of `rows` indicators.
+/// A csv-other file of `rows` indicators, named `Row 0`, `Row 1`, …
 pub(crate) fn csv_of(rows: u32) -> Vec<u8> {
-    let mut csv = String::from("observableType,observableValue,validFrom,description\n");
+    let mut csv = String::from("observableType,observableValue,validFrom,name,description\n");
     for i in 0..rows {
         csv.push_str(&format!(
-            "ipv4-addr,10.{}.{}.{},2024-01-01T00:00:00Z,row {i} of a file of some size\n",
+            "ipv4-addr,10.{}.{}.{},2024-01-01T00:00:00Z,Row {i},row {i} of a file of some size\n",
             i >> 16,
             (i >> 8) & 255,
             i & 255
