@@ -8,6 +8,10 @@
 #   TIPORT_SHARED           the project's shared/ folder (default: ../shared beside the repo)
 #   TIPORT_REFERENCE_VENV   virtualenv of the OASIS reference tools (default: .reference-venv)
 #   TIPORT_TEST_DATA        generated test inputs (default: .test-data)
+#   TIPORT_TEST_POSTGRES_URL  the PostgreSQL server the store's tests make their databases on
+#                           (default: postgres://postgres@127.0.0.1:5432/postgres)
+#   TIPORT_TEST_POSTGRES    `skip` to skip the PostgreSQL tests; otherwise an unreachable
+#                           server fails the run, with a message, before anything is built
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -33,6 +37,24 @@ command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+step "PostgreSQL for the store's tests"
+if [ "${TIPORT_TEST_POSTGRES:-}" = skip ]; then
+  echo "TIPORT_TEST_POSTGRES=skip: the PostgreSQL tests are skipped"
+else
+  pg_url=${TIPORT_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+  # host[:port] from postgres://[user[:password]@]host[:port]/db
+  pg_hostport=${pg_url#*://}; pg_hostport=${pg_hostport#*@}; pg_hostport=${pg_hostport%%/*}
+  pg_host=${pg_hostport%%:*}; pg_port=5432
+  [ "$pg_hostport" != "$pg_host" ] && pg_port=${pg_hostport##*:}
+  if ! timeout 5 bash -c ": </dev/tcp/$pg_host/$pg_port" 2>/dev/null; then
+    echo "test.sh: no PostgreSQL answers at $pg_host:$pg_port ($pg_url). Start one (trust" \
+      "authentication, a user that may create databases), point TIPORT_TEST_POSTGRES_URL at" \
+      "one, or set TIPORT_TEST_POSTGRES=skip to skip the PostgreSQL tests." >&2
+    exit 2
+  fi
+  echo "PostgreSQL answers at $pg_host:$pg_port"
 fi
 
 step "test inputs in $TIPORT_TEST_DATA"

@@ -38,6 +38,7 @@
 
 mod error;
 pub mod model;
+pub mod postgres;
 pub mod sqlite;
 pub mod versioning;
 

@@ -3,6 +3,7 @@
 
 #[macro_use]
 mod suite;
+mod postgres;
 
 use std::path::Path;
 use std::sync::Arc;
