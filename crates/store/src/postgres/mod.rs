@@ -2,8 +2,9 @@
 //! database, and through Citus on several database servers.
 //!
 //! Built so far: the connection pool, the numbered migrations and the distribution-ready
-//! schema ([`schema`]). The [`Store`](crate::Store) interface comes next, one part at a time,
-//! each proven by the conformance suite; until then the command line refuses `postgres://`.
+//! schema ([`schema`]), and the [`Store`](crate::Store) interface's workspaces, principals,
+//! roles, settings and sessions (`store.rs`). The rest comes one part at a time, each proven by
+//! the conformance suite; until it is all there the command line refuses `postgres://`.
 //!
 //! # Calling an asynchronous driver from a synchronous interface
 //!
@@ -16,6 +17,7 @@
 //! driver's synchronous wrapper, blocks with tokio's and would panic so.)
 
 pub mod schema;
+mod store;
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
