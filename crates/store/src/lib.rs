@@ -39,6 +39,7 @@
 mod error;
 pub mod model;
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 pub mod versioning;
 

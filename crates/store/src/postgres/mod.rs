@@ -16,6 +16,7 @@
 //! task: awaiting it needs no reactor on the calling thread. (The `postgres` crate, the
 //! driver's synchronous wrapper, blocks with tokio's and would panic so.)
 
+mod objects;
 pub mod schema;
 mod store;
 
@@ -53,6 +54,9 @@ impl Default for PostgresOptions {
 /// A store on a PostgreSQL database.
 pub struct PostgresStore {
     pool: Pool,
+    /// Workspaces known to exist (a workspace is never deleted): a call on one of them needs
+    /// no query to tell that it is not a 404. One another node made is looked up once.
+    known: Mutex<std::collections::HashSet<crate::WorkspaceId>>,
     /// Drives the connections; dropped after the pool, whose connections' tasks it runs.
     _runtime: tokio::runtime::Runtime,
 }
@@ -80,6 +84,7 @@ impl PostgresStore {
         };
         let store = PostgresStore {
             pool,
+            known: Mutex::new(Default::default()),
             _runtime: runtime,
         };
         store.with(async |c| schema::migrate(c).await)?;
@@ -93,6 +98,33 @@ impl PostgresStore {
     ) -> Result<T, StoreError> {
         let mut conn = self.pool.get()?;
         futures_executor::block_on(f(conn.client()))
+    }
+
+    /// `workspace` as the database keys it, or `NotFound` when there is no such workspace.
+    pub(crate) fn known_workspace(
+        &self,
+        workspace: crate::WorkspaceId,
+    ) -> Result<uuid::Uuid, StoreError> {
+        let id = store::uuid_of(workspace);
+        if self.known_set().contains(&workspace) {
+            return Ok(id);
+        }
+        let exists = self.with(async |c| {
+            Ok(
+                c.query_opt("SELECT 1 FROM workspaces WHERE workspace_id = $1", &[&id])
+                    .await?
+                    .is_some(),
+            )
+        })?;
+        if !exists {
+            return Err(StoreError::NotFound(format!("workspace {workspace}")));
+        }
+        self.known_set().insert(workspace);
+        Ok(id)
+    }
+
+    fn known_set(&self) -> MutexGuard<'_, std::collections::HashSet<crate::WorkspaceId>> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The schema version of the database (this build's [`schema::VERSION`] once open).

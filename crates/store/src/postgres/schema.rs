@@ -35,10 +35,13 @@ const MIGRATIONS: &[&str] = &[
     -- epoch, `modified_ns` the nanoseconds below the microsecond, as in the embedded engine,
     -- so (modified, modified_ns) names a version exactly. `json` is text, not jsonb: a
     -- version is answered as it was stored, its members in their order.
+    -- Ids compare byte by byte (COLLATE "C"), whatever the database's collation: ranges of
+    -- ids (a type's are those between `<type>--` and `<type>-.`) and keyset pages depend on it,
+    -- and a language's collation ignores hyphens.
     CREATE SEQUENCE objects_seq;
     CREATE TABLE objects (
         workspace_id uuid NOT NULL,
-        stix_id      text NOT NULL,
+        stix_id      text COLLATE "C" NOT NULL,
         modified     bigint NOT NULL,
         modified_ns  integer NOT NULL,
         seq          bigint NOT NULL DEFAULT nextval('objects_seq'),
@@ -69,7 +72,7 @@ const MIGRATIONS: &[&str] = &[
         workspace_id uuid NOT NULL,
         key          bytea NOT NULL,
         seq          bigint NOT NULL,
-        stix_id      text NOT NULL,
+        stix_id      text COLLATE "C" NOT NULL,
         PRIMARY KEY (workspace_id, key, seq)
     );
 

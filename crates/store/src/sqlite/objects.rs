@@ -7,9 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Statement};
 use stix::{StixId, Timestamp, Tlp};
 
 use super::log::{LogReader, LogWriter, Space};
-use crate::model::{
-    ContentHash, NewObject, ObservableKey, Origin, Outcome, Provenance, StoredObject,
-};
+use crate::model::{NewObject, ObservableKey, Origin, Outcome, Provenance, StoredObject};
 
 /// The row id of an origin's text in `origins`, adding it if new.
 pub fn origin_id(conn: &Connection, origin: &Origin) -> Result<i64, StoreError> {
@@ -45,18 +43,7 @@ pub fn parse_ts(s: &str) -> Result<Timestamp, StoreError> {
 /// versions: microseconds since the epoch (any STIX year fits an i64), and for `modified`,
 /// which identifies a version, also the nanoseconds below the microsecond, so that no two
 /// distinct versions collide.
-pub fn micros(t: &Timestamp) -> i64 {
-    t.unix_seconds() * 1_000_000 + i64::from(t.subsec_nanos() / 1_000)
-}
-
-pub fn sub_micro(t: &Timestamp) -> i64 {
-    i64::from(t.subsec_nanos() % 1_000)
-}
-
-pub fn from_micros(us: i64, ns: i64) -> Timestamp {
-    let nanos = us.rem_euclid(1_000_000) * 1_000 + ns.clamp(0, 999);
-    Timestamp::from_unix(us.div_euclid(1_000_000), nanos as u32)
-}
+pub use crate::rows::{content_hash, decode_keys, encode_keys, from_micros, micros, sub_micro};
 
 fn opt_micros(us: Option<i64>) -> Option<Timestamp> {
     us.map(|us| from_micros(us, 0))
@@ -378,42 +365,10 @@ impl<'c> ObjectWriter<'c> {
     }
 }
 
-/// A stored `content_hash` column.
-pub fn content_hash(column: Option<Vec<u8>>) -> Result<Option<ContentHash>, StoreError> {
-    column
-        .map(|h| {
-            h.try_into()
-                .map_err(|_| StoreError::Corrupt("content hash of the wrong length".into()))
-        })
-        .transpose()
-}
-
 /// Labels as a JSON array, so that any label text (commas, control characters) reads back as it
 /// was written; `None` when there are none.
 pub fn labels_json(labels: &[String]) -> Option<String> {
     (!labels.is_empty()).then(|| serde_json::to_string(labels).expect("strings serialize"))
-}
-
-pub fn encode_keys(keys: &[ObservableKey]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut k = Vec::new();
-    for key in keys {
-        k.clear();
-        key.encode(&mut k);
-        let len = u32::try_from(k.len()).expect("an observable key under 4 GiB");
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&k);
-    }
-    out
-}
-
-pub fn decode_keys(mut b: &[u8]) -> impl Iterator<Item = &[u8]> {
-    std::iter::from_fn(move || {
-        let len = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
-        let key = b.get(4..4 + len)?;
-        b = &b[4 + len..];
-        Some(key)
-    })
 }
 
 pub fn tlp_name(t: Tlp) -> &'static str {

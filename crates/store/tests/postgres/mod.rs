@@ -279,8 +279,9 @@ impl Drop for DropDatabases {
     }
 }
 
-/// The parts of the conformance suite the engine passes so far (issue 14 adds the rest, and
-/// then the engine joins `store_suite!` whole).
+/// The parts of the conformance suite the engine passes so far: all but those that run
+/// imports (the import cases, the counts after an import, the properties whose writers import).
+/// Issue 14 adds the rest, and then the engine joins `store_suite!` whole.
 macro_rules! suite_so_far {
     ($($module:ident :: $test:ident),* $(,)?) => {
         mod suite_so_far {
@@ -301,6 +302,28 @@ macro_rules! suite_so_far {
 suite_so_far!(
     workspaces::workspace_create_get_list,
     workspaces::workspace_duplicate_id_conflicts,
+    versioning::versioning_newest_modified_is_current,
+    versioning::versioning_same_version_again_is_unchanged,
+    versioning::versioning_same_instant_other_precision_is_unchanged,
+    versioning::versioning_revoked_is_final,
+    versioning::versioning_older_revoked_after_newer_unrevoked_is_rejected,
+    versioning::versioning_unrevoked_between_revoked_versions_is_rejected,
+    versioning::versioning_rejection_does_not_stop_the_batch,
+    versioning::versioning_derived_same_content_is_unchanged,
+    versioning::versioning_derived_change_keeps_first_created,
+    versioning::versioning_scan_resumes_after_a_version,
+    observables::observable_text_exact_and_case_blind,
+    observables::observable_address_in_blocks,
+    observables::observable_follows_current_version,
+    observables::observable_workspace_isolation,
+    observables::observable_names_by_prefix,
+    objects::object_fields_round_trip,
+    objects::object_scan_current_filters,
+    objects::object_scan_current_label_revoked_validity_and_pages,
+    objects::object_scan_current_orders,
+    objects::object_scan_current_deadline,
+    objects::object_breakdown,
+    objects::object_failing_write_fails_alone,
     principals::principal_create_get_conflict,
     principals::settings_first_value_wins,
     principals::roles_of_lists_a_principals_workspaces,
