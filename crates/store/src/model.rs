@@ -229,6 +229,21 @@ impl ObservableKey {
         self.encode(&mut v);
         v
     }
+
+    /// The keys a lookup of this one probes, encoded: an address or block is found by every
+    /// block that contains it, so one key per prefix length; anything else, itself.
+    pub fn probes(&self) -> Vec<Vec<u8>> {
+        match self {
+            ObservableKey::Ip { network, prefix } => (0..=*prefix)
+                .rev()
+                .filter_map(|p| ObservableKey::ip(*network, p))
+                .map(|k| k.to_bytes())
+                .collect(),
+            ObservableKey::Text(_) | ObservableKey::Reference(_) | ObservableKey::Name(_) => {
+                vec![self.to_bytes()]
+            }
+        }
+    }
 }
 
 /// A name as its keys hold it: in lower case, its words separated by one space.
@@ -460,6 +475,41 @@ impl ObjectOrder {
             descending: false,
             past: Some(id),
         }
+    }
+
+    /// Where `o` stands in this order.
+    pub fn position_of(&self, o: &StoredObject) -> ObjectPosition {
+        match self {
+            ObjectOrder::Id { .. } => ObjectPosition::Id(o.id.clone()),
+            ObjectOrder::Stored { .. } => ObjectPosition::Seq(o.seq),
+        }
+    }
+
+    /// The ids a scan in id order walks, as an open range (`low` < id < `high`): past the
+    /// cursor (after it, or before it when descending), and within the type's ids when a
+    /// type is asked for (the ids of type `t` are exactly those after `t--` and before `t-.`;
+    /// `.` follows `-`). Type names and ids are ASCII letters, digits and hyphens, so `~` is
+    /// after every id. Ids compare byte by byte.
+    pub fn id_range(
+        object_type: Option<&str>,
+        descending: bool,
+        past: Option<&StixId>,
+    ) -> (String, String) {
+        let (mut low, mut high) = match object_type {
+            Some(t) => (format!("{t}--"), format!("{t}-.")),
+            None => (String::new(), "~".to_owned()),
+        };
+        if let Some(p) = past {
+            let p = p.as_str();
+            if descending {
+                if p < high.as_str() {
+                    high = p.to_owned();
+                }
+            } else if p > low.as_str() {
+                low = p.to_owned();
+            }
+        }
+        (low, high)
     }
 }
 

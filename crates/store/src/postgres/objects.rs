@@ -572,15 +572,7 @@ impl PostgresStore {
         limit: usize,
     ) -> Result<Vec<StixId>, StoreError> {
         let ws = self.known_workspace(workspace)?;
-        // An address is found by every block that contains it: one key per prefix length.
-        let keys: Vec<Vec<u8>> = match key {
-            ObservableKey::Ip { network, prefix } => (0..=*prefix)
-                .rev()
-                .filter_map(|p| ObservableKey::ip(*network, p))
-                .map(|k| k.to_bytes())
-                .collect(),
-            _ => vec![key.to_bytes()],
-        };
+        let keys = key.probes();
         let rows = self.with(async |c| {
             Ok(c.query(
                 "SELECT DISTINCT stix_id FROM observables WHERE workspace_id = $1
@@ -647,17 +639,11 @@ impl PostgresStore {
         let (walk, low, high): (String, Box<dyn ToSql + Sync>, Box<dyn ToSql + Sync>) =
             match &filter.order {
                 ObjectOrder::Id { descending, past } => {
-                    let (mut low, mut high) = match filter.object_type.as_deref() {
-                        Some(t) => (format!("{t}--"), format!("{t}-.")),
-                        None => (String::new(), "~".to_owned()),
-                    };
-                    if let Some(p) = past {
-                        if *descending {
-                            high = high.min(p.as_str().to_owned());
-                        } else {
-                            low = low.max(p.as_str().to_owned());
-                        }
-                    }
+                    let (low, high) = ObjectOrder::id_range(
+                        filter.object_type.as_deref(),
+                        *descending,
+                        past.as_ref(),
+                    );
                     let dir = if *descending { "DESC" } else { "" };
                     (
                         format!("stix_id > $2 AND stix_id < $3 ORDER BY stix_id {dir}"),
@@ -686,10 +672,7 @@ impl PostgresStore {
             let late = filter
                 .deadline
                 .is_some_and(|d| std::time::Instant::now() >= d);
-            let at = late.then(|| match filter.order {
-                ObjectOrder::Id { .. } => ObjectPosition::Id(o.id.clone()),
-                ObjectOrder::Stored { .. } => ObjectPosition::Seq(o.seq),
-            });
+            let at = late.then(|| filter.order.position_of(&o));
             if filter.matches(&o) && !each(o) {
                 return Ok(false);
             }

@@ -275,7 +275,11 @@ impl Store for SqliteStore {
         // storing of `objects_current_by_vid` (`low` < vid < `high`).
         let (from, walk, low, high) = match &filter.order {
             ObjectOrder::Id { descending, past } => {
-                let (low, high) = id_range(filter.object_type.as_deref(), *descending, past);
+                let (low, high) = ObjectOrder::id_range(
+                    filter.object_type.as_deref(),
+                    *descending,
+                    past.as_ref(),
+                );
                 let dir = if *descending { "DESC" } else { "" };
                 (
                     FROM.to_owned(),
@@ -315,10 +319,7 @@ impl Store for SqliteStore {
             while let Some(r) = rows.next()? {
                 let mut o = read_object_row(r)?;
                 let late = filter.deadline.is_some_and(|d| Instant::now() >= d);
-                let at = late.then(|| match filter.order {
-                    ObjectOrder::Id { .. } => ObjectPosition::Id(o.id.clone()),
-                    ObjectOrder::Stored { .. } => ObjectPosition::Seq(o.seq),
-                });
+                let at = late.then(|| filter.order.position_of(&o));
                 if filter.matches(&o) {
                     o.json = read_json(r, &self.log)?;
                     if !each(o) {
@@ -398,16 +399,7 @@ impl Store for SqliteStore {
         let ws = self.ws_key(workspace)?;
         // An address is found by every block that contains it: one exact lookup per prefix
         // length, each an index probe.
-        let keys: Vec<Vec<u8>> = match key {
-            ObservableKey::Ip { network, prefix } => (0..=*prefix)
-                .rev()
-                .filter_map(|p| ObservableKey::ip(*network, p))
-                .map(|k| k.to_bytes())
-                .collect(),
-            ObservableKey::Text(_) | ObservableKey::Reference(_) | ObservableKey::Name(_) => {
-                vec![key.to_bytes()]
-            }
-        };
+        let keys = key.probes();
         self.read_objects(ws, |c| {
             let mut st = c.prepare_cached(
                 "SELECT o.stix_id FROM observables k JOIN objects o ON o.vid = k.vid
@@ -882,32 +874,6 @@ impl Store for SqliteStore {
             Ok(tx.execute("DELETE FROM sessions WHERE expires < ?1", [now])? as u64)
         })
     }
-}
-
-/// The ids a scan in id order walks, as an open range: past the cursor (after it, or before
-/// it when descending), and within the type's ids when a type is asked for (the ids of type `t`
-/// are exactly those after `t--` and before `t-.`; `.` follows `-`). Type names and ids are
-/// ASCII letters, digits and hyphens, so `~` is after every id.
-fn id_range(
-    object_type: Option<&str>,
-    descending: bool,
-    past: &Option<StixId>,
-) -> (String, String) {
-    let (mut low, mut high) = match object_type {
-        Some(t) => (format!("{t}--"), format!("{t}-.")),
-        None => (String::new(), "~".to_owned()),
-    };
-    if let Some(p) = past {
-        let p = p.as_str();
-        if descending {
-            if p < high.as_str() {
-                high = p.to_owned();
-            }
-        } else if p > low.as_str() {
-            low = p.to_owned();
-        }
-    }
-    (low, high)
 }
 
 fn read_session(r: &rusqlite::Row<'_>) -> Result<Session, StoreError> {
