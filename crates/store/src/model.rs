@@ -208,6 +208,22 @@ impl ObservableKey {
         Some(ObservableKey::Name(text[..cut].to_owned()))
     }
 
+    /// Where a name search for `text` walks the index, in its order of (key, seq): after the
+    /// previous page's last hit, or just before the first key that begins with `text`; before
+    /// the first key that does not. `None` when `text` is blank.
+    pub fn name_walk(text: &str, past: Option<(&[u8], i64)>) -> Option<NameWalk> {
+        let (first, end) = ObservableKey::name_range(text)?;
+        let (after_key, after_seq) = match past {
+            Some((k, s)) if k >= first.as_slice() => (k.to_vec(), s),
+            _ => (first, i64::MIN),
+        };
+        Some(NameWalk {
+            after_key,
+            after_seq,
+            end,
+        })
+    }
+
     /// The range of name keys that begin with `text` (lower-cased, cut as keys are): from the
     /// first key, inclusive, to the end, exclusive; `None` when `text` is blank.
     pub fn name_range(text: &str) -> Option<(Vec<u8>, Vec<u8>)> {
@@ -511,6 +527,15 @@ impl ObjectOrder {
         }
         (low, high)
     }
+}
+
+/// The part of the index a name search walks ([`ObservableKey::name_walk`]): the rows after
+/// (`after_key`, `after_seq`) and before the key `end`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameWalk {
+    pub after_key: Vec<u8>,
+    pub after_seq: i64,
+    pub end: Vec<u8>,
 }
 
 /// A current object a name search found: the index key that matched (the lower-cased name

@@ -598,19 +598,15 @@ impl PostgresStore {
         limit: usize,
     ) -> Result<Vec<NameHit>, StoreError> {
         let ws = self.known_workspace(workspace)?;
-        let Some((first, end)) = ObservableKey::name_range(text) else {
+        let Some(walk) = ObservableKey::name_walk(text, past) else {
             return Ok(Vec::new());
-        };
-        let (past_key, past_seq) = match past {
-            Some((k, s)) if k >= first.as_slice() => (k.to_vec(), s),
-            _ => (first, i64::MIN),
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self.with(async |c| {
             Ok(c.query(
                 "SELECT key, seq, stix_id FROM observables WHERE workspace_id = $1
                  AND (key, seq) > ($2, $3) AND key < $4 ORDER BY key, seq LIMIT $5",
-                &[&ws, &past_key, &past_seq, &end, &limit],
+                &[&ws, &walk.after_key, &walk.after_seq, &walk.end, &limit],
             )
             .await?)
         })?;

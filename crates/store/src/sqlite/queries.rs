@@ -431,13 +431,9 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<NameHit>, StoreError> {
         let ws = self.ws_key(workspace)?;
-        let Some((first, end)) = ObservableKey::name_range(text) else {
-            return Ok(Vec::new());
-        };
         // Past the previous page's last hit, in the index's own order (key, vid): a seek.
-        let (past_key, past_vid) = match past {
-            Some((k, v)) if k >= first.as_slice() => (k.to_vec(), v),
-            _ => (first, i64::MIN),
+        let Some(walk) = ObservableKey::name_walk(text, past) else {
+            return Ok(Vec::new());
         };
         self.read_objects(ws, |c| {
             let mut st = c.prepare_cached(
@@ -446,7 +442,8 @@ impl Store for SqliteStore {
                  ORDER BY k.key, k.vid LIMIT ?5",
             )?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let mut rows = st.query(params![ws, past_key, past_vid, end, limit])?;
+            let mut rows =
+                st.query(params![ws, walk.after_key, walk.after_seq, walk.end, limit])?;
             let mut hits = Vec::new();
             while let Some(r) = rows.next()? {
                 let id: String = r.get(2)?;
