@@ -18,7 +18,7 @@ use serde::Deserialize;
 use tiport_core::query::{self, ImportListParams};
 
 use super::pages::ImportRow;
-use super::{render, work, Here, Page, PageResult};
+use super::{render, work, Here, Page, PageResult, SortLink};
 use crate::answers::AnswerPermit;
 use crate::imports::form_urlencoded;
 use crate::routes::throttle;
@@ -117,14 +117,6 @@ struct Imports {
     problem: Option<String>,
 }
 
-/// A column heading that sorts the list.
-pub(super) struct SortLink {
-    pub(super) label: &'static str,
-    pub(super) href: String,
-    /// `ascending`, `descending` or `none`, as `aria-sort` says it.
-    pub(super) aria_sort: &'static str,
-}
-
 /// `GET /imports`: the workspace's imports, sortable, a page at a time.
 pub(super) async fn list(
     State(app): State<Arc<App>>,
@@ -167,24 +159,7 @@ pub(super) async fn list(
         ("Created", "created"),
     ]
     .into_iter()
-    .map(|(label, key)| {
-        let current = sort == key;
-        // A click on the column it is sorted by turns the order round.
-        let next_order = if current && order == "asc" {
-            "desc"
-        } else {
-            "asc"
-        };
-        SortLink {
-            label,
-            href: format!("/imports?sort={key}&order={next_order}"),
-            aria_sort: match (current, order.as_str()) {
-                (true, "asc") => "ascending",
-                (true, _) => "descending",
-                _ => "none",
-            },
-        }
-    })
+    .map(|(label, key)| SortLink::new(label, key, "asc", (&sort, &order), "/imports?"))
     .collect();
     Ok(render(
         super::status_of(&problem),

@@ -13,7 +13,7 @@ use store::StoredObject;
 use tiport_core::intel::{self, IntelError};
 use tiport_core::query::{self, ListParams, QueryError};
 
-use super::{render, work, Here, Page, PageResult};
+use super::{render, work, Here, Page, PageResult, SortLink};
 use crate::imports::form_urlencoded;
 use crate::App;
 
@@ -133,7 +133,7 @@ struct Intel {
     validities: Vec<Choice>,
     rows: Vec<ObjectRow>,
     /// The sortable columns' headers; none while searching (a search has its own order).
-    sorts: Vec<super::imports::SortLink>,
+    sorts: Vec<SortLink>,
     searching: bool,
     sort: String,
     order: String,
@@ -258,31 +258,18 @@ pub(super) async fn list(
 
 /// The headers of the columns the list sorts by, each a link that sorts by it (the other way
 /// round when it is sorted by it already), keeping the filters.
-fn sort_links(p: &IntelParams, sort: &str, order: &str) -> Vec<super::imports::SortLink> {
+fn sort_links(p: &IntelParams, sort: &str, order: &str) -> Vec<SortLink> {
+    let base = format!(
+        "{}&",
+        url_with(&IntelParams {
+            sort: String::new(),
+            order: String::new(),
+            ..p.clone()
+        })
+    );
     [("Type", "id", "asc"), ("Stored", "stored", "desc")]
         .into_iter()
-        .map(|(label, key, first_order)| {
-            let current = sort == key;
-            let next_order = match (current, order) {
-                (true, "asc") => "desc",
-                (true, _) => "asc",
-                (false, _) => first_order,
-            };
-            let plain = IntelParams {
-                sort: String::new(),
-                order: String::new(),
-                ..p.clone()
-            };
-            super::imports::SortLink {
-                label,
-                href: format!("{}&sort={key}&order={next_order}", url_with(&plain)),
-                aria_sort: match (current, order) {
-                    (true, "asc") => "ascending",
-                    (true, _) => "descending",
-                    _ => "none",
-                },
-            }
-        })
+        .map(|(label, key, first)| SortLink::new(label, key, first, (sort, order), &base))
         .collect()
 }
 

@@ -348,3 +348,41 @@ fn render(status: StatusCode, template: &impl askama::Template) -> Response {
         Err(e) => internal(&e),
     }
 }
+
+/// A column heading that sorts the list.
+pub(super) struct SortLink {
+    pub(super) label: &'static str,
+    pub(super) href: String,
+    /// `ascending`, `descending` or `none`, as `aria-sort` says it.
+    pub(super) aria_sort: &'static str,
+}
+
+impl SortLink {
+    /// The header of column `label`, which sorts by `key` (`first` the order its first click
+    /// asks for), in a list sorted by `sort` in `order`: a click on the column it is sorted by
+    /// turns the order round. `base` is the list's address up to its sort parameters, ending
+    /// in `?` or `&`.
+    pub(super) fn new(
+        label: &'static str,
+        key: &str,
+        first: &str,
+        (sort, order): (&str, &str),
+        base: &str,
+    ) -> SortLink {
+        let current = sort == key;
+        let next_order = match (current, order) {
+            (true, "asc") => "desc",
+            (true, _) => "asc",
+            (false, _) => first,
+        };
+        SortLink {
+            label,
+            href: format!("{base}sort={key}&order={next_order}"),
+            aria_sort: match (current, order) {
+                (true, "asc") => "ascending",
+                (true, _) => "descending",
+                _ => "none",
+            },
+        }
+    }
+}
